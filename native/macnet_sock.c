@@ -1,0 +1,528 @@
+// macnet_sock: the smallest native piece macnet needs.
+//
+// Node cannot open a netlink or packet socket, nor one inside another network namespace. This addon does
+// exactly that and nothing more; message encoding and decoding live in TypeScript (src/kernel/nl).
+//
+// Why setns on the calling thread: a socket stays bound to the namespace it was created in (lab.md), so
+// setns(target) -> socket() -> setns(back) gives a socket in any namespace for about 0.1 ms, without a
+// child process. setns affects only the calling thread, and this thread runs no JS while it is away.
+//
+// Why requests run on the libuv thread pool: the kernel handles an rtnetlink request synchronously inside
+// sendmsg() under the RTNL lock; deleting a link takes 16-24 ms and may wait on a lock dockerd holds. Doing
+// send+receive in a worker keeps the event loop free. Each socket must have at most one request in flight;
+// src/kernel/nl/socket.ts queues them.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <net/ethernet.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <node_api.h>
+#include <uv.h>
+
+#define RECV_BUF (64 * 1024)
+
+#define NAPI_CALL(env, call)                                              \
+  do {                                                                    \
+    if ((call) != napi_ok) {                                              \
+      napi_throw_error((env), "EINTERNAL", "N-API call failed: " #call); \
+      return NULL;                                                        \
+    }                                                                     \
+  } while (0)
+
+static napi_value make_errno_error(napi_env env, int err, const char *what) {
+  const char *name = strerrorname_np(err);
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s: %s", what, name ? name : "E?", strerror(err));
+  napi_value code, message, error, errnum;
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  napi_throw(env, make_errno_error(env, err, what));
+  return NULL;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+// openSocket(nsPath: string | null, domain, type, protocol) -> fd (non-blocking, close-on-exec)
+static napi_value open_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t domain, type, proto;
+  if (argc < 4 || get_i32(env, argv[1], &domain) || get_i32(env, argv[2], &type) ||
+      get_i32(env, argv[3], &proto)) {
+    napi_throw_type_error(env, NULL, "openSocket(nsPath, domain, type, protocol)");
+    return NULL;
+  }
+  napi_valuetype t;
+  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  char path[4096] = {0};
+  int in_ns = 0;
+  if (t == napi_string) {
+    size_t len;
+    NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
+    in_ns = len > 0;
+  }
+  int fd;
+  if (!in_ns) {
+    fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    if (fd < 0) return throw_errno(env, errno, "socket");
+  } else {
+    int target = open(path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) return throw_errno(env, errno, "open network namespace");
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+      int e = errno;
+      close(target);
+      return throw_errno(env, e, "open own network namespace");
+    }
+    if (setns(target, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(target);
+      close(home);
+      return throw_errno(env, e, "enter network namespace");
+    }
+    fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    int sock_err = errno;
+    // Failing to return would leave the main thread (and every later socket) in the wrong namespace.
+    if (setns(home, CLONE_NEWNET) < 0) abort();
+    close(target);
+    close(home);
+    if (fd < 0) return throw_errno(env, sock_err, "socket");
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, fd, &out));
+  return out;
+}
+
+// setIntOption(fd, level, name, value)
+static napi_value set_int_option(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, level, name, value;
+  if (argc < 4 || get_i32(env, argv[0], &fd) || get_i32(env, argv[1], &level) ||
+      get_i32(env, argv[2], &name) || get_i32(env, argv[3], &value)) {
+    napi_throw_type_error(env, NULL, "setIntOption(fd, level, name, value)");
+    return NULL;
+  }
+  if (setsockopt(fd, level, name, &value, sizeof value) < 0) return throw_errno(env, errno, "setsockopt");
+  return NULL;
+}
+
+// bindNetlink(fd) -> portid the kernel assigned
+static napi_value bind_netlink(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "bindNetlink(fd)");
+    return NULL;
+  }
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) return throw_errno(env, errno, "bind netlink");
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0) return throw_errno(env, errno, "getsockname");
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, sa.nl_pid, &out));
+  return out;
+}
+
+// bindPacket(fd, ifindex, protocol) ; protocol in host order (e.g. 0x0806), 0 = none
+static napi_value bind_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, ifindex, proto;
+  if (argc < 3 || get_i32(env, argv[0], &fd) || get_i32(env, argv[1], &ifindex) || get_i32(env, argv[2], &proto)) {
+    napi_throw_type_error(env, NULL, "bindPacket(fd, ifindex, protocol)");
+    return NULL;
+  }
+  struct sockaddr_ll sa = {.sll_family = AF_PACKET, .sll_protocol = htons((uint16_t)proto), .sll_ifindex = ifindex};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) return throw_errno(env, errno, "bind packet socket");
+  return NULL;
+}
+
+// sendPacket(fd, buffer, ifindex, protocol, dstMac: Buffer(6)) -> bytes sent
+static napi_value send_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, ifindex, proto;
+  void *data, *mac;
+  size_t len, maclen;
+  if (argc < 5 || get_i32(env, argv[0], &fd) || get_i32(env, argv[2], &ifindex) || get_i32(env, argv[3], &proto) ||
+      napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
+      napi_get_buffer_info(env, argv[4], &mac, &maclen) != napi_ok || maclen != 6) {
+    napi_throw_type_error(env, NULL, "sendPacket(fd, buffer, ifindex, protocol, dstMac)");
+    return NULL;
+  }
+  struct sockaddr_ll sa = {.sll_family = AF_PACKET, .sll_protocol = htons((uint16_t)proto),
+                           .sll_ifindex = ifindex, .sll_halen = 6};
+  memcpy(sa.sll_addr, mac, 6);
+  ssize_t n = sendto(fd, data, len, 0, (struct sockaddr *)&sa, sizeof sa);
+  if (n < 0) return throw_errno(env, errno, "send packet");
+  napi_value out;
+  NAPI_CALL(env, napi_create_int32(env, (int32_t)n, &out));
+  return out;
+}
+
+// recv(fd) -> { data: Buffer, ifindex, protocol, pktType, addr: Buffer } | null when nothing is queued.
+// The address fields are filled for packet sockets; for netlink they are zero.
+static napi_value recv_one(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "recv(fd)");
+    return NULL;
+  }
+  static char buf[RECV_BUF];
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  ssize_t n;
+  do {
+    n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    return throw_errno(env, errno, "recv");
+  }
+  napi_value obj, data, v;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  NAPI_CALL(env, napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data));
+  napi_set_named_property(env, obj, "data", data);
+  int32_t ifindex = 0, proto = 0, pkttype = 0;
+  void *addr = NULL;
+  size_t alen = 0;
+  if (ss.ss_family == AF_PACKET) {
+    struct sockaddr_ll *ll = (struct sockaddr_ll *)&ss;
+    ifindex = ll->sll_ifindex;
+    proto = ntohs(ll->sll_protocol);
+    pkttype = ll->sll_pkttype;
+    addr = ll->sll_addr;
+    alen = ll->sll_halen > 8 ? 8 : ll->sll_halen;
+  }
+  napi_create_int32(env, ifindex, &v);
+  napi_set_named_property(env, obj, "ifindex", v);
+  napi_create_int32(env, proto, &v);
+  napi_set_named_property(env, obj, "protocol", v);
+  napi_create_int32(env, pkttype, &v);
+  napi_set_named_property(env, obj, "pktType", v);
+  NAPI_CALL(env, napi_create_buffer_copy(env, alen, alen ? addr : "", NULL, &v));
+  napi_set_named_property(env, obj, "addr", v);
+  return obj;
+}
+
+// closeFd(fd)
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "closeFd(fd)");
+    return NULL;
+  }
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close");
+  return NULL;
+}
+
+// ---- transact: one netlink request and all of its replies, on the thread pool ----
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref buf_ref;
+  int fd;
+  uint32_t seq;
+  int timeout_ms;
+  const void *req;
+  size_t req_len;
+  char *out;
+  size_t out_len, out_cap;
+  int err;
+  const char *what;
+} transact_t;
+
+static int append(transact_t *t, const void *p, size_t n) {
+  if (t->out_len + n > t->out_cap) {
+    size_t cap = t->out_cap ? t->out_cap * 2 : 8192;
+    while (cap < t->out_len + n) cap *= 2;
+    char *q = realloc(t->out, cap);
+    if (!q) return -1;
+    t->out = q;
+    t->out_cap = cap;
+  }
+  memcpy(t->out + t->out_len, p, n);
+  t->out_len += n;
+  return 0;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Keeps every message whose sequence number is ours; stops at NLMSG_ERROR (an error or the ACK) or
+// NLMSG_DONE (end of a dump). Messages with another sequence number are leftovers of a request that timed
+// out and are dropped.
+static void transact_execute(napi_env env, void *data) {
+  (void)env;
+  transact_t *t = data;
+  ssize_t n;
+  do {
+    n = send(t->fd, t->req, t->req_len, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    t->err = errno;
+    t->what = "netlink send";
+    return;
+  }
+  char *buf = malloc(RECV_BUF);
+  if (!buf) {
+    t->err = ENOMEM;
+    t->what = "netlink receive";
+    return;
+  }
+  long long deadline = now_ms() + t->timeout_ms;
+  int done = 0;
+  while (!done) {
+    n = recv(t->fd, buf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+          t->err = ETIMEDOUT;
+          t->what = "netlink receive";
+          break;
+        }
+        struct pollfd p = {.fd = t->fd, .events = POLLIN};
+        poll(&p, 1, (int)left);
+        continue;
+      }
+      t->err = errno;
+      t->what = "netlink receive";
+      break;
+    }
+    if (n > RECV_BUF) {
+      t->err = EMSGSIZE;
+      t->what = "netlink receive (message larger than the receive buffer)";
+      break;
+    }
+    size_t off = 0;
+    while (off + sizeof(struct nlmsghdr) <= (size_t)n) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
+      if (h->nlmsg_len < sizeof(struct nlmsghdr) || off + h->nlmsg_len > (size_t)n) break;
+      if (h->nlmsg_seq == t->seq) {
+        size_t take = NLMSG_ALIGN(h->nlmsg_len);
+        if (take > (size_t)n - off) take = (size_t)n - off;
+        if (append(t, h, take)) {
+          t->err = ENOMEM;
+          t->what = "netlink receive";
+          done = 1;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) done = 1;
+      }
+      off += NLMSG_ALIGN(h->nlmsg_len);
+    }
+  }
+  free(buf);
+}
+
+static void transact_complete(napi_env env, napi_status status, void *data) {
+  transact_t *t = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "netlink request cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, t->deferred, result);
+  } else if (t->err) {
+    napi_reject_deferred(env, t->deferred, make_errno_error(env, t->err, t->what));
+  } else {
+    napi_create_buffer_copy(env, t->out_len, t->out_len ? t->out : "", NULL, &result);
+    napi_resolve_deferred(env, t->deferred, result);
+  }
+  napi_delete_reference(env, t->buf_ref);
+  napi_delete_async_work(env, t->work);
+  free(t->out);
+  free(t);
+}
+
+// transact(fd, request: Buffer, seq, timeoutMs) -> Promise<Buffer> (the concatenated replies)
+static napi_value transact(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, seq, timeout;
+  void *req;
+  size_t req_len;
+  if (argc < 4 || get_i32(env, argv[0], &fd) || get_i32(env, argv[2], &seq) || get_i32(env, argv[3], &timeout) ||
+      napi_get_buffer_info(env, argv[1], &req, &req_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "transact(fd, request, seq, timeoutMs)");
+    return NULL;
+  }
+  transact_t *t = calloc(1, sizeof *t);
+  if (!t) return throw_errno(env, ENOMEM, "transact");
+  t->fd = fd;
+  t->seq = (uint32_t)seq;
+  t->timeout_ms = timeout;
+  t->req = req;
+  t->req_len = req_len;
+  napi_value promise, name;
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &t->buf_ref));
+  NAPI_CALL(env, napi_create_promise(env, &t->deferred, &promise));
+  NAPI_CALL(env, napi_create_string_utf8(env, "macnet.netlink", NAPI_AUTO_LENGTH, &name));
+  NAPI_CALL(env, napi_create_async_work(env, NULL, name, transact_execute, transact_complete, t, &t->work));
+  NAPI_CALL(env, napi_queue_async_work(env, t->work));
+  return promise;
+}
+
+// ---- readiness watching for event and packet sockets ----
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  int closing;
+} watch_t;
+
+static void watch_closed(uv_handle_t *h) {
+  watch_t *w = (watch_t *)h;
+  free(w);
+}
+
+static void watch_cb(uv_poll_t *p, int status, int events) {
+  (void)events;
+  watch_t *w = (watch_t *)p;
+  if (w->closing) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, global, arg;
+  napi_get_reference_value(env, w->cb, &cb);
+  napi_get_global(env, &global);
+  napi_create_int32(env, status, &arg);
+  napi_value result;
+  if (napi_call_function(env, global, cb, 1, &arg, &result) == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// watch(fd, callback(status)) -> handle. The callback runs on the event loop each time fd is readable.
+static napi_value watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 2 || get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "watch(fd, callback)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  watch_t *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, ENOMEM, "watch");
+  w->env = env;
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc < 0) {
+    free(w);
+    return throw_errno(env, -rc, "watch");
+  }
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &w->cb));
+  uv_poll_start(&w->poll, UV_READABLE, watch_cb);
+  napi_value handle;
+  NAPI_CALL(env, napi_create_external(env, w, NULL, NULL, &handle));
+  return handle;
+}
+
+// unwatch(handle): stops watching; safe to call twice. Must be called before the fd is closed.
+static napi_value unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *p;
+  if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok) {
+    napi_throw_type_error(env, NULL, "unwatch(handle)");
+    return NULL;
+  }
+  watch_t *w = p;
+  if (w->closing) return NULL;
+  w->closing = 1;
+  napi_delete_reference(env, w->cb);
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t *)&w->poll, watch_closed);
+  return NULL;
+}
+
+// errnoName(n) -> [name, message]
+static napi_value errno_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t n;
+  if (argc < 1 || get_i32(env, argv[0], &n)) {
+    napi_throw_type_error(env, NULL, "errnoName(n)");
+    return NULL;
+  }
+  const char *name = strerrorname_np(n);
+  napi_value arr, a, b;
+  NAPI_CALL(env, napi_create_array_with_length(env, 2, &arr));
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &a);
+  napi_create_string_utf8(env, strerror(n), NAPI_AUTO_LENGTH, &b);
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, b);
+  return arr;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"openSocket", NULL, open_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setIntOption", NULL, set_int_option, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindNetlink", NULL, bind_netlink, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bindPacket", NULL, bind_packet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendPacket", NULL, send_packet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recv", NULL, recv_one, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"transact", NULL, transact, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unwatch", NULL, unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"errnoName", NULL, errno_name, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

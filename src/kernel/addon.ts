@@ -1,0 +1,33 @@
+// Typed face of native/macnet_sock.c. Only src/kernel imports this.
+import * as path from 'node:path';
+
+export interface Received {
+  data: Buffer;
+  ifindex: number;
+  protocol: number;
+  pktType: number;
+  addr: Buffer;
+}
+
+export interface Addon {
+  openSocket(nsPath: string | null, domain: number, type: number, protocol: number): number;
+  setIntOption(fd: number, level: number, name: number, value: number): void;
+  bindNetlink(fd: number): number;
+  bindPacket(fd: number, ifindex: number, protocol: number): void;
+  sendPacket(fd: number, frame: Buffer, ifindex: number, protocol: number, dstMac: Buffer): number;
+  recv(fd: number): Received | null;
+  closeFd(fd: number): void;
+  transact(fd: number, request: Buffer, seq: number, timeoutMs: number): Promise<Buffer>;
+  watch(fd: number, onReadable: (status: number) => void): object;
+  unwatch(handle: object): void;
+  errnoName(errno: number): [string, string];
+}
+
+/** Errors thrown by the addon carry the errno name as `code` and the number as `errno`. */
+export interface AddonError extends Error {
+  code: string;
+  errno: number;
+}
+
+// dist/src/kernel/addon.js -> <root>/build/Release
+export const addon: Addon = require(path.join(__dirname, '..', '..', '..', 'build', 'Release', 'macnet_sock.node'));

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// The test command behind `npm test`: runs every compiled test file once, one file at a time (they share the
+// machine's kernel and the VM), with the residue check last. Before anything runs it records the machine's
+// state so that the residue check can assert nothing was left behind.
+'use strict';
+const { spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const dist = path.join(root, 'dist', 'test');
+
+function walk(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? walk(p) : e.name.endsWith('.test.js') ? [p] : [];
+  });
+}
+
+const snapshot = require(path.join(dist, 'lab', 'residue.js')).snapshot;
+const baselineFile = path.join(root, 'dist', 'residue-baseline.json');
+fs.writeFileSync(baselineFile, JSON.stringify(snapshot()));
+
+const residueTest = path.join(dist, 'residue.test.js');
+const filters = process.argv.slice(2).map((f) => f.replace(/^test\//, '').replace(/\.ts$/, ''));
+// Pure tests first, then kernel, lab and VM tests; the residue check always last.
+const rank = (f) => (/\/(kernel\/nl|types|errors|cli)\//.test(f) ? 0 : /\/kernel\//.test(f) ? 1 : /\/vm\//.test(f) ? 3 : 2);
+const files = walk(dist)
+  .filter((f) => f !== residueTest)
+  .filter((f) => filters.length === 0 || filters.some((x) => path.relative(dist, f).startsWith(x)))
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+files.push(residueTest);
+
+const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=900000', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, MACNET_RESIDUE_BASELINE: baselineFile },
+});
+process.exit(r.status === null ? 1 : r.status);
