@@ -26,10 +26,6 @@ export const CATALOGUE = {
     summary: 'A value given to macnet is malformed or out of range; the message names the option and what is valid.',
     fix: 'Correct the named option.',
   },
-  LINK_NOT_FOUND: {
-    summary: 'A link named in a request does not exist in the namespace it was looked up in.',
-    fix: 'Check the name with `ip link` in that namespace.',
-  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -30,8 +30,9 @@ export class EventStream extends EventEmitter {
     let fd = -1;
     try {
       fd = addon.openSocket(nsPath, C.AF_NETLINK, C.SOCK_RAW, C.NETLINK_ROUTE);
-      for (const g of groups) addon.setIntOption(fd, C.SOL_NETLINK, C.NETLINK_ADD_MEMBERSHIP, GROUPS[g]);
+      // Bind first: bind() with nl_groups 0 clears the first 32 group memberships set before it.
       addon.bindNetlink(fd);
+      for (const g of groups) addon.setIntOption(fd, C.SOL_NETLINK, C.NETLINK_ADD_MEMBERSHIP, GROUPS[g]);
     } catch (e) {
       if (fd >= 0) addon.closeFd(fd);
       throw fromAddon(`subscribe to ${groups.join(', ')} events in ${nsPath ?? 'the current network namespace'}`, e);

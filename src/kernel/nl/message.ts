@@ -55,7 +55,7 @@ export interface NlAck {
 
 /** Decodes struct nlmsgerr: a negative errno, the echoed request header (and body unless capped), TLVs. */
 export function decodeError(msg: NlMessage): NlAck {
-  const errno = -msg.body.readInt32LE(0);
+  const errno = 0 - msg.body.readInt32LE(0); // not unary minus: -0 would not equal 0
   let off = 4;
   if (msg.body.length >= off + NLMSG_HDRLEN) {
     const echoedLen = msg.body.readUInt32LE(off);
