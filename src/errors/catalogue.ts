@@ -26,6 +26,86 @@ export const CATALOGUE = {
     summary: 'A value given to macnet is malformed or out of range; the message names the option and what is valid.',
     fix: 'Correct the named option.',
   },
+  OPTION_UNKNOWN: {
+    summary: "A `-o` / `--opt` key (or an `--ipam-opt` key) that macnet does not know; the message lists the known keys. Docker's built-in drivers ignore such keys silently, so a typo like `macvlan_mdoe` would otherwise pass.",
+    fix: 'Use one of the keys listed in the message (README, "Network options").',
+  },
+  OPTION_INVALID: {
+    summary: 'A known option has a value that is not valid (a mode, an MTU, a flag, an interface name); the message names the option, the value and the valid values.',
+    fix: 'Correct the value as the message says.',
+  },
+  PARENT_NOT_FOUND: {
+    summary: 'The `parent` interface does not exist on the host (for `name.vid`, the base interface does not).',
+    fix: 'Check the name with `ip link`; for a VLAN give an existing base, e.g. `eth0.50`.',
+  },
+  PARENT_INVALID: {
+    summary: 'The `parent` cannot carry macvlan/ipvlan children: loopback, not Ethernet-like, or a malformed `name.vid` / vlan id outside 1 to 4094.',
+    fix: 'Use an Ethernet interface (or a bond, bridge or vlan on one) and a vlan id from 1 to 4094.',
+  },
+  PARENT_IN_USE: {
+    summary: 'The parent is already used by another network in a way that cannot be shared: passthru takes the whole parent, ipvlan networks cannot share a parent (one ipvlan mode per parent), and macvlan and ipvlan cannot mix on one parent.',
+    fix: 'Use another parent or a vlan sub-interface (`eth0.60`), or remove the other network first.',
+  },
+  SUBNET_OVERLAP: {
+    summary: 'A subnet of the new network overlaps a subnet of another network on the same parent.',
+    fix: 'Give networks on one parent disjoint subnets (or use `--ip-range` within one network).',
+  },
+  MTU_TOO_LARGE: {
+    summary: "The requested MTU is larger than the parent's.",
+    fix: "Use at most the parent's MTU, or raise the parent's MTU first.",
+  },
+  NETWORK_CONFIG_INVALID: {
+    summary: "The network's IP data is inconsistent: a gateway or auxiliary address outside its subnet, or an IPv6 option without IPv6 data.",
+    fix: 'Correct --subnet, --gateway, --aux-address or --ip-range.',
+  },
+  NETWORK_NOT_FOUND: {
+    summary: 'Docker referred to a network the plugin has no record of (other than on delete, which always succeeds).',
+    fix: "Re-create the network; check the daemon's state dir (--state-dir) was not removed.",
+  },
+  ENDPOINT_NOT_FOUND: {
+    summary: 'Docker referred to an endpoint the plugin has no record of (other than on delete or leave, which always succeed).',
+    fix: 'Restart the container; its endpoint will be created again.',
+  },
+  ENDPOINT_INVALID: {
+    summary: "An endpoint request is inconsistent: a MAC address that is not unicast, an address outside the network's subnets, an interface name Docker cannot use.",
+    fix: 'Correct --mac-address, --ip/--ip6 or the com.docker.network.endpoint.ifname driver option.',
+  },
+  IPAM_POOL_INVALID: {
+    summary: 'A subnet or ip-range is malformed, the ip-range is not inside its subnet, or the subnet is too small to hold an address.',
+    fix: 'Give --subnet as a CIDR (198.18.15.0/24, 2001:db8:15::/64) and --ip-range inside it.',
+  },
+  IPAM_POOL_OVERLAP: {
+    summary: 'The requested subnet overlaps a different subnet already in use in the same address space.',
+    fix: 'Use a disjoint subnet, or exactly the same subnet (with different --ip-range values) to share it.',
+  },
+  IPAM_POOL_NOT_FOUND: {
+    summary: 'A PoolID that the IPAM driver has no record of.',
+    fix: 'Re-create the network.',
+  },
+  IPAM_NO_DEFAULT_POOL: {
+    summary: 'No subnet was given and every default pool is taken.',
+    fix: "Give --subnet (for a LAN-attached network, the LAN's subnet).",
+  },
+  IPAM_ADDRESS_IN_USE: {
+    summary: 'A requested static address (--ip, --ip6, --gateway, --aux-address) is already allocated in that subnet.',
+    fix: 'Pick a free address, or let macnet choose one.',
+  },
+  IPAM_ADDRESS_OUT_OF_POOL: {
+    summary: 'A requested address is not usable in the pool: outside the subnet, or its network or broadcast address.',
+    fix: 'Pick an address inside the subnet (and inside --ip-range for dynamic addresses).',
+  },
+  IPAM_POOL_EXHAUSTED: {
+    summary: 'Every address of the pool (or --ip-range) is allocated.',
+    fix: 'Remove unused containers or widen --ip-range / --subnet.',
+  },
+  PLUGIN_REQUEST_INVALID: {
+    summary: 'A request on the plugin socket is not valid JSON or lacks a required field (Docker never sends such; a hand-made request may).',
+    fix: 'Send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
+  },
+  STORE_ERROR: {
+    summary: 'The state database could not be read or written (disk full, permissions, corruption).',
+    fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
