@@ -127,8 +127,12 @@ export const kernelLinks: Figure = {
         '`k.links.create` is measured as callers get it: it resolves the parent by name (one RTM_GETLINK) and reads ' +
           'the new link back (another RTM_GETLINK), so one create is three netlink round trips; `ip link add` sends ' +
           'one RTM_NEWLINK after its own name lookup and prints nothing back.',
-        'Delete time is mostly the kernel\'s own (unregistering a device waits for RCU grace periods); the process ' +
-          'spawn is a smaller share of it than of a create.',
+        'Delete time is mostly the kernel\'s own: the kernel-layer delete is a single netlink request and still ' +
+          'takes about as long as a dozen creates. So the spawn is a much smaller share of a delete than of a create.',
+        'The `ip` delete costs more than kernel delete + one spawn. In a one-off side experiment (not part of this ' +
+          'suite, 120 samples each) a kernel-layer delete issued right after spawning `true` took about 3 ms longer ' +
+          'than one without (median 18.4 vs 15.2 ms): a process exiting just before seems to slow the kernel\'s own ' +
+          'delete. The cause was not investigated further.',
         'The spawned `ip` includes fork/exec of `ip`, its own setns into the namespace (`-n`) and Node\'s child ' +
           'process bookkeeping: what a Node program that shells out pays per call.',
       ],

@@ -27,6 +27,12 @@ const PRIVATE_RUN_DIRS = ['/run/docker', '/run/containerd'];
 const CREATED_DIRS_FILE = `/run/${TAG}created-dirs`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Whether `p` settled within `ms`; the timer is cleared so that it does not keep the process alive. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); });
+  try { return await Promise.race([p.then(() => true), t]); } finally { clearTimeout(timer); }
+}
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function alive(pid: number): boolean {
@@ -198,6 +204,7 @@ export class LabHost {
   readonly mountNs: string;
   readonly pluginDir: string;
   readonly dockerSocket: string;
+  readonly daemonJson: string;
   dockerd: ChildProcess | undefined;
   private dockerdExited: Promise<void> = Promise.resolve();
 
@@ -209,6 +216,7 @@ export class LabHost {
     this.mountNs = path.join(lab.runDir, `${this.name}.mnt`);
     this.pluginDir = path.join(this.dir, 'plugins');
     this.dockerSocket = path.join(this.dir, 'docker.sock');
+    this.daemonJson = path.join(this.dir, 'daemon.json');
   }
 
   /** Runs a command in the host: its network namespace, and with docker also its mount namespace. */
@@ -243,7 +251,7 @@ export class LabHost {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const args = [
       `--net=${this.ns.path}`, `--mount=${this.mountNs}`, which('dockerd')!,
-      '--config-file', this.lab.daemonJson, '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'),
+      '--config-file', this.daemonJson, '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'),
       '-H', `unix://${this.dockerSocket}`, '--pidfile', path.join(this.dir, 'docker.pid'),
       '--cgroup-parent', `/${TAG}${this.lab.id}-${this.name}`,
       // A network created without --subnet must still stay inside the benchmark range.
@@ -252,7 +260,12 @@ export class LabHost {
     ];
     // nsenter execs dockerd without forking, so the child's pid is dockerd's. Detached: a Ctrl-C in the
     // terminal reaches only the test process, whose exit handler then stops dockerd in order.
-    const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log] });
+    // TMPDIR: containerd inherits it and writes goroutine dumps there on SIGUSR1 (dockerd 20.10 sends one
+    // before killing a containerd that fails its health check); without it, stray
+    // /tmp/containerd.<pid>.stacks.log files appeared during a 4-host benchmark here.
+    fs.mkdirSync(path.join(this.dir, 'tmp'), { recursive: true });
+    const env = { ...process.env, TMPDIR: path.join(this.dir, 'tmp') };
+    const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log], env });
     fs.closeSync(log);
     child.unref();
     this.dockerd = child;
@@ -282,10 +295,10 @@ export class LabHost {
         if (r.code !== 0) errors.push(new Error(`${this.name}: docker rm -f: ${r.stderr.trim()}`));
       }
       child.kill('SIGTERM');
-      if (await Promise.race([this.dockerdExited.then(() => true), sleep(15_000).then(() => false)]) === false) {
+      if (!await within(this.dockerdExited, 15_000)) {
         errors.push(new Error(`dockerd of ${this.name} ignored SIGTERM for 15 s; killed`));
         child.kill('SIGKILL');
-        await Promise.race([this.dockerdExited, sleep(5000)]);
+        await within(this.dockerdExited, 5000);
       }
     }
     // containerd normally exits with dockerd; shims and their containers may not.
@@ -307,13 +320,12 @@ export class LabHost {
 
 const active = new Set<Lab>();
 let labCounter = 0;
-let swept = false;
+let sweeping: Promise<unknown> | undefined;
 
 export class Lab {
   readonly id: string;
   readonly dir: string;
   readonly runDir: string;
-  readonly daemonJson: string;
   readonly hosts: LabHost[] = [];
   lan!: TestNetns;
   /** Milliseconds Lab.create and destroy() took. */
@@ -326,14 +338,13 @@ export class Lab {
     this.id = `${process.pid}-${++labCounter}`;
     this.dir = path.join(TMP, TAG + this.id);
     this.runDir = path.join('/run', TAG + this.id);
-    this.daemonJson = path.join(this.dir, 'daemon.json');
   }
 
   static async create(opts: LabOptions): Promise<Lab> {
     const t0 = performance.now();
     if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 89) throw new RangeError('hosts: 1 to 89 (addresses .11 to .99)');
     if (opts.docker && dockerMissing()) throw new Error(`docker lab: ${dockerMissing()}`);
-    if (!swept) { swept = true; await sweepStaleLabs(); }
+    await (sweeping ??= sweepStaleLabs()); // once per process; concurrent creates wait for the same sweep
     const lab = new Lab(!!opts.docker, !!opts.ipv6);
     // A directory of ours that exists already was left by an earlier process that had our pid.
     removeLabResidueSync(lab.id);
@@ -411,8 +422,10 @@ export class Lab {
     await sh('tar', '-C', img, '-cf', tar, '.');
     // Our own config, not /etc/docker/daemon.json. The trust key: dockerd 20.10 writes /etc/docker/key.json
     // unless told otherwise (a config-file-only setting), and each host gets its own engine ID this way.
-    await Promise.all(this.hosts.map((h) => fs.promises.mkdir(h.dir, { recursive: true })));
-    fs.writeFileSync(this.daemonJson, '{}\n');
+    for (const h of this.hosts) {
+      fs.mkdirSync(h.dir, { recursive: true });
+      fs.writeFileSync(h.daemonJson, JSON.stringify({ 'deprecated-key-path': path.join(h.dir, 'key.json') }) + '\n');
+    }
 
     for (const d of PRIVATE_RUN_DIRS) ensureRunDir(d);
     fs.mkdirSync(this.runDir, { recursive: true });

@@ -19,8 +19,10 @@ export function snapshot(): Snapshot {
   } catch { /* none */ }
   const rootLinks = (JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[])
     .map((l) => l.ifname).sort();
+  // `ip netns add` makes /run/netns a shared mount point once, on first use, and never undoes it: that is
+  // iproute2's own set-up, not something a test left. The namespace files mounted under it do count.
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n')
-    .map((l) => l.split(' ')[4] ?? '').sort();
+    .map((l) => l.split(' ')[4] ?? '').filter((m) => m !== '/run/netns').sort();
   const processes: string[] = [];
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let cmd = '';
