@@ -16,13 +16,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ipam } from './ipam';
 import { kernelLinks } from './kernel-links';
 import {
   type Figure, type FigureResult, fmtMs, fmtRatio, markdownTable, ratio, summarize, textTable,
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
-const FIGURES: readonly Figure[] = [kernelLinks];
+const FIGURES: readonly Figure[] = [kernelLinks, ipam];
 
 // dist/bench/run.js → the project root
 const ROOT = path.join(__dirname, '..', '..');

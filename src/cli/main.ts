@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { isMacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
+import { DAEMON_HELP, parseDaemonArgs, runDaemon } from './daemon';
 
 // Read at run time so that --version always matches package.json.
 const VERSION: string = require('../../../package.json').version;
@@ -13,7 +14,7 @@ Usage: macnet <command> [options]
 Commands:
   links [--netns PATH] [--json]   list the links of a network namespace with their kind data
                                   (macvlan mode, vlan id, ipvlan mode and flag, parent, MAC, MTU)
-  daemon                          the Docker network + IPAM plugin (see README: not yet available)
+  daemon [--help]                 the Docker network + IPAM plugin (macnet daemon --help)
 
 Options:
   -h, --help      show this help
@@ -56,8 +57,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'links':
         return await links(rest);
       case 'daemon':
-        process.stderr.write('macnet daemon: the Docker plugin is not available in this version yet (see README, "Status")\n');
-        return 1;
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(DAEMON_HELP);
+          return 0;
+        }
+        return await runDaemon(parseDaemonArgs(rest));
       default:
         process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon (macnet --help)\n`);
         return 2;

@@ -83,3 +83,28 @@ export function macToBytes(s: string): Buffer {
 }
 
 export const bytesToMac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+/** The network address of address/prefix, as "network/prefix" ("198.18.15.7", 24 → "198.18.15.0/24"). */
+export function networkOf(address: string, prefix: number): string {
+  const b = ipToBytes(address);
+  for (let i = 0; i < b.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    b[i] = b[i]! & ((0xff << (8 - bits)) & 0xff);
+  }
+  return `${bytesToIp(b)}/${prefix}`;
+}
+
+/** Whether two CIDRs share any address (one contains the other's network address at the shorter prefix). */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (x.family !== y.family) return false;
+  const p = Math.min(x.prefix, y.prefix);
+  return networkOf(x.address, p) === networkOf(y.address, p);
+}
+
+/** Whether `address` (plain IP) lies in `cidr`. */
+export function cidrContains(cidr: string, address: string): boolean {
+  const c = parseCidr(cidr);
+  return ipFamily(address) === c.family && networkOf(address, c.prefix) === networkOf(c.address, c.prefix);
+}

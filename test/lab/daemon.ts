@@ -6,7 +6,8 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+// The command users run: bin/macnet from the checkout.
+const MAIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 const running = new Set<ChildProcess>();
 
 export interface DaemonOptions {

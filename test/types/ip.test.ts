@@ -32,3 +32,17 @@ test('MAC addresses parse and format; bad ones are refused', () => {
   assert.throws(() => macToBytes('02:42:c6:12:0f'), /not a MAC address/);
   assert.throws(() => macToBytes('02-42-c6-12-0f-05'), /not a MAC address/);
 });
+
+test('networkOf, cidrsOverlap and cidrContains', async () => {
+  const { networkOf, cidrsOverlap, cidrContains } = await import('../../src/types/ip');
+  assert.equal(networkOf('198.18.15.77', 24), '198.18.15.0/24');
+  assert.equal(networkOf('198.18.15.77', 0), '0.0.0.0/0');
+  assert.equal(networkOf('2001:db8:15::77', 64), '2001:db8:15::/64');
+  assert.equal(networkOf('2001:db8:15:ff::1', 56), '2001:db8:15::/56');
+  assert.equal(cidrsOverlap('198.18.15.0/24', '198.18.15.128/25'), true);
+  assert.equal(cidrsOverlap('198.18.15.0/24', '198.18.16.0/24'), false);
+  assert.equal(cidrsOverlap('198.18.15.0/24', '2001:db8::/64'), false);
+  assert.equal(cidrContains('198.18.15.0/24', '198.18.15.9'), true);
+  assert.equal(cidrContains('198.18.15.0/24', '198.18.16.9'), false);
+  assert.equal(cidrContains('2001:db8::/64', '2001:db8::9'), true);
+});

@@ -1,4 +1,5 @@
-// Runs last (test/run.js): after the whole suite, the machine must be as the suite found it.
+// Runs last: node's test runner orders files by path, hence the zz- prefix (test/run.js also lists it last).
+// After the whole suite, the machine must be as the suite found it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

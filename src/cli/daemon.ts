@@ -1,0 +1,96 @@
+// `macnet daemon`: the Docker network + IPAM plugin. Wires the store, the IPAM service, the driver and the
+// plugin server together; SIGTERM/SIGINT let in-flight calls finish and exit 0.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MacnetError } from '../errors';
+import { handlers } from '../docker/handlers';
+import { PluginServer } from '../docker/server';
+import { NetworkDriver } from '../drivers/driver';
+import { Ipam } from '../ipam/ipam';
+import { Kernel } from '../kernel';
+import { createLogger, type Level, LEVELS } from '../log';
+import { SqliteStore } from '../store/sqlite';
+
+export const DAEMON_HELP = `Usage: macnet daemon [options]
+
+Serves Docker's NetworkDriver and IpamDriver plugin protocol on <plugin-dir>/macnet.sock.
+Use it as: docker network create -d macnet --ipam-driver macnet --subnet ... -o parent=eth0 NAME
+
+Options:
+  --plugin-dir DIR             where dockerd looks for plugin sockets (default /run/docker/plugins)
+  --state-dir DIR              the state database (default /var/lib/macnet)
+  --log-level LEVEL            debug | info | warn | error (default info); JSON lines on stderr
+  --default-address-pool base=CIDR,size=N
+                               pools for networks created without --subnet (repeatable;
+                               default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
+`;
+
+export interface DaemonOptions {
+  pluginDir: string;
+  stateDir: string;
+  logLevel: Level;
+  defaultPools: { base: string; size: number }[];
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonOptions {
+  const { values } = parseArgs({
+    args: argv, strict: true, options: {
+      'plugin-dir': { type: 'string' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' },
+      'default-address-pool': { type: 'string', multiple: true },
+    },
+  });
+  const level = values['log-level'] ?? 'info';
+  if (!(LEVELS as string[]).includes(level)) {
+    throw new MacnetError('OPTION_INVALID', `--log-level ${JSON.stringify(level)} is not valid: use one of ${LEVELS.join(', ')}`, { option: 'log-level', value: level });
+  }
+  const pools = (values['default-address-pool'] ?? ['base=172.31.0.0/16,size=24', 'base=fd6d:6163:6e65::/48,size=64']).map((p) => {
+    const m = /^base=([^,]+),size=(\d+)$/.exec(p);
+    if (!m) throw new MacnetError('OPTION_INVALID', `--default-address-pool ${JSON.stringify(p)} is not valid: write base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24`, { option: 'default-address-pool', value: p });
+    return { base: m[1]!, size: Number(m[2]) };
+  });
+  for (const [opt, dir] of [['plugin-dir', values['plugin-dir']], ['state-dir', values['state-dir']]] as const) {
+    if (dir !== undefined && !path.isAbsolute(dir)) {
+      throw new MacnetError('OPTION_INVALID', `--${opt} ${JSON.stringify(dir)} is not valid: give an absolute path`, { option: opt, value: dir });
+    }
+  }
+  return {
+    pluginDir: values['plugin-dir'] ?? '/run/docker/plugins',
+    stateDir: values['state-dir'] ?? '/var/lib/macnet',
+    logLevel: level as Level,
+    defaultPools: pools,
+  };
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const started = performance.now();
+  const log = createLogger(opts.logLevel, { component: 'macnet' });
+  fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  const store = SqliteStore.open(path.join(opts.stateDir, 'state.db'));
+  const kernel = Kernel.open();
+  const ipam = new Ipam(store, { defaultPools: opts.defaultPools });
+  await ipam.load();
+  const driver = new NetworkDriver(kernel, store, log);
+  await driver.reconcile();
+  const server = new PluginServer(handlers(driver, ipam), log);
+  const socket = path.join(opts.pluginDir, 'macnet.sock');
+  await server.listen(socket);
+  log.info('ready', { socket, stateDir: opts.stateDir, ms: Math.round(performance.now() - started), pid: process.pid });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping: finishing in-flight calls', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await server.close();
+  try {
+    fs.unlinkSync(socket);
+  } catch { /* gone */ }
+  await kernel.close();
+  await store.close();
+  log.info('stopped');
+  return 0;
+}

@@ -1,0 +1,183 @@
+// A network's configuration: parsed and validated from Docker's CreateNetwork request into a frozen, typed
+// value before anything touches the kernel or the store. Checks that need the kernel (does the parent
+// exist, its MTU) or the other networks (overlap, sharing) are in network.ts; everything here is pure.
+import { MacnetError } from '../errors';
+import type { IpvlanFlag, IpvlanMode, MacvlanMode } from '../kernel';
+import { type Family, canonicalIp, networkOf, parseCidr } from '../types/ip';
+import { IFNAME_MAX } from '../kernel/validate';
+
+export type DriverKind = 'macvlan' | 'ipvlan';
+
+export interface SubnetConfig {
+  readonly family: Family;
+  /** Network address and prefix, canonical: "198.18.15.0/24". */
+  readonly subnet: string;
+  /** Plain IP, when Docker's IP data has one. */
+  readonly gateway?: string;
+  readonly auxAddresses: Readonly<Record<string, string>>;
+}
+
+export interface ParentSpec {
+  /** The interface the children hang off; for "eth0.50" the vlan link itself. */
+  readonly name: string;
+  /** Set when the parent is an 802.1q sub-interface written as base.vid (created if missing). */
+  readonly vlan?: { readonly base: string; readonly id: number };
+  /** No parent given: macnet creates one for this network alone (an internal network). */
+  readonly implicit: boolean;
+}
+
+export interface NetworkConfig {
+  readonly id: string;
+  readonly kind: DriverKind;
+  readonly macvlanMode: MacvlanMode;
+  readonly ipvlanMode: IpvlanMode;
+  readonly ipvlanFlag: IpvlanFlag;
+  readonly parent: ParentSpec;
+  readonly mtu?: number;
+  readonly internal: boolean;
+  readonly ipv6: boolean;
+  readonly subnets: readonly SubnetConfig[];
+}
+
+/** The -o keys macnet understands, with the values each takes; shown in OPTION_UNKNOWN messages. */
+export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
+  parent: 'an interface name, or name.vid for an 802.1q sub-interface',
+  kind: 'macvlan | ipvlan',
+  macvlan_mode: 'bridge | vepa | private | passthru',
+  ipvlan_mode: 'l2 | l3 | l3s',
+  ipvlan_flag: 'bridge | private | vepa',
+  mtu: 'an integer, at most the parent\'s MTU',
+});
+
+const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'vepa', 'private', 'passthru'];
+const IPVLAN_MODES: readonly IpvlanMode[] = ['l2', 'l3', 'l3s'];
+const IPVLAN_FLAGS: readonly IpvlanFlag[] = ['bridge', 'private', 'vepa'];
+
+export interface IpData {
+  AddressSpace?: string;
+  Pool?: string;
+  Gateway?: string;
+  AuxAddresses?: Record<string, string>;
+}
+
+export interface CreateNetworkRequest {
+  NetworkID?: unknown;
+  Options?: Record<string, unknown>;
+  IPv4Data?: IpData[] | null;
+  IPv6Data?: IpData[] | null;
+}
+
+const invalid = (option: string, value: unknown, valid: string) =>
+  new MacnetError('OPTION_INVALID', `option ${option}=${JSON.stringify(value)} is not valid: ${valid}`, { option, value });
+
+function oneOf<T extends string>(option: string, value: string, valid: readonly T[], dflt: string): T {
+  if (!(valid as readonly string[]).includes(value)) {
+    throw invalid(option, value, `use one of ${valid.join(', ')} ('${dflt}' is the default)`);
+  }
+  return value as T;
+}
+
+/** Docker sends booleans in Options as booleans or as strings, depending on the engine version. */
+const truthy = (v: unknown): boolean => v === true || v === 'true' || v === '1';
+
+/** "eth0.50" → base eth0, vid 50. Errors name the value and the expected format (Docker's wording). */
+export function parseParent(value: string): ParentSpec {
+  if (value.length > IFNAME_MAX || /[\s/:]/.test(value) || value === '.' || value === '..') {
+    throw new MacnetError('OPTION_INVALID', `option parent=${JSON.stringify(value)} is not a valid interface name: use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`, { option: 'parent', value });
+  }
+  if (value === 'lo') {
+    throw new MacnetError('PARENT_INVALID', 'option parent="lo": the loopback interface is not a valid macvlan/ipvlan parent link; use an Ethernet interface', { option: 'parent', value });
+  }
+  if (!value.includes('.')) return { name: value, implicit: false };
+  const parts = value.split('.');
+  if (parts.length !== 2 || !parts[0] || !/^\d+$/.test(parts[1]!)) {
+    throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(value)}: required interface name format is name.vlan_id, e.g. eth0.10 for vlan 10`, { option: 'parent', value });
+  }
+  const id = Number(parts[1]);
+  if (id < 1 || id > 4094) {
+    throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(value)}: vlan id must be between 1 and 4094, received ${id}`, { option: 'parent', value });
+  }
+  return { name: value, vlan: { base: parts[0], id }, implicit: false };
+}
+
+/** The name of the parent macnet creates for a network without one (Docker's dm-/di- convention). */
+export const implicitParentName = (kind: DriverKind, networkId: string): string => `${kind === 'macvlan' ? 'dm' : 'di'}-${networkId.slice(0, 12)}`;
+
+function parseIpData(family: Family, list: IpData[] | null | undefined): SubnetConfig[] {
+  const out: SubnetConfig[] = [];
+  for (const d of list ?? []) {
+    let c;
+    try {
+      c = parseCidr(String(d.Pool ?? ''));
+    } catch {
+      throw new MacnetError('NETWORK_CONFIG_INVALID', `IPv${family} pool ${JSON.stringify(d.Pool)} is not a subnet in CIDR form`, { value: d.Pool });
+    }
+    if (c.family !== family) throw new MacnetError('NETWORK_CONFIG_INVALID', `IPv${family} data holds an IPv${c.family} pool ${d.Pool}`, { value: d.Pool });
+    const subnet = networkOf(c.address, c.prefix);
+    const inside = (ip: string, what: string): string => {
+      const a = parseCidr(ip.split('/')[0]!);
+      if (a.family !== family || networkOf(a.address, c.prefix) !== subnet) {
+        throw new MacnetError('NETWORK_CONFIG_INVALID', `${what}${ip.split('/')[0]} is not in subnet ${subnet}: give an address inside it`, { value: ip, subnet });
+      }
+      return canonicalIp(a.address);
+    };
+    const aux: Record<string, string> = {};
+    for (const [k, v] of Object.entries(d.AuxAddresses ?? {})) aux[k] = inside(String(v), `--aux-address ${k}=`);
+    out.push(Object.freeze({
+      family, subnet,
+      ...(d.Gateway ? { gateway: inside(String(d.Gateway), '--gateway ') } : {}),
+      auxAddresses: Object.freeze(aux),
+    }));
+  }
+  return out;
+}
+
+export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
+  if (typeof req.NetworkID !== 'string' || !/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID)) {
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker network id`, { value: req.NetworkID });
+  }
+  const top = req.Options ?? {};
+  const generic = (top['com.docker.network.generic'] ?? {}) as Record<string, unknown>;
+  if (typeof generic !== 'object' || generic === null) {
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', 'CreateNetwork: Options["com.docker.network.generic"] is not an object');
+  }
+  const opts: Record<string, string> = {};
+  for (const [k, v] of Object.entries(generic)) {
+    if (k.startsWith('com.docker.network.') && k !== 'com.docker.network.driver.mtu') continue; // Docker's own
+    if (k !== 'com.docker.network.driver.mtu' && !(k in NETWORK_OPTIONS)) {
+      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${JSON.stringify(k)}: macnet knows ${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
+    }
+    opts[k] = String(v);
+  }
+  let kind: DriverKind = 'macvlan';
+  if (opts.kind !== undefined) kind = oneOf('kind', opts.kind, ['macvlan', 'ipvlan'] as const, 'macvlan');
+  if (opts.ipvlan_mode !== undefined || opts.ipvlan_flag !== undefined) {
+    if (opts.kind === 'macvlan') throw invalid('kind', 'macvlan', 'ipvlan_mode and ipvlan_flag need kind=ipvlan (or no kind)');
+    kind = 'ipvlan';
+  }
+  if (kind === 'ipvlan' && opts.macvlan_mode !== undefined) throw invalid('macvlan_mode', opts.macvlan_mode, 'an ipvlan network takes ipvlan_mode and ipvlan_flag, not macvlan_mode');
+  const macvlanMode = oneOf('macvlan_mode', opts.macvlan_mode ?? 'bridge', MACVLAN_MODES, 'bridge');
+  const ipvlanMode = oneOf('ipvlan_mode', opts.ipvlan_mode ?? 'l2', IPVLAN_MODES, 'l2');
+  const ipvlanFlag = oneOf('ipvlan_flag', opts.ipvlan_flag ?? 'bridge', IPVLAN_FLAGS, 'bridge');
+  let mtu: number | undefined;
+  for (const key of ['mtu', 'com.docker.network.driver.mtu']) {
+    const v = opts[key];
+    if (v === undefined || v === '' || v === '0') continue;
+    if (!/^\d+$/.test(v) || Number(v) < 68 || Number(v) > 65535) throw invalid(key, v, 'use an integer from 68 to 65535, at most the parent\'s MTU');
+    if (mtu !== undefined && mtu !== Number(v)) throw invalid(key, v, `it contradicts mtu=${mtu}`);
+    mtu = Number(v);
+  }
+  const parent = opts.parent ? parseParent(opts.parent) : { name: implicitParentName(kind, req.NetworkID), implicit: true };
+  if (parent.implicit && kind === 'macvlan' && macvlanMode === 'passthru') {
+    throw invalid('macvlan_mode', 'passthru', 'passthru needs a parent (-o parent=IFACE): it hands the whole parent to one container');
+  }
+  const subnets = [...parseIpData(4, req.IPv4Data), ...parseIpData(6, req.IPv6Data)];
+  return Object.freeze({
+    id: req.NetworkID, kind, macvlanMode, ipvlanMode, ipvlanFlag, parent: Object.freeze(parent),
+    ...(mtu !== undefined ? { mtu } : {}),
+    // Docker v28+ makes a network without a parent internal; so does macnet: its parent reaches nothing.
+    internal: truthy(top['com.docker.network.internal']) || parent.implicit,
+    ipv6: truthy(top['com.docker.network.enable_ipv6']) || subnets.some((s) => s.family === 6),
+    subnets: Object.freeze(subnets),
+  });
+}

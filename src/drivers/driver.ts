@@ -1,0 +1,125 @@
+// The network driver behind every front end (the Docker plugin now, a CLI and CNI later): one object per
+// host namespace, operations serialized (network changes are rare; serializing them makes the
+// validate → setup sequence free of races between two creates on one parent).
+import { MacnetError } from '../errors';
+import type { Kernel } from '../kernel';
+import type { Logger } from '../log';
+import type { Store } from '../store/types';
+import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
+import { type CreateEndpointInput, ENDPOINT_LINK_PATTERN, type JoinResult, createEndpoint, deleteEndpoint, joinEndpoint } from './endpoint';
+import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './network';
+import { DriverState, type EndpointRecord, endpointKey } from './state';
+
+export class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}
+
+export class NetworkDriver {
+  readonly state: DriverState;
+  private readonly lock = new Mutex();
+
+  constructor(private readonly k: Kernel, store: Store, private readonly log: Logger) {
+    this.state = new DriverState(store);
+  }
+
+  private async config(networkId: string, call: string): Promise<NetworkConfig> {
+    const rec = await this.state.network(networkId);
+    if (!rec) {
+      throw new MacnetError('NETWORK_NOT_FOUND', `${call}: network ${networkId.slice(0, 12)} is not known to macnet (was its state dir removed?)`, { network: networkId });
+    }
+    return rec.config;
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<NetworkConfig> {
+    return this.lock.run(async () => {
+      const c = parseNetworkRequest(req);
+      const existing = await this.state.network(c.id);
+      if (existing?.state === 'ready') return existing.config; // Docker retried: already done
+      const plan = await validateNetwork(this.k, this.state, c);
+      await setupNetwork(this.k, this.state, c, plan, this.log);
+      this.log.info('network created', { network: c.id, kind: c.kind, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet) });
+      return c;
+    });
+  }
+
+  deleteNetwork(networkId: string): Promise<void> {
+    return this.lock.run(async () => {
+      await teardownNetwork(this.k, this.state, networkId, this.log);
+      this.log.info('network deleted', { network: networkId });
+    });
+  }
+
+  createEndpoint(input: CreateEndpointInput): Promise<EndpointRecord> {
+    return this.lock.run(async () => createEndpoint(this.state, await this.config(input.networkId, 'CreateEndpoint'), input, this.log));
+  }
+
+  join(networkId: string, endpointId: string, sandboxKey: string): Promise<JoinResult> {
+    return this.lock.run(async () => {
+      const c = await this.config(networkId, 'Join');
+      const ep = await this.state.endpoint(networkId, endpointId);
+      if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
+      return joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
+    });
+  }
+
+  /** Idempotent. dockerd moves the link back to the host (or the kernel deletes it with the namespace). */
+  leave(networkId: string, endpointId: string): Promise<void> {
+    return this.lock.run(async () => {
+      const ep = await this.state.endpoint(networkId, endpointId);
+      if (ep?.sandboxKey) {
+        const { sandboxKey: _, ...rest } = ep;
+        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(rest));
+      }
+    });
+  }
+
+  deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
+    return this.lock.run(() => deleteEndpoint(this.k, this.state, networkId, endpointId));
+  }
+
+  async endpointInfo(networkId: string, endpointId: string): Promise<Record<string, unknown>> {
+    const c = await this.config(networkId, 'EndpointOperInfo');
+    const ep = await this.state.endpoint(networkId, endpointId);
+    if (!ep) return {};
+    return {
+      kind: c.kind, parent: c.parent.name, mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
+      link: ep.linkName, ...(ep.mac && { mac: ep.mac }),
+    };
+  }
+
+  /**
+   * At daemon start: networks whose create was interrupted are torn down; parents macnet created are
+   * re-created if missing (after a reboot); endpoint links without an endpoint record are removed.
+   */
+  reconcile(): Promise<void> {
+    return this.lock.run(async () => {
+      for (const n of await this.state.networks()) {
+        if (n.state === 'creating') {
+          this.log.warn('removing a network whose creation was interrupted', { network: n.config.id });
+          await teardownNetwork(this.k, this.state, n.config.id, this.log);
+        }
+      }
+      for (const p of await this.state.parents()) {
+        if (await this.k.links.find(p.name)) continue;
+        try {
+          await createParent(this.k, p, this.log);
+          this.log.info('re-created a parent macnet manages', { parent: p.name, kind: p.kind });
+        } catch (e) {
+          this.log.error('could not re-create a parent macnet manages', { parent: p.name, error: e });
+        }
+      }
+      const known = new Set((await this.state.endpoints()).map((e) => e.linkName));
+      for (const l of await this.k.links.list()) {
+        if (ENDPOINT_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !known.has(l.name)) {
+          await this.k.links.deleteIfExists(l.index);
+          this.log.info('removed an endpoint link without an endpoint', { link: l.name });
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,130 @@
+// Endpoints: the record at CreateEndpoint, the link at Join (as Docker's built-in drivers do, so that an
+// endpoint that never joins leaves no link), the link's removal at DeleteEndpoint.
+import { randomBytes } from 'node:crypto';
+import { MacnetError } from '../errors';
+import type { Kernel } from '../kernel';
+import type { Logger } from '../log';
+import { cidrContains, parseCidr } from '../types/ip';
+import type { NetworkConfig } from './config';
+import { type DriverState, type EndpointRecord, endpointKey } from './state';
+
+/**
+ * Endpoint links are named from the endpoint id: unique per host (ids are random 256-bit), found again after a
+ * restart without a lookup table, and recognisable when reconciling. 'mn' + 11 hex = 13 of 15 characters.
+ */
+export const ENDPOINT_LINK_PATTERN = /^mn[0-9a-f]{11}$/;
+export const endpointLinkName = (endpointId: string): string => `mn${endpointId.slice(0, 11).toLowerCase()}`;
+
+/** A random locally administered unicast MAC (first octet: bit 1 set, bit 0 clear). */
+export function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export interface CreateEndpointInput {
+  networkId: string;
+  endpointId: string;
+  address?: string;
+  addressIPv6?: string;
+  macAddress?: string;
+}
+
+export async function createEndpoint(state: DriverState, c: NetworkConfig, input: CreateEndpointInput, log: Logger): Promise<EndpointRecord> {
+  if (!/^[0-9a-f]{12,}$/i.test(input.endpointId)) {
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateEndpoint: EndpointID ${JSON.stringify(input.endpointId)} is not a Docker endpoint id`, {});
+  }
+  const existing = await state.endpoint(input.networkId, input.endpointId);
+  if (existing) return existing;
+  let mac: string | undefined;
+  if (input.macAddress) {
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(input.macAddress)) {
+      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${JSON.stringify(input.macAddress)} is not a MAC address: use six hex pairs such as 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
+    }
+    if (parseInt(input.macAddress.slice(0, 2), 16) & 1) {
+      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${input.macAddress} is a multicast address: a container needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
+    }
+    mac = input.macAddress.toLowerCase();
+  }
+  if (c.kind === 'ipvlan') {
+    // ipvlan children all carry the parent's MAC; that is the point of ipvlan. Docker's driver ignores it too.
+    if (mac) log.warn('ipvlan endpoints use the parent\'s MAC: --mac-address ignored', { endpoint: input.endpointId, mac });
+    mac = undefined;
+  } else if (!mac && c.macvlanMode !== 'passthru') {
+    // passthru keeps the parent's own MAC unless the user asks: setting one would change the parent's.
+    mac = randomMac();
+  }
+  for (const [addr, fam] of [[input.address, 4], [input.addressIPv6, 6]] as const) {
+    if (!addr) continue;
+    let ip: string;
+    try {
+      const p = parseCidr(addr);
+      if (p.family !== fam) throw new Error('family');
+      ip = p.address;
+    } catch {
+      throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${JSON.stringify(addr)} is not an IPv${fam} address in CIDR form`, { value: addr });
+    }
+    if (!c.subnets.some((s) => s.family === fam && cidrContains(s.subnet, ip))) {
+      throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is in none of the network's IPv${fam} subnets (${c.subnets.filter((s) => s.family === fam).map((s) => s.subnet).join(', ') || 'none'})`, { value: addr });
+    }
+  }
+  const rec: EndpointRecord = {
+    networkId: input.networkId, endpointId: input.endpointId, linkName: endpointLinkName(input.endpointId),
+    ...(mac && { mac }), ...(input.address && { ipv4: input.address }), ...(input.addressIPv6 && { ipv6: input.addressIPv6 }),
+  };
+  await state.store.put(endpointKey(input.networkId, input.endpointId), JSON.stringify(rec));
+  return rec;
+}
+
+export interface JoinResult {
+  InterfaceName: { SrcName: string; DstPrefix: string };
+  Gateway?: string;
+  GatewayIPv6?: string;
+  StaticRoutes?: { Destination: string; RouteType: number; NextHop?: string }[];
+  DisableGatewayService: boolean;
+}
+
+/** Creates the endpoint's link on the parent, in the host namespace; dockerd moves it into the container. */
+export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConfig, ep: EndpointRecord, sandboxKey: string, log: Logger): Promise<JoinResult> {
+  const spec = c.kind === 'macvlan'
+    ? { kind: 'macvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.macvlanMode, ...(ep.mac && { mac: ep.mac }) }
+    : { kind: 'ipvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag };
+  const withMtu = c.mtu !== undefined ? { ...spec, mtu: c.mtu } : spec;
+  try {
+    await k.links.create(withMtu);
+  } catch (e) {
+    // A link of this name can only be a leftover of this endpoint (an earlier Join that crashed before
+    // answering, or a container that died without Leave): replace it.
+    if ((e as { errno?: string }).errno !== 'EEXIST') throw e;
+    log.warn('replacing a leftover endpoint link', { link: ep.linkName });
+    await k.links.deleteIfExists(ep.linkName);
+    await k.links.create(withMtu);
+  }
+  await state.store.put(endpointKey(ep.networkId, ep.endpointId), JSON.stringify({ ...ep, sandboxKey }));
+  const res: JoinResult = { InterfaceName: { SrcName: ep.linkName, DstPrefix: 'eth' }, DisableGatewayService: true };
+  if (c.internal) return res;
+  if (c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
+    // l3/l3s: the parent routes; the container's default route points at the device, not a gateway.
+    res.StaticRoutes = [];
+    if (ep.ipv4) res.StaticRoutes.push({ Destination: '0.0.0.0/0', RouteType: 1 });
+    if (ep.ipv6) res.StaticRoutes.push({ Destination: '::/0', RouteType: 1 });
+    return res;
+  }
+  const gw = (addr: string | undefined, fam: 4 | 6) => {
+    if (!addr) return undefined;
+    const ip = parseCidr(addr).address;
+    return c.subnets.find((s) => s.family === fam && cidrContains(s.subnet, ip))?.gateway;
+  };
+  const g4 = gw(ep.ipv4, 4);
+  const g6 = gw(ep.ipv6, 6);
+  if (g4) res.Gateway = g4;
+  if (g6) res.GatewayIPv6 = g6;
+  return res;
+}
+
+/** Idempotent: the link (if still in the host namespace) and the record go. */
+export async function deleteEndpoint(k: Kernel, state: DriverState, networkId: string, endpointId: string): Promise<void> {
+  const ep = await state.endpoint(networkId, endpointId);
+  await k.links.deleteIfExists(ep?.linkName ?? endpointLinkName(endpointId));
+  await state.store.delete(endpointKey(networkId, endpointId));
+}

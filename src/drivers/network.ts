@@ -1,0 +1,159 @@
+// Networks: validate (kernel and store read only) → setup (parent link, records) → teardown, with undo in
+// reverse when a step fails.
+import { MacnetError, isMacnetError } from '../errors';
+import type { Kernel, Link } from '../kernel';
+import type { Logger } from '../log';
+import { cidrsOverlap } from '../types/ip';
+import type { NetworkConfig } from './config';
+import { type DriverState, type ParentRecord, networkKey, parentKey, putJson } from './state';
+
+const ARPHRD_ETHER = 1;
+const IFF_LOOPBACK = 0x8;
+
+/** What validation found out about the parent, so that setup does not look again. */
+export interface ParentPlan {
+  /** The parent link exists already. */
+  readonly existing?: Link;
+  /** macnet must create it (a missing base.vid, or the implicit parent of a network without one). */
+  readonly create?: ParentRecord['kind'];
+  /** Another network's record for a parent macnet created and still manages. */
+  readonly managed?: ParentRecord;
+}
+
+function describeNet(c: NetworkConfig): string {
+  return `${c.kind} network ${c.id.slice(0, 12)}`;
+}
+
+export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkConfig): Promise<ParentPlan> {
+  const managed = (await state.parent(c.parent.name))?.record;
+  let plan: ParentPlan;
+  const parent = await k.links.find(c.parent.name);
+  if (parent) {
+    if (parent.flags & IFF_LOOPBACK) {
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: a loopback interface is not a valid macvlan/ipvlan parent; use an Ethernet interface`, { option: 'parent', value: c.parent.name });
+    }
+    if (parent.hwType !== ARPHRD_ETHER) {
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: not an Ethernet-like interface (hardware type ${parent.hwType}); macvlan and ipvlan need Ethernet (a NIC, bond, bridge or vlan)`, { option: 'parent', value: c.parent.name });
+    }
+    checkMtu(c, parent);
+    plan = { existing: parent, ...(managed && { managed }) };
+  } else if (c.parent.vlan) {
+    const base = await k.links.find(c.parent.vlan.base);
+    if (!base) {
+      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)} of vlan ${c.parent.vlan.id} was not found on the host`, { option: 'parent', value: c.parent.name });
+    }
+    if (base.flags & IFF_LOOPBACK || base.hwType !== ARPHRD_ETHER) {
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`, { option: 'parent', value: c.parent.name });
+    }
+    checkMtu(c, base);
+    plan = { create: 'vlan', ...(managed && { managed }) };
+  } else if (c.parent.implicit) {
+    plan = { create: 'dummy' };
+  } else {
+    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent interface was not found on the host`, { option: 'parent', value: c.parent.name });
+  }
+  for (const other of await state.networks()) {
+    if (other.config.id === c.id || other.config.parent.name !== c.parent.name) continue;
+    const o = other.config;
+    const who = `${describeNet(o)} already uses parent ${JSON.stringify(c.parent.name)}`;
+    if (o.kind === 'macvlan' && o.macvlanMode === 'passthru') {
+      throw new MacnetError('PARENT_IN_USE', `${who} in passthru mode, which takes the whole parent; use another parent or a vlan sub-interface`, { option: 'parent', value: c.parent.name, network: o.id });
+    }
+    if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
+      throw new MacnetError('PARENT_IN_USE', `cannot use macvlan_mode passthru: ${who}; passthru needs a parent of its own`, { option: 'macvlan_mode', value: 'passthru', network: o.id });
+    }
+    if (o.kind !== c.kind) {
+      throw new MacnetError('PARENT_IN_USE', `${who}; macvlan and ipvlan cannot share a parent (the kernel allows one kind per parent)`, { option: 'parent', value: c.parent.name, network: o.id });
+    }
+    if (c.kind === 'ipvlan') {
+      throw new MacnetError('PARENT_IN_USE', `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`, { option: 'parent', value: c.parent.name, network: o.id });
+    }
+    for (const s of c.subnets) {
+      const clash = o.subnets.find((x) => cidrsOverlap(x.subnet, s.subnet));
+      if (clash) {
+        throw new MacnetError('SUBNET_OVERLAP', `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`, { option: 'subnet', value: s.subnet, network: o.id });
+      }
+    }
+  }
+  return plan;
+}
+
+function checkMtu(c: NetworkConfig, parent: Link): void {
+  if (c.mtu !== undefined && c.mtu > parent.mtu) {
+    throw new MacnetError('MTU_TOO_LARGE', `option mtu=${c.mtu} is larger than the MTU ${parent.mtu} of parent ${JSON.stringify(parent.name)}; use at most ${parent.mtu}`, { option: 'mtu', value: c.mtu, parentMtu: parent.mtu });
+  }
+}
+
+/** Creates a parent macnet manages. Without dummy support (this kernel may lack it) an empty bridge serves. */
+export async function createParent(k: Kernel, rec: ParentRecord, log: Logger): Promise<ParentRecord> {
+  if (rec.kind === 'vlan') {
+    await k.links.create({ kind: 'vlan', name: rec.name, parent: rec.vlan!.base, id: rec.vlan!.id, up: true });
+    return rec;
+  }
+  if (rec.kind === 'dummy') {
+    try {
+      await k.links.create({ kind: 'dummy', name: rec.name, up: true });
+      return rec;
+    } catch (e) {
+      if (!isMacnetError(e, 'KERNEL_FEATURE_MISSING')) throw e;
+      log.info('kernel has no dummy links: an empty bridge serves as the internal parent', { parent: rec.name });
+    }
+  }
+  await k.links.create({ kind: 'bridge', name: rec.name, up: true });
+  return { ...rec, kind: 'bridge' };
+}
+
+export async function setupNetwork(k: Kernel, state: DriverState, c: NetworkConfig, plan: ParentPlan, log: Logger): Promise<void> {
+  // Record the intent first: a crash between the kernel work and the final write then leaves a
+  // 'creating' record that the next start tears down, never an unaccounted link.
+  let parentRec: ParentRecord | undefined = plan.managed
+    ? { ...plan.managed, networks: [...plan.managed.networks.filter((n) => n !== c.id), c.id] }
+    : plan.create
+      ? { name: c.parent.name, kind: plan.create, ...(c.parent.vlan && { vlan: c.parent.vlan }), networks: [c.id] }
+      : undefined;
+  await state.commit(`create ${describeNet(c)}`, [
+    { op: 'create', key: networkKey(c.id), value: JSON.stringify({ config: c, state: 'creating' }) },
+    ...(parentRec ? [putJson(parentKey(parentRec.name), parentRec)] : []),
+  ]);
+  let createdLink = false;
+  try {
+    if (plan.create && !plan.existing) {
+      parentRec = await createParent(k, parentRec!, log);
+      createdLink = true;
+      await state.commit(`create ${describeNet(c)}`, [putJson(parentKey(parentRec.name), parentRec)]);
+    }
+    await state.commit(`create ${describeNet(c)}`, [putJson(networkKey(c.id), { config: c, state: 'ready' })]);
+  } catch (e) {
+    if (createdLink) await k.links.deleteIfExists(c.parent.name).catch((u) => log.error('undo: could not delete parent', { parent: c.parent.name, error: u }));
+    await state.store.delete(networkKey(c.id));
+    if (parentRec) {
+      const rest = parentRec.networks.filter((n) => n !== c.id);
+      if (rest.length) await state.store.put(parentKey(parentRec.name), JSON.stringify({ ...parentRec, networks: rest }));
+      else await state.store.delete(parentKey(parentRec.name));
+    }
+    throw e;
+  }
+}
+
+/** Idempotent: an unknown network is success. Removes the parent macnet created with its last network. */
+export async function teardownNetwork(k: Kernel, state: DriverState, id: string, log: Logger): Promise<void> {
+  const rec = await state.network(id);
+  if (!rec) return;
+  const c = rec.config;
+  for (const ep of await state.endpoints(id)) {
+    // Docker deletes endpoints first; these are leftovers of a crash. Their links, if still here, go too.
+    await k.links.deleteIfExists(ep.linkName);
+    await state.store.delete(`driver/endpoints/${id}/${ep.endpointId}`);
+  }
+  const p = await state.parent(c.parent.name);
+  if (p) {
+    const rest = p.record.networks.filter((n) => n !== id);
+    if (rest.length === 0) {
+      if (await k.links.deleteIfExists(c.parent.name)) log.info('removed parent macnet created', { parent: c.parent.name });
+      await state.store.delete(parentKey(c.parent.name));
+    } else {
+      await state.store.put(parentKey(c.parent.name), JSON.stringify({ ...p.record, networks: rest }));
+    }
+  }
+  await state.store.delete(networkKey(id));
+}

@@ -1,0 +1,85 @@
+// The driver's records in the store. Keys:
+//   driver/networks/<networkId>             NetworkRecord
+//   driver/endpoints/<networkId>/<endpointId> EndpointRecord
+//   driver/parents/<ifname>                 ParentRecord (only parents macnet created: vlan, dummy, bridge)
+import { MacnetError } from '../errors';
+import type { Store, TxnOp } from '../store/types';
+import type { NetworkConfig } from './config';
+
+export interface NetworkRecord {
+  readonly config: NetworkConfig;
+  /** 'creating' until the kernel work is done; a restart tears down networks still 'creating'. */
+  readonly state: 'creating' | 'ready';
+}
+
+export interface EndpointRecord {
+  readonly networkId: string;
+  readonly endpointId: string;
+  /** The link's name in the host namespace (before Docker moves and renames it). */
+  readonly linkName: string;
+  /** Undefined for ipvlan (children share the parent's MAC) and passthru without --mac-address. */
+  readonly mac?: string;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+  readonly sandboxKey?: string;
+}
+
+export interface ParentRecord {
+  readonly name: string;
+  readonly kind: 'vlan' | 'dummy' | 'bridge';
+  readonly vlan?: { readonly base: string; readonly id: number };
+  /** Networks using it; the link goes with the last one. */
+  readonly networks: readonly string[];
+}
+
+export const networkKey = (id: string) => `driver/networks/${id}`;
+export const endpointKey = (nid: string, eid: string) => `driver/endpoints/${nid}/${eid}`;
+export const parentKey = (name: string) => `driver/parents/${name}`;
+
+function parse<T>(key: string, value: string): T {
+  try {
+    return JSON.parse(value) as T;
+  } catch (e) {
+    throw new MacnetError('STORE_ERROR', `state entry ${key} is not valid JSON`, { key }, e);
+  }
+}
+
+export class DriverState {
+  constructor(readonly store: Store) {}
+
+  async network(id: string): Promise<NetworkRecord | undefined> {
+    const e = await this.store.get(networkKey(id));
+    return e && parse<NetworkRecord>(e.key, e.value);
+  }
+
+  async networks(): Promise<NetworkRecord[]> {
+    return (await this.store.list('driver/networks/')).map((e) => parse<NetworkRecord>(e.key, e.value));
+  }
+
+  async endpoint(nid: string, eid: string): Promise<EndpointRecord | undefined> {
+    const e = await this.store.get(endpointKey(nid, eid));
+    return e && parse<EndpointRecord>(e.key, e.value);
+  }
+
+  async endpoints(nid?: string): Promise<EndpointRecord[]> {
+    return (await this.store.list(nid ? `driver/endpoints/${nid}/` : 'driver/endpoints/')).map((e) => parse<EndpointRecord>(e.key, e.value));
+  }
+
+  async parent(name: string): Promise<{ record: ParentRecord; revision: number } | undefined> {
+    const e = await this.store.get(parentKey(name));
+    return e && { record: parse<ParentRecord>(e.key, e.value), revision: e.revision };
+  }
+
+  async parents(): Promise<ParentRecord[]> {
+    return (await this.store.list('driver/parents/')).map((e) => parse<ParentRecord>(e.key, e.value));
+  }
+
+  /** Applies ops atomically; a lost race is a STORE_ERROR (callers hold the driver lock, so it means another writer). */
+  async commit(what: string, ops: TxnOp[]): Promise<void> {
+    if (!(await this.store.txn(ops))) {
+      throw new MacnetError('STORE_ERROR', `${what}: the state changed underneath (another writer?); nothing was changed, retry`, {});
+    }
+  }
+}
+
+export const putJson = (key: string, value: unknown): TxnOp => ({ op: 'put', key, value: JSON.stringify(value) });

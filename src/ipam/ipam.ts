@@ -1,0 +1,298 @@
+// macnet's IPAM driver: the state behind Docker's IpamDriver calls (docs/ipam.md has the rules and the store
+// schema). The Docker plugin's handlers translate JSON to these calls one to one.
+//
+// Locking: pool operations hold a lock per address space (the overlap check looks at every subnet of the
+// space); address operations hold a lock per subnet; ReleasePool takes the space's and then the subnet's,
+// always in that order, so two operations can never wait for each other.
+import { MacnetError } from '../errors';
+import type { Store } from '../store/types';
+import { SubnetSpace, type DynamicRange } from './allocator';
+import {
+  formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
+} from './cidr';
+import {
+  ADDRESSES, CURSORS, POOLS, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
+  type AddressRecord, type PoolRecord,
+} from './keys';
+import { KeyedMutex } from './mutex';
+import {
+  DEFAULT_POOLS, ENDPOINT_NAME, GATEWAY_REQUEST_TYPE, GLOBAL_SPACE, LOCAL_SPACE, REQUEST_ADDRESS_TYPE,
+  chooseDefaultSubnet, parseDefaultPools, validatePoolRequest, type DefaultPool, type PoolRequest,
+} from './pools';
+
+export interface IpamOptions {
+  /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
+  defaultPools?: { base: string; size: number }[];
+}
+
+export interface AddressRequest {
+  poolId: string;
+  /** A plain IP for --ip/--ip6, --gateway, --aux-address; absent or "" for a dynamic address. */
+  address?: string;
+  options?: Record<string, string>;
+}
+
+interface Pool extends DynamicRange {
+  readonly key: string;
+  readonly space: string;
+  readonly subnet: Subnet;
+  readonly range: Subnet | undefined;
+  refs: number;
+}
+
+/** Delete address keys in chunks: a cluster store bounds the operations per transaction (etcd: 128). */
+const DELETE_CHUNK = 100;
+/** Compare-and-set retries on a pool record before giving up (only another writer of the store can race). */
+const CAS_RETRIES = 10;
+
+const spaceKey = (space: string, subnet: Subnet) => `${space}|${subnet.text}`;
+
+export class Ipam {
+  private readonly defaults: DefaultPool[];
+  private readonly pools = new Map<string, Pool>();
+  private readonly subnets = new Map<string, SubnetSpace>();
+  private readonly spaceLocks = new KeyedMutex();
+  private readonly subnetLocks = new KeyedMutex();
+  private loading: Promise<void> | undefined;
+
+  constructor(private readonly store: Store, opts: IpamOptions = {}) {
+    this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
+  }
+
+  /** Reads pools, cursors and allocations from the store. Idempotent; every other call waits for it. */
+  load(): Promise<void> {
+    this.loading ??= this.loadOnce().catch((e: unknown) => {
+      this.loading = undefined;
+      throw e;
+    });
+    return this.loading;
+  }
+
+  private async loadOnce(): Promise<void> {
+    // From scratch, so that a retry after a failed load does not keep half of the first attempt.
+    this.pools.clear();
+    this.subnets.clear();
+    for (const e of await this.store.list(POOLS)) {
+      readRecord(e.key, () => {
+        const rec = JSON.parse(e.value) as PoolRecord;
+        const subnet = parseCidrBig(rec.subnet).subnet;
+        const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
+        if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
+        this.addPool(rec.space, subnet, range, rec.refs);
+      });
+    }
+    const byKey = new Map([...this.pools.values()].map((p) => [p.key, p]));
+    for (const e of await this.store.list(CURSORS)) {
+      const p = byKey.get(poolKeyOfCursor(e.key));
+      if (p) p.cursor = readRecord(e.key, () => parseAddress(e.value).value);
+    }
+    // Address keys of a subnet without a pool are the residue of a crash inside ReleasePool; they are ignored
+    // here and purged when a pool on that subnet is created again.
+    const byPrefix = new Map([...this.subnets.values()].map((s) => [subnetAddressPrefix(s.space, s.subnet), s]));
+    for (const e of await this.store.list(ADDRESSES)) {
+      const k = splitAddressKey(e.key);
+      const s = k && byPrefix.get(k.prefix);
+      if (s && k) s.taken.add(readRecord(e.key, () => parseAddress(k.address).value));
+    }
+  }
+
+  capabilities(): { RequiresMACAddress: boolean; RequiresRequestReplay: boolean } {
+    // State is persisted, so dockerd need not replay pools and addresses after its restart.
+    return { RequiresMACAddress: false, RequiresRequestReplay: false };
+  }
+
+  defaultAddressSpaces(): { LocalDefaultAddressSpace: string; GlobalDefaultAddressSpace: string } {
+    return { LocalDefaultAddressSpace: LOCAL_SPACE, GlobalDefaultAddressSpace: GLOBAL_SPACE };
+  }
+
+  async requestPool(r: PoolRequest): Promise<{ poolId: string; pool: string; data: Record<string, string> }> {
+    const req = validatePoolRequest(r);
+    await this.load();
+    return this.spaceLocks.run(req.space, async () => {
+      const inSpace = [...this.subnets.values()].filter((s) => s.space === req.space).map((s) => s.subnet);
+      let subnet = req.subnet;
+      if (subnet) {
+        const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
+        if (clash) {
+          throw new MacnetError('IPAM_POOL_OVERLAP',
+            `RequestPool: subnet ${subnet.text} overlaps subnet ${clash.text}, already in use in address space ${req.space}`,
+            { subnet: subnet.text, existing: clash.text, space: req.space });
+        }
+      } else {
+        subnet = chooseDefaultSubnet(this.defaults, r.v6 ? 6 : 4, inSpace);
+        if (!subnet) {
+          const bases = this.defaults.filter((d) => d.base.family === (r.v6 ? 6 : 4)).map((d) => `${d.base.text} (/${d.size} each)`);
+          throw new MacnetError('IPAM_NO_DEFAULT_POOL',
+            `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet left in the default pools: ${bases.join(', ') || 'none configured'}`,
+            { space: req.space, v6: r.v6, defaultPools: bases });
+        }
+      }
+      const id = poolIdOf(req.space, subnet, req.range);
+      const existing = this.pools.get(id);
+      if (existing) await this.changeRefs(existing, +1);
+      else await this.createPool(req.space, subnet, req.range);
+      return { poolId: id, pool: subnet.text, data: {} };
+    });
+  }
+
+  async releasePool(poolId: string): Promise<void> {
+    await this.load();
+    const p = this.pools.get(poolId);
+    if (!p) return;
+    await this.spaceLocks.run(p.space, () => this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
+      // Re-check under the locks: a concurrent ReleasePool may have removed it while we waited.
+      if (this.pools.get(poolId) !== p) return;
+      await this.changeRefs(p, -1);
+      if (p.refs > 0) return;
+      this.pools.delete(poolId);
+      const last = ![...this.pools.values()].some((o) => o.space === p.space && o.subnet.text === p.subnet.text);
+      if (last) {
+        this.subnets.delete(spaceKey(p.space, p.subnet));
+        // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
+        await this.purgeAddresses(p.space, p.subnet);
+      }
+    }));
+  }
+
+  async requestAddress(r: AddressRequest): Promise<{ address: string; data: Record<string, string> }> {
+    await this.load();
+    const p = this.pool(r.poolId, 'RequestAddress');
+    const opts = r.options ?? {};
+    const gateway = opts[REQUEST_ADDRESS_TYPE] === GATEWAY_REQUEST_TYPE;
+    const name = opts[ENDPOINT_NAME] || undefined;
+    const wanted = r.address ? this.usableAddress(p, r.address) : undefined;
+    const v = await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
+      // Looked up again under the lock: the pool may have been released (and even re-created) meanwhile. The
+      // same PoolID always means the same subnet, so the lock and the checked address are still the right ones.
+      const live = this.pool(r.poolId, 'RequestAddress');
+      const space = this.subnets.get(spaceKey(live.space, live.subnet))!;
+      if (wanted !== undefined || gateway) {
+        // Without an address, the gateway is the subnet's first usable address, as Docker's own IPAM does,
+        // even when an ip-range is given.
+        const v = wanted ?? usableRange(live.subnet).first;
+        await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId);
+        return v;
+      }
+      return space.allocate(live, name ?? 'dynamic');
+    });
+    return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
+  }
+
+  async releaseAddress(poolId: string, address: string): Promise<void> {
+    await this.load();
+    const p = this.pools.get(poolId);
+    if (!p) return;
+    const a = parseIp(address, 'ReleaseAddress');
+    if (a.family !== p.subnet.family || a.value < p.subnet.base || a.value > p.subnet.last) return;
+    await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
+      await this.subnets.get(spaceKey(p.space, p.subnet))?.release(a.value);
+    });
+  }
+
+  /** Every allocated address of the pool's subnet (shared by all pools on it), in address order. */
+  async allocations(poolId: string): Promise<{ address: string; owner: string }[]> {
+    await this.load();
+    const p = this.pool(poolId, 'allocations');
+    const rows = (await this.store.list(subnetAddressPrefix(p.space, p.subnet))).map((e) => {
+      const address = splitAddressKey(e.key)!.address;
+      return { v: parseAddress(address).value, address, owner: readRecord(e.key, () => (JSON.parse(e.value) as AddressRecord).owner, 'allocations') };
+    });
+    rows.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));
+    return rows.map(({ address, owner }) => ({ address, owner }));
+  }
+
+  private pool(poolId: string, call: string): Pool {
+    const p = this.pools.get(poolId);
+    if (!p) {
+      throw new MacnetError('IPAM_POOL_NOT_FOUND', `${call}: no pool with ID ${JSON.stringify(poolId)} (was its network removed?)`, { poolId });
+    }
+    return p;
+  }
+
+  private usableAddress(p: Pool, text: string): bigint {
+    const a = parseIp(text, 'RequestAddress');
+    const why = unusableReason(p.subnet, a);
+    if (why) {
+      throw new MacnetError('IPAM_ADDRESS_OUT_OF_POOL', `RequestAddress: address ${formatAddress(a.value, a.family)} ${why} (pool ${p.poolId})`,
+        { address: text, subnet: p.subnet.text, poolId: p.poolId });
+    }
+    return a.value;
+  }
+
+  private addPool(space: string, subnet: Subnet, range: Subnet | undefined, refs: number): Pool {
+    const sk = spaceKey(space, subnet);
+    let s = this.subnets.get(sk);
+    if (!s) this.subnets.set(sk, (s = new SubnetSpace(space, subnet, this.store)));
+    const { lo, hi } = s.dynamicBounds(range);
+    const p: Pool = {
+      poolId: poolIdOf(space, subnet, range), key: poolKey(space, subnet, range), cursorKey: cursorKey(space, subnet, range),
+      space, subnet, range, refs, lo, hi, cursor: undefined,
+      label: range ? `ip-range ${range.text} of subnet ${subnet.text}` : `subnet ${subnet.text}`,
+    };
+    this.pools.set(p.poolId, p);
+    return p;
+  }
+
+  private async createPool(space: string, subnet: Subnet, range: Subnet | undefined): Promise<void> {
+    const firstOnSubnet = !this.subnets.has(spaceKey(space, subnet));
+    if (firstOnSubnet) await this.purgeAddresses(space, subnet);
+    const rec: PoolRecord = { id: poolIdOf(space, subnet, range), space, subnet: subnet.text, range: range?.text ?? null, refs: 1 };
+    const key = poolKey(space, subnet, range);
+    // A stale cursor (crash inside ReleasePool) must not steer the new pool's first allocations.
+    if (await this.store.txn([{ op: 'create', key, value: JSON.stringify(rec) }, { op: 'delete', key: cursorKey(space, subnet, range) }])) {
+      this.addPool(space, subnet, range, 1);
+      return;
+    }
+    // Created meanwhile by another writer of the store: join it.
+    const p = this.addPool(space, subnet, range, 0);
+    await this.changeRefs(p, +1);
+  }
+
+  /** Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. */
+  private async changeRefs(p: Pool, delta: number): Promise<void> {
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const e = await this.store.get(p.key);
+      const rec: PoolRecord = e ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
+        : { id: p.poolId, space: p.space, subnet: p.subnet.text, range: p.range?.text ?? null, refs: 0 };
+      rec.refs += delta;
+      let ok: boolean;
+      if (rec.refs > 0) {
+        ok = e ? await this.store.update(p.key, JSON.stringify(rec), e.revision) : await this.store.create(p.key, JSON.stringify(rec));
+      } else {
+        ok = !e || await this.store.txn([{ op: 'delete', key: p.key, revision: e.revision }, { op: 'delete', key: p.cursorKey }]);
+      }
+      if (ok) {
+        p.refs = Math.max(rec.refs, 0);
+        return;
+      }
+    }
+    throw new MacnetError('STORE_ERROR', `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
+      { poolId: p.poolId, key: p.key });
+  }
+
+  private async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
+    const keys = (await this.store.list(subnetAddressPrefix(space, subnet))).map((e) => e.key);
+    for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
+      await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
+    }
+  }
+}
+
+/** Runs `fn` on a stored record; a record macnet cannot read is a STORE_ERROR naming its key. */
+function readRecord<T>(key: string, fn: () => T, call = 'load'): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new MacnetError('STORE_ERROR', `IPAM ${call}: unreadable record ${key}: ${(e as Error).message}`, { key }, e);
+  }
+}
+
+/** A plain IP as Docker sends it; a CIDR's address part is accepted too (some clients send "ip/len"). */
+function parseIp(text: string, call: string): Address {
+  const slash = text.indexOf('/');
+  try {
+    return parseAddress(slash < 0 ? text : text.slice(0, slash));
+  } catch {
+    throw new MacnetError('INVALID_ARGUMENT', `${call}: ${JSON.stringify(text)} is not an IP address`, { address: text });
+  }
+}

@@ -1,0 +1,59 @@
+// The IPAM's store schema (docs/ipam.md describes it for operators). Everything lives under "ipam/":
+//
+//   ipam/pools/<space>/<subnet>[/<range>]        PoolRecord (JSON): one per PoolID, with its reference count
+//   ipam/cursors/<space>/<subnet>[/<range>]      the pool's last dynamically handed-out address (plain text)
+//   ipam/addresses/<space>/<subnet>/<address>    AddressRecord (JSON): one per allocated address
+//
+// CIDRs are written with '_' for '/' ("198.18.0.0_16") so that a key's '/'s separate exactly its fields.
+// Addresses are keyed per address space + subnet, not per pool: pools on the same subnet with different
+// ip-ranges share one set of addresses, and creating the address key is the atomic reservation.
+import type { Subnet } from './cidr';
+
+export const POOLS = 'ipam/pools/';
+export const CURSORS = 'ipam/cursors/';
+export const ADDRESSES = 'ipam/addresses/';
+
+export interface PoolRecord {
+  /** The PoolID as given to Docker. */
+  id: string;
+  space: string;
+  subnet: string;
+  /** The --ip-range (SubPool), or null for the whole subnet. */
+  range: string | null;
+  refs: number;
+}
+
+export interface AddressRecord {
+  /** The endpoint (container) name, 'gateway', 'static' or 'dynamic'. */
+  owner: string;
+  /** The PoolID it was requested through. */
+  pool: string;
+}
+
+const seg = (cidr: string): string => cidr.replace('/', '_');
+
+function poolPath(space: string, subnet: Subnet, range?: Subnet): string {
+  return `${space}/${seg(subnet.text)}${range ? `/${seg(range.text)}` : ''}`;
+}
+
+export const poolKey = (space: string, subnet: Subnet, range?: Subnet): string => POOLS + poolPath(space, subnet, range);
+export const cursorKey = (space: string, subnet: Subnet, range?: Subnet): string => CURSORS + poolPath(space, subnet, range);
+
+/** Prefix of every address key of one subnet of one address space. */
+export const subnetAddressPrefix = (space: string, subnet: Subnet): string => `${ADDRESSES}${space}/${seg(subnet.text)}/`;
+
+export const addressKey = (space: string, subnet: Subnet, address: string): string => subnetAddressPrefix(space, subnet) + address;
+
+/** "ipam/cursors/X" → "ipam/pools/X": a cursor belongs to the pool with the same path. */
+export const poolKeyOfCursor = (key: string): string => POOLS + key.slice(CURSORS.length);
+
+/** Splits an address key into the prefix of its subnet and the address; undefined if it is not one. */
+export function splitAddressKey(key: string): { prefix: string; address: string } | undefined {
+  const cut = key.lastIndexOf('/');
+  if (!key.startsWith(ADDRESSES) || cut < ADDRESSES.length) return undefined;
+  return { prefix: key.slice(0, cut + 1), address: key.slice(cut + 1) };
+}
+
+/** Docker's own form of a PoolID ("LocalDefault/198.18.0.0/16/198.18.1.0/24"), which users recognise in logs. */
+export const poolIdOf = (space: string, subnet: Subnet, range?: Subnet): string =>
+  `${space}/${subnet.text}${range ? `/${range.text}` : ''}`;

@@ -1,0 +1,29 @@
+// Per-key serialisation inside the process. dockerd calls the IPAM driver concurrently (several containers
+// starting at once); the in-memory index and the cursor of a subnet must see one operation at a time, while
+// operations on different subnets proceed independently.
+
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `fn` after every earlier `run` with the same key has settled; FIFO per key. */
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    // `mine` never rejects, so the chain never carries an earlier caller's error into a later one.
+    const tail = prev ? prev.then(() => mine) : mine;
+    this.tails.set(key, tail);
+    try {
+      if (prev) await prev;
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+
+  /** Keys with an operation running or queued (for tests: empty when idle). */
+  get busyKeys(): string[] {
+    return [...this.tails.keys()];
+  }
+}

@@ -1,0 +1,197 @@
+// The embedded state store: one SQLite file in the state dir, through better-sqlite3.
+//
+// Schema: kv(key TEXT PRIMARY KEY, value TEXT, revision INTEGER) holds every entry; meta holds the global
+// revision counter (and the schema version). The counter lives in the database rather than in this process
+// because revisions must never repeat, not even after the entry holding the highest one is deleted and the
+// daemon restarts (a stale compare-and-set would otherwise succeed), and a second process (the CLI) may write
+// the same file. Every write runs in a BEGIN IMMEDIATE transaction that bumps the counter once.
+//
+// WAL with synchronous=NORMAL: a commit is durable against a crash of the process, and against power loss up
+// to the last checkpoint; that costs no fsync per allocation. better-sqlite3 is synchronous; each call blocks
+// the event loop for the few microseconds one local transaction takes, which is cheaper than a thread hop.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { MacnetError } from '../errors';
+import type { Entry, Store, TxnOp } from './types';
+
+/** How long a write waits for another process's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Thrown inside a transaction when a condition fails, so that better-sqlite3 rolls it back. */
+class ConditionFailed extends Error {}
+
+interface Row {
+  key: string;
+  value: string;
+  revision: number;
+}
+
+/**
+ * The smallest string greater than every string that starts with `prefix`, in SQLite's BINARY (UTF-8 byte,
+ * i.e. code point) order, so that a prefix scan is an index range `key >= prefix AND key < end`.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  const cps = Array.from(prefix, (c) => c.codePointAt(0)!);
+  while (cps.length) {
+    const last = cps.pop()!;
+    if (last === 0x10ffff) continue;
+    // Surrogate code points have no UTF-8 form; the next encodable one follows them.
+    return String.fromCodePoint(...cps, last + 1 === 0xd800 ? 0xe000 : last + 1);
+  }
+  return undefined;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly sql: ReturnType<typeof prepare>;
+  private closed = false;
+
+  private constructor(readonly file: string, db: Database.Database) {
+    this.db = db;
+    this.sql = prepare(db);
+  }
+
+  /** Opens (creating if missing) the database file at `file`; its directory is created with mode 0700. */
+  static open(file: string): SqliteStore {
+    const dir = path.dirname(path.resolve(file));
+    let db: Database.Database | undefined;
+    try {
+      // The state holds every network's addresses and options: readable by root only.
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('revision', 0);
+      `);
+      return new SqliteStore(file, db);
+    } catch (e) {
+      db?.close();
+      throw storeError('open', file, undefined, e);
+    }
+  }
+
+  async get(key: string): Promise<Entry | undefined> {
+    return this.run('get', key, () => {
+      const r = this.sql.get.get(key);
+      return r && { key, value: r.value, revision: r.revision };
+    });
+  }
+
+  async list(prefix: string): Promise<Entry[]> {
+    return this.run('list', prefix, () => {
+      const end = prefixEnd(prefix);
+      const rows = end === undefined ? this.sql.listFrom.all(prefix) : this.sql.listRange.all(prefix, end);
+      return rows.map((r) => ({ key: r.key, value: r.value, revision: r.revision }));
+    });
+  }
+
+  async create(key: string, value: string): Promise<boolean> {
+    return this.write('create', key, [{ op: 'create', key, value }]);
+  }
+
+  async update(key: string, value: string, revision: number): Promise<boolean> {
+    return this.write('update', key, [{ op: 'update', key, value, revision }]);
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.write('put', key, [{ op: 'put', key, value }]);
+  }
+
+  async delete(key: string, revision?: number): Promise<boolean> {
+    return this.run('delete', key, () =>
+      revision === undefined ? this.sql.del.run(key).changes > 0 : this.sql.delAt.run(key, revision).changes > 0);
+  }
+
+  async txn(ops: readonly TxnOp[]): Promise<boolean> {
+    return this.write('txn', ops.length === 1 ? ops[0]!.key : `${ops.length} operations`, ops);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.db.close();
+    } catch (e) {
+      throw storeError('close', this.file, undefined, e);
+    }
+  }
+
+  /** Applies `ops` in order in one immediate transaction; any failed condition rolls all of them back. */
+  private write(op: string, what: string, ops: readonly TxnOp[]): Promise<boolean> {
+    return this.run(op, what, () => {
+      try {
+        this.sql.apply.immediate(ops);
+        return true;
+      } catch (e) {
+        if (e instanceof ConditionFailed) return false;
+        throw e;
+      }
+    });
+  }
+
+  private async run<T>(op: string, what: string, fn: () => T): Promise<T> {
+    if (this.closed) throw new MacnetError('STORE_ERROR', `store ${op} ${JSON.stringify(what)} in ${this.file}: the store is closed`, { op, path: this.file });
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(op, this.file, what, e);
+    }
+  }
+}
+
+function prepare(db: Database.Database) {
+  const get = db.prepare<[string], { value: string; revision: number }>('SELECT value, revision FROM kv WHERE key = ?');
+  const listFrom = db.prepare<[string], Row>('SELECT key, value, revision FROM kv WHERE key >= ? ORDER BY key');
+  const listRange = db.prepare<[string, string], Row>('SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key');
+  const nextRevision = db.prepare<[], { value: number }>("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value");
+  // A plain INSERT: the primary key's unique constraint is what makes create an atomic reservation.
+  const insert = db.prepare<[string, string, number]>('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
+  const update = db.prepare<[string, number, string, number]>('UPDATE kv SET value = ?, revision = ? WHERE key = ? AND revision = ?');
+  const upsert = db.prepare<[string, string, number]>(
+    'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision');
+  const del = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
+  const delAt = db.prepare<[string, number]>('DELETE FROM kv WHERE key = ? AND revision = ?');
+
+  const apply = db.transaction((ops: readonly TxnOp[]) => {
+    // As in etcd, every write of one transaction gets the same new revision; taken only if something is written.
+    let revision: number | undefined;
+    const rev = () => (revision ??= nextRevision.get()!.value);
+    for (const o of ops) {
+      switch (o.op) {
+        case 'create':
+          try {
+            insert.run(o.key, o.value, rev());
+          } catch (e) {
+            if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new ConditionFailed();
+            throw e;
+          }
+          break;
+        case 'update':
+          if (update.run(o.value, rev(), o.key, o.revision).changes === 0) throw new ConditionFailed();
+          break;
+        case 'put':
+          upsert.run(o.key, o.value, rev());
+          break;
+        case 'delete':
+          if (o.revision === undefined) del.run(o.key);
+          else if (delAt.run(o.key, o.revision).changes === 0) throw new ConditionFailed();
+          break;
+      }
+    }
+  });
+  return { get, listFrom, listRange, del, delAt, apply };
+}
+
+function storeError(op: string, file: string, what: string | undefined, e: unknown): MacnetError {
+  if (e instanceof MacnetError) return e;
+  const code = (e as { code?: string }).code;
+  const msg = e instanceof Error ? e.message : String(e);
+  const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
+  return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${file}: ${code ? `${code}: ` : ''}${msg}`,
+    { op, path: file, ...(what === undefined ? {} : { key: what }), ...(code ? { sqlite: code } : {}) }, e);
+}

@@ -1,0 +1,36 @@
+// The state store behind every part of macnet that must survive a restart. A key/value interface with
+// revisions and compare-and-set, shaped after etcd's so that the cluster store can implement it without
+// changing callers; SQLite (sqlite.ts) is the embedded default, memory.ts a fake for unit tests only.
+//
+// Keys are '/'-separated paths, namespaced by owner: "ipam/...", "driver/networks/<id>", ... Values are
+// strings (callers store JSON). Every write bumps the entry's revision; revisions only grow.
+
+export interface Entry {
+  readonly key: string;
+  readonly value: string;
+  /** Changes with every write of this key; compare it to detect a concurrent change. */
+  readonly revision: number;
+}
+
+export type TxnOp =
+  | { readonly op: 'create'; readonly key: string; readonly value: string }
+  | { readonly op: 'update'; readonly key: string; readonly value: string; readonly revision: number }
+  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string; readonly revision?: number };
+
+export interface Store {
+  get(key: string): Promise<Entry | undefined>;
+  /** Every entry whose key starts with `prefix`, in key order. */
+  list(prefix: string): Promise<Entry[]>;
+  /** Creates `key` only if it does not exist: the atomic reservation primitive. False if it existed. */
+  create(key: string, value: string): Promise<boolean>;
+  /** Compare-and-set: writes only if the entry is at `revision`. False if it changed or is gone. */
+  update(key: string, value: string, revision: number): Promise<boolean>;
+  /** Unconditional write. */
+  put(key: string, value: string): Promise<void>;
+  /** Deletes `key` (only at `revision` when given). True if something was deleted. */
+  delete(key: string, revision?: number): Promise<boolean>;
+  /** All operations or none: every create/update/delete condition must hold, then every write applies. */
+  txn(ops: readonly TxnOp[]): Promise<boolean>;
+  close(): Promise<void>;
+}
