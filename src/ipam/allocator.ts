@@ -50,8 +50,19 @@ export class SubnetSpace {
       { address, subnet: this.subnet.text, space: this.space, owner: who, pool: holder?.pool });
   }
 
-  /** Takes the given address (static --ip, --gateway, --aux-address) or fails naming who holds it. */
+  /**
+   * Takes the given address (static --ip, --gateway, --aux-address) or fails naming who holds it. A gateway
+   * may be named by several networks on the same subnet (several parents or ip-ranges on one LAN, one router):
+   * it is then shared and counted, and goes back to the pool with its last network.
+   */
   async reserve(v: bigint, owner: string, poolId: string): Promise<void> {
+    if (owner === 'gateway' && this.taken.has(v)) {
+      const e = await this.store.get(this.key(v));
+      const rec = e && (JSON.parse(e.value) as AddressRecord);
+      if (e && rec?.owner === 'gateway') {
+        if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return;
+      }
+    }
     if (this.taken.has(v)) {
       const h = await this.holder(v);
       if (h) throw this.inUse(v, h);
@@ -102,6 +113,9 @@ export class SubnetSpace {
 
   /** Gives the address back; releasing one that is not allocated is not an error (Docker may retry). */
   async release(v: bigint): Promise<void> {
+    const e = await this.store.get(this.key(v));
+    const rec = e && (JSON.parse(e.value) as AddressRecord);
+    if (e && rec && (rec.refs ?? 1) > 1 && (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision))) return;
     await this.store.delete(this.key(v));
     this.taken.delete(v);
   }

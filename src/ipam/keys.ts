@@ -28,6 +28,8 @@ export interface AddressRecord {
   owner: string;
   /** The PoolID it was requested through. */
   pool: string;
+  /** Gateways only: how many networks on this subnet name it (the LAN's router serves them all). */
+  refs?: number;
 }
 
 const seg = (cidr: string): string => cidr.replace('/', '_');

@@ -27,9 +27,20 @@ test('gateway without an address is the first usable address of the subnet, even
   assert.equal((await ipam.requestAddress({ poolId, options: GW })).address, '198.18.15.1/24');
   assert.equal(await next(), '198.18.15.128/24', 'dynamic addresses come from the ip-range');
   assert.deepEqual((await ipam.allocations(poolId))[0], { address: '198.18.15.1', owner: 'gateway' });
-  await assert.rejects(ipam.requestAddress({ poolId, options: GW }), {
+  await assert.rejects(ipam.requestAddress({ poolId, address: '198.18.15.1' }), {
     code: 'IPAM_ADDRESS_IN_USE', message: 'address 198.18.15.1 is already in use in subnet 198.18.15.0/24 (held by gateway)',
   });
+});
+
+test('a gateway named by several networks on one subnet is shared, and freed with the last of them', async () => {
+  const { ipam, poolId } = await pool('198.18.15.0/24', '198.18.15.128/25');
+  const other = (await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', subPool: '198.18.15.64/26', v6: false })).poolId;
+  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1', options: GW })).address, '198.18.15.1/24');
+  assert.equal((await ipam.requestAddress({ poolId: other, address: '198.18.15.1', options: GW })).address, '198.18.15.1/24');
+  await ipam.releaseAddress(poolId, '198.18.15.1');
+  assert.deepEqual((await ipam.allocations(other)).map((a) => a.address), ['198.18.15.1'], 'still held by the other network');
+  await ipam.releaseAddress(other, '198.18.15.1');
+  assert.deepEqual(await ipam.allocations(other), []);
 });
 
 test('gateway, aux and static addresses are never handed out dynamically; network and broadcast neither', async () => {
