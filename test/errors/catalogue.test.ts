@@ -13,6 +13,11 @@ test('every catalogue code is documented in docs/errors.md and every documented 
   assert.deepEqual([...documented].sort(), Object.keys(CATALOGUE).sort());
 });
 
+test('the README lists every catalogue code', () => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  for (const code of Object.keys(CATALOGUE)) assert.ok(readme.includes(`\`${code}\``), `${code} missing from README.md`);
+});
+
 test('every code raised in src/ is in the catalogue', () => {
   const used = new Set<string>();
   const walk = (d: string): void => {
