@@ -28,6 +28,8 @@ export type CreateLinkSpec = { name: string; mtu?: number; mac?: string; up?: bo
 export interface LinkChangeSpec {
   up?: boolean;
   promisc?: boolean;
+  /** Receive all multicast (IPv6 DAD probes of others go to solicited-node groups we have not joined). */
+  allmulti?: boolean;
   mtu?: number;
   mac?: string;
   name?: string;

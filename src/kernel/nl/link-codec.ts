@@ -198,6 +198,7 @@ export function encodeCreateAttrs(spec: LinkKindSpec & LinkCommon): Attr[] {
 export interface LinkChanges {
   up?: boolean;
   promisc?: boolean;
+  allmulti?: boolean;
   mtu?: number;
   mac?: Buffer;
   name?: string;
@@ -210,6 +211,7 @@ export function encodeSetLink(index: number, c: LinkChanges): { fixed: Buffer; a
   let flags = 0, change = 0;
   if (c.up !== undefined) { change |= C.IFF_UP; if (c.up) flags |= C.IFF_UP; }
   if (c.promisc !== undefined) { change |= C.IFF_PROMISC; if (c.promisc) flags |= C.IFF_PROMISC; }
+  if (c.allmulti !== undefined) { change |= C.IFF_ALLMULTI; if (c.allmulti) flags |= C.IFF_ALLMULTI; }
   const attrs: Attr[] = [];
   if (c.mtu !== undefined) attrs.push(u32(C.IFLA_MTU, c.mtu));
   if (c.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, c.mac));

@@ -1,0 +1,124 @@
+// Address probing on one link (RFC 5227 for IPv4, RFC 4862 DAD for IPv6), with the sockets passed in so
+// that unit tests can feed packets. Timing deviates from RFC 5227 on purpose: its probes take about 7 s
+// (PROBE_WAIT, 3 probes 1-2 s apart, ANNOUNCE_WAIT); a container start cannot wait that long, so macnet
+// sends `count` probes spread over a bounded window (default 3 in 300 ms) — any answer in that window is
+// a conflict, and a LAN device that stays silent longer is caught by the background re-probes instead.
+import { ipFamily } from '../types/ip';
+import { ARP_REPLY, arpAnnounce, arpProbe, decodeArp, decodeNd, dadProbe, encodeArp, ICMPV6_NA, ICMPV6_NS, unsolicitedNa } from './packets';
+
+/** What the prober needs of a packet socket (src/kernel PacketSocket fits; tests pass a fake). */
+export interface FrameSocket {
+  send(data: Buffer, dstMac: string): void;
+  on(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
+  off(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
+}
+
+export type ProbeResult =
+  | { readonly free: true }
+  /** `answered`: a machine uses the address; `probing`: another host is probing it right now (RFC 5227 2.1.1). */
+  | { readonly free: false; readonly mac: string; readonly reason: 'answered' | 'probing' };
+
+export interface ProbeOptions {
+  windowMs?: number;
+  count?: number;
+}
+
+const PACKET_OUTGOING = 4;
+const BROADCAST = 'ff:ff:ff:ff:ff:ff';
+
+export class LinkProber {
+  /** Addresses this prober defends: ARP probes for them get a reply, so a host probing at the same time backs off. */
+  private readonly defended = new Set<string>();
+  private readonly pending = new Map<string, ProbeResult>();
+  private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
+  private readonly onNd = (p: { data: Buffer; pktType: number; srcMac: string }) => this.nd(p);
+
+  constructor(private readonly mac: string, private readonly arpSock?: FrameSocket, private readonly ndSock?: FrameSocket) {
+    arpSock?.on('packet', this.onArp);
+    ndSock?.on('packet', this.onNd);
+  }
+
+  private arp(p: { data: Buffer; pktType: number; srcMac: string }): void {
+    if (p.pktType === PACKET_OUTGOING) return;
+    const a = decodeArp(p.data);
+    if (!a || a.senderMac === this.mac) return;
+    if (a.senderIp !== '0.0.0.0' && this.pending.has(a.senderIp)) {
+      this.conflict(a.senderIp, { free: false, mac: a.senderMac, reason: 'answered' });
+    } else if (a.senderIp === '0.0.0.0' && this.pending.has(a.targetIp)) {
+      this.conflict(a.targetIp, { free: false, mac: a.senderMac, reason: 'probing' });
+    }
+    if (a.senderIp === '0.0.0.0' && this.defended.has(a.targetIp) && this.arpSock) {
+      // Defend an address we verified and are about to use: the other prober sees it taken.
+      this.arpSock.send(encodeArp({ op: ARP_REPLY, senderMac: this.mac, senderIp: a.targetIp, targetMac: a.senderMac, targetIp: '0.0.0.0' }), a.senderMac);
+    }
+  }
+
+  private nd(p: { data: Buffer; pktType: number; srcMac: string }): void {
+    if (p.pktType === PACKET_OUTGOING) return;
+    const n = decodeNd(p.data);
+    if (!n) return;
+    const mac = n.lladdr ?? p.srcMac;
+    if (mac === this.mac || !this.pending.has(n.target)) return;
+    if (n.type === ICMPV6_NA) this.conflict(n.target, { free: false, mac, reason: 'answered' });
+    else if (n.type === ICMPV6_NS && n.src === '::') this.conflict(n.target, { free: false, mac, reason: 'probing' });
+  }
+
+  private conflict(ip: string, r: ProbeResult): void {
+    if (this.pending.get(ip)?.free !== false) this.pending.set(ip, r);
+  }
+
+  /** Probes every address at once; resolves after the window with a result per address. */
+  async probe(addresses: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, ProbeResult>> {
+    const windowMs = opts.windowMs ?? 300;
+    const count = Math.max(1, opts.count ?? 3);
+    const mine = addresses.filter((a) => !this.pending.has(a));
+    for (const a of mine) this.pending.set(a, { free: true });
+    try {
+      for (let i = 0; i < count; i++) {
+        if (i > 0) await sleep(windowMs / count);
+        for (const a of mine) {
+          if (this.pending.get(a)?.free === false) continue;
+          if (ipFamily(a) === 4) this.arpSock?.send(arpProbe(this.mac, a), BROADCAST);
+          else if (this.ndSock) {
+            const { packet, dstMac } = dadProbe(a);
+            this.ndSock.send(packet, dstMac);
+          }
+        }
+      }
+      await sleep(windowMs / count);
+      return new Map(mine.map((a) => [a, this.pending.get(a)!]));
+    } finally {
+      for (const a of mine) this.pending.delete(a);
+    }
+  }
+
+  defend(address: string): void {
+    this.defended.add(address);
+  }
+
+  release(address: string): void {
+    this.defended.delete(address);
+  }
+
+  close(): void {
+    this.arpSock?.off('packet', this.onArp);
+    this.ndSock?.off('packet', this.onNd);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Tells the LAN that `ip` is now at `mac`: two gratuitous ARP announcements (RFC 5227 2.3) for IPv4, two
+ * unsolicited Neighbour Advertisements with the override flag (RFC 4861 7.2.6) for IPv6, `gapMs` apart.
+ */
+export async function announce(sock: FrameSocket, mac: string, ip: string, gapMs = 100): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    if (i > 0) await sleep(gapMs);
+    if (ipFamily(ip) === 4) sock.send(arpAnnounce(mac, ip), BROADCAST);
+    else {
+      const { packet, dstMac } = unsolicitedNa(mac, ip);
+      sock.send(packet, dstMac);
+    }
+  }
+}
