@@ -21,6 +21,8 @@ Options:
   --plugin-dir DIR             where dockerd looks for plugin sockets (default /run/docker/plugins)
   --state-dir DIR              the state database (default /var/lib/macnet)
   --log-level LEVEL            debug | info | warn | error (default info); JSON lines on stderr
+  --probe-window MS            bound of a cold ARP/DAD probe before an address is used (default 300)
+  --no-probe                   do not probe the LAN nor announce addresses
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
@@ -31,6 +33,8 @@ export interface DaemonOptions {
   stateDir: string;
   logLevel: Level;
   defaultPools: { base: string; size: number }[];
+  probe: boolean;
+  probeWindowMs: number;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
@@ -38,6 +42,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     args: argv, strict: true, options: {
       'plugin-dir': { type: 'string' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' },
       'default-address-pool': { type: 'string', multiple: true },
+      'probe-window': { type: 'string' }, 'no-probe': { type: 'boolean' },
     },
   });
   const level = values['log-level'] ?? 'info';
@@ -54,7 +59,13 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
       throw new MacnetError('OPTION_INVALID', `--${opt} ${JSON.stringify(dir)} is not valid: give an absolute path`, { option: opt, value: dir });
     }
   }
+  const win = values['probe-window'] ?? '300';
+  if (!/^\d+$/.test(win) || Number(win) < 10 || Number(win) > 10_000) {
+    throw new MacnetError('OPTION_INVALID', `--probe-window ${JSON.stringify(win)} is not valid: give milliseconds from 10 to 10000`, { option: 'probe-window', value: win });
+  }
   return {
+    probe: !values['no-probe'],
+    probeWindowMs: Number(win),
     pluginDir: values['plugin-dir'] ?? '/run/docker/plugins',
     stateDir: values['state-dir'] ?? '/var/lib/macnet',
     logLevel: level as Level,
@@ -68,9 +79,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const store = SqliteStore.open(path.join(opts.stateDir, 'state.db'));
   const kernel = Kernel.open();
-  const ipam = new Ipam(store, { defaultPools: opts.defaultPools });
+  // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
+  const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
+    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
+  });
+  const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }) });
   await ipam.load();
-  const driver = new NetworkDriver(kernel, store, log);
   await driver.reconcile();
   const server = new PluginServer(handlers(driver, ipam), log);
   const socket = path.join(opts.pluginDir, 'macnet.sock');
@@ -86,6 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
+  await driver.close();
   try {
     fs.unlinkSync(socket);
   } catch { /* gone */ }

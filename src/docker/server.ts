@@ -11,6 +11,18 @@ export type Handler = (body: Record<string, unknown>) => Promise<unknown>;
 
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
+/**
+ * Calls whose handler reads nothing from the body. Every other call with an empty body is refused: dockerd
+ * re-sends a call with an empty body when it retries one the plugin did not answer (moby/moby#39331, e.g. a
+ * call in flight while macnet restarts). Served as if it were "{}", a RequestPool would hand out a default
+ * pool instead of the --subnet the user asked for.
+ */
+const BODY_NOT_NEEDED = new Set([
+  'Plugin.Activate', 'NetworkDriver.GetCapabilities', 'IpamDriver.GetCapabilities', 'IpamDriver.GetDefaultAddressSpaces',
+  'NetworkDriver.DiscoverNew', 'NetworkDriver.DiscoverDelete', 'NetworkDriver.ProgramExternalConnectivity',
+  'NetworkDriver.RevokeExternalConnectivity',
+]);
+
 export class PluginServer {
   private readonly server: http.Server;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -43,6 +55,13 @@ export class PluginServer {
     }
     const started = process.hrtime.bigint();
     let body: Record<string, unknown> = {};
+    if (!raw.trim() && !BODY_NOT_NEEDED.has(call)) {
+      const msg = `PLUGIN_REQUEST_INVALID: ${call}: refused, the request body is empty. dockerd sends an empty body ` +
+        'when it retries a call the plugin did not answer (moby/moby#39331), for example one in flight while macnet restarted: ' +
+        'run the docker command again';
+      this.log.warn('bad request', { call, error: msg });
+      return { status: 200, body: { Err: msg, Error: msg } };
+    }
     try {
       if (raw.trim()) {
         const parsed: unknown = JSON.parse(raw);

@@ -36,6 +36,8 @@ export interface NetworkConfig {
   readonly mtu?: number;
   readonly internal: boolean;
   readonly ipv6: boolean;
+  /** What a static address that answers on the LAN gets: refused (default) or a warning in the log. */
+  readonly conflict?: 'refuse' | 'warn';
   readonly subnets: readonly SubnetConfig[];
 }
 
@@ -47,6 +49,7 @@ export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   ipvlan_mode: 'l2 | l3 | l3s',
   ipvlan_flag: 'bridge | private | vepa',
   mtu: 'an integer, at most the parent\'s MTU',
+  conflict: 'refuse | warn (a static --ip that a LAN machine answers for)',
 });
 
 const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'vepa', 'private', 'passthru'];
@@ -133,8 +136,11 @@ function parseIpData(family: Family, list: IpData[] | null | undefined): SubnetC
 }
 
 export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
+  if (req.NetworkID === undefined || req.NetworkID === null || req.NetworkID === '') {
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', 'CreateNetwork: field NetworkID is missing: give the id dockerd assigned to the network (64 hex characters)', { field: 'NetworkID' });
+  }
   if (typeof req.NetworkID !== 'string' || !/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID)) {
-    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker network id`, { value: req.NetworkID });
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker network id: give the id dockerd assigned to the network (64 hex characters)`, { value: req.NetworkID });
   }
   const top = req.Options ?? {};
   const generic = (top['com.docker.network.generic'] ?? {}) as Record<string, unknown>;
@@ -164,9 +170,10 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     const v = opts[key];
     if (v === undefined || v === '' || v === '0') continue;
     if (!/^\d+$/.test(v) || Number(v) < 68 || Number(v) > 65535) throw invalid(key, v, 'use an integer from 68 to 65535, at most the parent\'s MTU');
-    if (mtu !== undefined && mtu !== Number(v)) throw invalid(key, v, `it contradicts mtu=${mtu}`);
+    if (mtu !== undefined && mtu !== Number(v)) throw invalid(key, v, `it contradicts mtu=${mtu}; give only one of mtu and com.docker.network.driver.mtu, or the same value to both`);
     mtu = Number(v);
   }
+  const conflict = oneOf('conflict', opts.conflict ?? 'refuse', ['refuse', 'warn'] as const, 'refuse');
   const parent = opts.parent ? parseParent(opts.parent) : { name: implicitParentName(kind, req.NetworkID), implicit: true };
   if (parent.implicit && kind === 'macvlan' && macvlanMode === 'passthru') {
     throw invalid('macvlan_mode', 'passthru', 'passthru needs a parent (-o parent=IFACE): it hands the whole parent to one container');
@@ -175,6 +182,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
   return Object.freeze({
     id: req.NetworkID, kind, macvlanMode, ipvlanMode, ipvlanFlag, parent: Object.freeze(parent),
     ...(mtu !== undefined ? { mtu } : {}),
+    conflict,
     // Docker v28+ makes a network without a parent internal; so does macnet: its parent reaches nothing.
     internal: truthy(top['com.docker.network.internal']) || parent.implicit,
     ipv6: truthy(top['com.docker.network.enable_ipv6']) || subnets.some((s) => s.family === 6),

@@ -9,6 +9,18 @@ import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } fr
 import { type CreateEndpointInput, ENDPOINT_LINK_PATTERN, type JoinResult, createEndpoint, deleteEndpoint, joinEndpoint } from './endpoint';
 import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './network';
 import { DriverState, type EndpointRecord, endpointKey } from './state';
+import { announceWhenUp } from './announce';
+import { LanGuard, PROBE_LINK_PATTERN } from './lan';
+import { cidrContains, parseCidr } from '../types/ip';
+
+export interface DriverOptions {
+  /** Probe addresses on the LAN before use and announce them after Join (default true). */
+  probe?: boolean;
+  /** Bounded window of a cold probe (default 300 ms). */
+  probeWindowMs?: number;
+  /** Whether macnet's IPAM handed out (and so already probed) an address; absent: Docker's IPAM did. */
+  ipamHolds?: (subnet: string, ip: string) => Promise<boolean>;
+}
 
 export class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -23,8 +35,33 @@ export class NetworkDriver {
   readonly state: DriverState;
   private readonly lock = new Mutex();
 
-  constructor(private readonly k: Kernel, store: Store, private readonly log: Logger) {
+  /** The LAN check IPAM and the driver share; undefined when probing is off. */
+  readonly lan: LanGuard | undefined;
+  private readonly announcing = new Set<Promise<void>>();
+
+  constructor(private readonly k: Kernel, store: Store, private readonly log: Logger, private readonly opts: DriverOptions = {}) {
     this.state = new DriverState(store);
+    this.lan = opts.probe === false ? undefined : new LanGuard(k, this.state, log, { ...(opts.probeWindowMs !== undefined && { windowMs: opts.probeWindowMs }) });
+  }
+
+  /**
+   * With Docker's own IPAM nobody probed the address: check it here and refuse a conflict the same way
+   * macnet's IPAM does (ADDRESS_CONFLICT naming the MAC), unless the network says conflict=warn.
+   */
+  private async checkUnprobed(c: NetworkConfig, input: CreateEndpointInput): Promise<void> {
+    if (!this.lan) return;
+    for (const cidr of [input.address, input.addressIPv6]) {
+      if (!cidr) continue;
+      const ip = parseCidr(cidr).address;
+      const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
+      if (!subnet || (await this.opts.ipamHolds?.(subnet, ip))) continue;
+      const h = (await this.lan.check(c, [ip])).get(ip);
+      if (h && (c.conflict ?? 'refuse') === 'refuse') {
+        throw new MacnetError('ADDRESS_CONFLICT',
+          `address ${ip} is in use on the LAN by ${h.mac} (${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}); pick another address, or create the network with -o conflict=warn to use it anyway`,
+          { address: ip, mac: h.mac, subnet });
+      }
+    }
   }
 
   private async config(networkId: string, call: string): Promise<NetworkConfig> {
@@ -49,13 +86,19 @@ export class NetworkDriver {
 
   deleteNetwork(networkId: string): Promise<void> {
     return this.lock.run(async () => {
+      const parent = (await this.state.network(networkId))?.config.parent.name;
       await teardownNetwork(this.k, this.state, networkId, this.log);
+      if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent)) await this.lan.releaseParent(parent);
       this.log.info('network deleted', { network: networkId });
     });
   }
 
   createEndpoint(input: CreateEndpointInput): Promise<EndpointRecord> {
-    return this.lock.run(async () => createEndpoint(this.state, await this.config(input.networkId, 'CreateEndpoint'), input, this.log));
+    return this.lock.run(async () => {
+      const c = await this.config(input.networkId, 'CreateEndpoint');
+      if (!(await this.state.endpoint(input.networkId, input.endpointId))) await this.checkUnprobed(c, input);
+      return createEndpoint(this.state, c, input, this.log);
+    });
   }
 
   join(networkId: string, endpointId: string, sandboxKey: string): Promise<JoinResult> {
@@ -63,7 +106,13 @@ export class NetworkDriver {
       const c = await this.config(networkId, 'Join');
       const ep = await this.state.endpoint(networkId, endpointId);
       if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
-      return joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
+      const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
+      if (this.lan) {
+        const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log);
+        this.announcing.add(p);
+        void p.finally(() => this.announcing.delete(p));
+      }
+      return res;
     });
   }
 
@@ -92,6 +141,12 @@ export class NetworkDriver {
     };
   }
 
+  /** Stops probing (removes probe links) and lets running announcements end. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.announcing]);
+    await this.lock.run(async () => this.lan?.close());
+  }
+
   /**
    * At daemon start: networks whose create was interrupted are torn down; parents macnet created are
    * re-created if missing (after a reboot); endpoint links without an endpoint record are removed.
@@ -115,6 +170,10 @@ export class NetworkDriver {
       }
       const known = new Set((await this.state.endpoints()).map((e) => e.linkName));
       for (const l of await this.k.links.list()) {
+        if (PROBE_LINK_PATTERN.test(l.name) && l.kind === 'macvlan') {
+          await this.k.links.deleteIfExists(l.index); // a killed daemon's probe link; made again on demand
+          continue;
+        }
         if (ENDPOINT_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !known.has(l.name)) {
           await this.k.links.deleteIfExists(l.index);
           this.log.info('removed an endpoint link without an endpoint', { link: l.name });

@@ -1,9 +1,11 @@
 // Networks: validate (kernel and store read only) → setup (parent link, records) → teardown, with undo in
 // reverse when a step fails.
+import { randomBytes } from 'node:crypto';
 import { MacnetError, isMacnetError } from '../errors';
 import type { Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
 import { cidrsOverlap } from '../types/ip';
+import { ENDPOINT_LINK_PATTERN, endpointLinkName } from './endpoint';
 import type { NetworkConfig } from './config';
 import { type DriverState, type ParentRecord, networkKey, parentKey, putJson } from './state';
 
@@ -40,7 +42,7 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
   } else if (c.parent.vlan) {
     const base = await k.links.find(c.parent.vlan.base);
     if (!base) {
-      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)} of vlan ${c.parent.vlan.id} was not found on the host`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)} of vlan ${c.parent.vlan.id} was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
     }
     if (base.flags & IFF_LOOPBACK || base.hwType !== ARPHRD_ETHER) {
       throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`, { option: 'parent', value: c.parent.name });
@@ -50,7 +52,7 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
   } else if (c.parent.implicit) {
     plan = { create: 'dummy' };
   } else {
-    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent interface was not found on the host`, { option: 'parent', value: c.parent.name });
+    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent interface was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
   }
   for (const other of await state.networks()) {
     if (other.config.id === c.id || other.config.parent.name !== c.parent.name) continue;
@@ -76,6 +78,15 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
     }
   }
   return plan;
+}
+
+/** For PARENT_NOT_FOUND messages: what the user could have meant. */
+async function ethernetLinks(k: Kernel): Promise<string> {
+  const names = (await k.links.list())
+    .filter((l) => !(l.flags & IFF_LOOPBACK) && l.hwType === ARPHRD_ETHER && !ENDPOINT_LINK_PATTERN.test(l.name))
+    .map((l) => l.name);
+  if (!names.length) return 'this host has no Ethernet interface';
+  return `Ethernet interfaces here: ${names.slice(0, 12).join(', ')}${names.length > 12 ? `, and ${names.length - 12} more` : ''}`;
 }
 
 function checkMtu(c: NetworkConfig, parent: Link): void {
@@ -122,6 +133,7 @@ export async function setupNetwork(k: Kernel, state: DriverState, c: NetworkConf
       createdLink = true;
       await state.commit(`create ${describeNet(c)}`, [putJson(parentKey(parentRec.name), parentRec)]);
     }
+    if (c.kind === 'ipvlan') await probeIpvlan(k, c);
     await state.commit(`create ${describeNet(c)}`, [putJson(networkKey(c.id), { config: c, state: 'ready' })]);
   } catch (e) {
     if (createdLink) await k.links.deleteIfExists(c.parent.name).catch((u) => log.error('undo: could not delete parent', { parent: c.parent.name, error: u }));
@@ -133,6 +145,17 @@ export async function setupNetwork(k: Kernel, state: DriverState, c: NetworkConf
     }
     throw e;
   }
+}
+
+/**
+ * An ipvlan network the kernel (or this parent) cannot carry is refused at create, not at its first container:
+ * a throwaway child in the network's mode and flag is created on the parent and deleted again. It is named
+ * like an endpoint link, so that reconcile removes it should the daemon die in between.
+ */
+async function probeIpvlan(k: Kernel, c: NetworkConfig): Promise<void> {
+  const name = endpointLinkName(randomBytes(6).toString('hex'));
+  await k.links.create({ kind: 'ipvlan', name, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag });
+  await k.links.deleteIfExists(name);
 }
 
 /** Idempotent: an unknown network is success. Removes the parent macnet created with its last network. */

@@ -106,6 +106,10 @@ export const CATALOGUE = {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
   },
+  ADDRESS_CONFLICT: {
+    summary: 'A requested address (--ip, --ip6) is already used by a machine on the LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
+    fix: 'Pick another address, find the machine by its MAC, or create the network with -o conflict=warn to use the address anyway.',
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

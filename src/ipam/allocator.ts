@@ -23,6 +23,22 @@ export interface DynamicRange {
   cursor: bigint | undefined;
 }
 
+/** Who answered a probe for an address. */
+export interface Holder {
+  readonly mac: string;
+  readonly reason: 'answered' | 'probing';
+}
+
+/** Checks candidate addresses on the LAN; returns those in use. */
+export type LanProbe = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bigint, Holder>>;
+
+/** How long an address that answered a probe is skipped before it is probed again. */
+export const HOLD_MS = 10 * 60_000;
+/** Candidates probed together in one window. */
+const BATCH = 4;
+/** A range where this many batches in a row all answered is treated as full (each batch is one probe window). */
+const MAX_PROBE_BATCHES = 8;
+
 export class SubnetSpace {
   readonly taken = new IntervalSet();
 
@@ -78,36 +94,75 @@ export class SubnetSpace {
   }
 
   /**
+   * Addresses something on the LAN answered for (never allocated in the store): skipped until HOLD_MS after
+   * they were seen, then probed again rather than blocked forever. In memory only: after a restart they are
+   * learned again by probing.
+   */
+  readonly held = new Map<bigint, Holder & { seen: number }>();
+
+  private expireHolds(now: number): void {
+    for (const [v, h] of this.held) {
+      if (now - h.seen >= HOLD_MS) {
+        this.held.delete(v);
+        this.taken.delete(v);
+      }
+    }
+  }
+
+  /**
    * Next-fit: the first free address after the pool's cursor, wrapping once at the end of the range. An address
    * released just now comes back only after every other free address of the range has been handed out since,
    * which gives the LAN's ARP/NDP caches (still pointing at the old container's MAC) time to expire.
+   *
+   * With `probe`, candidates are checked on the LAN first, BATCH at a time in one probe window; an address that
+   * answers is held (skipped) and the next free one is taken, so one cold allocation costs one window unless a
+   * whole batch is in use.
    */
-  async allocate(r: DynamicRange, owner: string): Promise<bigint> {
+  async allocate(r: DynamicRange, owner: string, probe?: LanProbe): Promise<bigint> {
+    this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
     let from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
-    for (;;) {
-      const v = this.taken.firstFree(from, r.hi) ?? this.taken.firstFree(r.lo, from - 1n);
-      if (v === undefined) throw this.exhausted(r);
-      const text = formatAddress(v, this.subnet.family);
-      // One transaction: the reservation and the cursor are persisted together or not at all.
-      const ok = await this.store.txn([
-        { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
-        { op: 'put', key: r.cursorKey, value: text },
-      ]);
-      this.taken.add(v);
-      if (ok) {
-        r.cursor = v;
-        return v;
+    for (let batch = 0; ; batch++) {
+      const candidates: bigint[] = [];
+      let cur = from;
+      while (candidates.length < (probe ? BATCH : 1)) {
+        const v = this.taken.firstFree(cur, r.hi) ?? this.taken.firstFree(r.lo, cur - 1n);
+        if (v === undefined || candidates.includes(v)) break;
+        candidates.push(v);
+        cur = v < r.hi ? v + 1n : r.lo;
       }
-      // Taken by another writer behind our index's back: it is in the index now; look further.
-      from = v < r.hi ? v + 1n : r.lo;
+      if (candidates.length === 0) throw this.exhausted(r);
+      if (probe && batch >= MAX_PROBE_BATCHES) throw this.exhausted(r);
+      const holders = probe ? await probe(candidates) : undefined;
+      for (const v of candidates) {
+        const h = holders?.get(v);
+        if (h) {
+          this.held.set(v, { ...h, seen: Date.now() });
+          this.taken.add(v);
+          continue;
+        }
+        const text = formatAddress(v, this.subnet.family);
+        // One transaction: the reservation and the cursor are persisted together or not at all.
+        const ok = await this.store.txn([
+          { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
+          { op: 'put', key: r.cursorKey, value: text },
+        ]);
+        this.taken.add(v);
+        if (ok) {
+          r.cursor = v;
+          return v;
+        }
+        // Taken by another writer behind our index's back: it is in the index now; look further.
+      }
+      from = cur;
     }
   }
 
   private exhausted(r: DynamicRange): MacnetError {
     const count = r.hi - r.lo + 1n;
+    const held = [...this.held.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
     return new MacnetError('IPAM_POOL_EXHAUSTED',
-      `no free address in ${r.label}: all ${count} usable addresses are allocated`,
+      `no free address in ${r.label}: all ${count} usable addresses are allocated${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
       { pool: r.poolId, range: r.label, addresses: count.toString() });
   }
 

@@ -6,7 +6,7 @@
 // always in that order, so two operations can never wait for each other.
 import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
-import { SubnetSpace, type DynamicRange } from './allocator';
+import { SubnetSpace, type DynamicRange, type Holder, type LanProbe } from './allocator';
 import {
   formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
 } from './cidr';
@@ -20,9 +20,21 @@ import {
   chooseDefaultSubnet, parseDefaultPools, validatePoolRequest, type DefaultPool, type PoolRequest,
 } from './pools';
 
+/**
+ * The LAN behind a subnet, as the network driver knows it (IPAM does not know parents). Addresses someone on
+ * the LAN already uses are never handed out; a static one is refused unless the network says conflict=warn.
+ */
+export interface LanCheck {
+  /** Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the subnet yet. */
+  inUse(subnet: string, candidates: readonly string[]): Promise<ReadonlyMap<string, Holder> | undefined>;
+  /** 'warn': a static address in use is handed out anyway (-o conflict=warn). */
+  conflictPolicy(subnet: string): Promise<'refuse' | 'warn'>;
+}
+
 export interface IpamOptions {
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
+  lan?: LanCheck;
 }
 
 export interface AddressRequest {
@@ -55,8 +67,26 @@ export class Ipam {
   private readonly subnetLocks = new KeyedMutex();
   private loading: Promise<void> | undefined;
 
+  private readonly lan: LanCheck | undefined;
+
   constructor(private readonly store: Store, opts: IpamOptions = {}) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
+    this.lan = opts.lan;
+  }
+
+  private lanProbe(subnet: Subnet): LanProbe | undefined {
+    const lan = this.lan;
+    if (!lan) return undefined;
+    return async (candidates) => {
+      const texts = candidates.map((v) => formatAddress(v, subnet.family));
+      const found = await lan.inUse(subnet.text, texts);
+      const out = new Map<bigint, Holder>();
+      candidates.forEach((v, i) => {
+        const h = found?.get(texts[i]!);
+        if (h) out.set(v, h);
+      });
+      return out;
+    };
   }
 
   /** Reads pools, cursors and allocations from the store. Idempotent; every other call waits for it. */
@@ -170,10 +200,21 @@ export class Ipam {
         // Without an address, the gateway is the subnet's first usable address, as Docker's own IPAM does,
         // even when an ip-range is given.
         const v = wanted ?? usableRange(live.subnet).first;
+        // The gateway is the LAN's router and answers by design; every other static address must be unused.
+        // (Aux addresses are requested before the network exists, when no LAN is known: they are not probed.)
+        if (!gateway && this.lan) {
+          const ip = formatAddress(v, live.subnet.family);
+          const h = (await this.lan.inUse(live.subnet.text, [ip]))?.get(ip);
+          if (h && (await this.lan.conflictPolicy(live.subnet.text)) === 'refuse') {
+            throw new MacnetError('ADDRESS_CONFLICT',
+              `address ${ip} is in use on the LAN by ${h.mac} (${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}); pick another address, or create the network with -o conflict=warn to use it anyway`,
+              { address: ip, mac: h.mac, subnet: live.subnet.text });
+          }
+        }
         await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId);
         return v;
       }
-      return space.allocate(live, name ?? 'dynamic');
+      return space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet));
     });
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
   }
@@ -187,6 +228,26 @@ export class Ipam {
     await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
       await this.subnets.get(spaceKey(p.space, p.subnet))?.release(a.value);
     });
+  }
+
+  /** Whether this IPAM has `ip` of `subnet` allocated (then it was probed when handed out). */
+  async holds(subnet: string, ip: string): Promise<boolean> {
+    await this.load();
+    for (const space of this.subnets.values()) {
+      if (space.subnet.text !== subnet) continue;
+      const a = parseAddress(ip);
+      if (a.family === space.subnet.family && space.taken.has(a.value) && !space.held.has(a.value)) return true;
+    }
+    return false;
+  }
+
+  /** Addresses of the pool's subnet that answered on the LAN and are skipped for now, with who answered. */
+  async held(poolId: string): Promise<{ address: string; mac: string; reason: string; seen: string }[]> {
+    await this.load();
+    const p = this.pool(poolId, 'held');
+    const space = this.subnets.get(spaceKey(p.space, p.subnet));
+    return [...(space?.held ?? new Map())].sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([v, h]) => ({ address: formatAddress(v, p.subnet.family), mac: h.mac, reason: h.reason, seen: new Date(h.seen).toISOString() }));
   }
 
   /** Every allocated address of the pool's subnet (shared by all pools on it), in address order. */

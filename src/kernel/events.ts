@@ -51,7 +51,7 @@ export class EventStream extends EventEmitter {
           this.emit('overrun');
           continue;
         }
-        this.emit('error', fromAddon('read kernel events', e));
+        if (this.listenerCount('error') > 0) this.emit('error', fromAddon('read kernel events', e));
         return;
       }
       if (!got) return;

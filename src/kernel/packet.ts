@@ -29,7 +29,7 @@ export interface PacketSocketOptions {
   raw?: boolean;
 }
 
-/** Emits 'packet' (Packet). Keeps the process alive until closed. */
+/** Emits 'packet' (Packet) and, to listeners only, 'error'. Keeps the process alive until closed. */
 export class PacketSocket extends EventEmitter {
   private fd: number;
   private handle: object | undefined;
@@ -55,7 +55,9 @@ export class PacketSocket extends EventEmitter {
       try {
         got = addon.recv(this.fd);
       } catch (e) {
-        this.emit('error', fromAddon('receive packet', e));
+        // ENETDOWN arrives once when the link goes down (or is deleted); the socket works again when it is up.
+        // Only a caller that listens for errors hears of it; otherwise an EventEmitter 'error' would crash.
+        if (this.listenerCount('error') > 0) this.emit('error', fromAddon('receive packet', e));
         return;
       }
       if (!got) return;

@@ -48,7 +48,7 @@ test('vlan parents: base.vid parsed, bad forms refused with Docker-like wording'
 
 test('unknown keys and bad values are refused, naming the key and what is valid', () => {
   assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', macvlan_mdoe: 'private' })),
-    (e: Error & { code?: string }) => e.code === 'OPTION_UNKNOWN' && /unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu/.test(e.message));
+    (e: Error & { code?: string }) => e.code === 'OPTION_UNKNOWN' && /unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu, conflict/.test(e.message));
   assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', macvlan_mode: 'bridged' })),
     (e: Error & { code?: string }) => e.code === 'OPTION_INVALID' && /option macvlan_mode="bridged" is not valid: use one of bridge, vepa, private, passthru \('bridge' is the default\)/.test(e.message));
   assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', ipvlan_mode: 'l4' })), /option ipvlan_mode="l4" is not valid: use one of l2, l3, l3s/);

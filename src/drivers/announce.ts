@@ -1,0 +1,56 @@
+// After Join, dockerd moves the endpoint's link into the container, addresses it and brings it up; the plugin
+// is not told when. This waits for that in the container's namespace and then announces the addresses
+// (gratuitous ARP, unsolicited NA) so that the router and peers drop a stale neighbour entry at once — after
+// a container is re-created with a new MAC, users otherwise wait minutes for their caches to expire.
+import { ETH_P_ARP, ETH_P_IPV6, Kernel } from '../kernel';
+import type { Logger } from '../log';
+import { announce } from '../probe/prober';
+import { parseCidr } from '../types/ip';
+
+export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[], log: Logger, timeoutMs = 10_000): Promise<void> {
+  const wanted = cidrs.map((c) => parseCidr(c).address);
+  if (wanted.length === 0) return;
+  let k: Kernel;
+  try {
+    k = Kernel.open(sandboxKey);
+  } catch (e) {
+    log.debug('no announcement: sandbox not reachable', { sandboxKey, error: e });
+    return;
+  }
+  const events = k.subscribe();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    const pending = new Set(wanted);
+    while (pending.size && Date.now() < deadline) {
+      const changed = new Promise<void>((r) => {
+        const t = setTimeout(r, 200); // events can be missed between the read and the subscription: poll too
+        events.once('event', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+      const links = new Map((await k.links.list()).map((l) => [l.index, l]));
+      for (const a of await k.addresses.list()) {
+        const l = links.get(a.index);
+        // Tentative IPv6 addresses must not be announced (RFC 4862 5.4); the link must be up to send.
+        if (!pending.has(a.address) || !l?.up || !l.mac || a.tentative) continue;
+        const sock = await k.openPacketSocket(l.index, { protocol: a.family === 4 ? ETH_P_ARP : ETH_P_IPV6 });
+        try {
+          await announce(sock, l.mac, a.address);
+        } finally {
+          sock.close();
+        }
+        pending.delete(a.address);
+        log.debug('announced', { address: a.address, mac: l.mac, sandboxKey });
+      }
+      if (pending.size) await changed;
+    }
+    if (pending.size) log.warn('addresses not announced: the interface did not come up in time', { addresses: [...pending], sandboxKey });
+  } catch (e) {
+    // The container may be gone already (a short-lived `docker run --rm`): nothing to announce then.
+    log.debug('announcement stopped', { sandboxKey, error: e });
+  } finally {
+    events.close();
+    await k.close();
+  }
+}

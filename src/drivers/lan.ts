@@ -1,0 +1,111 @@
+// The LAN behind each parent, as IPAM and the driver need it: which addresses something already uses.
+// One probe link per parent (a macvlan in bridge mode, so that it also hears sibling macvlan containers of
+// other networks on this host), with AF_PACKET sockets for ARP and IPv6, created at the first probe and
+// removed with the parent's last network.
+import { createHash } from 'node:crypto';
+import { ETH_P_ARP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
+import type { Logger } from '../log';
+import { LinkProber, type ProbeResult } from '../probe/prober';
+import type { NetworkConfig } from './config';
+import type { DriverState } from './state';
+
+export type Holder = { readonly mac: string; readonly reason: 'answered' | 'probing' };
+
+/** 'mnp' + 10 hex digits of the parent's name: stable per parent, recognisable when reconciling. */
+export const PROBE_LINK_PATTERN = /^mnp[0-9a-f]{10}$/;
+export const probeLinkName = (parent: string): string => `mnp${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
+
+interface ProbeLink {
+  readonly name: string;
+  readonly prober: LinkProber;
+  readonly sockets: PacketSocket[];
+}
+
+export interface LanGuardOptions {
+  /** The bounded probe window of a cold check (default 300 ms). */
+  windowMs?: number;
+}
+
+export class LanGuard {
+  private readonly links = new Map<string, Promise<ProbeLink>>();
+
+  constructor(private readonly k: Kernel, private readonly state: DriverState, private readonly log: Logger, private readonly opts: LanGuardOptions = {}) {}
+
+  private async networkFor(subnet: string): Promise<NetworkConfig | undefined> {
+    return (await this.state.networks()).find((n) => n.state === 'ready' && n.config.subnets.some((s) => s.subnet === subnet))?.config;
+  }
+
+  async conflictPolicy(subnet: string): Promise<'refuse' | 'warn'> {
+    return (await this.networkFor(subnet))?.conflict ?? 'refuse';
+  }
+
+  /** Which candidates answer on the LAN of `subnet`; undefined when no network here uses the subnet yet. */
+  async inUse(subnet: string, candidates: readonly string[]): Promise<Map<string, Holder> | undefined> {
+    const c = await this.networkFor(subnet);
+    if (!c) return undefined;
+    return this.check(c, candidates);
+  }
+
+  async check(c: NetworkConfig, candidates: readonly string[]): Promise<Map<string, Holder>> {
+    const out = new Map<string, Holder>();
+    // The host's own addresses: macvlan isolates a parent from its children, so the host would not answer.
+    const own = await this.k.addresses.list();
+    const links = new Map((await this.k.links.list()).map((l) => [l.index, l.mac ?? '00:00:00:00:00:00']));
+    for (const a of own) if (candidates.includes(a.address)) out.set(a.address, { mac: links.get(a.index)!, reason: 'answered' });
+    const rest = candidates.filter((a) => !out.has(a));
+    // A passthru parent takes no second child and ipvlan children share the parent's MAC: no probe link there.
+    if (rest.length && c.kind === 'macvlan' && c.macvlanMode !== 'passthru') {
+      const link = await this.link(c.parent.name);
+      const found = await link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300 });
+      for (const [a, r] of found) if (!r.free) out.set(a, holder(r));
+    }
+    for (const [address, h] of out) this.log.warn('address in use on the LAN: skipped', { address, mac: h.mac, reason: h.reason, network: c.id, parent: c.parent.name });
+    return out;
+  }
+
+  private link(parent: string): Promise<ProbeLink> {
+    let p = this.links.get(parent);
+    if (!p) {
+      p = this.open(parent);
+      this.links.set(parent, p);
+      p.catch(() => this.links.delete(parent));
+    }
+    return p;
+  }
+
+  private async open(parent: string): Promise<ProbeLink> {
+    const name = probeLinkName(parent);
+    await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
+    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', up: true });
+    try {
+      // Other hosts' DAD probes go to solicited-node groups this link has not joined.
+      await this.k.links.set(name, { allmulti: true });
+      const arp = await this.k.openPacketSocket(link.index, { protocol: ETH_P_ARP });
+      const nd = await this.k.openPacketSocket(link.index, { protocol: ETH_P_IPV6 });
+      for (const sock of [arp, nd]) sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));
+      this.log.info('probe link up', { parent, link: name });
+      return { name, prober: new LinkProber(link.mac!, arp, nd), sockets: [arp, nd] };
+    } catch (e) {
+      await this.k.links.deleteIfExists(name);
+      throw e;
+    }
+  }
+
+  /** Removes the parent's probe link (its last network is gone). Idempotent. */
+  async releaseParent(parent: string): Promise<void> {
+    const p = this.links.get(parent);
+    this.links.delete(parent);
+    if (p) {
+      const l = await p.catch(() => undefined);
+      l?.prober.close();
+      for (const s of l?.sockets ?? []) s.close();
+    }
+    await this.k.links.deleteIfExists(probeLinkName(parent));
+  }
+
+  async close(): Promise<void> {
+    for (const parent of [...this.links.keys()]) await this.releaseParent(parent);
+  }
+}
+
+const holder = (r: ProbeResult): Holder => (r.free ? { mac: '', reason: 'answered' } : { mac: r.mac, reason: r.reason });
