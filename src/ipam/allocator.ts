@@ -82,8 +82,10 @@ export class SubnetSpace {
     if (this.taken.has(v)) {
       const h = await this.holder(v);
       if (h) throw this.inUse(v, h);
-      // The index was stale (released by another writer of the store): the store decides below.
+      // The index was stale (released by another writer of the store), or the address was held after a probe
+      // and is now taken on purpose (conflict=warn): the store decides below.
       this.taken.delete(v);
+      this.held.delete(v);
     }
     const record: AddressRecord = { owner, pool: poolId };
     if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
@@ -122,6 +124,17 @@ export class SubnetSpace {
     this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
     let from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
+    // Addresses another host is probing right now are skipped by this allocation only (that host will take one
+    // of them or back off too); they go back into the free set afterwards.
+    const skipped: bigint[] = [];
+    try {
+      return await this.nextFit(r, record, from, skipped, probe);
+    } finally {
+      for (const v of skipped) this.taken.delete(v);
+    }
+  }
+
+  private async nextFit(r: DynamicRange, record: string, from: bigint, skipped: bigint[], probe?: LanProbe): Promise<bigint> {
     for (let batch = 0; ; batch++) {
       const candidates: bigint[] = [];
       let cur = from;
@@ -137,7 +150,8 @@ export class SubnetSpace {
       for (const v of candidates) {
         const h = holders?.get(v);
         if (h) {
-          this.held.set(v, { ...h, seen: Date.now() });
+          if (h.reason === 'answered') this.held.set(v, { ...h, seen: Date.now() });
+          else skipped.push(v);
           this.taken.add(v);
           continue;
         }

@@ -1,0 +1,73 @@
+// IPAM with a LAN check: addresses that answer on the LAN are never handed out. The LAN is a fake here
+// (pure logic); test/docker/lan.test.ts runs the real probe on the lab LAN.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { MemoryStore } from '../../src/store/memory';
+
+function fakeLan(answers: Record<string, { mac: string; reason: 'answered' | 'probing' }>, policy: 'refuse' | 'warn' = 'refuse') {
+  const asked: string[][] = [];
+  const lan: LanCheck = {
+    async inUse(_subnet, candidates) {
+      asked.push([...candidates]);
+      return new Map(candidates.filter((c) => answers[c]).map((c) => [c, answers[c]!]));
+    },
+    async conflictPolicy() { return policy; },
+  };
+  return { lan, asked };
+}
+
+async function setup(lan: LanCheck) {
+  const ipam = new Ipam(new MemoryStore(), { lan });
+  const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', v6: false });
+  return { ipam, poolId };
+}
+
+test('dynamic: addresses that answer are skipped and held with their MAC; candidates are probed four at a time', async () => {
+  const { lan, asked } = fakeLan({ '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' }, '198.18.15.3': { mac: '02:00:00:00:00:03', reason: 'answered' } });
+  const { ipam, poolId } = await setup(lan);
+  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1', options: { RequestAddressType: 'com.docker.network.gateway' } })).address, '198.18.15.1/24');
+  assert.equal(asked.length, 0, 'the gateway is the router: not probed');
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.4/24');
+  assert.deepEqual(asked, [['198.18.15.2', '198.18.15.3', '198.18.15.4', '198.18.15.5']]);
+  assert.deepEqual((await ipam.held(poolId)).map((h) => [h.address, h.mac, h.reason]), [['198.18.15.2', '02:00:00:00:00:02', 'answered'], ['198.18.15.3', '02:00:00:00:00:03', 'answered']]);
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.5/24');
+  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.4'), true);
+  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
+});
+
+test('an address another host is probing right now is skipped this time only, not held', async () => {
+  const { lan } = fakeLan({ '198.18.15.1': { mac: '02:00:00:00:00:bb', reason: 'probing' } });
+  const { ipam, poolId } = await setup(lan);
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.2/24');
+  assert.deepEqual(await ipam.held(poolId), []);
+  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
+});
+
+test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=warn allows it', async () => {
+  const answers = { '198.18.15.9': { mac: '02:00:00:00:00:09', reason: 'answered' as const } };
+  const { ipam, poolId } = await setup(fakeLan(answers).lan);
+  await assert.rejects(ipam.requestAddress({ poolId, address: '198.18.15.9' }), {
+    code: 'ADDRESS_CONFLICT',
+    message: 'address 198.18.15.9 is in use on the LAN by 02:00:00:00:00:09 (it answered a probe); pick another address, or create the network with -o conflict=warn to use it anyway',
+  });
+  assert.deepEqual(await ipam.allocations(poolId), [], 'nothing reserved');
+  const warn = await setup(fakeLan(answers, 'warn').lan);
+  assert.equal((await warn.ipam.requestAddress({ poolId: warn.poolId, address: '198.18.15.9' })).address, '198.18.15.9/24');
+});
+
+test('no LAN known for the subnet (no network yet): nothing is probed, everything is free', async () => {
+  const lan: LanCheck = { inUse: async () => undefined, conflictPolicy: async () => 'refuse' };
+  const { ipam, poolId } = await setup(lan);
+  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.7' })).address, '198.18.15.7/24');
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.1/24');
+});
+
+test('a range where every candidate answers ends in IPAM_POOL_EXHAUSTED that says so', async () => {
+  const answers: Record<string, { mac: string; reason: 'answered' }> = {};
+  for (let i = 1; i < 7; i++) answers[`198.18.15.${i}`] = { mac: '02:00:00:00:00:01', reason: 'answered' };
+  const ipam = new Ipam(new MemoryStore(), { lan: fakeLan(answers).lan });
+  const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/29', v6: false });
+  await assert.rejects(ipam.requestAddress({ poolId }), (e: Error & { code?: string }) =>
+    e.code === 'IPAM_POOL_EXHAUSTED' && /all 6 usable addresses are allocated or in use on the LAN \(6 answered a probe\)/.test(e.message));
+});
