@@ -7,21 +7,28 @@ import type { Logger } from '../log';
 import { announce } from '../probe/prober';
 import { parseCidr } from '../types/ip';
 
-export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[], log: Logger, timeoutMs = 10_000): Promise<void> {
+export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[], log: Logger, signal?: AbortSignal, timeoutMs = 10_000): Promise<void> {
   const wanted = cidrs.map((c) => parseCidr(c).address);
   if (wanted.length === 0) return;
-  let k: Kernel;
-  try {
-    k = Kernel.open(sandboxKey);
-  } catch (e) {
-    log.debug('no announcement: sandbox not reachable', { sandboxKey, error: e });
-    return;
+  const deadline = Date.now() + timeoutMs;
+  // dockerd may create the sandbox's namespace file only after Join returns: wait for it.
+  let k: Kernel | undefined;
+  while (!k) {
+    if (signal?.aborted) return;
+    try {
+      k = Kernel.open(sandboxKey);
+    } catch (e) {
+      if (Date.now() >= deadline) {
+        log.debug('no announcement: sandbox not reachable', { sandboxKey, error: e });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
   const events = k.subscribe();
-  const deadline = Date.now() + timeoutMs;
   try {
     const pending = new Set(wanted);
-    while (pending.size && Date.now() < deadline) {
+    while (pending.size && Date.now() < deadline && !signal?.aborted) {
       const changed = new Promise<void>((r) => {
         const t = setTimeout(r, 200); // events can be missed between the read and the subscription: poll too
         events.once('event', () => {

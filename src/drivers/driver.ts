@@ -38,6 +38,7 @@ export class NetworkDriver {
   /** The LAN check IPAM and the driver share; undefined when probing is off. */
   readonly lan: LanGuard | undefined;
   private readonly announcing = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
 
   constructor(private readonly k: Kernel, store: Store, private readonly log: Logger, private readonly opts: DriverOptions = {}) {
     this.state = new DriverState(store);
@@ -108,7 +109,7 @@ export class NetworkDriver {
       if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       if (this.lan) {
-        const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log);
+        const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log, this.stopping.signal);
         this.announcing.add(p);
         void p.finally(() => this.announcing.delete(p));
       }
@@ -141,8 +142,9 @@ export class NetworkDriver {
     };
   }
 
-  /** Stops probing (removes probe links) and lets running announcements end. */
+  /** Stops probing (removes probe links) and ends pending announcements. */
   async close(): Promise<void> {
+    this.stopping.abort();
     await Promise.allSettled([...this.announcing]);
     await this.lock.run(async () => this.lan?.close());
   }

@@ -9,6 +9,9 @@ import { LinkProber, type ProbeResult } from '../probe/prober';
 import type { NetworkConfig } from './config';
 import type { DriverState } from './state';
 
+/** How long a just-allocated address is defended by the probe link (its container answers long before). */
+const CLAIM_MS = 30_000;
+
 export type Holder = { readonly mac: string; readonly reason: 'answered' | 'probing' };
 
 /** 'mnp' + 10 hex digits of the parent's name: stable per parent, recognisable when reconciling. */
@@ -89,6 +92,20 @@ export class LanGuard {
       await this.k.links.deleteIfExists(name);
       throw e;
     }
+  }
+
+  /**
+   * Defends a just-allocated address for CLAIM_MS: the container's interface comes up half a second or so
+   * later, and until it answers for itself another host probing the address must see it taken.
+   */
+  claimed(subnet: string, ip: string): void {
+    void (async () => {
+      const c = await this.networkFor(subnet);
+      if (!c || c.kind !== 'macvlan' || c.macvlanMode === 'passthru') return;
+      const link = await this.link(c.parent.name);
+      link.prober.defend(ip);
+      setTimeout(() => link.prober.release(ip), CLAIM_MS).unref();
+    })().catch((e: unknown) => this.log.debug('could not defend a claimed address', { subnet, ip, error: e }));
   }
 
   /** Removes the parent's probe link (its last network is gone). Idempotent. */

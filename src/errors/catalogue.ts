@@ -99,8 +99,8 @@ export const CATALOGUE = {
     fix: 'Remove unused containers or widen --ip-range / --subnet.',
   },
   PLUGIN_REQUEST_INVALID: {
-    summary: 'A request on the plugin socket is not valid JSON or lacks a required field (Docker never sends such; a hand-made request may).',
-    fix: 'Send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
+    summary: 'A request on the plugin socket is not valid JSON, lacks a required field, or has an empty body. dockerd sends an empty body when it retries a call the plugin did not answer (moby/moby#39331), e.g. one in flight while macnet restarted; otherwise only a hand-made request does.',
+    fix: 'After a macnet restart: run the docker command again. A hand-made request: send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
   },
   STORE_ERROR: {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',

@@ -11,7 +11,7 @@ import {
   formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
 } from './cidr';
 import {
-  ADDRESSES, CURSORS, POOLS, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
+  ADDRESSES, CURSORS, POOLS, addressKey, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
   type AddressRecord, type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
@@ -29,6 +29,11 @@ export interface LanCheck {
   inUse(subnet: string, candidates: readonly string[]): Promise<ReadonlyMap<string, Holder> | undefined>;
   /** 'warn': a static address in use is handed out anyway (-o conflict=warn). */
   conflictPolicy(subnet: string): Promise<'refuse' | 'warn'>;
+  /**
+   * `ip` was just handed out: answer probes for it until its container is up and answers itself, so that a
+   * host probing it in between does not take it too.
+   */
+  claimed(subnet: string, ip: string): void;
 }
 
 export interface IpamOptions {
@@ -202,7 +207,9 @@ export class Ipam {
         const v = wanted ?? usableRange(live.subnet).first;
         // The gateway is the LAN's router and answers by design; every other static address must be unused.
         // (Aux addresses are requested before the network exists, when no LAN is known: they are not probed.)
-        if (!gateway && this.lan) {
+        // An address macnet itself has allocated is IPAM_ADDRESS_IN_USE (from reserve, naming its holder), not a
+        // LAN conflict: its holder is one of our containers and would answer the probe.
+        if (!gateway && this.lan && !(await this.store.get(addressKey(live.space, live.subnet, formatAddress(v, live.subnet.family))))) {
           const ip = formatAddress(v, live.subnet.family);
           const h = (await this.lan.inUse(live.subnet.text, [ip]))?.get(ip);
           if (h && (await this.lan.conflictPolicy(live.subnet.text)) === 'refuse') {
@@ -216,6 +223,7 @@ export class Ipam {
       }
       return space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet));
     });
+    if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
   }
 

@@ -58,7 +58,13 @@ export class LinkProber {
     const n = decodeNd(p.data);
     if (!n) return;
     const mac = n.lladdr ?? p.srcMac;
-    if (mac === this.mac || !this.pending.has(n.target)) return;
+    if (mac === this.mac) return;
+    if (n.type === ICMPV6_NS && n.src === '::' && this.defended.has(n.target) && this.ndSock) {
+      // RFC 4862 5.4.3: a DAD probe for an address in use is answered with an NA to all nodes.
+      const { packet, dstMac } = unsolicitedNa(this.mac, n.target);
+      this.ndSock.send(packet, dstMac);
+    }
+    if (!this.pending.has(n.target)) return;
     if (n.type === ICMPV6_NA) this.conflict(n.target, { free: false, mac, reason: 'answered' });
     else if (n.type === ICMPV6_NS && n.src === '::') this.conflict(n.target, { free: false, mac, reason: 'probing' });
   }

@@ -7,14 +7,16 @@ import { MemoryStore } from '../../src/store/memory';
 
 function fakeLan(answers: Record<string, { mac: string; reason: 'answered' | 'probing' }>, policy: 'refuse' | 'warn' = 'refuse') {
   const asked: string[][] = [];
+  const claimed: string[] = [];
   const lan: LanCheck = {
+    claimed(_subnet, ip) { claimed.push(ip); },
     async inUse(_subnet, candidates) {
       asked.push([...candidates]);
       return new Map(candidates.filter((c) => answers[c]).map((c) => [c, answers[c]!]));
     },
     async conflictPolicy() { return policy; },
   };
-  return { lan, asked };
+  return { lan, asked, claimed };
 }
 
 async function setup(lan: LanCheck) {
@@ -24,7 +26,7 @@ async function setup(lan: LanCheck) {
 }
 
 test('dynamic: addresses that answer are skipped and held with their MAC; candidates are probed four at a time', async () => {
-  const { lan, asked } = fakeLan({ '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' }, '198.18.15.3': { mac: '02:00:00:00:00:03', reason: 'answered' } });
+  const { lan, asked, claimed } = fakeLan({ '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' }, '198.18.15.3': { mac: '02:00:00:00:00:03', reason: 'answered' } });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1', options: { RequestAddressType: 'com.docker.network.gateway' } })).address, '198.18.15.1/24');
   assert.equal(asked.length, 0, 'the gateway is the router: not probed');
@@ -34,6 +36,7 @@ test('dynamic: addresses that answer are skipped and held with their MAC; candid
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.5/24');
   assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.4'), true);
   assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
+  assert.deepEqual(claimed, ['198.18.15.4', '198.18.15.5'], 'handed-out addresses are defended; the gateway is not');
 });
 
 test('an address another host is probing right now is skipped this time only, not held', async () => {
@@ -57,7 +60,7 @@ test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=war
 });
 
 test('no LAN known for the subnet (no network yet): nothing is probed, everything is free', async () => {
-  const lan: LanCheck = { inUse: async () => undefined, conflictPolicy: async () => 'refuse' };
+  const lan: LanCheck = { inUse: async () => undefined, conflictPolicy: async () => 'refuse', claimed: () => undefined };
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.7' })).address, '198.18.15.7/24');
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.1/24');

@@ -13,6 +13,11 @@ const running = new Set<ChildProcess>();
 export interface DaemonOptions {
   /** Network namespace path the daemon runs in (a lab host's). */
   netns: string;
+  /**
+   * Mount namespace file to run in as well (a lab host's `mountNs`): Docker's SandboxKey paths
+   * (/var/run/docker/netns/...) exist only in dockerd's mount namespace, and a plugin shares it in production.
+   */
+  mountNs?: string;
   /** Directory for macnet.sock (a lab host's private plugin dir); default: a fresh temp dir. */
   pluginDir?: string;
   /** Default: a fresh temp dir, removed by `remove()`. Pass the same dir again to simulate a restart. */
@@ -25,7 +30,7 @@ export class Daemon {
   private logs: string[] = [];
   readonly socket: string;
 
-  private constructor(readonly opts: Required<Omit<DaemonOptions, 'extraArgs'>> & { extraArgs: string[] }, private readonly ownDirs: string[]) {
+  private constructor(readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs'>> & { extraArgs: string[]; mountNs?: string }, private readonly ownDirs: string[]) {
     this.socket = path.join(opts.pluginDir, 'macnet.sock');
   }
 
@@ -36,7 +41,7 @@ export class Daemon {
       own.push(d);
       return d;
     };
-    const d = new Daemon({ netns: o.netns, pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [] }, own);
+    const d = new Daemon({ netns: o.netns, ...(o.mountNs && { mountNs: o.mountNs }), pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [] }, own);
     await d.restart();
     return d;
   }
@@ -53,7 +58,7 @@ export class Daemon {
   /** Starts (again) with the same dirs; resolves when the daemon logs "ready". */
   async restart(): Promise<void> {
     if (this.child) throw new Error('daemon still running');
-    const args = [`--net=${this.opts.netns}`, process.execPath, MAIN, 'daemon', '--plugin-dir', this.opts.pluginDir,
+    const args = [`--net=${this.opts.netns}`, ...(this.opts.mountNs ? [`--mount=${this.opts.mountNs}`] : []), process.execPath, MAIN, 'daemon', '--plugin-dir', this.opts.pluginDir,
       '--state-dir', this.opts.stateDir, '--log-level', 'debug',
       '--default-address-pool', 'base=198.18.128.0/17,size=24', '--default-address-pool', 'base=2001:db8:ff00::/40,size=64', ...this.opts.extraArgs];
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] });
