@@ -31,6 +31,8 @@ export interface LanGuardOptions {
 
 export class LanGuard {
   private readonly links = new Map<string, Promise<ProbeLink>>();
+  /** Defended addresses and until when. */
+  private readonly claims = new Map<string, number>();
 
   constructor(private readonly k: Kernel, private readonly state: DriverState, private readonly log: Logger, private readonly opts: LanGuardOptions = {}) {}
 
@@ -104,8 +106,21 @@ export class LanGuard {
       if (!c || c.kind !== 'macvlan' || c.macvlanMode === 'passthru') return;
       const link = await this.link(c.parent.name);
       link.prober.defend(ip);
-      setTimeout(() => link.prober.release(ip), CLAIM_MS).unref();
+      const fresh = !this.claims.has(ip);
+      this.claims.set(ip, Date.now() + CLAIM_MS);
+      if (fresh) this.expire(ip, link);
     })().catch((e: unknown) => this.log.debug('could not defend a claimed address', { subnet, ip, error: e }));
+  }
+
+  /** Stops defending `ip` once its claim has run out (claims are renewed by the warm set's refreshes). */
+  private expire(ip: string, link: ProbeLink): void {
+    const left = (this.claims.get(ip) ?? 0) - Date.now();
+    if (left > 0) {
+      setTimeout(() => this.expire(ip, link), left).unref();
+      return;
+    }
+    this.claims.delete(ip);
+    link.prober.release(ip);
   }
 
   /** Removes the parent's probe link (its last network is gone). Idempotent. */

@@ -34,6 +34,9 @@ export type LanProbe = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bi
 
 /** How long an address that answered a probe is skipped before it is probed again. */
 export const HOLD_MS = 10 * 60_000;
+/** Verified-free addresses kept per pool, and how long a verification counts (they are defended meanwhile). */
+export const WARM_SIZE = 3;
+export const WARM_TTL_MS = 20_000;
 /** Candidates probed together in one window. */
 const BATCH = 4;
 /** A range where this many batches in a row all answered is treated as full (each batch is one probe window). */
@@ -135,6 +138,14 @@ export class SubnetSpace {
   }
 
   private async nextFit(r: DynamicRange, record: string, from: bigint, skipped: bigint[], probe?: LanProbe): Promise<bigint> {
+    // The warm set: when the next address in next-fit order was verified free moments ago (and is defended by
+    // the probe link since), it is taken without waiting on a probe window.
+    const warm = this.warm.get(r.poolId);
+    const first = this.taken.firstFree(from, r.hi) ?? this.taken.firstFree(r.lo, from - 1n);
+    if (probe && warm && first !== undefined && Date.now() - (warm.get(first) ?? -Infinity) < WARM_TTL_MS) {
+      warm.delete(first);
+      if (await this.take(r, record, first)) return first;
+    }
     for (let batch = 0; ; batch++) {
       const candidates: bigint[] = [];
       let cur = from;
@@ -155,21 +166,71 @@ export class SubnetSpace {
           this.taken.add(v);
           continue;
         }
-        const text = formatAddress(v, this.subnet.family);
-        // One transaction: the reservation and the cursor are persisted together or not at all.
-        const ok = await this.store.txn([
-          { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
-          { op: 'put', key: r.cursorKey, value: text },
-        ]);
-        this.taken.add(v);
-        if (ok) {
-          r.cursor = v;
+        if (await this.take(r, record, v)) {
+          // The other free candidates of this batch were just verified: keep them warm for the next start.
+          if (holders) for (const w of candidates) if (w > v && !holders.has(w) && !this.taken.has(w)) this.warmSet(r.poolId).set(w, Date.now());
           return v;
         }
         // Taken by another writer behind our index's back: it is in the index now; look further.
       }
       from = cur;
     }
+  }
+
+  /** Reserves v for a dynamic allocation; the reservation and the cursor are persisted together or not at all. */
+  private async take(r: DynamicRange, record: string, v: bigint): Promise<boolean> {
+    const text = formatAddress(v, this.subnet.family);
+    const ok = await this.store.txn([
+      { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
+      { op: 'put', key: r.cursorKey, value: text },
+    ]);
+    this.taken.add(v);
+    if (ok) r.cursor = v;
+    return ok;
+  }
+
+  /** Verified-free addresses per pool: PoolID → address → when it was verified. */
+  readonly warm = new Map<string, Map<bigint, number>>();
+
+  private warmSet(poolId: string): Map<bigint, number> {
+    let w = this.warm.get(poolId);
+    if (!w) this.warm.set(poolId, (w = new Map()));
+    return w;
+  }
+
+  /**
+   * Tops up the pool's warm set to WARM_SIZE: probes the next free addresses after the cursor that are not
+   * warm yet (outside any lock: the probe window is long, and a concurrent allocation is safe because taking
+   * an address re-checks the index and creates its key atomically). Returns the addresses added.
+   */
+  async refill(r: DynamicRange, probe: LanProbe): Promise<bigint[]> {
+    const now = Date.now();
+    const w = this.warmSet(r.poolId);
+    for (const [v, t] of w) if (now - t >= WARM_TTL_MS || this.taken.has(v)) w.delete(v);
+    const want = WARM_SIZE - w.size;
+    if (want <= 0) return [];
+    const candidates: bigint[] = [];
+    let cur = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
+    for (let guard = 0; candidates.length < want && guard < WARM_SIZE * 4; guard++) {
+      const v = this.taken.firstFree(cur, r.hi) ?? this.taken.firstFree(r.lo, cur - 1n);
+      if (v === undefined || candidates.includes(v)) break;
+      if (!w.has(v)) candidates.push(v);
+      cur = v < r.hi ? v + 1n : r.lo;
+    }
+    if (candidates.length === 0) return [];
+    const holders = await probe(candidates);
+    const added: bigint[] = [];
+    for (const v of candidates) {
+      const h = holders.get(v);
+      if (h?.reason === 'answered' && !this.taken.has(v)) {
+        this.held.set(v, { ...h, seen: Date.now() });
+        this.taken.add(v);
+      } else if (!h && !this.taken.has(v)) {
+        w.set(v, Date.now());
+        added.push(v);
+      }
+    }
+    return added;
   }
 
   private exhausted(r: DynamicRange): MacnetError {

@@ -6,7 +6,7 @@
 // always in that order, so two operations can never wait for each other.
 import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
-import { SubnetSpace, type DynamicRange, type Holder, type LanProbe } from './allocator';
+import { SubnetSpace, WARM_TTL_MS, type DynamicRange, type Holder, type LanProbe } from './allocator';
 import {
   formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
 } from './cidr';
@@ -224,7 +224,34 @@ export class Ipam {
       return space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet));
     });
     if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
+    if (wanted === undefined && !gateway) this.refill(r.poolId);
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
+  }
+
+  private readonly refilling = new Set<string>();
+
+  /**
+   * Keeps the pool's warm set (verified-free addresses, defended on the LAN) topped up in the background, and
+   * again every WARM_TTL_MS/2 while the pool lives, so that a container start does not wait on a probe window.
+   */
+  private refill(poolId: string): void {
+    const p = this.pools.get(poolId);
+    const lan = this.lan;
+    const probe = p && this.lanProbe(p.subnet);
+    const space = p && this.subnets.get(spaceKey(p.space, p.subnet));
+    if (!p || !lan || !probe || !space || this.refilling.has(poolId)) return;
+    this.refilling.add(poolId);
+    void space.refill(p, probe)
+      .then(() => {
+        for (const v of space.warm.get(poolId)?.keys() ?? []) lan.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
+      })
+      .catch(() => undefined) // a failed probe only leaves the set cold: the next start probes itself
+      .finally(() => {
+        setTimeout(() => {
+          this.refilling.delete(poolId);
+          if (this.pools.has(poolId)) this.refill(poolId);
+        }, WARM_TTL_MS / 2).unref();
+      });
   }
 
   async releaseAddress(poolId: string, address: string): Promise<void> {
