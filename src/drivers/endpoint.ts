@@ -102,6 +102,14 @@ export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConf
   }
   await state.store.put(endpointKey(ep.networkId, ep.endpointId), JSON.stringify({ ...ep, sandboxKey }));
   const res: JoinResult = { InterfaceName: { SrcName: ep.linkName, DstPrefix: 'eth' }, DisableGatewayService: true };
+  if (c.internal && c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
+    // l3 routes between the network's subnets inside the parent; without a default route the container
+    // still needs device routes to the network's other subnets (Docker's L3NilParent scenario).
+    const mine = [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => parseCidr(a));
+    const others = c.subnets.filter((s) => mine.some((m) => m.family === s.family && !cidrContains(s.subnet, m.address)));
+    if (others.length) res.StaticRoutes = others.map((s) => ({ Destination: s.subnet, RouteType: 1 }));
+    return res;
+  }
   if (c.internal) return res;
   if (c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
     // l3/l3s: the parent routes; the container's default route points at the device, not a gateway.
@@ -113,7 +121,9 @@ export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConf
   const gw = (addr: string | undefined, fam: 4 | 6) => {
     if (!addr) return undefined;
     const ip = parseCidr(addr).address;
-    return c.subnets.find((s) => s.family === fam && cidrContains(s.subnet, ip))?.gateway;
+    const g = c.subnets.find((s) => s.family === fam && cidrContains(s.subnet, ip))?.gateway;
+    // On a point-to-point subnet the "gateway" may be this endpoint's own address: no route via oneself.
+    return g === ip ? undefined : g;
   };
   const g4 = gw(ep.ipv4, 4);
   const g6 = gw(ep.ipv6, 6);

@@ -71,7 +71,9 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
       throw new MacnetError('PARENT_IN_USE', `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`, { option: 'parent', value: c.parent.name, network: o.id });
     }
     for (const s of c.subnets) {
-      const clash = o.subnets.find((x) => cidrsOverlap(x.subnet, s.subnet));
+      // The same subnet again is one LAN segment shared by networks with different ip-ranges (Docker v27+
+      // allows it; the IPAM keeps one address set per subnet). Partial overlaps are always a mistake.
+      const clash = o.subnets.find((x) => x.subnet !== s.subnet && cidrsOverlap(x.subnet, s.subnet));
       if (clash) {
         throw new MacnetError('SUBNET_OVERLAP', `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`, { option: 'subnet', value: s.subnet, network: o.id });
       }

@@ -47,7 +47,7 @@ export const CATALOGUE = {
     fix: 'Use another parent or a vlan sub-interface (`eth0.60`), or remove the other network first.',
   },
   SUBNET_OVERLAP: {
-    summary: 'A subnet of the new network overlaps a subnet of another network on the same parent.',
+    summary: 'A subnet of the new network partly overlaps a subnet of another network on the same parent (identical subnets are allowed).',
     fix: 'Give networks on one parent disjoint subnets (or use `--ip-range` within one network).',
   },
   MTU_TOO_LARGE: {

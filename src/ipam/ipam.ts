@@ -201,6 +201,11 @@ export class Ipam {
       // same PoolID always means the same subnet, so the lock and the checked address are still the right ones.
       const live = this.pool(r.poolId, 'RequestAddress');
       const space = this.subnets.get(spaceKey(live.space, live.subnet))!;
+      if (gateway && wanted === undefined && live.subnet.bits - live.subnet.prefix <= 1) {
+        // A point-to-point prefix (/31, /127, RFC 3021/6164) has room for the two ends and no router. Engines
+        // before v28 still ask for a gateway: name the first address, but leave it to an endpoint.
+        return usableRange(live.subnet).first;
+      }
       if (wanted !== undefined || gateway) {
         // Without an address, the gateway is the subnet's first usable address, as Docker's own IPAM does,
         // even when an ip-range is given.

@@ -47,6 +47,9 @@ test('two macvlan networks share a parent; overlapping subnets and passthru shar
     e.code === 'SUBNET_OVERLAP' && /subnet 198.18.40.128\/25 overlaps 198.18.40.0\/24 of macvlan network/.test(e.message));
   await assert.rejects(drv.createNetwork(net(p, { parent: 'eth0', macvlan_mode: 'passthru' }, '198.18.42.0/24')), (e: Error & { code?: string }) =>
     e.code === 'PARENT_IN_USE' && /cannot use macvlan_mode passthru: macvlan network [0-9a-f]{12} already uses parent "eth0"/.test(e.message));
+  const same = nid();
+  await drv.createNetwork(net(same, { parent: 'eth0' }, '198.18.40.0/24')); // the same subnet: one LAN, shared
+  await drv.deleteNetwork(same);
   await drv.createNetwork(net(p, { parent: 'eth1', macvlan_mode: 'passthru' }, '198.18.42.0/24'));
   await assert.rejects(drv.createNetwork(net(c, { parent: 'eth1' }, '198.18.43.0/24')), (e: Error & { code?: string }) =>
     e.code === 'PARENT_IN_USE' && /already uses parent "eth1" in passthru mode/.test(e.message));

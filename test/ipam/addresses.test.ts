@@ -183,9 +183,10 @@ test('IPv6: gateway, static --ip6, dynamic, and a /120 exhausted after 255', asy
   });
 });
 
-test('point-to-point /31: both addresses usable, the gateway is the first', async () => {
+test('point-to-point /31: both addresses go to endpoints; a gateway without address is named, not reserved', async () => {
   const { ipam, poolId, next } = await pool('198.18.15.0/31');
   assert.equal((await ipam.requestAddress({ poolId, options: GW })).address, '198.18.15.0/31');
+  assert.equal(await next(), '198.18.15.0/31');
   assert.equal(await next(), '198.18.15.1/31');
   await assert.rejects(next(), { code: 'IPAM_POOL_EXHAUSTED' });
 });
