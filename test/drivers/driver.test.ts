@@ -151,11 +151,17 @@ test('ipvlan networks: l2 and l3 children with mode and flag; a second ipvlan ne
   await drv.deleteNetwork(a);
 });
 
-test('no parent with ipvlan: a dummy di- parent (needs dummy and ipvlan)', async (t) => {
+test('no parent with ipvlan l3 and two subnets: a dummy di- parent, routes between the subnets (needs dummy and ipvlan)', async (t) => {
   if (!(await requireKind(t, f.k, 'dummy', 'eth0')) || !(await requireKind(t, f.k, 'ipvlan', 'eth0'))) return;
   const a = nid();
-  await drv.createNetwork(net(a, { ipvlan_mode: 'l2' }, '198.18.55.0/24'));
+  await drv.createNetwork({ NetworkID: a, Options: { 'com.docker.network.generic': { ipvlan_mode: 'l3' } }, IPv4Data: [{ Pool: '198.18.55.0/24' }, { Pool: '198.18.56.0/24' }] });
   assert.equal((await f.k.links.get(`di-${a.slice(0, 12)}`)).kind, 'dummy');
+  // L3NilParent: internal, so no default route; a device route to the other subnet instead.
+  await drv.createEndpoint({ networkId: a, endpointId: 'e5'.repeat(32), address: '198.18.55.9/24' });
+  const j = await drv.join(a, 'e5'.repeat(32), '/proc/1/ns/net');
+  assert.deepEqual(j.StaticRoutes, [{ Destination: '198.18.56.0/24', RouteType: 1 }]);
+  assert.equal(j.Gateway, undefined);
+  await drv.deleteEndpoint(a, 'e5'.repeat(32));
   await drv.deleteNetwork(a);
   assert.equal(await f.k.links.find(`di-${a.slice(0, 12)}`), undefined);
 });
