@@ -234,17 +234,24 @@ export class Ipam {
   }
 
   private readonly refilling = new Set<string>();
+  private readonly refillAgain = new Set<string>();
+  private readonly refreshers = new Map<string, NodeJS.Timeout>();
 
   /**
-   * Keeps the pool's warm set (verified-free addresses, defended on the LAN) topped up in the background, and
-   * again every WARM_TTL_MS/2 while the pool lives, so that a container start does not wait on a probe window.
+   * Keeps the pool's warm set (verified-free addresses, defended on the LAN) topped up in the background after
+   * every dynamic allocation, and every WARM_TTL_MS/2 while the pool lives, so that a container start does not
+   * wait on a probe window. One refill per pool at a time; a request during one runs another after it.
    */
   private refill(poolId: string): void {
     const p = this.pools.get(poolId);
     const lan = this.lan;
     const probe = p && this.lanProbe(p.subnet);
     const space = p && this.subnets.get(spaceKey(p.space, p.subnet));
-    if (!p || !lan || !probe || !space || this.refilling.has(poolId)) return;
+    if (!p || !lan || !probe || !space) return;
+    if (this.refilling.has(poolId)) {
+      this.refillAgain.add(poolId);
+      return;
+    }
     this.refilling.add(poolId);
     void space.refill(p, probe)
       .then(() => {
@@ -252,10 +259,17 @@ export class Ipam {
       })
       .catch(() => undefined) // a failed probe only leaves the set cold: the next start probes itself
       .finally(() => {
-        setTimeout(() => {
-          this.refilling.delete(poolId);
-          if (this.pools.has(poolId)) this.refill(poolId);
-        }, WARM_TTL_MS / 2).unref();
+        this.refilling.delete(poolId);
+        if (this.refillAgain.delete(poolId)) this.refill(poolId);
+        if (!this.refreshers.has(poolId)) {
+          this.refreshers.set(poolId, setInterval(() => {
+            if (this.pools.has(poolId)) this.refill(poolId);
+            else {
+              clearInterval(this.refreshers.get(poolId));
+              this.refreshers.delete(poolId);
+            }
+          }, WARM_TTL_MS / 2).unref());
+        }
       });
   }
 

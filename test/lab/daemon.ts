@@ -62,6 +62,7 @@ export class Daemon {
       '--state-dir', this.opts.stateDir, '--log-level', 'debug',
       '--default-address-pool', 'base=198.18.128.0/17,size=24', '--default-address-pool', 'base=2001:db8:ff00::/40,size=64', ...this.opts.extraArgs];
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const from = this.logs.length; // an earlier run's "ready" must not count
     this.child = child;
     running.add(child);
     child.on('exit', () => running.delete(child));
@@ -69,7 +70,7 @@ export class Daemon {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`daemon not ready in 10 s:\n${this.logs.join('')}`)), 10_000);
       const check = () => {
-        if (this.logs.join('').includes('"msg":"ready"')) {
+        if (this.logs.slice(from).join('').includes('"msg":"ready"')) {
           clearTimeout(timer);
           resolve();
         }
