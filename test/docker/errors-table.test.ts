@@ -31,7 +31,7 @@ before(async () => {
   assert.equal(dockerMissing(), undefined);
   lab = await Lab.create({ hosts: 1, docker: true });
   host = lab.hosts[0]!;
-  d = await Daemon.start({ netns: host.ns.path, pluginDir: host.pluginDir });
+  d = await Daemon.start({ netns: host.ns.path, mountNs: host.mountNs, pluginDir: host.pluginDir });
   await sh('ip', '-n', host.ns.name, 'tuntap', 'add', 'mode', 'tun', 'name', TUN);
   const probe = await lab.newNetns('probe');
   await sh('ip', '-n', probe.name, 'link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb');
