@@ -18,12 +18,17 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ipam } from './ipam';
 import { kernelLinks } from './kernel-links';
+import { dockerRun } from './docker-run';
+import { datapath } from './datapath';
+import { footprint } from './footprint';
+import { networkCreate } from './network-create';
+import { panelsOf, renderSvg } from './plot';
 import {
-  type Figure, type FigureResult, fmtMs, fmtRatio, markdownTable, ratio, summarize, textTable,
+  type Figure, type FigureResult, type RichFigureResult, fmtMs, fmtRatio, markdownTable, ratio, summarize, targetLine, textTable,
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
-const FIGURES: readonly Figure[] = [kernelLinks, ipam];
+const FIGURES: readonly Figure[] = [kernelLinks, ipam, networkCreate, footprint, datapath, dockerRun];
 
 // dist/bench/run.js → the project root
 const ROOT = path.join(__dirname, '..', '..');
@@ -153,6 +158,35 @@ function reproduce(f: Figure, rounds: number): string {
   return `npm run bench -- ${f.id}${rounds === f.defaultRounds ? '' : ` --rounds ${rounds}`}`;
 }
 
+/** What a RichFigureResult adds: tables in its own units, skipped parts with the reason, its targets. */
+function extras(r: FigureResult, table: (h: string[], rows: string[][]) => string): string[] {
+  const x = r as RichFigureResult;
+  return [
+    ...(x.tables ?? []).flatMap((t) => ['', `${t.title}:`, '', table(t.header, t.rows)]),
+    ...(x.skipped?.length ? ['', ...x.skipped.map((s) => `SKIPPED: ${s}`)] : []),
+    ...(x.targets?.length ? ['', ...x.targets.map(targetLine)] : []),
+  ];
+}
+
+const WHOLE_RUN_TARGET_S = 20 * 60;
+
+/** Every PASS/FAIL line of the run, each with its figure: targets, target lines in notes, the run's own time. */
+function targetLines(opts: Options, done: Done[], seconds: number): string[] {
+  const lines = done.flatMap(({ figure: f, result: r }) => [
+    ...((r as RichFigureResult).targets ?? []).map(targetLine),
+    ...r.notes.filter((n) => /^(PASS|FAIL): /.test(n)),
+  ].map((l) => l.replace(/^(PASS|FAIL): /, `$1: ${f.id}: `)));
+  const took = `${seconds.toFixed(0)} s (${(seconds / 60).toFixed(1)} min) from the bench's start to its report, without the build before it`;
+  if (opts.figures.length === FIGURES.length && !opts.smoke) {
+    lines.push(`${seconds < WHOLE_RUN_TARGET_S ? 'PASS' : 'FAIL'}: whole \`npm run bench\`: ${took}, target under ${WHOLE_RUN_TARGET_S / 60} min`);
+  } else {
+    lines.push(`not evaluated: the whole-run target (under ${WHOLE_RUN_TARGET_S / 60} min) applies to \`npm run bench\` with every figure at default rounds; this run: ${took}`);
+  }
+  return lines;
+}
+
+const svgPath = (out: string) => `${out.replace(/\.md$/, '')}.svg`;
+
 function report(opts: Options, facts: [string, string][], done: Done[], started: Date, seconds: number): string {
   const md: string[] = [
     `# Benchmark results${opts.smoke ? ' (smoke run: reduced rounds, not for quoting)' : ''}`,
@@ -164,6 +198,14 @@ function report(opts: Options, facts: [string, string][], done: Done[], started:
     '## Machine',
     '',
     markdownTable(['fact', 'value'], [...facts, ['load average at end (1/5/15 min)', os.loadavg().map((x) => x.toFixed(2)).join(' ')]]),
+    '', '## Targets', '', 'Reported, never asserted.', '', ...targetLines(opts, done, seconds).map((l) => `- ${l}`),
+    '', '## Plot', '',
+    `![Each figure's ratios (macnet / built-in, or method / baseline) and measured values against their targets](${path.basename(svgPath(opts.out))})`,
+    '',
+    'One panel per figure part, each on its own linear axis from 0; bars green when they meet their target, red when ' +
+      'they miss it, blue when no target applies; dashed line: parity (1×), solid orange: target; a whisker, where ' +
+      'drawn, spans the quartiles of the per-round ratios. ' +
+      `Source: \`${path.basename(svgPath(opts.out))}\`, drawn by bench/plot.ts from the figures below.`,
   ];
   for (const { figure: f, result: r, seconds: s } of done) {
     md.push(
@@ -173,6 +215,7 @@ function report(opts: Options, facts: [string, string][], done: Done[], started:
       '', r.what, '', 'Methods:', '',
       ...Object.entries(r.methods).map(([k, v]) => `- \`${k}\`${k === r.baseline ? ' (baseline)' : ''}: ${v}`),
       '', markdownTable(header(r), rows(r).map((x) => x.cells)),
+      ...extras(r, markdownTable),
       '', 'Notes:', '', ...r.notes.map((n) => `- ${n}`),
     );
   }
@@ -214,11 +257,15 @@ async function main(): Promise<number> {
     done.push({ figure, result, seconds });
     console.log(`\n${figure.id}: ${figure.title}\n${result.rounds} rounds (${result.roundUnit}), ${seconds.toFixed(1)} s\n`);
     console.log(textTable(header(result), rows(result).map((x) => x.cells)));
+    for (const line of extras(result, textTable)) console.log(line);
   }
   const total = (Date.now() - started.getTime()) / 1000;
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, report(opts, facts, done, started, total));
-  console.log(`\nwrote ${path.relative(process.cwd(), opts.out) || opts.out} (${total.toFixed(1)} s)`);
+  fs.writeFileSync(svgPath(opts.out), renderSvg(panelsOf(done.map((d) => ({ id: d.figure.id, result: d.result }))),
+    `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, ${invocation()}`));
+  console.log(`\nTargets (reported, never asserted):\n${targetLines(opts, done, total).join('\n')}`);
+  console.log(`\nwrote ${path.relative(process.cwd(), opts.out) || opts.out} and ${path.basename(svgPath(opts.out))} (${total.toFixed(1)} s)`);
   return 0;
 }
 

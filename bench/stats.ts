@@ -125,3 +125,66 @@ export interface Figure {
   quickRounds: number;
   run(opts: FigureOptions): Promise<FigureResult>;
 }
+
+// ---- Additions for figures that report more than times: targets, tables in other units, a plot ----
+
+export const p99 = (samples: readonly number[]): number => percentile(samples, 99);
+
+/** A target the issue sets for a figure; reported as a PASS/FAIL line, never asserted. */
+export interface Target {
+  /** What is measured, e.g. "macnet daemon RSS with 1,000 endpoints". */
+  what: string;
+  pass: boolean;
+  /** The measured value and the limit, e.g. "61.2 MB, target at most 80 MB". */
+  detail: string;
+}
+
+export const targetLine = (t: Target): string => `${t.pass ? 'PASS' : 'FAIL'}: ${t.what}: ${t.detail}`;
+
+/** A table in the figure's own units (Mbit/s, MiB, ...), for what the millisecond table cannot show. */
+export interface ExtraTable {
+  title: string;
+  header: string[];
+  rows: string[][];
+}
+
+/** One bar of the plot: a value against its panel's axis. */
+export interface PlotBar {
+  label: string;
+  value: number;
+  /** Printed at the end of the bar; default: the value with the panel's unit. */
+  text?: string;
+  /** Whether the bar meets its target (colours it); undefined when no target applies. */
+  pass?: boolean;
+  /** A spread drawn as a whisker over the bar, e.g. the quartiles of per-round ratios. */
+  range?: [number, number];
+}
+
+/** One panel of bench/results/*.svg: horizontal bars on one linear axis, with reference and target lines. */
+export interface PlotPanel {
+  title: string;
+  /** Axis unit, e.g. "×" for ratios, "MB", "ms". */
+  unit: string;
+  /** Which way is good, said in the panel's caption. */
+  better: 'lower' | 'higher';
+  bars: PlotBar[];
+  /** Vertical lines: parity (1×) and targets. */
+  lines: { value: number; label: string; kind: 'reference' | 'target' }[];
+}
+
+/** A FigureResult with the extras bench/run.ts prints when present. */
+export interface RichFigureResult extends FigureResult {
+  targets?: Target[];
+  tables?: ExtraTable[];
+  /** Parts of the figure that could not be measured here, each with the reason. */
+  skipped?: string[];
+  plot?: PlotPanel[];
+}
+
+/** Ratios a[i] / b[i] of paired samples (taken next to each other, so that drift between pairs cancels). */
+export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length !== b.length) throw new RangeError(`paired ratio of ${a.length} and ${b.length} samples`);
+  return a.map((x, i) => ratio(x, b[i]!));
+}
+
+export const pairedRatioMedian = (a: readonly number[], b: readonly number[]): number => median(pairedRatios(a, b));
