@@ -6,7 +6,7 @@ import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
-import { type CreateEndpointInput, ENDPOINT_LINK_PATTERN, type JoinResult, createEndpoint, deleteEndpoint, joinEndpoint } from './endpoint';
+import { type CreateEndpointInput, ENDPOINT_LINK_PATTERN, type JoinResult, createEndpoint, forgetEndpoint, joinEndpoint } from './endpoint';
 import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './network';
 import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
@@ -39,6 +39,9 @@ export class NetworkDriver {
   readonly lan: LanGuard | undefined;
   private readonly announcing = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
+  /** Endpoint links being deleted after DeleteEndpoint returned, on their own netlink socket. */
+  private readonly reaping = new Set<Promise<void>>();
+  private reaper: Kernel | undefined;
 
   constructor(private readonly k: Kernel, store: Store, private readonly log: Logger, private readonly opts: DriverOptions = {}) {
     this.state = new DriverState(store);
@@ -76,6 +79,7 @@ export class NetworkDriver {
   createNetwork(req: CreateNetworkRequest): Promise<NetworkConfig> {
     return this.lock.run(async () => {
       const c = parseNetworkRequest(req);
+      await this.awaitReaped();
       const existing = await this.state.network(c.id);
       if (existing?.state === 'ready') return existing.config; // Docker retried: already done
       const plan = await validateNetwork(this.k, this.state, c);
@@ -88,6 +92,7 @@ export class NetworkDriver {
   deleteNetwork(networkId: string): Promise<void> {
     return this.lock.run(async () => {
       const parent = (await this.state.network(networkId))?.config.parent.name;
+      await this.awaitReaped();
       await teardownNetwork(this.k, this.state, networkId, this.log);
       if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent)) await this.lan.releaseParent(parent);
       this.log.info('network deleted', { network: networkId });
@@ -107,6 +112,7 @@ export class NetworkDriver {
       const c = await this.config(networkId, 'Join');
       const ep = await this.state.endpoint(networkId, endpointId);
       if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
+      if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.awaitReaped();
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       if (this.lan) {
         const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log, this.stopping.signal);
@@ -128,8 +134,29 @@ export class NetworkDriver {
     });
   }
 
+  /**
+   * Deleting a macvlan or ipvlan link waits in the kernel for an RCU grace period (10 to 30 ms here, the
+   * largest part of a container's network teardown), and nothing Docker does next depends on the link being
+   * gone: its name is unique and dockerd moved it out of the container already. So the record goes now and the
+   * link right after the answer, on a netlink socket of its own so that the next Join does not queue behind it.
+   * What must not overlap a deletion waits for it (awaitReaped): network create/delete, a passthru Join (one
+   * child per parent), shutdown. A daemon killed in between leaves the link for reconcile() at the next start.
+   */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
-    return this.lock.run(() => deleteEndpoint(this.k, this.state, networkId, endpointId));
+    return this.lock.run(async () => {
+      const link = await forgetEndpoint(this.state, networkId, endpointId);
+      this.reaper ??= this.k.sibling();
+      const p = this.reaper.links.deleteIfExists(link).then(
+        () => undefined,
+        (e: unknown) => this.log.error('could not delete an endpoint link; it is removed at the next start', { link, error: e }),
+      );
+      this.reaping.add(p);
+      void p.finally(() => this.reaping.delete(p));
+    });
+  }
+
+  private async awaitReaped(): Promise<void> {
+    await Promise.allSettled([...this.reaping]);
   }
 
   async endpointInfo(networkId: string, endpointId: string): Promise<Record<string, unknown>> {
@@ -146,7 +173,12 @@ export class NetworkDriver {
   async close(): Promise<void> {
     this.stopping.abort();
     await Promise.allSettled([...this.announcing]);
-    await this.lock.run(async () => this.lan?.close());
+    await this.lock.run(async () => {
+      await this.awaitReaped();
+      await this.reaper?.close();
+      this.reaper = undefined;
+      await this.lan?.close();
+    });
   }
 
   /**

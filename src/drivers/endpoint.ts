@@ -133,8 +133,12 @@ export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConf
 }
 
 /** Idempotent: the link (if still in the host namespace) and the record go. */
-export async function deleteEndpoint(k: Kernel, state: DriverState, networkId: string, endpointId: string): Promise<void> {
+/**
+ * Forgets the endpoint and returns the name of its link, which the caller deletes (in the background: see
+ * NetworkDriver.deleteEndpoint). The record goes first: a link without a record is removed at the next start.
+ */
+export async function forgetEndpoint(state: DriverState, networkId: string, endpointId: string): Promise<string> {
   const ep = await state.endpoint(networkId, endpointId);
-  await k.links.deleteIfExists(ep?.linkName ?? endpointLinkName(endpointId));
   await state.store.delete(endpointKey(networkId, endpointId));
+  return ep?.linkName ?? endpointLinkName(endpointId);
 }

@@ -39,6 +39,15 @@ export class Kernel {
     }
   }
 
+  /**
+   * Another handle on the same namespace with its own netlink socket: requests on one socket are answered in
+   * order, so a slow one (deleting a macvlan waits for an RCU grace period, 10 to 30 ms) does not hold up
+   * requests sent on the other.
+   */
+  sibling(): Kernel {
+    return new Kernel(NetlinkSocket.open(this.nsPath));
+  }
+
   subscribe(groups?: readonly EventGroup[]): EventStream {
     return new EventStream(this.nsPath, groups);
   }
