@@ -81,10 +81,14 @@ export class LanGuard {
   private async open(parent: string): Promise<ProbeLink> {
     const name = probeLinkName(parent);
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
-    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', up: true });
+    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge' });
     try {
-      // Other hosts' DAD probes go to solicited-node groups this link has not joined.
-      await this.k.links.set(name, { allmulti: true });
+      // Other hosts' DAD probes go to solicited-node groups this link has not joined. arp_ignore 1: a link in
+      // the host namespace would otherwise answer ARP for the host's own addresses too, with its own MAC, and
+      // the LAN would see the host's address at two MACs. No link-local address: the link only listens and
+      // probes, it never speaks IPv6 for itself (no DAD, no router solicitations of its own).
+      await this.k.links.set(name, { allmulti: true, arpIgnore: 1, ipv6LinkLocal: false });
+      await this.k.links.setUp(name);
       const arp = await this.k.openPacketSocket(link.index, { protocol: ETH_P_ARP });
       const nd = await this.k.openPacketSocket(link.index, { protocol: ETH_P_IPV6 });
       for (const sock of [arp, nd]) sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));

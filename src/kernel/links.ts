@@ -35,6 +35,14 @@ export interface LinkChangeSpec {
   name?: string;
   /** Enslave to a bridge (its name or index); 0 releases. */
   master?: LinkRef;
+  /**
+   * net.ipv4.conf.<link>.arp_ignore (0 to 8), set over netlink so that it works in any namespace. 1: answer ARP
+   * only for addresses of this link, e.g. so that a helper link in the host namespace does not answer for the
+   * host's own addresses with a second MAC.
+   */
+  arpIgnore?: number;
+  /** false: the kernel generates no IPv6 link-local address for the link (addr_gen_mode none); set it while down. */
+  ipv6LinkLocal?: boolean;
 }
 
 export const describeLink = (ref: LinkRef): string => (typeof ref === 'number' ? `index ${ref}` : JSON.stringify(ref));
@@ -133,6 +141,9 @@ export class Links {
     const op = `set link ${describeLink(ref)} ${parts}`;
     if (changes.name !== undefined) checkIfname('new link name', changes.name);
     if (changes.mtu !== undefined) checkMtu('mtu', changes.mtu);
+    if (changes.arpIgnore !== undefined && !(Number.isInteger(changes.arpIgnore) && changes.arpIgnore >= 0 && changes.arpIgnore <= 8)) {
+      throw new MacnetError('INVALID_ARGUMENT', `arp_ignore ${changes.arpIgnore} is not valid: use an integer from 0 to 8`, { option: 'arpIgnore', value: changes.arpIgnore });
+    }
     const idx = await this.index(ref, op);
     const master = changes.master === undefined ? undefined : changes.master === 0 ? 0 : await this.index(changes.master, op);
     const { fixed, attrs } = encodeSetLink(idx, {

@@ -65,6 +65,11 @@ export class PacketSocket extends EventEmitter {
     }
   }
 
+  /** Emits 'packet' for every frame the kernel has queued, now: a caller about to decide on "no answer" reads first. */
+  flush(): void {
+    if (this.fd >= 0) this.drain();
+  }
+
   /** Sends one frame (raw) or payload (dgram) to `dstMac`; `protocol` defaults to the socket's. */
   send(data: Buffer, dstMac: string, protocol = this.opts.protocol): void {
     try {

@@ -11,6 +11,8 @@ export interface FrameSocket {
   send(data: Buffer, dstMac: string): void;
   on(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
   off(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
+  /** Delivers what the kernel has queued for the socket now, synchronously (see LinkProber.probe). */
+  flush?(): void;
 }
 
 export type ProbeResult =
@@ -30,6 +32,7 @@ export class LinkProber {
   /** Addresses this prober defends: ARP probes for them get a reply, so a host probing at the same time backs off. */
   private readonly defended = new Set<string>();
   private readonly pending = new Map<string, ProbeResult>();
+  private readonly inflight = new Map<string, Promise<ProbeResult>>();
   private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
   private readonly onNd = (p: { data: Buffer; pktType: number; srcMac: string }) => this.nd(p);
 
@@ -73,11 +76,24 @@ export class LinkProber {
     if (this.pending.get(ip)?.free !== false) this.pending.set(ip, r);
   }
 
-  /** Probes every address at once; resolves after the window with a result per address. */
+  /**
+   * Probes every address at once; resolves after the window with a result per address. An address another
+   * caller is probing already (a background refill and a start, the driver and IPAM) gets that probe's result:
+   * it must not count as free just because this call sent nothing for it.
+   */
   async probe(addresses: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, ProbeResult>> {
+    const fresh = [...new Set(addresses)].filter((a) => !this.inflight.has(a));
+    if (fresh.length) {
+      const batch = this.window(fresh, opts);
+      for (const a of fresh) this.inflight.set(a, batch.then((m) => m.get(a)!));
+      void batch.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
+    }
+    return new Map(await Promise.all(addresses.map(async (a) => [a, await this.inflight.get(a)!] as const)));
+  }
+
+  private async window(mine: readonly string[], opts: ProbeOptions): Promise<Map<string, ProbeResult>> {
     const windowMs = opts.windowMs ?? 300;
     const count = Math.max(1, opts.count ?? 3);
-    const mine = addresses.filter((a) => !this.pending.has(a));
     for (const a of mine) this.pending.set(a, { free: true });
     try {
       for (let i = 0; i < count; i++) {
@@ -92,6 +108,11 @@ export class LinkProber {
         }
       }
       await sleep(windowMs / count);
+      // Node runs due timers before it polls sockets: when the process was not scheduled for a while (a busy
+      // host starting many containers), the window's timer and the replies become ready together and the
+      // timer would win, declaring free an address whose owner answered in time. Read what is queued first.
+      this.arpSock?.flush?.();
+      this.ndSock?.flush?.();
       return new Map(mine.map((a) => [a, this.pending.get(a)!]));
     } finally {
       for (const a of mine) this.pending.delete(a);

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isMacnetError } from '../../src/errors';
-import { ipJson } from '../lab/sh';
+import { ipJson, sh } from '../lab/sh';
 import { nsFixture, type NsFixture } from './fixture';
 
 interface IpLink {
@@ -94,6 +94,20 @@ test('up/down, MTU, MAC, name and promisc changes are what ip reports', async ()
   assert.ok(!ip.flags.includes('PROMISC'));
   assert.equal(await f.k.links.find('mv-set'), undefined);
   await f.k.links.delete('mv-renamed');
+});
+
+test('arp_ignore and IPv6 link-local generation set over netlink: the namespace\'s sysctl and addresses show them', async () => {
+  await f.k.links.create({ kind: 'macvlan', name: 'mv-af', parent: 'p0' });
+  await f.k.links.set('mv-af', { arpIgnore: 1, ipv6LinkLocal: false });
+  await f.k.links.setUp('mv-af');
+  const sysctl = await sh('ip', 'netns', 'exec', f.ns.name, 'cat', '/proc/sys/net/ipv4/conf/mv-af/arp_ignore');
+  assert.equal(sysctl.trim(), '1');
+  const addrs = await ipJson<{ addr_info: { family: string; scope: string }[] }[]>(f.ns.name, 'addr', 'show', 'dev', 'mv-af');
+  assert.deepEqual(addrs[0]!.addr_info.filter((a) => a.family === 'inet6'), [], 'no link-local address');
+  await f.k.links.set('mv-af', { arpIgnore: 0 });
+  assert.equal((await sh('ip', 'netns', 'exec', f.ns.name, 'cat', '/proc/sys/net/ipv4/conf/mv-af/arp_ignore')).trim(), '0');
+  await assert.rejects(f.k.links.set('mv-af', { arpIgnore: 9 }), /INVALID_ARGUMENT|arp_ignore 9 is not valid/);
+  await f.k.links.delete('mv-af');
 });
 
 test('deleteIfExists is idempotent', async () => {

@@ -73,6 +73,13 @@ export const IFLA_CARRIER = 33;
 export const IFLA_LINK_NETNSID = 37;
 export const IFLA_MIN_MTU = 50;
 export const IFLA_MAX_MTU = 51;
+export const IFLA_AF_SPEC = 26;
+// Inside IFLA_AF_SPEC: per address family settings of a link (linux/if_link.h, linux/ip.h).
+export const IFLA_INET_CONF = 1;
+export const IPV4_DEVCONF_ARP_IGNORE = 19;
+export const IFLA_INET6_ADDR_GEN_MODE = 8;
+export const IN6_ADDR_GEN_MODE_EUI64 = 0;
+export const IN6_ADDR_GEN_MODE_NONE = 1;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const IFLA_INFO_SLAVE_KIND = 4;

@@ -1,5 +1,5 @@
 // struct ifinfomsg + IFLA_* attributes <-> typed links. No I/O here: src/kernel/links.ts does the requests.
-import { type Attr, type AttrMap, be16, bytes, encodeAttrs, encodedLength, getBe16, getStr, getU16, getU32, getU8, nest, parseAttrs, str, u16, u32 } from './attrs';
+import { type Attr, type AttrMap, be16, bytes, encodeAttrs, encodedLength, getBe16, getStr, getU16, getU32, getU8, nest, parseAttrs, str, u16, u32, u8 } from './attrs';
 import * as C from './constants';
 import { bytesToMac } from '../../types/ip';
 
@@ -205,6 +205,8 @@ export interface LinkChanges {
   netnsFd?: number;
   netnsPid?: number;
   masterIndex?: number;
+  arpIgnore?: number;
+  ipv6LinkLocal?: boolean;
 }
 
 export function encodeSetLink(index: number, c: LinkChanges): { fixed: Buffer; attrs: Attr[] } {
@@ -219,5 +221,11 @@ export function encodeSetLink(index: number, c: LinkChanges): { fixed: Buffer; a
   if (c.netnsFd !== undefined) attrs.push(u32(C.IFLA_NET_NS_FD, c.netnsFd));
   if (c.netnsPid !== undefined) attrs.push(u32(C.IFLA_NET_NS_PID, c.netnsPid));
   if (c.masterIndex !== undefined) attrs.push(u32(C.IFLA_MASTER, c.masterIndex));
+  const af: Attr[] = [];
+  if (c.arpIgnore !== undefined) af.push(nest(C.AF_INET, [nest(C.IFLA_INET_CONF, [u32(C.IPV4_DEVCONF_ARP_IGNORE, c.arpIgnore)])]));
+  if (c.ipv6LinkLocal !== undefined) {
+    af.push(nest(C.AF_INET6, [u8(C.IFLA_INET6_ADDR_GEN_MODE, c.ipv6LinkLocal ? C.IN6_ADDR_GEN_MODE_EUI64 : C.IN6_ADDR_GEN_MODE_NONE)]));
+  }
+  if (af.length) attrs.push(nest(C.IFLA_AF_SPEC, af));
   return { fixed: encodeIfinfomsg(index, flags, change), attrs };
 }
