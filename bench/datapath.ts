@@ -4,9 +4,10 @@
 // interface. Target: macnet / built-in throughput at least 0.97 (both are a macvlan child on the same kind of
 // parent; the plugin is not on the data path).
 //
-// Topology (all inside the lab's namespaces): the LAN is a bridge sw0; each host has eth0 (the lab's) and an
-// eth1 and eth2 that this figure adds, all veth ports of sw0. macnet networks use parent eth0, the built-in
-// macvlan networks parent eth1: Docker's macvlan driver refuses a second network on a parent that one of its
+// Topology (all inside the lab's namespaces): the LAN is a bridge sw0; each host has eth0 (the lab's, with the
+// host's address) and eth1, eth2, eth3 that this figure adds, identical veth ports of sw0. macnet networks use
+// parent eth3, the built-in macvlan networks parent eth1 (so that neither path runs over the port that carries
+// the host's own address and the lab's traffic): Docker's macvlan driver refuses a second network on a parent that one of its
 // networks uses, and this way all pairs of containers stay up so that the methods can alternate. A second
 // built-in macvlan pair on eth2 is an A/A control: the same thing measured twice, so its ratio to the first
 // shows how large a difference this machine's noise alone produces in the same run.
@@ -66,7 +67,7 @@ const NET = {
 const BRIDGE = 'dpbr0';
 
 function networkArgs(m: Method, i: number): string[] {
-  if (m === 'macnet') return ['-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', NET.macnet.subnet, '--gateway', NET.macnet.gateway, '-o', 'parent=eth0'];
+  if (m === 'macnet') return ['-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', NET.macnet.subnet, '--gateway', NET.macnet.gateway, '-o', 'parent=eth3'];
   if (m === 'macvlan') return ['-d', 'macvlan', '--subnet', NET.macvlan.subnet, '--gateway', NET.macvlan.gateway, '-o', 'parent=eth1'];
   if (m === 'A/A control') return ['-d', 'macvlan', '--subnet', NET[m].subnet, '--gateway', NET[m].gateway, '-o', 'parent=eth2'];
   return ['-d', 'bridge', '--subnet', NET['bridge+NAT'].subnet(i), '--gateway', NET['bridge+NAT'].gateway(i), '-o', `com.docker.network.bridge.name=${BRIDGE}`];
@@ -101,16 +102,16 @@ function dockerRules(subnet: string, container: string): string {
   ].join('\n');
 }
 
-/** Adds eth1 and eth2 to every host: more veth ports of the LAN bridge, parents of the built-in networks. */
+/** Adds eth1, eth2, eth3 to every host: identical veth ports of the LAN bridge, the parents of the methods. */
 async function addParents(lab: Lab): Promise<void> {
-  const lan = lab.hosts.flatMap((h) => [1, 2].flatMap((k) => [
+  const lan = lab.hosts.flatMap((h) => [1, 2, 3].flatMap((k) => [
     `link add q${h.index}${k} type veth peer name e${h.index}${k}`,
     `link set q${h.index}${k} master sw0 up`,
     `link set e${h.index}${k} netns ${h.ns.name} name eth${k}`,
   ]));
   const r = await run('ip', ['-n', lab.lan.name, '-batch', '-'], { input: `${lan.join('\n')}\n` });
-  if (r.code !== 0) throw new Error(`datapath: eth1, eth2: ${r.stderr.trim()}`);
-  for (const h of lab.hosts) for (const dev of ['eth1', 'eth2']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
+  if (r.code !== 0) throw new Error(`datapath: eth1, eth2, eth3: ${r.stderr.trim()}`);
+  for (const h of lab.hosts) for (const dev of ['eth1', 'eth2', 'eth3']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
 }
 
 interface Pair { client: string; target: string; expectPeer: string }
@@ -296,7 +297,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
     const hostLinks = JSON.parse(await inNetns(lab.hosts[0]!.ns.path, 'ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; link?: string }[];
     const probe = hostLinks.filter((l) => /^mnp/.test(l.ifname)).map((l) => `${l.ifname} on ${l.link ?? '?'}`);
     links += probe.length
-      ? ` On host 1, macnet's probe link (${probe.join(', ')}: a macvlan in bridge mode with ARP and IPv6 packet sockets, for LAN probing) shares eth0 with the containers, as it would on a real host.`
+      ? ` On host 1, macnet's probe link (${probe.join(', ')}: a macvlan in bridge mode with ARP and IPv6 packet sockets, for LAN probing) shares eth3 with the containers, as it would on a real host.`
       : ' No macnet probe link was present on host 1 during the runs.';
     log(`datapath: set up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await startServers(set.serverPids, servers);
@@ -386,7 +387,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
       'process per path takes its runs over stdin; each run is a new TCP connection. Each path is used untimed first, ' +
       'which also checks that the server sees the expected client address (the client host\'s for NAT).',
     methods: {
-      macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${NET.macnet.subnet} -o parent=eth0\` on each host; containers ${NET.macnet.ip(1)} → ${NET.macnet.ip(2)}`,
+      macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${NET.macnet.subnet} -o parent=eth3\` on each host; containers ${NET.macnet.ip(1)} → ${NET.macnet.ip(2)}`,
       macvlan: `\`docker network create -d macvlan --subnet ${NET.macvlan.subnet} -o parent=eth1\` on each host (built-in driver); containers ${NET.macvlan.ip(1)} → ${NET.macvlan.ip(2)}`,
       'A/A control': `the same as macvlan once more, on parent eth2 and ${NET['A/A control'].subnet}: built-in against built-in, the noise floor of a ratio in this run`,
       'bridge+NAT': `\`docker network create -d bridge --subnet 198.18.3{2,3}.0/24\` on each host plus the iptables rules dockerd installs for it and for \`-p ${PORT}:${PORT}\` ` +
@@ -403,7 +404,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
         'is within what noise alone produced here. The quartiles of the per-round ratios (table above, whiskers in the ' +
         'plot) show the spread of single comparisons.',
       'macnet and the built-in driver give the container the same thing: a macvlan child in bridge mode of a veth port of ' +
-        'the LAN bridge (eth0 for macnet, eth1 for the built-in driver, identical veth pairs on the same bridge). The ' +
+        'the LAN bridge (eth3 for macnet, eth1 for the built-in driver, eth2 for the control: identical veth pairs on the same bridge, made the same way). The ' +
         'plugin is not on the data path, so their ratio should be 1 within the noise; it measures that nothing macnet ' +
         `sets (MAC, MTU, mode) costs throughput. ${links}`,
       `The peers are Node processes on a ${os.cpus().length}-core machine, the client pinned to CPU ${CLIENT_CPU} and the servers to CPU ${SERVER_CPU} ` +

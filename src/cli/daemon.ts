@@ -81,7 +81,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const kernel = Kernel.open();
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
-    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
+    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip), ipamName: (subnet, ip) => ipam.nameOf(subnet, ip),
   });
   const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }) });
   await ipam.load();

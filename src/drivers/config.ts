@@ -38,6 +38,8 @@ export interface NetworkConfig {
   readonly ipv6: boolean;
   /** What a static address that answers on the LAN gets: refused (default) or a warning in the log. */
   readonly conflict?: 'refuse' | 'warn';
+  /** Container MACs: random (default) or derived from the network and the container (-o mac=stable). */
+  readonly mac?: 'random' | 'stable';
   readonly subnets: readonly SubnetConfig[];
 }
 
@@ -50,6 +52,7 @@ export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   ipvlan_flag: 'bridge | private | vepa',
   mtu: 'an integer, at most the parent\'s MTU',
   conflict: 'refuse | warn (a static --ip that a LAN machine answers for)',
+  mac: 'random | stable (each container\'s MAC derived from the network and the container\'s name, or its address)',
 });
 
 const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'vepa', 'private', 'passthru'];
@@ -174,6 +177,8 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     mtu = Number(v);
   }
   const conflict = oneOf('conflict', opts.conflict ?? 'refuse', ['refuse', 'warn'] as const, 'refuse');
+  const mac = oneOf('mac', opts.mac ?? 'random', ['random', 'stable'] as const, 'random');
+  if (mac === 'stable' && kind === 'ipvlan') throw invalid('mac', 'stable', 'ipvlan children all use the parent\'s MAC; mac=stable is for macvlan networks');
   const parent = opts.parent ? parseParent(opts.parent) : { name: implicitParentName(kind, req.NetworkID), implicit: true };
   if (parent.implicit && kind === 'macvlan' && macvlanMode === 'passthru') {
     throw invalid('macvlan_mode', 'passthru', 'passthru needs a parent (-o parent=IFACE): it hands the whole parent to one container');
@@ -183,6 +188,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     id: req.NetworkID, kind, macvlanMode, ipvlanMode, ipvlanFlag, parent: Object.freeze(parent),
     ...(mtu !== undefined ? { mtu } : {}),
     conflict,
+    ...(mac === 'stable' ? { mac } : {}),
     // Docker v28+ makes a network without a parent internal; so does macnet: its parent reaches nothing.
     internal: truthy(top['com.docker.network.internal']) || parent.implicit,
     ipv6: truthy(top['com.docker.network.enable_ipv6']) || subnets.some((s) => s.family === 6),

@@ -20,6 +20,8 @@ export interface DriverOptions {
   probeWindowMs?: number;
   /** Whether macnet's IPAM handed out (and so already probed) an address; absent: Docker's IPAM did. */
   ipamHolds?: (subnet: string, ip: string) => Promise<boolean>;
+  /** The container name macnet's IPAM got with the address (engines that send it), for -o mac=stable. */
+  ipamName?: (subnet: string, ip: string) => Promise<string | undefined>;
 }
 
 export class Mutex {
@@ -103,7 +105,16 @@ export class NetworkDriver {
     return this.lock.run(async () => {
       const c = await this.config(input.networkId, 'CreateEndpoint');
       if (!(await this.state.endpoint(input.networkId, input.endpointId))) await this.checkUnprobed(c, input);
-      return createEndpoint(this.state, c, input, this.log);
+      let name: string | undefined;
+      if (c.mac === 'stable' && !input.macAddress && this.opts.ipamName) {
+        for (const cidr of [input.address, input.addressIPv6]) {
+          if (!cidr || name) continue;
+          const ip = parseCidr(cidr).address;
+          const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
+          if (subnet) name = await this.opts.ipamName(subnet, ip);
+        }
+      }
+      return createEndpoint(this.state, c, { ...input, ...(name && { name }) }, this.log);
     });
   }
 

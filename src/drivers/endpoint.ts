@@ -1,6 +1,6 @@
 // Endpoints: the record at CreateEndpoint, the link at Join (as Docker's built-in drivers do, so that an
 // endpoint that never joins leaves no link), the link's removal at DeleteEndpoint.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
@@ -22,12 +22,25 @@ export function randomMac(): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/**
+ * -o mac=stable: a locally administered unicast MAC from the network and the container's identity (its name
+ * when the engine sends it, otherwise its address), so that a re-created container keeps its MAC and DHCP
+ * reservations, switch port security and neighbours' caches stay right.
+ */
+export function stableMac(networkId: string, identity: string): string {
+  const b = createHash('sha256').update(`macnet|${networkId}|${identity}`).digest().subarray(0, 6);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
 export interface CreateEndpointInput {
   networkId: string;
   endpointId: string;
   address?: string;
   addressIPv6?: string;
   macAddress?: string;
+  /** The container's name, when known (macnet's IPAM got it from the engine): for -o mac=stable. */
+  name?: string;
 }
 
 export async function createEndpoint(state: DriverState, c: NetworkConfig, input: CreateEndpointInput, log: Logger): Promise<EndpointRecord> {
@@ -52,7 +65,12 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
     mac = undefined;
   } else if (!mac && c.macvlanMode !== 'passthru') {
     // passthru keeps the parent's own MAC unless the user asks: setting one would change the parent's.
-    mac = randomMac();
+    const identity = input.name ? `name:${input.name}` : input.address ? `ip:${parseCidr(input.address).address}` : input.addressIPv6 ? `ip:${parseCidr(input.addressIPv6).address}` : undefined;
+    if (c.mac === 'stable' && identity) mac = stableMac(c.id, identity);
+    else {
+      if (c.mac === 'stable') log.warn('mac=stable: the endpoint has neither a name nor an address to derive a MAC from; a random one is used', { endpoint: input.endpointId });
+      mac = randomMac();
+    }
   }
   for (const [addr, fam] of [[input.address, 4], [input.addressIPv6, 6]] as const) {
     if (!addr) continue;

@@ -177,6 +177,18 @@ export class SubnetSpace {
     }
   }
 
+  /**
+   * Takes v for `owner` if it is free here and in the store, without moving the pool's cursor: a container
+   * name getting its previous address back must not change where next-fit continues for everyone else.
+   */
+  async claim(v: bigint, owner: string, poolId: string): Promise<boolean> {
+    if (this.taken.has(v)) return false;
+    const ok = await this.store.create(this.key(v), JSON.stringify({ owner, pool: poolId } satisfies AddressRecord));
+    this.taken.add(v);
+    for (const w of this.warm.values()) w.delete(v);
+    return ok;
+  }
+
   /** Reserves v for a dynamic allocation; the reservation and the cursor are persisted together or not at all. */
   private async take(r: DynamicRange, record: string, v: bigint): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);

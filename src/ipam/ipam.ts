@@ -11,7 +11,7 @@ import {
   formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
 } from './cidr';
 import {
-  ADDRESSES, CURSORS, POOLS, addressKey, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
+  ADDRESSES, CURSORS, POOLS, addressKey, stickyKey, stickyPrefix, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
   type AddressRecord, type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
@@ -226,11 +226,54 @@ export class Ipam {
         await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId);
         return v;
       }
-      return space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet));
+      if (name) {
+        const again = await this.previousAddress(live, space, name);
+        if (again !== undefined) return again;
+      }
+      const v = await space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet));
+      if (name) await this.store.put(stickyKey(live.space, live.subnet, name), formatAddress(v, live.subnet.family));
+      return v;
     });
     if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
     if (wanted === undefined && !gateway) this.refill(r.poolId);
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
+  }
+
+  /**
+   * Sticky identity: the address the container of this name had last on this subnet, when it lies in the
+   * pool's range, nobody here holds it, and the LAN does not answer for it. Docker sends the name with
+   * endpoint requests (com.docker.network.endpoint.name, engines from 23.0 on); without it there is nothing
+   * to go by and next-fit decides.
+   */
+  private async previousAddress(p: Pool, space: SubnetSpace, name: string): Promise<bigint | undefined> {
+    const e = await this.store.get(stickyKey(p.space, p.subnet, name));
+    if (!e) return undefined;
+    let v: bigint;
+    try {
+      const a = parseAddress(e.value);
+      if (a.family !== p.subnet.family) return undefined;
+      v = a.value;
+    } catch {
+      return undefined;
+    }
+    if (v < p.lo || v > p.hi || space.taken.has(v)) return undefined;
+    const probe = this.lanProbe(p.subnet);
+    if (probe && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
+    return (await space.claim(v, name, p.poolId)) ? v : undefined;
+  }
+
+  /** The container name an allocated address was requested for, if the engine sent one. */
+  async nameOf(subnet: string, ip: string): Promise<string | undefined> {
+    await this.load();
+    for (const space of this.subnets.values()) {
+      if (space.subnet.text !== subnet) continue;
+      const a = parseAddress(ip);
+      if (a.family !== space.subnet.family || !space.taken.has(a.value)) continue;
+      const e = await this.store.get(addressKey(space.space, space.subnet, ip));
+      const owner = e && (JSON.parse(e.value) as AddressRecord).owner;
+      if (owner && !['dynamic', 'static', 'gateway'].includes(owner)) return owner;
+    }
+    return undefined;
   }
 
   private readonly refilling = new Set<string>();
@@ -386,7 +429,8 @@ export class Ipam {
   }
 
   private async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
-    const keys = (await this.store.list(subnetAddressPrefix(space, subnet))).map((e) => e.key);
+    // The names' previous addresses go too: a network made again later is a new network.
+    const keys = [...(await this.store.list(subnetAddressPrefix(space, subnet))), ...(await this.store.list(stickyPrefix(space, subnet)))].map((e) => e.key);
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
       await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
     }

@@ -12,6 +12,8 @@ import type { Subnet } from './cidr';
 export const POOLS = 'ipam/pools/';
 export const CURSORS = 'ipam/cursors/';
 export const ADDRESSES = 'ipam/addresses/';
+/** The last address each container name had on a subnet: a re-created container gets it back when free. */
+export const STICKY = 'ipam/sticky/';
 
 export interface PoolRecord {
   /** The PoolID as given to Docker. */
@@ -44,6 +46,8 @@ export const cursorKey = (space: string, subnet: Subnet, range?: Subnet): string
 /** Prefix of every address key of one subnet of one address space. */
 export const subnetAddressPrefix = (space: string, subnet: Subnet): string => `${ADDRESSES}${space}/${seg(subnet.text)}/`;
 
+export const stickyPrefix = (space: string, subnet: Subnet): string => `${STICKY}${space}/${seg(subnet.text)}/`;
+export const stickyKey = (space: string, subnet: Subnet, name: string): string => stickyPrefix(space, subnet) + encodeURIComponent(name);
 export const addressKey = (space: string, subnet: Subnet, address: string): string => subnetAddressPrefix(space, subnet) + address;
 
 /** "ipam/cursors/X" → "ipam/pools/X": a cursor belongs to the pool with the same path. */

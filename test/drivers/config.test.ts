@@ -59,6 +59,13 @@ test('unknown keys and bad values are refused, naming the key and what is valid'
   assert.equal(parseNetworkRequest(req({ parent: 'eth0', 'com.docker.network.bridge.name': 'x' })).kind, 'macvlan');
 });
 
+test('mac: random by default, stable on request; ipvlan refuses stable; bad values named', () => {
+  assert.equal(parseNetworkRequest(req({ parent: 'eth0' })).mac, undefined);
+  assert.equal(parseNetworkRequest(req({ parent: 'eth0', mac: 'stable' })).mac, 'stable');
+  assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', mac: 'fixed' })), /option mac="fixed" is not valid: use one of random, stable/);
+  assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', kind: 'ipvlan', mac: 'stable' })), /mac=stable is for macvlan networks/);
+});
+
 test('IP data: gateway or aux outside the subnet, wrong family, and a bad network id are refused', () => {
   const bad = (d: Record<string, unknown>) => ({ NetworkID: NID, Options: {}, IPv4Data: [{ Pool: '198.18.15.0/24', ...d }] });
   assert.throws(() => parseNetworkRequest(bad({ Gateway: '198.18.16.1/24' })), /--gateway 198.18.16.1 is not in subnet 198.18.15.0\/24: give an address inside it/);

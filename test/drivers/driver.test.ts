@@ -37,6 +37,13 @@ const net = (id: string, generic: Record<string, string>, subnet = `198.18.${20 
   IPv4Data: [{ Pool: subnet, Gateway: `${subnet.split('.0/')[0]}.1/24` }],
 });
 const names = async () => (await f.k.links.list()).map((l) => l.name);
+/** DeleteEndpoint answers before its link is gone (the kernel's part runs after): wait up to 2 s for it. */
+async function gone(name: string): Promise<boolean> {
+  for (const until = Date.now() + 2000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    if (!(await f.k.links.find(name))) return true;
+  }
+  return false;
+}
 const ipLink = async (name: string) => (await ipJson<{ link?: string; linkinfo?: { info_kind: string; info_data?: Record<string, unknown> } }[]>(f.ns.name, 'link', 'show', 'dev', name))[0]!;
 
 test('two macvlan networks share a parent; overlapping subnets and passthru sharing are refused in both orders', async () => {
@@ -73,9 +80,37 @@ test('endpoint: created at CreateEndpoint, its macvlan link at Join with the MAC
   await assert.rejects(drv.createEndpoint({ networkId: a, endpointId: 'e2'.repeat(32), macAddress: '01:00:5e:00:00:01' }), /is a multicast address/);
   await drv.leave(a, eid);
   await drv.deleteEndpoint(a, eid);
-  assert.equal(await f.k.links.find(j.InterfaceName.SrcName), undefined);
+  assert.ok(await gone(j.InterfaceName.SrcName), 'the link is deleted after DeleteEndpoint');
   await drv.deleteEndpoint(a, eid);
   await drv.deleteNetwork(a);
+});
+
+test('mac=stable: the MAC follows the name (or, without one, the address), not the endpoint; Docker\'s MAC wins', async () => {
+  const a = nid();
+  const b = nid();
+  await drv.createNetwork(net(a, { parent: 'eth0', mac: 'stable' }, '198.18.47.0/24'));
+  await drv.createNetwork(net(b, { parent: 'eth0', mac: 'stable' }, '198.18.48.0/24'));
+  const names = new Map<string, string>([['198.18.47.5', 'web']]);
+  const named = new NetworkDriver(f.k, store, silentLogger, { probe: false, ipamName: async (_s, ip) => names.get(ip) });
+  const mac = async (d: NetworkDriver, nw: string, eid: string, address: string, macAddress?: string) => {
+    const ep = await d.createEndpoint({ networkId: nw, endpointId: eid, address, ...(macAddress && { macAddress }) });
+    await d.deleteEndpoint(nw, eid);
+    return ep.mac!;
+  };
+  const first = await mac(named, a, 'a1'.repeat(32), '198.18.47.5/24');
+  assert.match(first, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'locally administered unicast');
+  names.set('198.18.47.6', 'web'); // re-created with the same name, another address
+  assert.equal(await mac(named, a, 'a2'.repeat(32), '198.18.47.6/24'), first, 'same name, same MAC');
+  names.set('198.18.47.7', 'db');
+  assert.notEqual(await mac(named, a, 'a3'.repeat(32), '198.18.47.7/24'), first, 'another name, another MAC');
+  // No name (Docker's default IPAM, or an engine that sends none): derived from the address.
+  const byAddress = await mac(drv, b, 'b1'.repeat(32), '198.18.48.9/24');
+  assert.equal(await mac(drv, b, 'b2'.repeat(32), '198.18.48.9/24'), byAddress);
+  assert.notEqual(await mac(drv, b, 'b3'.repeat(32), '198.18.48.10/24'), byAddress);
+  assert.equal(await mac(drv, b, 'b4'.repeat(32), '198.18.48.9/24', '02:00:00:00:48:09'), '02:00:00:00:48:09', '--mac-address wins');
+  await drv.deleteNetwork(a);
+  await drv.deleteNetwork(b);
+  await named.close();
 });
 
 test('internal networks and ipvlan l3 get no gateway; reconcile removes endpoint links without an endpoint', async () => {

@@ -103,6 +103,7 @@ test('the store holds the documented keys', async () => {
     ['ipam/cursors/LocalDefault/198.18.0.0_24/198.18.0.128_25', '198.18.0.128'],
     ['ipam/pools/LocalDefault/198.18.0.0_24/198.18.0.128_25',
       '{"id":"LocalDefault/198.18.0.0/24/198.18.0.128/25","space":"LocalDefault","subnet":"198.18.0.0/24","range":"198.18.0.128/25","refs":1}'],
+    ['ipam/sticky/LocalDefault/198.18.0.0_24/web1', '198.18.0.128'],
   ]);
 });
 

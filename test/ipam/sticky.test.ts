@@ -1,0 +1,61 @@
+// Sticky identity: a container re-created with the same name gets its previous address back when it is still
+// free (here, in the pool and on a fake LAN; test/docker/protocol.test.ts sends the engine's real option).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { MemoryStore } from '../../src/store/memory';
+
+const NAME = 'com.docker.network.endpoint.name';
+
+function lanWith(answers: Set<string>): LanCheck {
+  return {
+    claimed() {},
+    async inUse(_s, candidates) { return new Map(candidates.filter((c) => answers.has(c)).map((c) => [c, { mac: '02:00:00:00:00:99', reason: 'answered' as const }])); },
+    async conflictPolicy() { return 'refuse'; },
+  };
+}
+
+async function setup(lan?: LanCheck, store = new MemoryStore()) {
+  const ipam = new Ipam(store, lan ? { lan } : {});
+  const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', v6: false });
+  return { ipam, poolId, store };
+}
+
+test('a name gets its previous address back after release, although next-fit would go on', async () => {
+  const { ipam, poolId } = await setup();
+  const web = (await ipam.requestAddress({ poolId, options: { [NAME]: 'web' } })).address;
+  const db = (await ipam.requestAddress({ poolId, options: { [NAME]: 'db' } })).address;
+  assert.deepEqual([web, db], ['198.18.15.1/24', '198.18.15.2/24']);
+  await ipam.releaseAddress(poolId, '198.18.15.1');
+  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'web' } })).address, web, 'web again');
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.3/24', 'the cursor did not move back');
+  assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.1'), 'web');
+  assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.3'), undefined, 'no name sent');
+});
+
+test('the previous address is not given back when another container has it or the LAN answers for it', async () => {
+  const answers = new Set<string>();
+  const { ipam, poolId } = await setup(lanWith(answers));
+  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address, '198.18.15.1/24');
+  await ipam.releaseAddress(poolId, '198.18.15.1');
+  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1' })).address, '198.18.15.1/24', 'taken by a static --ip');
+  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address, '198.18.15.2/24', 'next-fit instead');
+  await ipam.releaseAddress(poolId, '198.18.15.2');
+  answers.add('198.18.15.2');
+  const again = (await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address;
+  assert.notEqual(again, '198.18.15.2/24', 'a LAN device answers for it now');
+});
+
+test('previous addresses survive a restart (store) and go with the pool', async () => {
+  const store = new MemoryStore();
+  const first = await setup(undefined, store);
+  await first.ipam.requestAddress({ poolId: first.poolId, options: { [NAME]: 'x' } });
+  await first.ipam.requestAddress({ poolId: first.poolId, options: { [NAME]: 'y' } });
+  await first.ipam.releaseAddress(first.poolId, '198.18.15.1');
+  const restarted = new Ipam(store);
+  assert.equal((await restarted.requestAddress({ poolId: first.poolId, options: { [NAME]: 'x' } })).address, '198.18.15.1/24');
+  await restarted.releaseAddress(first.poolId, '198.18.15.1');
+  await restarted.releaseAddress(first.poolId, '198.18.15.2');
+  await restarted.releasePool(first.poolId);
+  assert.deepEqual((await store.list('ipam/')).map((e) => e.key), [], 'nothing of the pool remains, names included');
+});
