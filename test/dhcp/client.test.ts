@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ETH_P_IP, Kernel, type PacketSocket } from '../../src/kernel';
-import { acquire, type DhcpLease, LeaseKeeper, rebind, release, renew } from '../../src/dhcp';
+import { acquire, decline, type DhcpLease, LeaseKeeper, rebind, release, renew } from '../../src/dhcp';
 import { isMacnetError } from '../../src/errors';
 import { Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
@@ -107,6 +107,20 @@ test('acquire for a foreign MAC from a probe link; renew and rebind from the con
     await assert.rejects(renew(sock, { ...rebound, address: '198.18.15.50' }, { where: 'ctr0' }),
       (e) => isMacnetError(e, 'DHCP_NAK') && /refused to extend the lease of 198\.18\.15\.50 .* on ctr0: "/.test(e.message));
     assert.deepEqual(dns!.leases(), []);
+  });
+});
+
+test('decline: the server drops the lease (the address was found in use on the LAN)', { skip }, async () => {
+  const mac = '02:dc:00:00:00:04';
+  await withProbe(async (sock) => {
+    const lease = await acquire(sock, { mac, clientId: clientIdOf(mac) });
+    assert.ok(dns!.leases().some((l) => l.mac === mac));
+    decline(sock, lease);
+    // dnsmasq logs through a pipe: the line may come a little after the lease file changed.
+    const logged = new RegExp(`DHCPDECLINE\\(sw0\\) ${lease.address.replace(/\./g, '\\.')} ${mac}`);
+    for (let i = 0; i < 100 && (dns!.leases().some((l) => l.mac === mac) || !logged.test(dns!.log)); i++) await sleep(20);
+    assert.ok(!dns!.leases().some((l) => l.mac === mac));
+    assert.match(dns!.log, logged);
   });
 });
 
