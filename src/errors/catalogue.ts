@@ -110,6 +110,14 @@ export const CATALOGUE = {
     summary: 'A requested address (--ip, --ip6) is already used by a machine on the LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
     fix: 'Pick another address, find the machine by its MAC, or create the network with -o conflict=warn to use the address anyway.',
   },
+  DHCP_NO_ANSWER: {
+    summary: 'In DHCP mode, no DHCP server answered within the time bound: the message names the link, the bound, the message type sent, how often and for which MAC. A server that ignores the broadcast flag and unicasts its OFFER to the new MAC (which no link has yet) looks the same.',
+    fix: "Check that a DHCP server serves the parent's LAN (or VLAN), that it honours the broadcast flag, and that no switch port security drops the container's MAC; or give the network a --subnet and use macnet's own IPAM.",
+  },
+  DHCP_NAK: {
+    summary: "The DHCP server refused the request with a DHCPNAK (twice in a row when acquiring, once when renewing); the message has the server's reason when it gave one.",
+    fix: "Read the server's reason and its log: a fixed address for another MAC, a full pool, or a renewal for an address the server no longer knows (then the lease is gone and a new one is acquired).",
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
