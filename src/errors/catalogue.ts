@@ -110,6 +110,10 @@ export const CATALOGUE = {
     summary: 'A requested address (--ip, --ip6) is already used by a machine on the LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
     fix: 'Pick another address, find the machine by its MAC, or create the network with -o conflict=warn to use the address anyway.',
   },
+  HOST_ACCESS_ADDRESS_UNAVAILABLE: {
+    summary: "The host's address for `-o host_access=true` cannot be used: the given `host_access_address` is a container's or answers on the LAN, or no free address was found among the highest addresses of the subnet.",
+    fix: 'Give a free address with `-o host_access_address=IP[,IP6]` (and reserve it with `--aux-address host=IP`), or free one at the top of the subnet.',
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
