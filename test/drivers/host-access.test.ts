@@ -13,7 +13,7 @@ import { createLogger, silentLogger } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
 import { ipJson, run, sh } from '../lab/sh';
 import { TestNetns } from '../lab/netns';
-import { nsFixture, type NsFixture } from '../kernel/fixture';
+import { nsFixture, requireKind, type NsFixture } from '../kernel/fixture';
 
 let f: NsFixture;
 let dir: string;
@@ -74,6 +74,11 @@ const net = (id: string, generic: Record<string, string>, v4 = '198.18.60', v6: 
 
 /** CreateEndpoint + Join, then what dockerd does: move the link into a new namespace, address it, bring it up. */
 async function container(d: NetworkDriver, networkId: string, eid: string, v4: string, v6?: string): Promise<TestNetns> {
+  const { ns } = await joined(d, networkId, eid, v4, v6);
+  return ns;
+}
+
+async function joined(d: NetworkDriver, networkId: string, eid: string, v4: string, v6?: string): Promise<{ ns: TestNetns; join: Awaited<ReturnType<NetworkDriver['join']>> }> {
   await d.createEndpoint({ networkId, endpointId: eid, address: `${v4}/24`, ...(v6 && { addressIPv6: `${v6}/64` }) });
   const ns = await TestNetns.create('ctr');
   ctrs.push(ns);
@@ -82,7 +87,8 @@ async function container(d: NetworkDriver, networkId: string, eid: string, v4: s
   await sh('ip', '-n', ns.name, 'addr', 'add', `${v4}/24`, 'dev', 'eth0');
   if (v6) await sh('ip', '-n', ns.name, 'addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad');
   await sh('ip', '-n', ns.name, 'link', 'set', 'eth0', 'up');
-  return ns;
+  for (const r of j.StaticRoutes ?? []) await sh('ip', '-n', ns.name, r.Destination.includes(':') ? '-6' : '-4', 'route', 'add', r.Destination, 'dev', 'eth0');
+  return { ns, join: j };
 }
 
 const ping = async (ns: string, to: string) => (await run('nsenter', [`--net=/run/netns/${ns}`, 'ping', '-c', '1', '-W', '2', to])).code === 0;
@@ -200,4 +206,29 @@ test('bad host access options are refused before anything is created', async (t)
   assert.deepEqual(await d.state.networks(), [], 'no record of a refused network');
   assert.deepEqual(await d.state.hostAccesses(), []);
   assert.deepEqual(await hostState(), before, 'nothing created in the kernel');
+});
+
+test('ipvlan l2 and l3 networks: an ipvlan host-side link in the network\'s mode; host ↔ container both ways (needs ipvlan)', async (t) => {
+  t.after(cleanNetworks);
+  await sh('ip', '-n', f.ns.name, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'sw1');
+  t.after(() => sh('ip', '-n', f.ns.name, 'link', 'del', 'eth1').then(() => undefined, () => undefined));
+  for (const l of ['sw1', 'eth1']) await sh('ip', '-n', f.ns.name, 'link', 'set', l, 'up');
+  if (!(await requireKind(t, f.k, 'ipvlan', 'eth1'))) return;
+  const link = hostLinkName('eth1');
+  const d = driver();
+  for (const mode of ['l2', 'l3'] as const) {
+    const a = nid(), eid = (mode === 'l2' ? 'd2' : 'd3').repeat(32);
+    await d.createNetwork(net(a, { parent: 'eth1', ipvlan_mode: mode, host_access: 'true' }, '198.18.62', '2001:db8:62'));
+    const l = (await ipJson<{ linkinfo: { info_kind: string; info_data: { mode: string } } }[]>(f.ns.name, 'link', 'show', 'dev', link))[0]!;
+    assert.deepEqual([l.linkinfo.info_kind, l.linkinfo.info_data.mode], ['ipvlan', mode]);
+    const { ns } = await joined(d, a, eid, '198.18.62.70', '2001:db8:62::70');
+    assert.ok(await ping(f.ns.name, '198.18.62.70'), `${mode}: host → container (v4)`);
+    assert.ok(await ping(f.ns.name, '2001:db8:62::70'), `${mode}: host → container (v6)`);
+    assert.ok(await ping(ns.name, '198.18.62.254'), `${mode}: container → host (v4)`);
+    assert.ok(await ping(ns.name, '2001:db8:62:0:ffff:ffff:ffff:ffff'), `${mode}: container → host (v6)`);
+    await ns.delete();
+    await d.deleteEndpoint(a, eid);
+    await d.deleteNetwork(a);
+    assert.equal((await run('ip', ['-n', f.ns.name, 'link', 'show', 'dev', link])).code !== 0, true, `${mode}: the link went with the network`);
+  }
 });
