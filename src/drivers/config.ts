@@ -41,6 +41,10 @@ export interface NetworkConfig {
   /** Container MACs: random (default) or derived from the network and the container (-o mac=stable). */
   readonly mac?: 'random' | 'stable';
   readonly subnets: readonly SubnetConfig[];
+  /** -o host_access=true: the host and its own containers reach each other (docs/driver.md, "Host access"). */
+  readonly hostAccess?: boolean;
+  /** -o host_access_address: the host's address on this network, at most one per family; absent: chosen. */
+  readonly hostAccessAddresses?: readonly string[];
 }
 
 /** The -o keys macnet understands, with the values each takes; shown in OPTION_UNKNOWN messages. */
@@ -53,6 +57,8 @@ export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   mtu: 'an integer, at most the parent\'s MTU',
   conflict: 'refuse | warn (a static --ip that a LAN machine answers for)',
   mac: 'random | stable (each container\'s MAC derived from the network and the container\'s name, or its address)',
+  host_access: 'true | false (the host and its own containers reach each other)',
+  host_access_address: 'the host\'s address on the network: one IPv4 and/or one IPv6 address, comma-separated',
 });
 
 const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'vepa', 'private', 'passthru'];
@@ -184,6 +190,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     throw invalid('macvlan_mode', 'passthru', 'passthru needs a parent (-o parent=IFACE): it hands the whole parent to one container');
   }
   const subnets = [...parseIpData(4, req.IPv4Data), ...parseIpData(6, req.IPv6Data)];
+  const hostAccess = parseHostAccess(opts, kind, macvlanMode, ipvlanFlag, subnets);
   return Object.freeze({
     id: req.NetworkID, kind, macvlanMode, ipvlanMode, ipvlanFlag, parent: Object.freeze(parent),
     ...(mtu !== undefined ? { mtu } : {}),
@@ -193,5 +200,61 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     internal: truthy(top['com.docker.network.internal']) || parent.implicit,
     ipv6: truthy(top['com.docker.network.enable_ipv6']) || subnets.some((s) => s.family === 6),
     subnets: Object.freeze(subnets),
+    ...(hostAccess && { hostAccess: true, ...(hostAccess.length && { hostAccessAddresses: Object.freeze(hostAccess) }) }),
   });
 }
+
+/**
+ * host_access and host_access_address; undefined when host access is off, else the given addresses (may be
+ * empty: chosen at create). The kernel forwards between two macvlan children only when both are in bridge
+ * mode, and between ipvlan children only with the bridge flag, so the other modes cannot have host access.
+ */
+function parseHostAccess(opts: Record<string, string>, kind: DriverKind, macvlanMode: MacvlanMode, ipvlanFlag: IpvlanFlag, subnets: readonly SubnetConfig[]): string[] | undefined {
+  const flag = opts.host_access;
+  if (flag !== undefined && !['true', 'false', '1', '0'].includes(flag)) throw invalid('host_access', flag, "use true or false ('false' is the default)");
+  const given = opts.host_access_address;
+  const on = flag === undefined ? given !== undefined && given !== '' : truthy(flag);
+  if (!on) {
+    if (given) throw invalid('host_access_address', given, 'it needs host access: drop host_access=false (host_access_address turns host access on)');
+    return undefined;
+  }
+  if (kind === 'macvlan' && macvlanMode === 'passthru') {
+    throw invalid('host_access', flag ?? 'true', 'a passthru network cannot have host access: passthru gives the whole parent to one container, so there is no second child for the host; use macvlan_mode=bridge');
+  }
+  if (kind === 'macvlan' && macvlanMode !== 'bridge') {
+    throw invalid('host_access', flag ?? 'true', `macvlan_mode=${macvlanMode} cannot have host access: the kernel forwards between macvlan children only when both are in bridge mode; use macvlan_mode=bridge`);
+  }
+  if (kind === 'ipvlan' && ipvlanFlag !== 'bridge') {
+    throw invalid('host_access', flag ?? 'true', `ipvlan_flag=${ipvlanFlag} cannot have host access: only the bridge flag lets ipvlan children reach each other; use ipvlan_flag=bridge`);
+  }
+  const out: string[] = [];
+  for (const part of (given ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const valid = 'give one IPv4 and/or one IPv6 address, comma-separated, each inside one of the network\'s subnets and not its gateway';
+    let ip: string;
+    try {
+      const c = parseCidr(part);
+      if (part.includes('/')) throw new TypeError('a prefix');
+      ip = c.address;
+    } catch {
+      throw invalid('host_access_address', given, `${JSON.stringify(part)} is not an IP address; ${valid}`);
+    }
+    const fam = part.includes(':') ? 6 : 4;
+    if (out.some((o) => o.includes(':') === (fam === 6))) throw invalid('host_access_address', given, `two IPv${fam} addresses; ${valid}`);
+    const s = subnets.find((x) => x.family === fam && networkOf(ip, Number(x.subnet.split('/')[1])) === x.subnet);
+    if (!s) throw invalid('host_access_address', given, `${ip} is in none of the network's IPv${fam} subnets (${subnets.filter((x) => x.family === fam).map((x) => x.subnet).join(', ') || 'none'}); ${valid}`);
+    if (s.gateway === ip) throw invalid('host_access_address', given, `${ip} is the gateway of ${s.subnet}; ${valid}`);
+    const prefix = Number(s.subnet.split('/')[1]);
+    const hostBits = (fam === 4 ? 32 : 128) - prefix;
+    if (hostBits > 1 && (ip === s.subnet.split('/')[0] || (fam === 4 && networkOf(ip, prefix) === s.subnet && isBroadcast(ip, prefix)))) {
+      throw invalid('host_access_address', given, `${ip} is the ${ip === s.subnet.split('/')[0] ? 'network' : 'broadcast'} address of ${s.subnet}; ${valid}`);
+    }
+    out.push(ip);
+  }
+  return out;
+}
+
+const isBroadcast = (ip: string, prefix: number): boolean => {
+  const n = ip.split('.').map(Number).reduce((a, b) => a * 256 + b, 0);
+  const hostMask = 2 ** (32 - prefix) - 1;
+  return (n % (hostMask + 1)) === hostMask;
+};

@@ -12,6 +12,7 @@ import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
 import { LanGuard, PROBE_LINK_PATTERN } from './lan';
 import { cidrContains, parseCidr } from '../types/ip';
+import { HOST_LINK_PATTERN, HostAccess } from './host-access';
 
 export interface DriverOptions {
   /** Probe addresses on the LAN before use and announce them after Join (default true). */
@@ -44,10 +45,13 @@ export class NetworkDriver {
   /** Endpoint links being deleted after DeleteEndpoint returned, on their own netlink socket. */
   private readonly reaping = new Set<Promise<void>>();
   private reaper: Kernel | undefined;
+  /** -o host_access=true: the host-side links, their addresses and routes (host-access.ts). */
+  readonly hostAccess: HostAccess;
 
   constructor(private readonly k: Kernel, store: Store, private readonly log: Logger, private readonly opts: DriverOptions = {}) {
     this.state = new DriverState(store);
     this.lan = opts.probe === false ? undefined : new LanGuard(k, this.state, log, { ...(opts.probeWindowMs !== undefined && { windowMs: opts.probeWindowMs }) });
+    this.hostAccess = new HostAccess({ k, state: this.state, lan: this.lan, ipamHolds: opts.ipamHolds }, log, (fn) => this.lock.run(fn));
   }
 
   /**
@@ -86,7 +90,16 @@ export class NetworkDriver {
       if (existing?.state === 'ready') return existing.config; // Docker retried: already done
       const plan = await validateNetwork(this.k, this.state, c);
       await setupNetwork(this.k, this.state, c, plan, this.log);
-      this.log.info('network created', { network: c.id, kind: c.kind, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet) });
+      try {
+        await this.hostAccess.attach(c);
+      } catch (e) {
+        // All or nothing: a network whose host access failed is not left half made.
+        await this.hostAccess.detach(c.id, c.parent.name).catch((u) => this.log.error('undo: host access', { network: c.id, error: u }));
+        await teardownNetwork(this.k, this.state, c.id, this.log).catch((u) => this.log.error('undo: network', { network: c.id, error: u }));
+        if (this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === c.parent.name)) await this.lan.releaseParent(c.parent.name);
+        throw e;
+      }
+      this.log.info('network created', { network: c.id, kind: c.kind, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet), ...(c.hostAccess && { hostAccess: await this.hostAccess.hostAddressOf(c) }) });
       return c;
     });
   }
@@ -94,6 +107,7 @@ export class NetworkDriver {
   deleteNetwork(networkId: string): Promise<void> {
     return this.lock.run(async () => {
       const parent = (await this.state.network(networkId))?.config.parent.name;
+      if (parent) await this.hostAccess.detach(networkId, parent);
       await this.awaitReaped();
       await teardownNetwork(this.k, this.state, networkId, this.log);
       if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent)) await this.lan.releaseParent(parent);
@@ -104,7 +118,16 @@ export class NetworkDriver {
   createEndpoint(input: CreateEndpointInput): Promise<EndpointRecord> {
     return this.lock.run(async () => {
       const c = await this.config(input.networkId, 'CreateEndpoint');
-      if (!(await this.state.endpoint(input.networkId, input.endpointId))) await this.checkUnprobed(c, input);
+      if (!(await this.state.endpoint(input.networkId, input.endpointId))) {
+        const mine = await this.hostAccess.hostAddressOf(c);
+        for (const a of [input.address, input.addressIPv6]) {
+          const ip = a && parseCidr(a).address;
+          if (ip && mine.includes(ip)) {
+            throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is the host's own address on this network (host access); give the container another address`, { value: a });
+          }
+        }
+        await this.checkUnprobed(c, input);
+      }
       let name: string | undefined;
       if (c.mac === 'stable' && !input.macAddress && this.opts.ipamName) {
         for (const cidr of [input.address, input.addressIPv6]) {
@@ -125,6 +148,13 @@ export class NetworkDriver {
       if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
       if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.awaitReaped();
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
+      try {
+        await this.hostAccess.join(c, { ...ep, sandboxKey });
+      } catch (e) {
+        await this.k.links.deleteIfExists(ep.linkName).catch(() => undefined);
+        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(ep));
+        throw e;
+      }
       if (this.lan) {
         const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log, this.stopping.signal);
         this.announcing.add(p);
@@ -138,6 +168,7 @@ export class NetworkDriver {
   leave(networkId: string, endpointId: string): Promise<void> {
     return this.lock.run(async () => {
       const ep = await this.state.endpoint(networkId, endpointId);
+      await this.hostAccess.leave((await this.state.network(networkId))?.config, ep);
       if (ep?.sandboxKey) {
         const { sandboxKey: _, ...rest } = ep;
         await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(rest));
@@ -155,6 +186,7 @@ export class NetworkDriver {
    */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.lock.run(async () => {
+      await this.hostAccess.leave((await this.state.network(networkId))?.config, await this.state.endpoint(networkId, endpointId));
       const link = await forgetEndpoint(this.state, networkId, endpointId);
       this.reaper ??= this.k.sibling();
       const p = this.reaper.links.deleteIfExists(link).then(
@@ -183,6 +215,7 @@ export class NetworkDriver {
   /** Stops probing (removes probe links) and ends pending announcements. */
   async close(): Promise<void> {
     this.stopping.abort();
+    this.hostAccess.close();
     await Promise.allSettled([...this.announcing]);
     await this.lock.run(async () => {
       await this.awaitReaped();
@@ -194,7 +227,8 @@ export class NetworkDriver {
 
   /**
    * At daemon start: networks whose create was interrupted are torn down; parents macnet created are
-   * re-created if missing (after a reboot); endpoint links without an endpoint record are removed.
+   * re-created if missing (after a reboot); host access links, addresses and routes restored from their
+   * records; endpoint links without an endpoint record are removed.
    */
   reconcile(): Promise<void> {
     return this.lock.run(async () => {
@@ -213,10 +247,17 @@ export class NetworkDriver {
           this.log.error('could not re-create a parent macnet manages', { parent: p.name, error: e });
         }
       }
+      await this.hostAccess.reconcile();
+      const hostLinks = new Set((await this.state.hostAccesses()).map((h) => h.link));
       const known = new Set((await this.state.endpoints()).map((e) => e.linkName));
       for (const l of await this.k.links.list()) {
         if (PROBE_LINK_PATTERN.test(l.name) && l.kind === 'macvlan') {
           await this.k.links.deleteIfExists(l.index); // a killed daemon's probe link; made again on demand
+          continue;
+        }
+        if (HOST_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !hostLinks.has(l.name)) {
+          await this.k.links.deleteIfExists(l.index); // a crash between removing the record and the link
+          this.log.info('removed a host access link without a record', { link: l.name });
           continue;
         }
         if (ENDPOINT_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !known.has(l.name)) {

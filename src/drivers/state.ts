@@ -2,8 +2,10 @@
 //   driver/networks/<networkId>             NetworkRecord
 //   driver/endpoints/<networkId>/<endpointId> EndpointRecord
 //   driver/parents/<ifname>                 ParentRecord (only parents macnet created: vlan, dummy, bridge)
+//   driver/hostaccess/<parent>              HostAccessRecord (the host-side link of a parent, host-access.ts)
 import { MacnetError } from '../errors';
 import type { Store, TxnOp } from '../store/types';
+import type { IpvlanMode } from '../kernel';
 import type { NetworkConfig } from './config';
 
 export interface NetworkRecord {
@@ -32,9 +34,21 @@ export interface ParentRecord {
   readonly networks: readonly string[];
 }
 
+export interface HostAccessRecord {
+  readonly parent: string;
+  /** The host-side link on the parent ("mnh" + 10 hex). */
+  readonly link: string;
+  readonly kind: 'macvlan' | 'ipvlan';
+  /** ipvlan: the network's mode (the kernel keeps one ipvlan mode per parent; a child in another would change it). */
+  readonly ipvlanMode?: IpvlanMode;
+  /** The networks with host access on this parent and the host's addresses (plain IPs) on each; the link goes with the last. */
+  readonly networks: Readonly<Record<string, readonly string[]>>;
+}
+
 export const networkKey = (id: string) => `driver/networks/${id}`;
 export const endpointKey = (nid: string, eid: string) => `driver/endpoints/${nid}/${eid}`;
 export const parentKey = (name: string) => `driver/parents/${name}`;
+export const hostAccessKey = (parent: string) => `driver/hostaccess/${parent}`;
 
 function parse<T>(key: string, value: string): T {
   try {
@@ -72,6 +86,15 @@ export class DriverState {
 
   async parents(): Promise<ParentRecord[]> {
     return (await this.store.list('driver/parents/')).map((e) => parse<ParentRecord>(e.key, e.value));
+  }
+
+  async hostAccess(parent: string): Promise<HostAccessRecord | undefined> {
+    const e = await this.store.get(hostAccessKey(parent));
+    return e && parse<HostAccessRecord>(e.key, e.value);
+  }
+
+  async hostAccesses(): Promise<HostAccessRecord[]> {
+    return (await this.store.list('driver/hostaccess/')).map((e) => parse<HostAccessRecord>(e.key, e.value));
   }
 
   /** Applies ops atomically; a lost race is a STORE_ERROR (callers hold the driver lock, so it means another writer). */

@@ -118,6 +118,10 @@ export const CATALOGUE = {
     summary: "The DHCP server refused the request with a DHCPNAK (twice in a row when acquiring, once when renewing); the message has the server's reason when it gave one.",
     fix: "Read the server's reason and its log: a fixed address for another MAC, a full pool, or a renewal for an address the server no longer knows (then the lease is gone and a new one is acquired).",
   },
+  HOST_ACCESS_ADDRESS_UNAVAILABLE: {
+    summary: "The host's address for `-o host_access=true` cannot be used: the given `host_access_address` is a container's or answers on the LAN, or no free address was found among the highest addresses of the subnet.",
+    fix: 'Give a free address with `-o host_access_address=IP[,IP6]` (and reserve it with `--aux-address host=IP`), or free one at the top of the subnet.',
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

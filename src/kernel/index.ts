@@ -8,6 +8,7 @@ import { netnsPath, type NetnsRef } from './netns';
 import { NetlinkSocket } from './nl/socket';
 import { PacketSocket, type PacketSocketOptions } from './packet';
 import { Routes } from './routes';
+import { setLinkSysctl, type SysctlFamily } from './sysctl';
 
 export class Kernel {
   readonly links: Links;
@@ -55,6 +56,11 @@ export class Kernel {
   async openPacketSocket(link: LinkRef, opts: Omit<PacketSocketOptions, 'ifindex'>): Promise<PacketSocket> {
     const ifindex = typeof link === 'number' ? link : (await this.links.get(link, `open packet socket on link ${JSON.stringify(link)}`)).index;
     return new PacketSocket(this.nsPath, { ...opts, ifindex });
+  }
+
+  /** Sets the per-interface sysctl net.<family>.conf.<ifname>.<name> in this namespace. */
+  setLinkSysctl(family: SysctlFamily, ifname: string, name: string, value: number): Promise<void> {
+    return setLinkSysctl(this.nsPath, family, ifname, name, value);
   }
 
   close(): Promise<void> {

@@ -181,7 +181,7 @@ function table(cases: Case[]): void {
 describe('docker network create -d macnet --ipam-driver macnet: options and parents', () => {
   table([
     { name: 'unknown option (typo macvlan_mdoe)', act: create(...S, ...P('eth0'), ...O('macvlan_mdoe=bridge')), code: 'OPTION_UNKNOWN',
-      expect: `${REMOTE}OPTION_UNKNOWN: unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu, conflict, mac (and Docker's com.docker.network.* keys)` },
+      expect: `${REMOTE}OPTION_UNKNOWN: unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu, conflict, mac, host_access, host_access_address (and Docker's com.docker.network.* keys)` },
     { name: 'bad macvlan_mode', act: create(...S, ...P('eth0'), ...O('macvlan_mode=foo')), code: 'OPTION_INVALID',
       expect: `${REMOTE}OPTION_INVALID: option macvlan_mode="foo" is not valid: use one of bridge, vepa, private, passthru ('bridge' is the default)` },
     { name: 'bad ipvlan_mode', act: create(...S, ...P('eth0'), ...O('ipvlan_mode=l4')), code: 'OPTION_INVALID',

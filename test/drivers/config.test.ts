@@ -76,3 +76,13 @@ test('IP data: gateway or aux outside the subnet, wrong family, and a bad networ
   assert.equal(v6.ipv6, true);
   assert.equal(v6.subnets[0]!.gateway, '2001:db8:15::1');
 });
+
+test('host access: off by default; host_access_address turns it on; addresses canonical, one per family', () => {
+  assert.equal(parseNetworkRequest(req({ parent: 'eth0' })).hostAccess, undefined);
+  const on = parseNetworkRequest(req({ parent: 'eth0', host_access: 'true' }));
+  assert.deepEqual([on.hostAccess, on.hostAccessAddresses], [true, undefined]);
+  const both = parseNetworkRequest({ ...req({ parent: 'eth0', host_access_address: '198.18.15.250, 2001:DB8:15:0::FE' }), IPv6Data: [{ Pool: '2001:db8:15::/64' }] });
+  assert.deepEqual([both.hostAccess, both.hostAccessAddresses], [true, ['198.18.15.250', '2001:db8:15::fe']]);
+  assert.throws(() => parseNetworkRequest(req({ parent: 'eth0', host_access: 'true', ipvlan_mode: 'l2', ipvlan_flag: 'vepa' })), /ipvlan_flag=vepa cannot have host access/);
+  assert.equal(parseNetworkRequest(req({ parent: 'eth0', host_access: 'false' })).hostAccess, undefined);
+});

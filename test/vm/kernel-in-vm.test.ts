@@ -13,7 +13,8 @@ const MENTIONS: Record<string, RegExp> = { dummy: /\bdumm(y|ies)\b/i, vlan: /\bv
 
 /**
  * dist/test/kernel/**\/*.test.js relative to the project root, without the pure codec tests under nl/, plus
- * the network driver's kernel tests (vlan parents, dummy parents, ipvlan networks need this kernel too).
+ * the network driver's kernel tests (vlan parents, dummy parents, ipvlan networks and ipvlan host access need
+ * this kernel too).
  */
 function kernelTestFiles(): string[] {
   // For developing this harness against scratch tests: a comma-separated list replaces the discovery.
@@ -24,8 +25,9 @@ function kernelTestFiles(): string[] {
     if (e.isDirectory()) return p === path.join(base, 'nl') ? [] : walk(p);
     return e.name.endsWith('.test.js') ? [path.relative(projectRoot, p)] : [];
   });
-  const driver = path.join('dist', 'test', 'drivers', 'driver.test.js');
-  return [...(fs.existsSync(base) ? walk(base).sort() : []), ...(fs.existsSync(path.join(projectRoot, driver)) ? [driver] : [])];
+  // The driver's kernel tests: vlan/dummy parents and ipvlan networks, and host access on ipvlan.
+  const drivers = ['driver.test.js', 'host-access.test.js'].map((f) => path.join('dist', 'test', 'drivers', f));
+  return [...(fs.existsSync(base) ? walk(base).sort() : []), ...drivers.filter((d) => fs.existsSync(path.join(projectRoot, d)))];
 }
 
 interface TapTest {
