@@ -82,8 +82,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
     probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip), ipamName: (subnet, ip) => ipam.nameOf(subnet, ip),
+    ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
   });
-  const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }) });
+  const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks, log });
   await ipam.load();
   await driver.reconcile();
   const server = new PluginServer(handlers(driver, ipam), log);
@@ -100,6 +101,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
+  ipam.close();
   await driver.close();
   try {
     fs.unlinkSync(socket);

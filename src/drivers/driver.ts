@@ -12,6 +12,8 @@ import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
 import { LanGuard, PROBE_LINK_PATTERN } from './lan';
 import { cidrContains, parseCidr } from '../types/ip';
+import { ETH_P_IP, Kernel as KernelClass } from '../kernel';
+import type { DhcpLinks, LeaseRecord } from '../ipam/dhcp';
 import { HOST_LINK_PATTERN, HostAccess } from './host-access';
 
 export interface DriverOptions {
@@ -23,6 +25,8 @@ export interface DriverOptions {
   ipamHolds?: (subnet: string, ip: string) => Promise<boolean>;
   /** The container name macnet's IPAM got with the address (engines that send it), for -o mac=stable. */
   ipamName?: (subnet: string, ip: string) => Promise<string | undefined>;
+  /** The DHCP lease behind an address of a mode=dhcp pool: its MAC, router and state. */
+  ipamLease?: (subnet: string, ip: string) => LeaseRecord | undefined;
 }
 
 export class Mutex {
@@ -73,6 +77,34 @@ export class NetworkDriver {
       }
     }
   }
+
+  private leaseFor(c: NetworkConfig, cidr: string | undefined): LeaseRecord | undefined {
+    if (!cidr || !this.opts.ipamLease) return undefined;
+    const ip = parseCidr(cidr).address;
+    const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
+    return subnet ? this.opts.ipamLease(subnet, ip) : undefined;
+  }
+
+  /** Sockets for the IPAM's DHCP client: the probe link before Join, the container's own interface after. */
+  readonly dhcpLinks: DhcpLinks = {
+    probeSocket: async (subnet) => {
+      if (!this.lan) throw new MacnetError('OPTION_INVALID', '--ipam-opt mode=dhcp needs the daemon\'s LAN link: start it without --no-probe', { option: 'mode' });
+      return this.lan.dhcpSocket(subnet);
+    },
+    containerSocket: async (subnet, ip) => {
+      const ep = (await this.state.endpoints()).find((e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip));
+      if (!ep?.sandboxKey || !ep.mac) return undefined;
+      const k = KernelClass.open(ep.sandboxKey);
+      try {
+        const link = (await k.links.list()).find((l) => l.mac === ep.mac);
+        if (!link) return undefined;
+        const sock = await k.openPacketSocket(link.index, { protocol: ETH_P_IP });
+        return sock;
+      } finally {
+        await k.close();
+      }
+    },
+  };
 
   private async config(networkId: string, call: string): Promise<NetworkConfig> {
     const rec = await this.state.network(networkId);
@@ -128,6 +160,16 @@ export class NetworkDriver {
         }
         await this.checkUnprobed(c, input);
       }
+      const lease = this.leaseFor(c, input.address);
+      if (lease) {
+        // The lease was taken for this MAC before Docker told anyone the container's own: use it.
+        if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
+          throw new MacnetError('ENDPOINT_INVALID',
+            `--mac-address ${input.macAddress} cannot be used with --ipam-opt mode=dhcp: the address ${lease.lease.address} was leased for MAC ${lease.lease.mac} before Docker passed the container's MAC to the driver; leave --mac-address out (macnet's MAC for a container name is stable when the engine sends names)`,
+            { option: 'mac-address', value: input.macAddress });
+        }
+        return createEndpoint(this.state, c, { ...input, macAddress: lease.lease.mac }, this.log);
+      }
       let name: string | undefined;
       if (c.mac === 'stable' && !input.macAddress && this.opts.ipamName) {
         for (const cidr of [input.address, input.addressIPv6]) {
@@ -148,6 +190,11 @@ export class NetworkDriver {
       if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
       if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.awaitReaped();
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
+      // DHCP: the router the lease names (the LAN's own answer) rather than the --gateway given at create, when
+      // the network has a gateway at all (not internal) and the router is on the container's subnet.
+      const router = this.leaseFor(c, ep.ipv4)?.lease.router;
+      const own = ep.ipv4 && c.subnets.find((s) => s.family === 4 && cidrContains(s.subnet, parseCidr(ep.ipv4!).address));
+      if (router && res.Gateway && own && cidrContains(own.subnet, router)) res.Gateway = router;
       try {
         await this.hostAccess.join(c, { ...ep, sandboxKey });
       } catch (e) {
@@ -209,6 +256,7 @@ export class NetworkDriver {
     return {
       kind: c.kind, parent: c.parent.name, mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
       link: ep.linkName, ...(ep.mac && { mac: ep.mac }),
+      ...dhcpInfo(this.leaseFor(c, ep.ipv4)),
     };
   }
 
@@ -267,4 +315,15 @@ export class NetworkDriver {
       }
     });
   }
+}
+
+/** What `docker network inspect -v` and `docker inspect` show of a DHCP lease (EndpointOperInfo). */
+function dhcpInfo(r: LeaseRecord | undefined): Record<string, string> {
+  if (!r) return {};
+  const until = new Date(r.lease.obtainedAt + r.lease.leaseSeconds * 1000).toISOString();
+  return {
+    dhcp_state: r.state, dhcp_server: r.lease.serverId, dhcp_lease_until: until,
+    ...(r.lease.router && { dhcp_router: r.lease.router }), ...(r.lease.dns.length && { dhcp_dns: r.lease.dns.join(',') }),
+    ...(r.changedTo && { dhcp_changed_to: r.changedTo }),
+  };
 }

@@ -3,7 +3,8 @@
 // other networks on this host), with AF_PACKET sockets for ARP and IPv6, created at the first probe and
 // removed with the parent's last network.
 import { createHash } from 'node:crypto';
-import { ETH_P_ARP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
+import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
+import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import { LinkProber, type ProbeResult } from '../probe/prober';
 import type { NetworkConfig } from './config';
@@ -66,6 +67,25 @@ export class LanGuard {
     }
     for (const [address, h] of out) this.log.warn('address in use on the LAN: skipped', { address, mac: h.mac, reason: h.reason, network: c.id, parent: c.parent.name });
     return out;
+  }
+
+  /**
+   * A socket for DHCP (IPv4 datagrams) on the probe link of the network that uses `subnet`: the DHCP client
+   * sends there on behalf of a container that has no interface yet (docs/dhcp.md).
+   */
+  async dhcpSocket(subnet: string): Promise<{ sock: PacketSocket; where: string }> {
+    const c = await this.networkFor(subnet);
+    if (!c) {
+      throw new MacnetError('NETWORK_NOT_FOUND', `DHCP: no macnet network on this host uses subnet ${subnet} (is the network being created or removed?)`, { subnet });
+    }
+    if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
+      throw new MacnetError('OPTION_INVALID',
+        `--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ${c.kind === 'ipvlan' ? 'ipvlan children share the parent\'s MAC, so the server could not tell containers apart' : 'a passthru network has no link to ask from before the container starts'}`,
+        { option: 'mode', kind: c.kind });
+    }
+    const link = await this.link(c.parent.name);
+    const sock = await this.k.openPacketSocket(link.name, { protocol: ETH_P_IP });
+    return { sock, where: `probe link ${link.name} on parent ${c.parent.name}` };
   }
 
   private link(parent: string): Promise<ProbeLink> {

@@ -15,6 +15,8 @@ import {
   type AddressRecord, type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
+import { DhcpAddresses, type DhcpLinks, type LeaseRecord } from './dhcp';
+import { type Logger, silentLogger } from '../log';
 import {
   DEFAULT_POOLS, ENDPOINT_NAME, GATEWAY_REQUEST_TYPE, GLOBAL_SPACE, LOCAL_SPACE, REQUEST_ADDRESS_TYPE,
   chooseDefaultSubnet, parseDefaultPools, validatePoolRequest, type DefaultPool, type PoolRequest,
@@ -37,6 +39,10 @@ export interface LanCheck {
 }
 
 export interface IpamOptions {
+  /** Sockets for --ipam-opt mode=dhcp pools (the driver provides them); without, such pools are refused. */
+  dhcp?: DhcpLinks;
+  dhcpTimeoutMs?: number;
+  log?: Logger;
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
   lan?: LanCheck;
@@ -51,6 +57,8 @@ export interface AddressRequest {
 
 interface Pool extends DynamicRange {
   readonly key: string;
+  /** --ipam-opt mode=dhcp: endpoint addresses are leased from the LAN's DHCP server (dhcp.ts). */
+  readonly dhcp: boolean;
   readonly space: string;
   readonly subnet: Subnet;
   readonly range: Subnet | undefined;
@@ -74,9 +82,12 @@ export class Ipam {
 
   private readonly lan: LanCheck | undefined;
 
+  private readonly dhcp: DhcpAddresses | undefined;
+
   constructor(private readonly store: Store, opts: IpamOptions = {}) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
     this.lan = opts.lan;
+    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, { ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }) });
   }
 
   private lanProbe(subnet: Subnet): LanProbe | undefined {
@@ -113,7 +124,7 @@ export class Ipam {
         const subnet = parseCidrBig(rec.subnet).subnet;
         const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
         if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
-        this.addPool(rec.space, subnet, range, rec.refs);
+        this.addPool(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp');
       });
     }
     const byKey = new Map([...this.pools.values()].map((p) => [p.key, p]));
@@ -129,6 +140,7 @@ export class Ipam {
       const s = k && byPrefix.get(k.prefix);
       if (s && k) s.taken.add(readRecord(e.key, () => parseAddress(k.address).value));
     }
+    await this.dhcp?.load((space, subnet) => this.subnets.get(`${space}|${subnet}`)?.subnet);
   }
 
   capabilities(): { RequiresMACAddress: boolean; RequiresRequestReplay: boolean } {
@@ -162,10 +174,10 @@ export class Ipam {
             { space: req.space, v6: r.v6, defaultPools: bases });
         }
       }
-      const id = poolIdOf(req.space, subnet, req.range);
+      const id = poolIdOf(req.space, subnet, req.range, req.dhcp);
       const existing = this.pools.get(id);
       if (existing) await this.changeRefs(existing, +1);
-      else await this.createPool(req.space, subnet, req.range);
+      else await this.createPool(req.space, subnet, req.range, req.dhcp ?? false);
       return { poolId: id, pool: subnet.text, data: {} };
     });
   }
@@ -185,6 +197,7 @@ export class Ipam {
         this.subnets.delete(spaceKey(p.space, p.subnet));
         // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
         await this.purgeAddresses(p.space, p.subnet);
+        await this.dhcp?.purge(p.space, p.subnet);
       }
     }));
   }
@@ -196,6 +209,12 @@ export class Ipam {
     const gateway = opts[REQUEST_ADDRESS_TYPE] === GATEWAY_REQUEST_TYPE;
     const name = opts[ENDPOINT_NAME] || undefined;
     const wanted = r.address ? this.usableAddress(p, r.address) : undefined;
+    if (p.dhcp && !gateway) return this.requestLease(p, wanted, name);
+    if (p.dhcp && wanted === undefined) {
+      throw new MacnetError('IPAM_POOL_INVALID',
+        `RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: Docker asks for the network's gateway before macnet knows the network's parent, so it cannot ask the DHCP server yet (each container still gets the router its lease names)`,
+        { option: 'gateway', pool: p.poolId });
+    }
     const v = await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
       // Looked up again under the lock: the pool may have been released (and even re-created) meanwhile. The
       // same PoolID always means the same subnet, so the lock and the checked address are still the right ones.
@@ -276,6 +295,47 @@ export class Ipam {
     return undefined;
   }
 
+  /**
+   * A DHCP pool's endpoint address: leased outside the subnet lock (a server may take seconds to offer, e.g.
+   * dnsmasq pings the address first), then reserved in the subnet's index like any other allocation.
+   */
+  private async requestLease(p: Pool, wanted: bigint | undefined, name: string | undefined): Promise<{ address: string; data: Record<string, string> }> {
+    if (wanted !== undefined) {
+      throw new MacnetError('IPAM_POOL_INVALID',
+        `RequestAddress: --ip ${formatAddress(wanted, p.subnet.family)} with --ipam-opt mode=dhcp: addresses come from the LAN's DHCP server; reserve the address for the container there, or use a network without mode=dhcp`,
+        { option: 'ip', pool: p.poolId });
+    }
+    if (!this.dhcp) {
+      throw new MacnetError('IPAM_POOL_INVALID', 'RequestAddress: --ipam-opt mode=dhcp is not available: this daemon runs without its LAN link (started with --no-probe?)', { pool: p.poolId });
+    }
+    const lease = await this.dhcp.acquire(p.poolId, p.space, p.subnet, name);
+    const v = parseAddress(lease.address).value;
+    const ok = await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
+      const space = this.subnets.get(spaceKey(p.space, p.subnet));
+      return !!space && (await space.claim(v, name ?? 'dhcp', p.poolId));
+    });
+    if (!ok) {
+      const holder = (await this.allocations(p.poolId)).find((a) => a.address === lease.address)?.owner ?? 'another allocation';
+      await this.dhcp.giveBack(p.space, p.subnet, lease);
+      throw new MacnetError('ADDRESS_CONFLICT',
+        `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} on this host already uses (a static --ip or the gateway inside the server's range?); declined it: keep static addresses out of the server's range`,
+        { address: lease.address, server: lease.serverId });
+    }
+    return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };
+  }
+
+  /** The DHCP lease behind an allocated address, if it came from a mode=dhcp pool. */
+  leaseOf(subnet: string, ip: string): LeaseRecord | undefined {
+    return this.dhcp?.leaseOf(subnet, ip);
+  }
+
+  /** Stops DHCP renewals (the daemon is stopping; leases stay in the store and resume at the next start). */
+  close(): void {
+    this.dhcp?.stop();
+    for (const t of this.refreshers.values()) clearInterval(t);
+    this.refreshers.clear();
+  }
+
   private readonly refilling = new Set<string>();
   private readonly refillAgain = new Set<string>();
   private readonly refreshers = new Map<string, NodeJS.Timeout>();
@@ -325,6 +385,7 @@ export class Ipam {
     await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
       await this.subnets.get(spaceKey(p.space, p.subnet))?.release(a.value);
     });
+    if (p.dhcp) await this.dhcp?.release(p.space, p.subnet, formatAddress(a.value, p.subnet.family));
   }
 
   /** Whether this IPAM has `ip` of `subnet` allocated (then it was probed when handed out). */
@@ -377,32 +438,32 @@ export class Ipam {
     return a.value;
   }
 
-  private addPool(space: string, subnet: Subnet, range: Subnet | undefined, refs: number): Pool {
+  private addPool(space: string, subnet: Subnet, range: Subnet | undefined, refs: number, dhcp = false): Pool {
     const sk = spaceKey(space, subnet);
     let s = this.subnets.get(sk);
     if (!s) this.subnets.set(sk, (s = new SubnetSpace(space, subnet, this.store)));
     const { lo, hi } = s.dynamicBounds(range);
     const p: Pool = {
-      poolId: poolIdOf(space, subnet, range), key: poolKey(space, subnet, range), cursorKey: cursorKey(space, subnet, range),
-      space, subnet, range, refs, lo, hi, cursor: undefined,
-      label: range ? `ip-range ${range.text} of subnet ${subnet.text}` : `subnet ${subnet.text}`,
+      poolId: poolIdOf(space, subnet, range, dhcp), key: poolKey(space, subnet, range, dhcp), cursorKey: cursorKey(space, subnet, range, dhcp),
+      space, subnet, range, refs, lo, hi, cursor: undefined, dhcp,
+      label: dhcp ? `subnet ${subnet.text} (DHCP)` : range ? `ip-range ${range.text} of subnet ${subnet.text}` : `subnet ${subnet.text}`,
     };
     this.pools.set(p.poolId, p);
     return p;
   }
 
-  private async createPool(space: string, subnet: Subnet, range: Subnet | undefined): Promise<void> {
+  private async createPool(space: string, subnet: Subnet, range: Subnet | undefined, dhcp: boolean): Promise<void> {
     const firstOnSubnet = !this.subnets.has(spaceKey(space, subnet));
     if (firstOnSubnet) await this.purgeAddresses(space, subnet);
-    const rec: PoolRecord = { id: poolIdOf(space, subnet, range), space, subnet: subnet.text, range: range?.text ?? null, refs: 1 };
-    const key = poolKey(space, subnet, range);
+    const rec: PoolRecord = { id: poolIdOf(space, subnet, range, dhcp), space, subnet: subnet.text, range: range?.text ?? null, refs: 1, ...(dhcp && { mode: 'dhcp' as const }) };
+    const key = poolKey(space, subnet, range, dhcp);
     // A stale cursor (crash inside ReleasePool) must not steer the new pool's first allocations.
-    if (await this.store.txn([{ op: 'create', key, value: JSON.stringify(rec) }, { op: 'delete', key: cursorKey(space, subnet, range) }])) {
-      this.addPool(space, subnet, range, 1);
+    if (await this.store.txn([{ op: 'create', key, value: JSON.stringify(rec) }, { op: 'delete', key: cursorKey(space, subnet, range, dhcp) }])) {
+      this.addPool(space, subnet, range, 1, dhcp);
       return;
     }
     // Created meanwhile by another writer of the store: join it.
-    const p = this.addPool(space, subnet, range, 0);
+    const p = this.addPool(space, subnet, range, 0, dhcp);
     await this.changeRefs(p, +1);
   }
 
@@ -411,7 +472,7 @@ export class Ipam {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
       const rec: PoolRecord = e ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
-        : { id: p.poolId, space: p.space, subnet: p.subnet.text, range: p.range?.text ?? null, refs: 0 };
+        : { id: p.poolId, space: p.space, subnet: p.subnet.text, range: p.range?.text ?? null, refs: 0, ...(p.dhcp && { mode: 'dhcp' as const }) };
       rec.refs += delta;
       let ok: boolean;
       if (rec.refs > 0) {

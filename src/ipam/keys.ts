@@ -23,6 +23,8 @@ export interface PoolRecord {
   /** The --ip-range (SubPool), or null for the whole subnet. */
   range: string | null;
   refs: number;
+  /** --ipam-opt mode=dhcp: addresses are leased from the LAN's DHCP server (absent: macnet's own pool). */
+  mode?: 'dhcp';
 }
 
 export interface AddressRecord {
@@ -36,12 +38,17 @@ export interface AddressRecord {
 
 const seg = (cidr: string): string => cidr.replace('/', '_');
 
-function poolPath(space: string, subnet: Subnet, range?: Subnet): string {
-  return `${space}/${seg(subnet.text)}${range ? `/${seg(range.text)}` : ''}`;
+/** A DHCP pool has no ip-range (the server decides); its path ends in /dhcp so that it differs from the plain pool. */
+function poolPath(space: string, subnet: Subnet, range?: Subnet, dhcp = false): string {
+  return `${space}/${seg(subnet.text)}${range ? `/${seg(range.text)}` : ''}${dhcp ? '/dhcp' : ''}`;
 }
 
-export const poolKey = (space: string, subnet: Subnet, range?: Subnet): string => POOLS + poolPath(space, subnet, range);
-export const cursorKey = (space: string, subnet: Subnet, range?: Subnet): string => CURSORS + poolPath(space, subnet, range);
+export const poolKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => POOLS + poolPath(space, subnet, range, dhcp);
+export const cursorKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => CURSORS + poolPath(space, subnet, range, dhcp);
+/** The DHCP lease of an address of a DHCP pool (a DhcpLease as JSON, plus its state). */
+export const LEASES = 'ipam/leases/';
+export const leasePrefix = (space: string, subnet: Subnet): string => `${LEASES}${space}/${seg(subnet.text)}/`;
+export const leaseKey = (space: string, subnet: Subnet, address: string): string => leasePrefix(space, subnet) + address;
 
 /** Prefix of every address key of one subnet of one address space. */
 export const subnetAddressPrefix = (space: string, subnet: Subnet): string => `${ADDRESSES}${space}/${seg(subnet.text)}/`;
@@ -61,5 +68,5 @@ export function splitAddressKey(key: string): { prefix: string; address: string 
 }
 
 /** Docker's own form of a PoolID ("LocalDefault/198.18.0.0/16/198.18.1.0/24"), which users recognise in logs. */
-export const poolIdOf = (space: string, subnet: Subnet, range?: Subnet): string =>
-  `${space}/${subnet.text}${range ? `/${range.text}` : ''}`;
+export const poolIdOf = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
+  `${space}/${subnet.text}${range ? `/${range.text}` : ''}${dhcp ? '/dhcp' : ''}`;

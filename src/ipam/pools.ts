@@ -16,7 +16,8 @@ export const REQUEST_ADDRESS_TYPE = 'RequestAddressType';
 export const ENDPOINT_NAME = 'com.docker.network.endpoint.name';
 
 /** --ipam-opt keys of macnet's own. None yet: only Docker's com.docker.* keys pass. */
-export const IPAM_OPTIONS: readonly string[] = [];
+export const IPAM_OPTIONS: readonly string[] = ['mode'];
+export const IPAM_MODES = ['pool', 'dhcp'] as const;
 
 export interface DefaultPool {
   readonly base: Subnet;
@@ -43,6 +44,8 @@ export interface ValidPoolRequest {
   /** Undefined: take one from the default pools. */
   readonly subnet?: Subnet;
   readonly range?: Subnet;
+  /** IPv4 addresses leased from the LAN's DHCP server (--ipam-opt mode=dhcp). */
+  readonly dhcp?: boolean;
 }
 
 const invalid = (message: string, details: Record<string, unknown>) => new MacnetError('IPAM_POOL_INVALID', message, details);
@@ -80,6 +83,19 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   }
   checkOptions(r.options, 'RequestPool');
   const family = r.v6 ? 6 : 4;
+  const mode = r.options?.mode ?? 'pool';
+  if (!(IPAM_MODES as readonly string[]).includes(mode)) {
+    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${JSON.stringify(mode)} is not valid: use pool (the default: macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)`,
+      { option: 'mode', value: mode });
+  }
+  // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.
+  const dhcp = mode === 'dhcp' && !r.v6;
+  if (dhcp && !r.pool) {
+    throw invalid('RequestPool: --ipam-opt mode=dhcp needs --subnet, the LAN\'s IPv4 subnet that its DHCP server serves (e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.1)', { option: 'mode' });
+  }
+  if (dhcp && r.subPool) {
+    throw invalid(`RequestPool: --ip-range ${r.subPool} has no effect with --ipam-opt mode=dhcp: the DHCP server picks the addresses; leave --ip-range out (or limit the server's range)`, { subPool: r.subPool });
+  }
   if (!r.pool) {
     if (r.subPool) throw invalid(`invalid ip-range ${r.subPool}: an ip-range needs a subnet (--subnet)`, { subPool: r.subPool });
     return { space };
@@ -88,7 +104,7 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   if (subnet.family !== family) {
     throw invalid(`invalid subnet ${subnet.text}: an IPv${subnet.family} subnet in a request for IPv${family}`, { subnet: subnet.text, v6: r.v6 });
   }
-  if (!r.subPool) return { space, subnet };
+  if (!r.subPool) return dhcp ? { space, subnet, dhcp } : { space, subnet };
   const range = parseNetwork(r.subPool, 'ip-range');
   if (!containsSubnet(subnet, range)) {
     throw invalid(`invalid ip-range ${range.text}: parent subnet ${subnet.text} doesn't contain ip-range`, { subnet: subnet.text, range: range.text });

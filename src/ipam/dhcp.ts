@@ -1,0 +1,213 @@
+// --ipam-opt mode=dhcp: endpoint addresses leased from the LAN's own DHCP server (docs/dhcp.md). The lease is
+// taken at RequestAddress, before the container exists, for the MAC the container will get (the driver asks
+// for it at CreateEndpoint); it is kept (renewed at T1, rebound at T2) for as long as the address is
+// allocated, also across daemon restarts (leases live in the store), and released with the address.
+import { createHash, randomBytes } from 'node:crypto';
+import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, release } from '../dhcp';
+import { MacnetError } from '../errors';
+import type { Logger } from '../log';
+import type { Store } from '../store/types';
+import type { Subnet } from './cidr';
+import { LEASES, leaseKey, leasePrefix } from './keys';
+
+/** What the DHCP client needs of the network side: sockets on the right links (the driver knows them). */
+export interface DhcpLinks {
+  /**
+   * A socket (SOCK_DGRAM, IPv4) on the probe link of the parent of the network that uses `subnet`, and how to
+   * name it in messages; throws a clear error when DHCP cannot run there (no network, ipvlan, passthru).
+   */
+  probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string }>;
+  /** A socket on the container's own interface in its namespace, once the endpoint with `ip` has joined. */
+  containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined>;
+}
+
+export type LeaseState = 'bound' | 'expired' | 'changed';
+
+/** A lease as stored: the client's lease plus what happened to it since. */
+export interface LeaseRecord {
+  readonly lease: DhcpLease;
+  readonly state: LeaseState;
+  /** 'changed': the address the server moved the lease to (the container keeps the old one until re-created). */
+  readonly changedTo?: string;
+  readonly poolId: string;
+}
+
+export interface DhcpOptions {
+  /** Bound of acquiring a lease (DHCP_NO_ANSWER after it), default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * The MAC a DHCP endpoint gets: derived from the subnet and the container's name when the engine sends the
+ * name (so the server, which keys leases on client-id and MAC, gives a re-created container its address
+ * back), otherwise random; first octet 0x0a like every MAC macnet makes (locally administered, unicast).
+ */
+export function dhcpMac(subnet: string, name?: string): string {
+  const b = name ? createHash('sha256').update(`macnet-dhcp|${subnet}|${name}`).digest().subarray(0, 6) : randomBytes(6);
+  b[0] = 0x0a;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Option 61: hardware type 1 + MAC (RFC 2132 9.14): servers show and match it as the MAC everyone knows. */
+const clientIdOf = (mac: string): Buffer => Buffer.from([1, ...mac.split(':').map((h) => parseInt(h, 16))]);
+
+export class DhcpAddresses {
+  private readonly keeper: LeaseKeeper;
+  /** Lease key (space|subnet|address) → the stored record, in memory for the driver's questions. */
+  private readonly records = new Map<string, LeaseRecord & { space: string; subnet: Subnet }>();
+
+  constructor(private readonly store: Store, private readonly links: DhcpLinks, private readonly log: Logger, private readonly opts: DhcpOptions = {}) {
+    this.keeper = new LeaseKeeper({
+      socketFor: async (key, lease) => {
+        const r = this.records.get(key);
+        const own = r && (await this.links.containerSocket(r.subnet.text, lease.address).catch(() => undefined));
+        // Before Join (or after Leave) the container has no interface: the probe link still reaches the server.
+        return own ?? (await this.links.probeSocket(r?.subnet.text ?? '')).sock;
+      },
+      where: (key) => `the lease of ${this.records.get(key)?.lease.address ?? key}`,
+    });
+    this.keeper.on('renewed', (key: string, lease: DhcpLease) => {
+      this.log.debug('DHCP lease renewed', { address: lease.address, leaseSeconds: lease.leaseSeconds, server: lease.serverId });
+      void this.save(key, { lease, state: 'bound' });
+    });
+    this.keeper.on('changed', (key: string, lease: DhcpLease, prev: DhcpLease) => {
+      this.log.error('DHCP server moved a lease to another address: the container keeps the old one until it is re-created', { address: prev.address, newAddress: lease.address, mac: lease.mac, server: lease.serverId });
+      void this.save(key, { lease: prev, state: 'changed', changedTo: lease.address });
+    });
+    this.keeper.on('expired', (key: string, lease: DhcpLease, reason: string) => {
+      this.log.error(reason === 'nak' ? 'DHCP server refused to extend a lease (DHCPNAK): the container\'s address is no longer leased' : 'DHCP lease expired without renewal: the container\'s address is no longer leased',
+        { address: lease.address, mac: lease.mac, server: lease.serverId });
+      void this.save(key, { lease, state: 'expired' });
+    });
+    this.keeper.on('error', (key: string, e: unknown) => this.log.warn('DHCP renewal attempt failed; retrying', { lease: key, error: e }));
+  }
+
+  private key(space: string, subnet: Subnet, address: string): string {
+    return `${space}|${subnet.text}|${address}`;
+  }
+
+  private async save(key: string, patch: Pick<LeaseRecord, 'lease' | 'state'> & { changedTo?: string }): Promise<void> {
+    const r = this.records.get(key);
+    if (!r) return;
+    const next = { ...r, ...patch };
+    this.records.set(key, next);
+    const { space, subnet, ...stored } = next;
+    await this.store.put(leaseKey(space, subnet, r.lease.address), JSON.stringify(stored)).catch((e: unknown) => this.log.error('could not store a DHCP lease', { error: e }));
+  }
+
+  /** At start: leases of DHCP pools are kept again from where they were (renewals continue on schedule). */
+  async load(subnetOf: (space: string, subnet: string) => Subnet | undefined): Promise<void> {
+    for (const e of await this.store.list(LEASES)) {
+      const [space, seg] = e.key.slice(LEASES.length).split('/');
+      const subnet = space && seg ? subnetOf(space, seg.replace('_', '/')) : undefined;
+      if (!space || !subnet) continue;
+      const rec = JSON.parse(e.value) as LeaseRecord;
+      const key = this.key(space, subnet, rec.lease.address);
+      this.records.set(key, { ...rec, space, subnet });
+      if (rec.state !== 'expired') this.keeper.add(key, rec.lease);
+    }
+  }
+
+  /**
+   * A lease for a new endpoint: DISCOVER from the parent's probe link with the container's future MAC. The
+   * caller reserves the address in the subnet's index and gives it back with `decline` if it cannot.
+   */
+  async acquire(poolId: string, space: string, subnet: Subnet, name?: string): Promise<DhcpLease> {
+    const mac = dhcpMac(subnet.text, name);
+    const { sock, where } = await this.links.probeSocket(subnet.text);
+    let lease: DhcpLease;
+    try {
+      lease = await acquire(sock, { mac, clientId: clientIdOf(mac), ...(name && { hostname: hostnameOf(name) }), timeoutMs: this.opts.timeoutMs ?? 5000, where });
+      if (!inSubnet(lease.address, subnet)) {
+        this.decline(sock, lease, subnet);
+        throw new MacnetError('IPAM_POOL_INVALID',
+          `the DHCP server ${lease.serverId} on ${where} leased ${lease.address}/${lease.prefixLength}, which is outside the network's subnet ${subnet.text}: create the network with --subnet set to the LAN's subnet`,
+          { address: lease.address, subnet: subnet.text, server: lease.serverId });
+      }
+    } finally {
+      sock.close();
+    }
+    const key = this.key(space, subnet, lease.address);
+    this.records.set(key, { lease, state: 'bound', poolId, space, subnet });
+    const { space: _s, subnet: _n, ...stored } = this.records.get(key)!;
+    await this.store.put(leaseKey(space, subnet, lease.address), JSON.stringify(stored));
+    this.keeper.add(key, lease);
+    this.log.info('DHCP lease', { address: lease.address, mac, server: lease.serverId, router: lease.router, leaseSeconds: lease.leaseSeconds, ...(name && { name }) });
+    return lease;
+  }
+
+  /** The address could not be used after all (macnet holds it already): tell the server (DHCPDECLINE). */
+  async giveBack(space: string, subnet: Subnet, lease: DhcpLease): Promise<void> {
+    const key = this.key(space, subnet, lease.address);
+    this.keeper.remove(key);
+    this.records.delete(key);
+    await this.store.delete(leaseKey(space, subnet, lease.address));
+    const { sock } = await this.links.probeSocket(subnet.text);
+    try {
+      this.decline(sock, lease, subnet);
+    } finally {
+      sock.close();
+    }
+  }
+
+  private decline(sock: ClosableSocket, lease: DhcpLease, subnet: Subnet): void {
+    try {
+      decline(sock, lease);
+    } catch (e) {
+      this.log.warn('could not send DHCPDECLINE', { address: lease.address, subnet: subnet.text, error: e });
+    }
+  }
+
+  /** ReleaseAddress: DHCPRELEASE (from the probe link: the container is gone by now) and forget the lease. */
+  async release(space: string, subnet: Subnet, address: string): Promise<void> {
+    const key = this.key(space, subnet, address);
+    const r = this.records.get(key);
+    this.keeper.remove(key);
+    this.records.delete(key);
+    await this.store.delete(leaseKey(space, subnet, address));
+    if (!r || r.state === 'expired') return;
+    try {
+      const { sock } = await this.links.probeSocket(subnet.text);
+      try {
+        release(sock, r.lease);
+      } finally {
+        sock.close();
+      }
+      this.log.info('DHCP lease released', { address, mac: r.lease.mac, server: r.lease.serverId });
+    } catch (e) {
+      // The network may be gone already; the server's lease then runs out on its own.
+      this.log.warn('could not send DHCPRELEASE; the server\'s lease runs out on its own', { address, error: e });
+    }
+  }
+
+  /** The lease behind an allocated address (for the driver: MAC, router, inspect output). */
+  leaseOf(subnet: string, address: string): LeaseRecord | undefined {
+    for (const r of this.records.values()) if (r.subnet.text === subnet && r.lease.address === address) return r;
+    return undefined;
+  }
+
+  /** Forgets every lease of a subnet whose last pool went (the addresses were released before). */
+  async purge(space: string, subnet: Subnet): Promise<void> {
+    for (const [k, r] of this.records) {
+      if (r.space === space && r.subnet.text === subnet.text) {
+        this.keeper.remove(k);
+        this.records.delete(k);
+      }
+    }
+    for (const e of await this.store.list(leasePrefix(space, subnet))) await this.store.delete(e.key);
+  }
+
+  stop(): void {
+    this.keeper.stop();
+  }
+}
+
+function inSubnet(ip: string, subnet: Subnet): boolean {
+  const parts = ip.split('.').map(Number);
+  if (subnet.family !== 4 || parts.length !== 4) return false;
+  const v = BigInt(((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!);
+  return v >= subnet.base && v <= subnet.last;
+}
+
+/** Option 12 must be a hostname: Docker's names may hold '_' and '.', which servers reject or mangle. */
+const hostnameOf = (name: string): string => name.replace(/^\//, '').replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63);
