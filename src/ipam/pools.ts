@@ -54,7 +54,7 @@ export function checkOptions(options: Record<string, string> | undefined, call: 
   for (const key of Object.keys(options ?? {})) {
     // Docker adds its own com.docker.* keys; anything else is a user's --ipam-opt that would silently do nothing.
     if (key.startsWith('com.docker.') || IPAM_OPTIONS.includes(key)) continue;
-    const known = IPAM_OPTIONS.length ? IPAM_OPTIONS.join(', ') : "none yet besides Docker's own com.docker.* keys";
+    const known = 'mode (pool | dhcp)';
     throw new MacnetError('OPTION_UNKNOWN', `${call}: unknown --ipam-opt ${JSON.stringify(key)}; macnet's IPAM options: ${known}`,
       { option: key, known: IPAM_OPTIONS });
   }

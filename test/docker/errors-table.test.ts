@@ -250,7 +250,7 @@ describe('docker network create: IP data and IPAM options', () => {
     { name: 'gateway is the network address', act: create(...S, '--gateway', '198.18.31.0', ...P('eth0')), code: 'IPAM_ADDRESS_OUT_OF_POOL',
       expect: `${DAEMON}failed to allocate gateway (198.18.31.0): remote: IPAM_ADDRESS_OUT_OF_POOL: RequestAddress: address 198.18.31.0 is the network address of 198.18.31.0/24 (pool LocalDefault/198.18.31.0/24)` },
     { name: 'unknown --ipam-opt', act: create(...S, '--ipam-opt', 'foo=bar', ...P('eth0')), code: 'OPTION_UNKNOWN',
-      expect: `${REMOTE}OPTION_UNKNOWN: RequestPool: unknown --ipam-opt "foo"; macnet's IPAM options: none yet besides Docker's own com.docker.* keys` },
+      expect: `${REMOTE}OPTION_UNKNOWN: RequestPool: unknown --ipam-opt "foo"; macnet's IPAM options: mode (pool | dhcp)` },
   ]);
 });
 

@@ -99,7 +99,7 @@ test('--ipam-opt: com.docker.* keys pass, anything else is OPTION_UNKNOWN', asyn
   await ipam.requestPool({ addressSpace: L, pool: '198.18.0.0/24', v6: false, options: { 'com.docker.network.ipam.serial': 'true' } });
   await assert.rejects(ipam.requestPool({ addressSpace: L, pool: '198.18.1.0/24', v6: false, options: { 'com.docker.x': '1', sequential: 'yes' } }), {
     code: 'OPTION_UNKNOWN',
-    message: 'RequestPool: unknown --ipam-opt "sequential"; macnet\'s IPAM options: none yet besides Docker\'s own com.docker.* keys',
+    message: 'RequestPool: unknown --ipam-opt "sequential"; macnet\'s IPAM options: mode (pool | dhcp)',
   });
 });
 
