@@ -17,6 +17,12 @@ export interface Known {
   readonly endpoints: readonly { readonly address: string; readonly mac?: string; readonly endpointId: string; readonly link: string }[];
   /** This host's addresses (any link, the host-access link included) on the swept subnets. */
   readonly host: readonly { readonly address: string; readonly link: string; readonly mac: string }[];
+  /**
+   * The MACs of all of this host's links with an address. Linux answers ARP for any of the host's addresses
+   * on any link (arp_ignore 0, the weak host model), so the host-access link may answer for the parent's
+   * address: one host, not a conflict.
+   */
+  readonly hostMacs: readonly string[];
   readonly gateways: readonly string[];
   /** The last address of containers that have none now (stopped or removed): IPAM's sticky records. */
   readonly stopped: readonly { readonly address: string; readonly name: string }[];
@@ -73,7 +79,7 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     if (!answered.length) note = `silent: no reply (${note}: not running, or its interface is down)`;
   } else if (host.length) {
     owner = 'host';
-    expected = host.map((h) => h.mac);
+    expected = [...new Set([...host.map((h) => h.mac), ...known.hostMacs])];
     // A macvlan parent does not hear its children, so the probe link cannot ask the host's own links.
     note = `link ${host.map((h) => h.link).join(', ')}${answered.length ? '' : ' (from the kernel: the probe link cannot reach its own parent)'}`;
   } else if (known.gateways.includes(address)) {

@@ -68,11 +68,12 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
     .filter((e) => sameParent.has(e.networkId))
     .flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map((a) => ({ address: parseCidr(a).address, ...(e.mac && { mac: e.mac }), endpointId: e.endpointId, link: e.linkName })))
     .filter((e) => inSubnets(e.address));
-  const host = (await d.lan.hostAddresses()).filter((h) => inSubnets(h.address));
+  const hostAll = await d.lan.hostAddresses();
+  const host = hostAll.filter((h) => inSubnets(h.address));
   const now = new Set([...endpoints, ...host].map((e) => e.address));
   const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet)))).flat().filter((s) => !now.has(s.address));
   const gateways = c.subnets.map((s) => s.gateway).filter((g): g is string => !!g);
-  const known: Known = { endpoints, host, gateways, stopped };
+  const known: Known = { endpoints, host, hostMacs: [...new Set(hostAll.map((h) => h.mac))], gateways, stopped };
   const v4 = c.subnets.filter((s) => s.family === 4).flatMap((s) => hostsOf(s.subnet));
   const v6 = [...new Set([...endpoints, ...host, ...stopped].map((e) => e.address).concat(gateways).filter((a) => a.includes(':')))];
   const replies = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
