@@ -93,7 +93,15 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     owner = 'container (this host)';
     note = `silent: last address of stopped container ${stopped!.name} (given back to it when it starts again, if still free)`;
   }
-  const foreign = expected.length ? answered.filter((m) => !expected.includes(m)) : answered.slice(1);
+  // Another host's macnet defends an address its probe link verified for 30 s after handing it out
+  // (lan.ts, CLAIM_MS), while its container already answers: a just-started container, not a conflict.
+  const defended = !ep && !host.length && answered.some((m) => ownerByMac(m) === 'macnet container (other host)');
+  const counted = defended ? answered.filter((m) => ownerByMac(m) !== 'macnet reserved (other host)') : answered;
+  if (defended && counted.length < answered.length) {
+    owner = 'macnet container (other host)';
+    note = `just started: its host's probe link still defends the address${note && !note.startsWith('another') ? `; ${note}` : ''}`;
+  }
+  const foreign = expected.length ? answered.filter((m) => !expected.includes(m)) : counted.slice(1);
   const conflict = foreign.length > 0;
   if (conflict) {
     const who = answered.map((m) => `${m} (${expected.includes(m) ? owner : ownerByMac(m)})`).join(', ');

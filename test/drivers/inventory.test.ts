@@ -28,11 +28,13 @@ test('classify: owners by record, by kernel address, by gateway and by MAC signa
     ['198.18.15.21', ['0a:22:22:22:22:22', '02:00:00:00:00:02']],
     ['198.18.15.40', ['0a:44:44:44:44:44']],
     ['198.18.15.41', ['0e:55:55:55:55:55']],
+    ['198.18.15.42', ['0a:66:66:66:66:66', '0e:55:55:55:55:55']],
+    ['198.18.15.43', ['02:00:00:00:00:77', '0e:55:55:55:55:55']],
     ['198.18.15.254', ['02:00:00:00:00:fe']],
     ['198.18.15.99', []],
   ]), known);
   const by = new Map(rows.map((r) => [r.address, r]));
-  assert.deepEqual(rows.map((r) => r.address), ['198.18.15.1', '198.18.15.2', '198.18.15.3', '198.18.15.11', '198.18.15.12', '198.18.15.20', '198.18.15.21', '198.18.15.22', '198.18.15.30', '198.18.15.40', '198.18.15.41', '198.18.15.254']);
+  assert.deepEqual(rows.map((r) => r.address), ['198.18.15.1', '198.18.15.2', '198.18.15.3', '198.18.15.11', '198.18.15.12', '198.18.15.20', '198.18.15.21', '198.18.15.22', '198.18.15.30', '198.18.15.40', '198.18.15.41', '198.18.15.42', '198.18.15.43', '198.18.15.254']);
   assert.equal(by.get('198.18.15.1')!.owner, 'gateway');
   assert.deepEqual([by.get('198.18.15.2')!.owner, by.get('198.18.15.2')!.conflict, by.get('198.18.15.2')!.mac], ['unknown', true, '02:00:00:00:00:02,02:00:00:00:00:99']);
   assert.match(by.get('198.18.15.2')!.note, /^CONFLICT: 2 MACs answer/);
@@ -47,6 +49,9 @@ test('classify: owners by record, by kernel address, by gateway and by MAC signa
   assert.match(by.get('198.18.15.30')!.note, /^silent: last address of stopped container web/);
   assert.equal(by.get('198.18.15.40')!.owner, 'macnet container (other host)');
   assert.equal(by.get('198.18.15.41')!.owner, 'macnet reserved (other host)');
+  assert.deepEqual([by.get('198.18.15.42')!.owner, by.get('198.18.15.42')!.conflict], ['macnet container (other host)', false], 'its own host\'s probe link still defends a new container');
+  assert.match(by.get('198.18.15.42')!.note, /^just started/);
+  assert.deepEqual([by.get('198.18.15.43')!.owner, by.get('198.18.15.43')!.conflict], ['unknown', true], 'a defended address that an unknown machine took');
   assert.deepEqual([by.get('198.18.15.254')!.owner, by.get('198.18.15.254')!.conflict], ['host', false], 'the host-access link answering for itself');
   assert.deepEqual(by.get('198.18.15.2')!.replies, [{ mac: '02:00:00:00:00:02', count: 1 }, { mac: '02:00:00:00:00:99', count: 1 }]);
 });
