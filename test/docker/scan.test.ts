@@ -27,7 +27,7 @@ async function lanDevice(label: string, addresses: string[]): Promise<string> {
 }
 
 before(async () => {
-  lab = await Lab.create({ hosts: 2, docker: true });
+  lab = await Lab.create({ hosts: 2, docker: true, ipv6: true });
   deviceMac = await lanDevice('dev', ['198.18.15.2', '198.18.15.3']);
   dupMac = await lanDevice('dup', ['198.18.15.3']);
   for (const h of lab.hosts) daemons.push(await Daemon.start({ netns: h.ns.path, mountNs: h.mountNs, pluginDir: h.pluginDir, extraArgs: ['--log-level', 'info'] }));
@@ -118,6 +118,38 @@ test('scan lists containers of both hosts, the host, the gateway, LAN devices an
   const id = (await h1.docker('network', 'inspect', '-f', '{{.Id}}', 'lan')).stdout.trim();
   const byId = await run(process.execPath, [MAIN, 'scan', id.slice(0, 12), '--json', '--plugin-dir', h1.pluginDir]);
   assert.equal(byId.code, 0, byId.stderr);
+});
+
+test('IPv6: the addresses macnet knows are asked with a DAD solicitation and answered', async (t) => {
+  const [h1, h2] = lab.hosts as [LabHost, LabHost];
+  t.after(async () => {
+    await h1.docker('rm', '-f', 'v1');
+    await h2.docker('rm', '-f', 'w1');
+    for (const h of [h1, h2]) await h.docker('network', 'rm', 'lan6');
+  });
+  for (const h of [h1, h2]) {
+    const r = await h.docker('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', LAN.subnet4, '--gateway', LAN.router4,
+      '--ipv6', '--subnet', LAN.subnet6, '--gateway', LAN.router6, '-o', 'parent=eth0', 'lan6');
+    assert.equal(r.code, 0, r.stderr);
+  }
+  assert.equal((await h1.docker('run', '-d', '--name', 'v1', '--net', 'lan6', 'busybox:local', 'sleep', '300')).code, 0);
+  assert.equal((await h2.docker('run', '-d', '--name', 'w1', '--net', 'lan6', 'busybox:local', 'sleep', '300')).code, 0);
+  const ip6 = (await h1.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', 'v1')).stdout.trim();
+  const mac = (await inspect(h1, 'v1')).mac;
+  // A DAD solicitation for an address still tentative on its owner would make the owner give it up: wait.
+  for (let i = 0; i < 50 && /tentative/.test((await h1.docker('exec', 'v1', 'ip', '-6', 'addr', 'show', 'dev', 'eth0')).stdout); i++) await new Promise((r) => setTimeout(r, 100));
+  const r = await scan(h1, 'lan6', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Row[];
+  const v6 = rows.filter((x) => x.address.includes(':'));
+  t.diagnostic(v6.map((x) => `${x.address} ${x.mac} ${x.owner} ${x.note}`).join('\n'));
+  const by = new Map(v6.map((x) => [x.address, x]));
+  assert.deepEqual([by.get(ip6)?.owner, by.get(ip6)?.mac, by.get(ip6)?.conflict], ['container (this host)', mac, false]);
+  assert.deepEqual(by.get(ip6)?.replies.length, 1, 'it answered the solicitation');
+  assert.deepEqual([by.get(LAN.router6)?.owner, by.get(LAN.router6)?.replies.length], ['gateway', 1]);
+  assert.equal(by.get(h1.ipv6!)?.owner, 'host');
+  const w1 = (await h2.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', 'w1')).stdout.trim();
+  assert.ok(!by.has(w1), 'another host\'s IPv6 containers are not known here, so not asked (a /64 cannot be swept)');
 });
 
 test('scan errors: an unknown network is NETWORK_NOT_FOUND, a non-macnet one too, no daemon is DAEMON_UNREACHABLE', async () => {
