@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { isMacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
 import { DAEMON_HELP, parseDaemonArgs, runDaemon } from './daemon';
+import { scan } from './scan';
 
 // Read at run time so that --version always matches package.json.
 const VERSION: string = require('../../../package.json').version;
@@ -15,6 +16,8 @@ Commands:
   links [--netns PATH] [--json]   list the links of a network namespace with their kind data
                                   (macvlan mode, vlan id, ipvlan mode and flag, parent, MAC, MTU)
   daemon [--help]                 the Docker network + IPAM plugin (macnet daemon --help)
+  scan NETWORK [--json]           who answers on a network's LAN: address, MAC, owner,
+                                  conflicts (macnet scan --help)
 
 Options:
   -h, --help      show this help
@@ -62,8 +65,10 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         return await runDaemon(parseDaemonArgs(rest));
+      case 'scan':
+        return await scan(rest);
       default:
-        process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon (macnet --help)\n`);
+        process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan (macnet --help)\n`);
         return 2;
     }
   } catch (e) {

@@ -4,6 +4,7 @@ import { MacnetError } from '../errors';
 import type { NetworkDriver } from '../drivers/driver';
 import type { CreateNetworkRequest } from '../drivers/config';
 import type { Ipam } from '../ipam/ipam';
+import { scanNetwork } from '../drivers/scan';
 import type { Handler } from './server';
 
 function str(body: Record<string, unknown>, field: string, call: string, required = true): string {
@@ -80,5 +81,8 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     await ipam.releaseAddress(str(b, 'PoolID', 'ReleaseAddress'), str(b, 'Address', 'ReleaseAddress'));
     return {};
   });
+
+  // macnet's own calls (the CLI's, never dockerd's): a path Docker's protocol does not use, same error shape.
+  h.set('macnet/scan', async (b) => scanNetwork(driver, str(b, 'network', 'macnet/scan')));
   return h;
 }

@@ -15,10 +15,16 @@ import { type DriverState, type EndpointRecord, endpointKey } from './state';
 export const ENDPOINT_LINK_PATTERN = /^mn[0-9a-f]{11}$/;
 export const endpointLinkName = (endpointId: string): string => `mn${endpointId.slice(0, 11).toLowerCase()}`;
 
-/** A random locally administered unicast MAC (first octet: bit 1 set, bit 0 clear). */
+/**
+ * macnet's MAC signature: every MAC it makes starts with 0x0a (locally administered, unicast), so that
+ * `macnet scan` on one host recognises the containers of macnet on other hosts. The other 5 bytes are random.
+ */
+export const MAC_SIGNATURE = 0x0a;
+
+/** A random MAC with macnet's signature as first octet. */
 export function randomMac(): string {
   const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfc) | 0x02;
+  b[0] = MAC_SIGNATURE;
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
@@ -29,7 +35,7 @@ export function randomMac(): string {
  */
 export function stableMac(networkId: string, identity: string): string {
   const b = createHash('sha256').update(`macnet|${networkId}|${identity}`).digest().subarray(0, 6);
-  b[0] = (b[0]! & 0xfc) | 0x02;
+  b[0] = MAC_SIGNATURE;
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 

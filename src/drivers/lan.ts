@@ -2,11 +2,11 @@
 // One probe link per parent (a macvlan in bridge mode, so that it also hears sibling macvlan containers of
 // other networks on this host), with AF_PACKET sockets for ARP and IPv6, created at the first probe and
 // removed with the parent's last network.
-import { createHash } from 'node:crypto';
-import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
+import { createHash, randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
+import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
 import type { Logger } from '../log';
-import { LinkProber, type ProbeResult } from '../probe/prober';
+import { LinkProber, type ProbeResult, type SweepOptions } from '../probe/prober';
 import type { NetworkConfig } from './config';
 import type { DriverState } from './state';
 
@@ -18,6 +18,16 @@ export type Holder = { readonly mac: string; readonly reason: 'answered' | 'prob
 /** 'mnp' + 10 hex digits of the parent's name: stable per parent, recognisable when reconciling. */
 export const PROBE_LINK_PATTERN = /^mnp[0-9a-f]{10}$/;
 export const probeLinkName = (parent: string): string => `mnp${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
+
+/**
+ * First octet of a probe link's MAC: locally administered unicast like containers' 0a (endpoint.ts), but its
+ * own value, because a probe link answers other hosts' probes for addresses it defends; `macnet scan` on
+ * another host then says "reserved by macnet" rather than "container".
+ */
+export const PROBE_MAC_SIGNATURE = 0x0e;
+
+/** An address of this host, on any of its links (parent, host-access link, others). */
+export interface HostAddress { readonly address: string; readonly link: string; readonly mac: string }
 
 interface ProbeLink {
   readonly name: string;
@@ -55,9 +65,7 @@ export class LanGuard {
   async check(c: NetworkConfig, candidates: readonly string[]): Promise<Map<string, Holder>> {
     const out = new Map<string, Holder>();
     // The host's own addresses: macvlan isolates a parent from its children, so the host would not answer.
-    const own = await this.k.addresses.list();
-    const links = new Map((await this.k.links.list()).map((l) => [l.index, l.mac ?? '00:00:00:00:00:00']));
-    for (const a of own) if (candidates.includes(a.address)) out.set(a.address, { mac: links.get(a.index)!, reason: 'answered' });
+    for (const a of await this.hostAddresses()) if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
     const rest = candidates.filter((a) => !out.has(a));
     // A passthru parent takes no second child and ipvlan children share the parent's MAC: no probe link there.
     if (rest.length && c.kind === 'macvlan' && c.macvlanMode !== 'passthru') {
@@ -88,6 +96,25 @@ export class LanGuard {
     return { sock, where: `probe link ${link.name} on parent ${c.parent.name}` };
   }
 
+  /** Every address of this host's links, from netlink (the probe link cannot hear its own parent). */
+  async hostAddresses(): Promise<HostAddress[]> {
+    const links = new Map((await this.k.links.list()).map((l) => [l.index, l]));
+    return (await this.k.addresses.list()).map((a) => {
+      const l = links.get(a.index);
+      return { address: a.address, link: l?.name ?? `index ${a.index}`, mac: l?.mac ?? '00:00:00:00:00:00' };
+    });
+  }
+
+  /** `macnet scan`: who answers for each address on the network's LAN (LinkProber.sweep), from the probe link. */
+  async sweep(c: NetworkConfig, addresses: readonly string[], opts: SweepOptions = {}): Promise<Map<string, string[]>> {
+    if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
+      throw new MacnetError('INVALID_ARGUMENT',
+        `scan: network ${c.id.slice(0, 12)} is ${c.kind === 'ipvlan' ? `ipvlan (its containers share the parent's MAC, and no macvlan probe link can sit beside ipvlan children)` : 'macvlan passthru (the parent takes no second child for a probe link)'}; scan works on macvlan bridge, vepa and private networks`,
+        { network: c.id, kind: c.kind });
+    }
+    return (await this.link(c.parent.name)).prober.sweep(addresses, opts);
+  }
+
   private link(parent: string): Promise<ProbeLink> {
     let p = this.links.get(parent);
     if (!p) {
@@ -101,7 +128,9 @@ export class LanGuard {
   private async open(parent: string): Promise<ProbeLink> {
     const name = probeLinkName(parent);
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
-    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge' });
+    const mac = randomBytes(6);
+    mac[0] = PROBE_MAC_SIGNATURE;
+    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', mac: [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':') });
     try {
       // Other hosts' DAD probes go to solicited-node groups this link has not joined. arp_ignore 1: a link in
       // the host namespace would otherwise answer ARP for the host's own addresses too, with its own MAC, and

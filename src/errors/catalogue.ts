@@ -59,8 +59,8 @@ export const CATALOGUE = {
     fix: 'Correct --subnet, --gateway, --aux-address or --ip-range.',
   },
   NETWORK_NOT_FOUND: {
-    summary: 'Docker referred to a network the plugin has no record of (other than on delete, which always succeeds).',
-    fix: "Re-create the network; check the daemon's state dir (--state-dir) was not removed.",
+    summary: 'Docker referred to a network the plugin has no record of (other than on delete, which always succeeds); or `macnet scan` was given a network that Docker does not know by that name, or that is not a macnet network of this daemon.',
+    fix: "Re-create the network; check the daemon's state dir (--state-dir) was not removed. For scan: `docker network ls --filter driver=macnet` lists the names.",
   },
   ENDPOINT_NOT_FOUND: {
     summary: 'Docker referred to an endpoint the plugin has no record of (other than on delete or leave, which always succeed).',
@@ -109,6 +109,18 @@ export const CATALOGUE = {
   ADDRESS_CONFLICT: {
     summary: 'A requested address (--ip, --ip6) is already used by a machine on the LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
     fix: 'Pick another address, find the machine by its MAC, or create the network with -o conflict=warn to use the address anyway.',
+  },
+  SCAN_TOO_LARGE: {
+    summary: '`macnet scan` sweeps at most a /20 of IPv4 (4094 addresses, one ARP request each); the network has a larger IPv4 subnet.',
+    fix: 'Scan a network with a smaller subnet, or check the addresses of interest with `arping` from the LAN.',
+  },
+  DAEMON_UNREACHABLE: {
+    summary: 'A `macnet` command that asks the daemon (scan) cannot connect to `<plugin-dir>/macnet.sock`: the daemon is not running, or runs with another --plugin-dir or in another mount namespace.',
+    fix: 'Start `macnet daemon`, or give the same `--plugin-dir` as the daemon; run the command where the daemon runs (same host, same mount namespace).',
+  },
+  DOCKER_UNREACHABLE: {
+    summary: "A `macnet` command that resolves a network name (scan) cannot reach the Docker Engine API on the docker socket, or the API answered with an error other than 'not found'.",
+    fix: 'Check that dockerd runs and the socket path (`--docker-host unix:///path` or DOCKER_HOST, default /var/run/docker.sock); or give the network id instead of its name.',
   },
   DHCP_NO_ANSWER: {
     summary: 'In DHCP mode, no DHCP server answered within the time bound: the message names the link, the bound, the message type sent, how often and for which MAC. A server that ignores the broadcast flag and unicasts its OFFER to the new MAC (which no link has yet) looks the same.',

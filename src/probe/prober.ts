@@ -25,6 +25,13 @@ export interface ProbeOptions {
   count?: number;
 }
 
+export interface SweepOptions {
+  /** How long replies are collected after the last request (default 1000 ms). */
+  windowMs?: number;
+  /** Requests sent back to back before the sweep yields for a millisecond (default 8). */
+  burst?: number;
+}
+
 const PACKET_OUTGOING = 4;
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -33,6 +40,8 @@ export class LinkProber {
   private readonly defended = new Set<string>();
   private readonly pending = new Map<string, ProbeResult>();
   private readonly inflight = new Map<string, Promise<ProbeResult>>();
+  /** Running sweeps: address → the MAC of every reply, in order (a MAC twice: it answered twice). */
+  private readonly sweeps = new Set<Map<string, string[]>>();
   private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
   private readonly onNd = (p: { data: Buffer; pktType: number; srcMac: string }) => this.nd(p);
 
@@ -45,6 +54,9 @@ export class LinkProber {
     if (p.pktType === PACKET_OUTGOING) return;
     const a = decodeArp(p.data);
     if (!a || a.senderMac === this.mac) return;
+    // Only replies to our own requests count for a sweep: another machine's ARP request or announcement says
+    // nothing about how many machines answer for an address.
+    if (a.op === ARP_REPLY && a.targetMac === this.mac) for (const m of this.sweeps) m.get(a.senderIp)?.push(a.senderMac);
     if (a.senderIp !== '0.0.0.0' && this.pending.has(a.senderIp)) {
       this.conflict(a.senderIp, { free: false, mac: a.senderMac, reason: 'answered' });
     } else if (a.senderIp === '0.0.0.0' && this.pending.has(a.targetIp)) {
@@ -62,6 +74,7 @@ export class LinkProber {
     if (!n) return;
     const mac = n.lladdr ?? p.srcMac;
     if (mac === this.mac) return;
+    if (n.type === ICMPV6_NA) for (const m of this.sweeps) m.get(n.target)?.push(mac);
     if (n.type === ICMPV6_NS && n.src === '::' && this.defended.has(n.target) && this.ndSock) {
       // RFC 4862 5.4.3: a DAD probe for an address in use is answered with an NA to all nodes.
       const { packet, dstMac } = unsolicitedNa(this.mac, n.target);
@@ -116,6 +129,36 @@ export class LinkProber {
       return new Map(mine.map((a) => [a, this.pending.get(a)!]));
     } finally {
       for (const a of mine) this.pending.delete(a);
+    }
+  }
+
+  /**
+   * Who answers for each address: one request each (IPv4: an RFC 5227 probe from 0.0.0.0, so no neighbour's
+   * cache learns the probe link's MAC; IPv6: a DAD Neighbour Solicitation, which the owner answers with an NA
+   * to all nodes — the probe link has no address to be answered at). Every reply in the window is kept, so
+   * two machines answering for one address show as two MACs. Requests go out in small bursts: a /20 in one
+   * burst would overrun the LAN's queues and the socket's receive buffer.
+   */
+  async sweep(addresses: readonly string[], opts: SweepOptions = {}): Promise<Map<string, string[]>> {
+    const replies = new Map<string, string[]>(addresses.map((a) => [a, []]));
+    const burst = Math.max(1, opts.burst ?? 8);
+    this.sweeps.add(replies);
+    try {
+      let sent = 0;
+      for (const a of replies.keys()) {
+        if (ipFamily(a) === 4) this.arpSock?.send(arpProbe(this.mac, a), BROADCAST);
+        else if (this.ndSock) {
+          const { packet, dstMac } = dadProbe(a);
+          this.ndSock.send(packet, dstMac);
+        }
+        if (++sent % burst === 0) await sleep(1);
+      }
+      await sleep(opts.windowMs ?? 1000);
+      this.arpSock?.flush?.();
+      this.ndSock?.flush?.();
+      return replies;
+    } finally {
+      this.sweeps.delete(replies);
     }
   }
 

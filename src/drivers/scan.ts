@@ -1,0 +1,84 @@
+// `macnet scan`, the daemon's side: gathers what macnet knows about a network's LAN (its records, the
+// kernel's addresses, IPAM's sticky records), sweeps the LAN from the parent's probe link, and classifies
+// (inventory.ts). IPv4: every address of the subnet is asked. IPv6: a /64 cannot be swept, so only the
+// addresses macnet knows (containers, gateway, host addresses, stopped containers' last ones) are asked.
+import { MacnetError } from '../errors';
+import { lastAddresses } from '../ipam/sticky';
+import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/ip';
+import { type Known, type Row, classify } from './inventory';
+import type { LanGuard } from './lan';
+import type { DriverState } from './state';
+
+/** The largest IPv4 subnet swept: a /20 is 4094 requests, about 1 s of sending in bursts plus the window. */
+export const SCAN_MAX_IPV4_PREFIX = 20;
+/** How long replies are collected after the last request. */
+export const SCAN_WINDOW_MS = 1000;
+
+export interface ScanDeps {
+  readonly state: DriverState;
+  readonly lan: LanGuard | undefined;
+}
+
+export interface ScanResult {
+  readonly network: string;
+  readonly parent: string;
+  readonly subnets: readonly string[];
+  /** How many addresses were asked, per family. */
+  readonly asked: { readonly ipv4: number; readonly ipv6: number };
+  readonly ms: number;
+  readonly rows: readonly Row[];
+}
+
+/** Every host address of an IPv4 subnet (all of a /31 or /32: no network or broadcast address there). */
+export function hostsOf(subnet: string): string[] {
+  const { address, prefix } = parseCidr(subnet);
+  const base = ipToBytes(address).readUInt32BE(0);
+  const size = 2 ** (32 - prefix);
+  const [lo, hi] = size <= 2 ? [0, size - 1] : [1, size - 2];
+  const out: string[] = [];
+  for (let i = lo; i <= hi; i++) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE((base + i) >>> 0);
+    out.push(bytesToIp(b));
+  }
+  return out;
+}
+
+export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanResult> {
+  const started = performance.now();
+  const all = (await d.state.networks()).filter((n) => n.state === 'ready');
+  const matches = all.filter((n) => n.config.id.startsWith(network.toLowerCase()));
+  if (!network || matches.length === 0) {
+    throw new MacnetError('NETWORK_NOT_FOUND', `scan: no macnet network with id ${JSON.stringify(network)} (or an id starting so) on this daemon; \`docker network ls --filter driver=macnet\` lists the networks macnet serves`, { network });
+  }
+  if (matches.length > 1) {
+    throw new MacnetError('INVALID_ARGUMENT', `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`, { network });
+  }
+  const c = matches[0]!.config;
+  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; restart it without --no-probe', {});
+  for (const s of c.subnets) {
+    if (s.family === 4 && parseCidr(s.subnet).prefix < SCAN_MAX_IPV4_PREFIX) {
+      throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });
+    }
+  }
+  const inSubnets = (ip: string) => c.subnets.some((s) => cidrContains(s.subnet, ip));
+  // Endpoints of every network on this parent: two networks may share a subnet (split by --ip-range).
+  const sameParent = new Set(all.filter((n) => n.config.parent.name === c.parent.name).map((n) => n.config.id));
+  const endpoints = (await d.state.endpoints())
+    .filter((e) => sameParent.has(e.networkId))
+    .flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map((a) => ({ address: parseCidr(a).address, ...(e.mac && { mac: e.mac }), endpointId: e.endpointId, link: e.linkName })))
+    .filter((e) => inSubnets(e.address));
+  const hostAll = await d.lan.hostAddresses();
+  const host = hostAll.filter((h) => inSubnets(h.address));
+  const now = new Set([...endpoints, ...host].map((e) => e.address));
+  const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet)))).flat().filter((s) => !now.has(s.address));
+  const gateways = c.subnets.map((s) => s.gateway).filter((g): g is string => !!g);
+  const known: Known = { endpoints, host, hostMacs: [...new Set(hostAll.map((h) => h.mac))], gateways, stopped };
+  const v4 = c.subnets.filter((s) => s.family === 4).flatMap((s) => hostsOf(s.subnet));
+  const v6 = [...new Set([...endpoints, ...host, ...stopped].map((e) => e.address).concat(gateways).filter((a) => a.includes(':')))];
+  const replies = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
+  return {
+    network: c.id, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet), asked: { ipv4: v4.length, ipv6: v6.length },
+    ms: Math.round(performance.now() - started), rows: classify(replies, known),
+  };
+}
