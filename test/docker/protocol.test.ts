@@ -82,6 +82,39 @@ test('a network lifecycle as dockerd drives it: pool, gateway, network, endpoint
   assert.deepEqual(left.map((l) => l.ifname).sort(), ['eth0', 'lo']);
 });
 
+test('as newer engines send it (the container name with RequestAddress): a re-created container gets its address back, and with mac=stable its MAC', async () => {
+  const nid = 'c3'.repeat(32);
+  const NAME = 'com.docker.network.endpoint.name';
+  const pool = (await d.call('IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.16.0/24', Options: {}, V6: false })).body as { PoolID: string };
+  await d.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '198.18.16.1', Options: { RequestAddressType: 'com.docker.network.gateway' } });
+  assert.deepEqual((await d.call('NetworkDriver.CreateNetwork', {
+    NetworkID: nid, Options: { 'com.docker.network.generic': { parent: 'eth0', mac: 'stable' } },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '198.18.16.0/24', Gateway: '198.18.16.1/24' }], IPv6Data: [],
+  })).body, {});
+  const start = async (name: string, eid: string) => {
+    const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: { [NAME]: name } })).body as { Address: string };
+    const ep = (await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a.Address, AddressIPv6: '', MacAddress: '' }, Options: {} })).body as { Interface: { MacAddress: string } };
+    return { address: a.Address, mac: ep.Interface.MacAddress };
+  };
+  const stop = async (eid: string, address: string) => {
+    assert.deepEqual((await d.call('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid })).body, {});
+    assert.deepEqual((await d.call('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: address.split('/')[0] })).body, {});
+  };
+  const web = await start('web', 'd1'.repeat(32));
+  const db = await start('db', 'd2'.repeat(32));
+  await stop('d1'.repeat(32), web.address);
+  const again = await start('web', 'd3'.repeat(32));
+  assert.deepEqual(again, web, 'same name: the same address and the same MAC');
+  assert.notEqual(db.mac, web.mac);
+  assert.match(web.mac, /^0a(:[0-9a-f]{2}){5}$/, 'macnet\'s MAC signature');
+  const other = await start('cache', 'd4'.repeat(32));
+  assert.notEqual(other.address, web.address);
+  for (const [eid, a] of [['d2'.repeat(32), db.address], ['d3'.repeat(32), again.address], ['d4'.repeat(32), other.address]] as const) await stop(eid, a);
+  assert.deepEqual((await d.call('NetworkDriver.DeleteNetwork', { NetworkID: nid })).body, {});
+  await d.call('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '198.18.16.1' });
+  assert.deepEqual((await d.call('IpamDriver.ReleasePool', { PoolID: pool.PoolID })).body, {});
+});
+
 test('unknown calls are 404; a body that is not JSON is PLUGIN_REQUEST_INVALID; errors carry Err and Error', async () => {
   assert.equal((await d.call('NetworkDriver.Nonsense')).status, 404);
   const bad = await d.call('NetworkDriver.CreateNetwork', '{not json');
