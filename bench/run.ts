@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ipam } from './ipam';
+import { lan } from './lan';
 import { kernelLinks } from './kernel-links';
 import { dockerRun } from './docker-run';
 import { datapath } from './datapath';
@@ -28,7 +29,7 @@ import {
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
-const FIGURES: readonly Figure[] = [kernelLinks, ipam, networkCreate, footprint, datapath, dockerRun];
+const FIGURES: readonly Figure[] = [kernelLinks, ipam, lan, networkCreate, footprint, datapath, dockerRun];
 
 // dist/bench/run.js → the project root
 const ROOT = path.join(__dirname, '..', '..');
