@@ -67,9 +67,8 @@ export class LanGuard {
     // The host's own addresses: macvlan isolates a parent from its children, so the host would not answer.
     for (const a of await this.hostAddresses()) if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
     const rest = candidates.filter((a) => !out.has(a));
-    // A passthru parent takes no second child and ipvlan children share the parent's MAC: no probe link there.
-    if (rest.length && c.kind === 'macvlan' && c.macvlanMode !== 'passthru') {
-      const link = await this.link(c.parent.name);
+    if (rest.length && probeable(c)) {
+      const link = await this.link(c);
       const found = await link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300 });
       for (const [a, r] of found) if (!r.free) out.set(a, holder(r));
     }
@@ -91,7 +90,7 @@ export class LanGuard {
         `--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ${c.kind === 'ipvlan' ? 'ipvlan children share the parent\'s MAC, so the server could not tell containers apart' : 'a passthru network has no link to ask from before the container starts'}`,
         { option: 'mode', kind: c.kind });
     }
-    const link = await this.link(c.parent.name);
+    const link = await this.link(c);
     const sock = await this.k.openPacketSocket(link.name, { protocol: ETH_P_IP });
     return { sock, where: `probe link ${link.name} on parent ${c.parent.name}` };
   }
@@ -112,13 +111,14 @@ export class LanGuard {
         `scan: network ${c.id.slice(0, 12)} is ${c.kind === 'ipvlan' ? `ipvlan (its containers share the parent's MAC, and no macvlan probe link can sit beside ipvlan children)` : 'macvlan passthru (the parent takes no second child for a probe link)'}; scan works on macvlan bridge, vepa and private networks`,
         { network: c.id, kind: c.kind });
     }
-    return (await this.link(c.parent.name)).prober.sweep(addresses, opts);
+    return (await this.link(c)).prober.sweep(addresses, opts);
   }
 
-  private link(parent: string): Promise<ProbeLink> {
+  private link(c: NetworkConfig): Promise<ProbeLink> {
+    const parent = c.parent.name;
     let p = this.links.get(parent);
     if (!p) {
-      p = this.open(parent);
+      p = c.kind === 'ipvlan' ? this.openOnParent(parent) : this.open(parent);
       this.links.set(parent, p);
       p.catch(() => this.links.delete(parent));
     }
@@ -150,14 +150,30 @@ export class LanGuard {
   }
 
   /**
+   * ipvlan: no macvlan can sit beside ipvlan children, and every child carries the parent's MAC anyway, so the
+   * probes go out from the parent itself (sockets bound to it, the parent's MAC as sender). Replies to a probe
+   * come unicast to that MAC; ipvlan finds no child for them and passes them to the parent, where the socket
+   * sees them. The parent is the user's link: nothing of it is changed (no allmulti, so another host's
+   * concurrent IPv6 DAD probe to a solicited-node group may go unheard; answers to ours arrive).
+   */
+  private async openOnParent(parent: string): Promise<ProbeLink> {
+    const link = await this.k.links.get(parent, `probe on parent ${JSON.stringify(parent)}`);
+    const arp = await this.k.openPacketSocket(link.index, { protocol: ETH_P_ARP });
+    const nd = await this.k.openPacketSocket(link.index, { protocol: ETH_P_IPV6 });
+    for (const sock of [arp, nd]) sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));
+    this.log.info('probing from the parent (ipvlan)', { parent });
+    return { name: parent, prober: new LinkProber(link.mac!, arp, nd), sockets: [arp, nd] };
+  }
+
+  /**
    * Defends a just-allocated address for CLAIM_MS: the container's interface comes up half a second or so
    * later, and until it answers for itself another host probing the address must see it taken.
    */
   claimed(subnet: string, ip: string): void {
     void (async () => {
       const c = await this.networkFor(subnet);
-      if (!c || c.kind !== 'macvlan' || c.macvlanMode === 'passthru') return;
-      const link = await this.link(c.parent.name);
+      if (!c || !probeable(c)) return;
+      const link = await this.link(c);
       link.prober.defend(ip);
       const fresh = !this.claims.has(ip);
       this.claims.set(ip, Date.now() + CLAIM_MS);
@@ -194,3 +210,12 @@ export class LanGuard {
 }
 
 const holder = (r: ProbeResult): Holder => (r.free ? { mac: '', reason: 'answered' } : { mac: r.mac, reason: r.reason });
+
+/**
+ * Where probing makes sense: a LAN behind the parent (not the dummy or bridge macnet makes for a network
+ * without one), and a link to probe from: a probe macvlan beside macvlan children, the parent itself for
+ * ipvlan; a passthru parent takes no second child and its one container owns the parent's MAC.
+ */
+function probeable(c: NetworkConfig): boolean {
+  return !c.parent.implicit && (c.kind === 'ipvlan' || c.macvlanMode !== 'passthru');
+}

@@ -123,7 +123,8 @@ export class SubnetSpace {
    * answers is held (skipped) and the next free one is taken, so one cold allocation costs one window unless a
    * whole batch is in use.
    */
-  async allocate(r: DynamicRange, owner: string, probe?: LanProbe): Promise<bigint> {
+  /** `remember`: a key whose value becomes the allocated address in the same transaction (a name's sticky record). */
+  async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
     this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
     let from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
@@ -131,20 +132,20 @@ export class SubnetSpace {
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
     try {
-      return await this.nextFit(r, record, from, skipped, probe);
+      return await this.nextFit(r, record, from, skipped, probe, remember);
     } finally {
       for (const v of skipped) this.taken.delete(v);
     }
   }
 
-  private async nextFit(r: DynamicRange, record: string, from: bigint, skipped: bigint[], probe?: LanProbe): Promise<bigint> {
+  private async nextFit(r: DynamicRange, record: string, from: bigint, skipped: bigint[], probe?: LanProbe, remember?: string): Promise<bigint> {
     // The warm set: when the next address in next-fit order was verified free moments ago (and is defended by
     // the probe link since), it is taken without waiting on a probe window.
     const warm = this.warm.get(r.poolId);
     const first = this.taken.firstFree(from, r.hi) ?? this.taken.firstFree(r.lo, from - 1n);
     if (probe && warm && first !== undefined && Date.now() - (warm.get(first) ?? -Infinity) < WARM_TTL_MS) {
       warm.delete(first);
-      if (await this.take(r, record, first)) return first;
+      if (await this.take(r, record, first, remember)) return first;
     }
     for (let batch = 0; ; batch++) {
       const candidates: bigint[] = [];
@@ -166,7 +167,7 @@ export class SubnetSpace {
           this.taken.add(v);
           continue;
         }
-        if (await this.take(r, record, v)) {
+        if (await this.take(r, record, v, remember)) {
           // The other free candidates of this batch were just verified: keep them warm for the next start.
           if (holders) for (const w of candidates) if (w > v && !holders.has(w) && !this.taken.has(w)) this.warmSet(r.poolId).set(w, Date.now());
           return v;
@@ -190,11 +191,12 @@ export class SubnetSpace {
   }
 
   /** Reserves v for a dynamic allocation; the reservation and the cursor are persisted together or not at all. */
-  private async take(r: DynamicRange, record: string, v: bigint): Promise<boolean> {
+  private async take(r: DynamicRange, record: string, v: bigint, remember?: string): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);
     const ok = await this.store.txn([
       { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
       { op: 'put', key: r.cursorKey, value: text },
+      ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
     ]);
     this.taken.add(v);
     if (ok) r.cursor = v;

@@ -78,7 +78,7 @@ test('calls before load() load first; concurrent loads read the store once', asy
   });
   const second = new Ipam(counting);
   await Promise.all([second.load(), second.load(), second.requestAddress({ poolId })]);
-  assert.equal(lists, 3, 'pools, cursors, addresses: once');
+  assert.equal(lists, 4, 'pools, cursors, addresses, names\' last addresses: once each');
   assert.deepEqual((await second.allocations(poolId)).map((x) => x.address), ['198.18.0.1', '198.18.0.2']);
 });
 

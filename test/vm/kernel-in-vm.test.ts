@@ -26,7 +26,7 @@ function kernelTestFiles(): string[] {
     return e.name.endsWith('.test.js') ? [path.relative(projectRoot, p)] : [];
   });
   // The driver's kernel tests: vlan/dummy parents and ipvlan networks, and host access on ipvlan.
-  const drivers = ['driver.test.js', 'host-access.test.js'].map((f) => path.join('dist', 'test', 'drivers', f));
+  const drivers = ['driver.test.js', 'host-access.test.js', 'lan-ipvlan.test.js'].map((f) => path.join('dist', 'test', 'drivers', f));
   return [...(fs.existsSync(base) ? walk(base).sort() : []), ...drivers.filter((d) => fs.existsSync(path.join(projectRoot, d)))];
 }
 

@@ -1,0 +1,65 @@
+// LAN probing for ipvlan networks, where no probe macvlan can sit beside the children: the driver probes from
+// the parent itself. A real kernel with ipvlan (the VM, test/vm), a "LAN device" in a namespace of its own on
+// the other end of the parent's veth.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NetworkDriver } from '../../src/drivers/driver';
+import { Kernel } from '../../src/kernel';
+import { silentLogger } from '../../src/log';
+import { SqliteStore } from '../../src/store/sqlite';
+import { TestNetns } from '../lab/netns';
+import { ipJson } from '../lab/sh';
+import { nsFixture, requireKind, type NsFixture } from '../kernel/fixture';
+
+let f: NsFixture;
+let device: TestNetns;
+let deviceMac: string;
+let dir: string;
+let store: SqliteStore;
+let drv: NetworkDriver;
+before(async () => {
+  f = await nsFixture('lan-ipvlan');
+  device = await TestNetns.create('lan-ipvlan-dev');
+  await f.k.links.create({ kind: 'veth', name: 'eth0', peer: { name: 'dev0' }, up: true });
+  await f.k.links.moveTo('dev0', device.path, 'eth0');
+  await Kernel.with(device.path, async (k) => {
+    await k.links.setUp('eth0');
+    await k.addresses.add('eth0', '198.18.60.5/24');
+    deviceMac = (await k.links.get('eth0')).mac!;
+  });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-lan-ipvlan-`));
+  store = SqliteStore.open(path.join(dir, 'state.db'));
+  drv = new NetworkDriver(f.k, store, silentLogger, { probe: true, probeWindowMs: 300 });
+});
+after(async () => {
+  await drv?.close();
+  await store?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  await device?.delete();
+  await f?.close();
+});
+
+const NID = '6a'.repeat(32);
+
+test('ipvlan: probes go out from the parent; an address a LAN device holds is refused with its MAC; nothing is added to the parent', async (t) => {
+  if (!(await requireKind(t, f.k, 'ipvlan', 'eth0'))) return;
+  const before = await ipJson<{ ifname: string; flags: string[] }[]>(f.ns.name, 'link', 'show');
+  await drv.createNetwork({
+    NetworkID: NID, Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
+    IPv4Data: [{ Pool: '198.18.60.0/24', Gateway: '198.18.60.1/24' }],
+  });
+  const c = (await drv.state.network(NID))!.config;
+  const found = await drv.lan!.check(c, ['198.18.60.5', '198.18.60.6']);
+  assert.deepEqual([...found].map(([a, h]) => [a, h.mac, h.reason]), [['198.18.60.5', deviceMac, 'answered']], 'the device answered; .6 is free');
+  // With Docker's default IPAM the driver probes at CreateEndpoint.
+  await assert.rejects(drv.createEndpoint({ networkId: NID, endpointId: '6b'.repeat(32), address: '198.18.60.5/24' }), (e: Error & { code?: string }) =>
+    e.code === 'ADDRESS_CONFLICT' && e.message.includes(`address 198.18.60.5 is in use on the LAN by ${deviceMac}`));
+  await drv.createEndpoint({ networkId: NID, endpointId: '6c'.repeat(32), address: '198.18.60.6/24' });
+  const after = await ipJson<{ ifname: string; flags: string[] }[]>(f.ns.name, 'link', 'show');
+  assert.deepEqual(after.map((l) => [l.ifname, l.flags.sort().join(',')]), before.map((l) => [l.ifname, l.flags.sort().join(',')]), 'no link added, the parent\'s flags unchanged');
+  await drv.deleteEndpoint(NID, '6c'.repeat(32));
+  await drv.deleteNetwork(NID);
+});
