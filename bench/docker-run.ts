@@ -16,6 +16,13 @@ const WARMUP = 2;
 /** Containers started at once per network in the parallel part (--quick: fewer). */
 const PARALLEL = 50;
 const PARALLEL_QUICK = 10;
+/**
+ * Batches per network in the parallel part, the networks' order rotating between batches: one batch is one
+ * sample and a single one swung by 7 % between otherwise equal runs here, so the target is judged on the
+ * median of the per-batch ratios.
+ */
+const PARALLEL_BATCHES = 5;
+const PARALLEL_BATCHES_QUICK = 1;
 /** The target the issue sets; reported, never asserted. */
 const TARGET_RATIO = 1.05;
 
@@ -87,10 +94,13 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
     }
 
     const n = quick ? PARALLEL_QUICK : PARALLEL;
-    const parallel = {} as Record<Method, Parallel>;
-    for (const m of METHODS) {
-      parallel[m] = await parallelStart(host, m, n);
-      log(`docker-run: parallel start of ${n} on ${NETWORK[m]}: ${(parallel[m].wallMs / 1000).toFixed(1)} s, ${parallel[m].failed} failed`);
+    const parallel = { macnet: [], 'macnet-noprobe': [], builtin: [], none: [] } as Record<Method, Parallel[]>;
+    for (let b = 0; b < (quick ? PARALLEL_BATCHES_QUICK : PARALLEL_BATCHES); b++) {
+      for (const m of rotation(b)) {
+        const r = await parallelStart(host, m, n);
+        parallel[m].push(r);
+        log(`docker-run: parallel batch ${b + 1}: ${n} on ${NETWORK[m]}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.failed} failed`);
+      }
     }
 
     // Nothing of the figure may remain: containers (checked), networks, and then the lab and the daemons.
@@ -120,12 +130,17 @@ export const dockerRun: Figure = {
     const series: Series[] = [
       ...METHODS.map((method) => ({ op: RUN, method, samplesMs: samples[method] })),
       ...METHODS.filter((m) => m !== 'none').map((method) => ({ op: SHARE, method, samplesMs: share(method) })),
-      ...METHODS.map((method) => ({ op: PAR, method, samplesMs: [parallel[method].wallMs] })),
+      ...METHODS.map((method) => ({ op: PAR, method, samplesMs: parallel[method].map((x) => x.wallMs) })),
     ];
     const r = ratio(median(samples.macnet), median(samples.builtin));
     const shareRatio = median(share('builtin')) > 0 ? ratio(median(share('macnet')), median(share('builtin'))) : NaN;
     const target = `${r <= TARGET_RATIO ? 'PASS' : 'FAIL'}: macnet/built-in median ratio at most ${TARGET_RATIO}: ${fmtRatio(r)} ` +
       `(macnet ${fmtMs(median(samples.macnet))} ms, built-in macvlan ${fmtMs(median(samples.builtin))} ms, medians of ${rounds})`;
+    const parRatios = parallel.macnet.map((x, i) => ratio(x.wallMs, parallel.builtin[i]!.wallMs));
+    const parRatio = median(parRatios);
+    const parFailed = parallel.macnet.reduce((a, x) => a + x.failed, 0);
+    const parTarget = `${parRatio <= TARGET_RATIO && parFailed === 0 ? 'PASS' : 'FAIL'}: parallel start of ${n}, macnet/built-in wall-time ratio at most ${TARGET_RATIO} with no failures: ` +
+      `${fmtRatio(parRatio)} (median of ${parRatios.length} batch ratios: ${parRatios.map(fmtRatio).join(', ')}), ${parFailed} failed`;
     const lines = [
       target,
       `per-round (paired) median of macnet / built-in: ${fmtRatio(median(samples.macnet.map((x, i) => ratio(x, samples.builtin[i]!))))}, less sensitive to load drifting between rounds`,
@@ -133,8 +148,9 @@ export const dockerRun: Figure = {
       `network's share (median of run − none in the same round): macnet ${fmtMs(median(share('macnet')))} ms (p90 ${fmtMs(p90(share('macnet')))}), ` +
         `macnet --no-probe ${fmtMs(median(share('macnet-noprobe')))} ms, built-in ${fmtMs(median(share('builtin')))} ms (p90 ${fmtMs(p90(share('builtin')))}); ` +
         `macnet / built-in: ${Number.isFinite(shareRatio) ? fmtRatio(shareRatio) : 'n/a (built-in share not positive)'}`,
-      `parallel start, ${n} × \`docker run -d\` at once: ${METHODS.map((m) => `${m} ${(parallel[m].wallMs / 1000).toFixed(1)} s, ${parallel[m].failed} failed` +
-        `${parallel[m].firstError ? ` (first: ${parallel[m].firstError})` : ''}`).join('; ')}`,
+      parTarget,
+      `parallel start, ${n} × \`docker run -d\` at once, ${parallel.macnet.length} batches per network (median wall): ${METHODS.map((m) => `${m} ${(median(parallel[m].map((x) => x.wallMs)) / 1000).toFixed(1)} s, ` +
+        `${parallel[m].reduce((a, x) => a + x.failed, 0)} failed${parallel[m].find((x) => x.firstError) ? ` (first: ${parallel[m].find((x) => x.firstError)!.firstError})` : ''}`).join('; ')}`,
     ];
     // Printed with the table (stdout); the report takes PASS/FAIL lines from the notes.
     console.log(`\n${lines.join('\n')}`);
@@ -147,7 +163,7 @@ export const dockerRun: Figure = {
         `built-in macvlan with Docker's default IPAM (${RANGE.builtin}). One sample: the wall time of one ` +
         `\`docker run --rm --net X ${IMAGE} true\` CLI process (create, attach, start, wait, remove). ${WARMUP} untimed ` +
         `rounds first; each round runs every method once, in an order rotated by one each round. The parallel part ` +
-        `starts ${n} \`docker run -d ... sleep 600\` at once per network (the same order as listed), times until all ` +
+        `starts ${n} \`docker run -d ... sleep 600\` at once per network, in batches (each batch every network once, the order rotating), times until all ` +
         `CLIs exit, counts failures, then removes them.`,
       methods: {
         macnet: '`--net bench-macnet`: `-d macnet --ipam-driver macnet -o parent=eth0`, the daemon as users run it (LAN probes with a warm set, announcements)',
@@ -170,7 +186,7 @@ export const dockerRun: Figure = {
           'faster than the background refill (this figure starts one container every few hundred ms). ' +
           'Docker\'s built-in IPAM does not look at the LAN at all. The --no-probe row is the plugin without probing ' +
           'or announcing.',
-        'The parallel part is one sample per network (wall time of the whole batch), not a distribution: quote it ' +
+        'The parallel part: each batch is one sample per network (wall time of the whole batch); its ratio is the median of per-batch ratios (macnet batch i / built-in batch i). Quote it ' +
           'only together with the run-to-run spread of a few bench runs. A burst empties the warm set, after which ' +
           'allocations on one subnet (serialised per subnet) wait on probe windows.',
         'Each sample includes the docker CLI\'s own start-up (about the same for every method).',
