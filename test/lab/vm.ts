@@ -196,8 +196,11 @@ mount -t 9p -o ${p9},cache=loose,ro host /host || echo "macnet-vm: mounting the 
 mount -t 9p -o ${p9} results /results || { echo "macnet-vm: mounting the results share failed"; reboot -f; }
 mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm; mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
-# ip netns add needs a writable /run/netns; tests write to /tmp.
+# ip netns add needs a writable /run/netns; tests write to /tmp. A checkout under /tmp or /run would vanish
+# under those tmpfs: it is bound back to its own path on top of them.
+mkdir -p /project; mount -o bind /host${shq(projectRoot)} /project
 mount -t tmpfs run /host/run; mount -t tmpfs tmp /host/tmp
+[ -d /host${shq(projectRoot)} ] || { mkdir -p /host${shq(projectRoot)}; mount -o bind /project /host${shq(projectRoot)}; }
 ip link set lo up
 cut -d' ' -f1 /proc/uptime > /results/start
 # Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
