@@ -164,6 +164,9 @@ export async function ipamDetails(opts: { quick?: boolean; rounds?: number; log?
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const v4 = Math.min(n, V4_USABLE);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-bench-ipam-'));
+  // An interrupted run (Ctrl-C exits without running the finally below) must not leave the databases behind.
+  const removeTmp = () => fs.rmSync(tmp, { recursive: true, force: true });
+  process.once('exit', removeTmp);
   const runs: Run[] = [];
   const memory: MemoryUse[] = [];
   try {
@@ -175,7 +178,8 @@ export async function ipamDetails(opts: { quick?: boolean; rounds?: number; log?
       }
     }
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
+    process.off('exit', removeTmp);
   }
 
   const targets = (['memory', 'sqlite'] as const).map((m) => {

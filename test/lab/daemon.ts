@@ -9,6 +9,8 @@ import * as path from 'node:path';
 // The command users run: bin/macnet from the checkout.
 const MAIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 const running = new Set<ChildProcess>();
+/** Temp dirs of daemons not yet remove()d: an interrupted test or bench must not leave them behind. */
+const liveDirs = new Set<string>();
 
 export interface DaemonOptions {
   /** Network namespace path the daemon runs in (a lab host's). */
@@ -39,6 +41,7 @@ export class Daemon {
     const tmp = (p: string) => {
       const d = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-${p}-`));
       own.push(d);
+      liveDirs.add(d);
       return d;
     };
     const d = new Daemon({ netns: o.netns, ...(o.mountNs && { mountNs: o.mountNs }), pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [] }, own);
@@ -97,7 +100,10 @@ export class Daemon {
   /** Stops and removes the temp dirs this object created. Idempotent. */
   async remove(): Promise<void> {
     await this.stop('SIGKILL');
-    for (const d of this.ownDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of this.ownDirs.splice(0)) {
+      fs.rmSync(d, { recursive: true, force: true });
+      liveDirs.delete(d);
+    }
   }
 
   call(method: string, body: unknown = {}): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -124,4 +130,5 @@ export function pluginCall(socketPath: string, method: string, body: unknown): P
 
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
+  for (const d of liveDirs) fs.rmSync(d, { recursive: true, force: true });
 });
