@@ -2,7 +2,7 @@
 // host namespace, operations serialized (network changes are rare; serializing them makes the
 // validate → setup sequence free of races between two creates on one parent).
 import { MacnetError } from '../errors';
-import type { Kernel } from '../kernel';
+import { ETH_P_IP, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
@@ -12,7 +12,6 @@ import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
 import { LanGuard, PROBE_LINK_PATTERN } from './lan';
 import { cidrContains, parseCidr } from '../types/ip';
-import { ETH_P_IP, Kernel as KernelClass } from '../kernel';
 import type { DhcpLinks, LeaseRecord } from '../ipam/dhcp';
 import { HOST_LINK_PATTERN, HostAccess } from './host-access';
 
@@ -94,7 +93,7 @@ export class NetworkDriver {
     containerSocket: async (subnet, ip) => {
       const ep = (await this.state.endpoints()).find((e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip));
       if (!ep?.sandboxKey || !ep.mac) return undefined;
-      const k = KernelClass.open(ep.sandboxKey);
+      const k = Kernel.open(ep.sandboxKey);
       try {
         const link = (await k.links.list()).find((l) => l.mac === ep.mac);
         if (!link) return undefined;

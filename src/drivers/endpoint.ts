@@ -1,10 +1,9 @@
 // Endpoints: the record at CreateEndpoint, the link at Join (as Docker's built-in drivers do, so that an
 // endpoint that never joins leaves no link), the link's removal at DeleteEndpoint.
-import { createHash, randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
-import { cidrContains, parseCidr } from '../types/ip';
+import { MAC_SIGNATURE, cidrContains, parseCidr, signedMac } from '../types/ip';
 import type { NetworkConfig } from './config';
 import { type DriverState, type EndpointRecord, endpointKey } from './state';
 
@@ -15,29 +14,17 @@ import { type DriverState, type EndpointRecord, endpointKey } from './state';
 export const ENDPOINT_LINK_PATTERN = /^mn[0-9a-f]{11}$/;
 export const endpointLinkName = (endpointId: string): string => `mn${endpointId.slice(0, 11).toLowerCase()}`;
 
-/**
- * macnet's MAC signature: every MAC it makes starts with 0x0a (locally administered, unicast), so that
- * `macnet scan` on one host recognises the containers of macnet on other hosts. The other 5 bytes are random.
- */
-export const MAC_SIGNATURE = 0x0a;
+export { MAC_SIGNATURE } from '../types/ip';
 
 /** A random MAC with macnet's signature as first octet. */
-export function randomMac(): string {
-  const b = randomBytes(6);
-  b[0] = MAC_SIGNATURE;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+export const randomMac = (): string => signedMac(MAC_SIGNATURE);
 
 /**
  * -o mac=stable: a locally administered unicast MAC from the network and the container's identity (its name
  * when the engine sends it, otherwise its address), so that a re-created container keeps its MAC and DHCP
  * reservations, switch port security and neighbours' caches stay right.
  */
-export function stableMac(networkId: string, identity: string): string {
-  const b = createHash('sha256').update(`macnet|${networkId}|${identity}`).digest().subarray(0, 6);
-  b[0] = MAC_SIGNATURE;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+export const stableMac = (networkId: string, identity: string): string => signedMac(MAC_SIGNATURE, `macnet|${networkId}|${identity}`);
 
 export interface CreateEndpointInput {
   networkId: string;

@@ -2,13 +2,14 @@
 // One probe link per parent (a macvlan in bridge mode, so that it also hears sibling macvlan containers of
 // other networks on this host), with AF_PACKET sockets for ARP and IPv6, created at the first probe and
 // removed with the parent's last network.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { MacnetError } from '../errors';
 import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
 import type { Logger } from '../log';
 import { LinkProber, type ProbeResult, type SweepOptions } from '../probe/prober';
 import type { NetworkConfig } from './config';
 import type { DriverState } from './state';
+import { PROBE_MAC_SIGNATURE, signedMac } from '../types/ip';
 
 /** How long a just-allocated address is defended by the probe link (its container answers long before). */
 const CLAIM_MS = 30_000;
@@ -24,7 +25,7 @@ export const probeLinkName = (parent: string): string => `mnp${createHash('sha1'
  * own value, because a probe link answers other hosts' probes for addresses it defends; `macnet scan` on
  * another host then says "reserved by macnet" rather than "container".
  */
-export const PROBE_MAC_SIGNATURE = 0x0e;
+export { PROBE_MAC_SIGNATURE } from '../types/ip';
 
 /** An address of this host, on any of its links (parent, host-access link, others). */
 export interface HostAddress { readonly address: string; readonly link: string; readonly mac: string }
@@ -128,9 +129,7 @@ export class LanGuard {
   private async open(parent: string): Promise<ProbeLink> {
     const name = probeLinkName(parent);
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
-    const mac = randomBytes(6);
-    mac[0] = PROBE_MAC_SIGNATURE;
-    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', mac: [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':') });
+    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', mac: signedMac(PROBE_MAC_SIGNATURE) });
     try {
       // Other hosts' DAD probes go to solicited-node groups this link has not joined. arp_ignore 1: a link in
       // the host namespace would otherwise answer ARP for the host's own addresses too, with its own MAC, and

@@ -2,12 +2,12 @@
 // taken at RequestAddress, before the container exists, for the MAC the container will get (the driver asks
 // for it at CreateEndpoint); it is kept (renewed at T1, rebound at T2) for as long as the address is
 // allocated, also across daemon restarts (leases live in the store), and released with the address.
-import { createHash, randomBytes } from 'node:crypto';
 import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, release } from '../dhcp';
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
-import type { Subnet } from './cidr';
+import { MAC_SIGNATURE, signedMac } from '../types/ip';
+import { parseAddress, type Subnet } from './cidr';
 import { LEASES, leaseKey, leasePrefix } from './keys';
 
 /** What the DHCP client needs of the network side: sockets on the right links (the driver knows them). */
@@ -42,11 +42,7 @@ export interface DhcpOptions {
  * name (so the server, which keys leases on client-id and MAC, gives a re-created container its address
  * back), otherwise random; first octet 0x0a like every MAC macnet makes (locally administered, unicast).
  */
-export function dhcpMac(subnet: string, name?: string): string {
-  const b = name ? createHash('sha256').update(`macnet-dhcp|${subnet}|${name}`).digest().subarray(0, 6) : randomBytes(6);
-  b[0] = 0x0a;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+export const dhcpMac = (subnet: string, name?: string): string => signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
 
 /** Option 61: hardware type 1 + MAC (RFC 2132 9.14): servers show and match it as the MAC everyone knows. */
 const clientIdOf = (mac: string): Buffer => Buffer.from([1, ...mac.split(':').map((h) => parseInt(h, 16))]);
@@ -203,10 +199,12 @@ export class DhcpAddresses {
 }
 
 function inSubnet(ip: string, subnet: Subnet): boolean {
-  const parts = ip.split('.').map(Number);
-  if (subnet.family !== 4 || parts.length !== 4) return false;
-  const v = BigInt(((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!);
-  return v >= subnet.base && v <= subnet.last;
+  try {
+    const a = parseAddress(ip);
+    return a.family === subnet.family && a.value >= subnet.base && a.value <= subnet.last;
+  } catch {
+    return false;
+  }
 }
 
 /** Option 12 must be a hostname: Docker's names may hold '_' and '.', which servers reject or mangle. */

@@ -1,4 +1,5 @@
 // IP and MAC address text <-> bytes. Pure functions shared by the kernel layer and IPAM.
+import { createHash, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
 export type Family = 4 | 6;
@@ -107,4 +108,22 @@ export function cidrsOverlap(a: string, b: string): boolean {
 export function cidrContains(cidr: string, address: string): boolean {
   const c = parseCidr(cidr);
   return ipFamily(address) === c.family && networkOf(address, c.prefix) === networkOf(c.address, c.prefix);
+}
+
+/**
+ * macnet's MAC signatures: every MAC it makes starts with one of these octets (locally administered,
+ * unicast), so that `macnet scan` on one host recognises what macnet on other hosts made. 0x0a: containers,
+ * 0x0e: probe links.
+ */
+export const MAC_SIGNATURE = 0x0a;
+export const PROBE_MAC_SIGNATURE = 0x0e;
+
+/**
+ * A MAC with `first` as its first octet and the other five random, or taken from a SHA-256 of `seed` when
+ * given (the same seed always gives the same MAC).
+ */
+export function signedMac(first: number, seed?: string): string {
+  const b = seed === undefined ? randomBytes(6) : createHash('sha256').update(seed).digest().subarray(0, 6);
+  b[0] = first;
+  return bytesToMac(b);
 }
