@@ -33,11 +33,17 @@ export interface SweepOptions {
 }
 
 const PACKET_OUTGOING = 4;
+/** How long an address a probe found free stays defended unless the caller defends it for longer. */
+const FREE_HOLD_MS = 5_000;
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
 export class LinkProber {
   /** Addresses this prober defends: ARP probes for them get a reply, so a host probing at the same time backs off. */
-  private readonly defended = new Set<string>();
+  /** Addresses defended, and until when (ms epoch); Infinity until release(). */
+  private readonly defended = new Map<string, number>();
+  private isDefended(a: string): boolean {
+    return (this.defended.get(a) ?? 0) > Date.now();
+  }
   private readonly pending = new Map<string, ProbeResult>();
   private readonly inflight = new Map<string, Promise<ProbeResult>>();
   /** Running sweeps: address → the MAC of every reply, in order (a MAC twice: it answered twice). */
@@ -62,7 +68,7 @@ export class LinkProber {
     } else if (a.senderIp === '0.0.0.0' && this.pending.has(a.targetIp)) {
       this.conflict(a.targetIp, { free: false, mac: a.senderMac, reason: 'probing' });
     }
-    if (a.senderIp === '0.0.0.0' && this.defended.has(a.targetIp) && this.arpSock) {
+    if (a.senderIp === '0.0.0.0' && this.isDefended(a.targetIp) && this.arpSock) {
       // Defend an address we verified and are about to use: the other prober sees it taken.
       this.arpSock.send(encodeArp({ op: ARP_REPLY, senderMac: this.mac, senderIp: a.targetIp, targetMac: a.senderMac, targetIp: '0.0.0.0' }), a.senderMac);
     }
@@ -75,7 +81,7 @@ export class LinkProber {
     const mac = n.lladdr ?? p.srcMac;
     if (mac === this.mac) return;
     if (n.type === ICMPV6_NA) for (const m of this.sweeps) m.get(n.target)?.push(mac);
-    if (n.type === ICMPV6_NS && n.src === '::' && this.defended.has(n.target) && this.ndSock) {
+    if (n.type === ICMPV6_NS && n.src === '::' && this.isDefended(n.target) && this.ndSock) {
       // RFC 4862 5.4.3: a DAD probe for an address in use is answered with an NA to all nodes.
       const { packet, dstMac } = unsolicitedNa(this.mac, n.target);
       this.ndSock.send(packet, dstMac);
@@ -126,6 +132,11 @@ export class LinkProber {
       // timer would win, declaring free an address whose owner answered in time. Read what is queued first.
       this.arpSock?.flush?.();
       this.ndSock?.flush?.();
+      // An address found free is defended at once, for a short while: between this answer and the caller's
+      // claim (an allocation, a store write, an async defend) another host probing it would hear nobody and
+      // take it too. Seen with 200 containers on two hosts: one address given to both.
+      const until = Date.now() + FREE_HOLD_MS;
+      for (const a of mine) if (this.pending.get(a)!.free) this.defended.set(a, Math.max(this.defended.get(a) ?? 0, until));
       return new Map(mine.map((a) => [a, this.pending.get(a)!]));
     } finally {
       for (const a of mine) this.pending.delete(a);
@@ -163,7 +174,7 @@ export class LinkProber {
   }
 
   defend(address: string): void {
-    this.defended.add(address);
+    this.defended.set(address, Infinity);
   }
 
   release(address: string): void {
