@@ -136,6 +136,11 @@ export const dockerRun: Figure = {
     const shareRatio = median(share('builtin')) > 0 ? ratio(median(share('macnet')), median(share('builtin'))) : NaN;
     const target = `${r <= TARGET_RATIO ? 'PASS' : 'FAIL'}: macnet/built-in median ratio at most ${TARGET_RATIO}: ${fmtRatio(r)} ` +
       `(macnet ${fmtMs(median(samples.macnet))} ms, built-in macvlan ${fmtMs(median(samples.builtin))} ms, medians of ${rounds})`;
+    // Issue 5's own target: what probing (with the warm set) adds to a start, against the same plugin without it.
+    const probeRatio = ratio(median(samples.macnet), median(samples['macnet-noprobe']));
+    const probeTarget = `${probeRatio <= TARGET_RATIO ? 'PASS' : 'FAIL'}: probing on / off (the same plugin with --no-probe) median ratio at most ${TARGET_RATIO}: ${fmtRatio(probeRatio)} ` +
+      `(macnet ${fmtMs(median(samples.macnet))} ms, --no-probe ${fmtMs(median(samples['macnet-noprobe']))} ms, medians of ${rounds}; ` +
+      `per-round paired median ${fmtRatio(median(samples.macnet.map((x, i) => ratio(x, samples['macnet-noprobe'][i]!))))})`;
     const parRatios = parallel.macnet.map((x, i) => ratio(x.wallMs, parallel.builtin[i]!.wallMs));
     const parRatio = median(parRatios);
     const parFailed = parallel.macnet.reduce((a, x) => a + x.failed, 0);
@@ -144,6 +149,7 @@ export const dockerRun: Figure = {
     const lines = [
       target,
       `per-round (paired) median of macnet / built-in: ${fmtRatio(median(samples.macnet.map((x, i) => ratio(x, samples.builtin[i]!))))}, less sensitive to load drifting between rounds`,
+      probeTarget,
       `macnet with --no-probe / built-in median ratio: ${fmtRatio(ratio(median(samples['macnet-noprobe']), median(samples.builtin)))}`,
       `network's share (median of run − none in the same round): macnet ${fmtMs(median(share('macnet')))} ms (p90 ${fmtMs(p90(share('macnet')))}), ` +
         `macnet --no-probe ${fmtMs(median(share('macnet-noprobe')))} ms, built-in ${fmtMs(median(share('builtin')))} ms (p90 ${fmtMs(p90(share('builtin')))}); ` +

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MacnetError } from '../errors';
 import { handlers } from '../docker/handlers';
+import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
 import { PluginServer } from '../docker/server';
 import { NetworkDriver } from '../drivers/driver';
 import { Ipam } from '../ipam/ipam';
@@ -23,6 +24,8 @@ Options:
   --log-level LEVEL            debug | info | warn | error (default info); JSON lines on stderr
   --probe-window MS            bound of a cold ARP/DAD probe before an address is used (default 300)
   --no-probe                   do not probe the LAN nor announce addresses
+  --reclaim-after SECONDS      after a start, give back addresses that a docker command interrupted by
+                               a macnet crash left allocated and no container uses (default 60; 0: never)
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
@@ -35,6 +38,8 @@ export interface DaemonOptions {
   defaultPools: { base: string; size: number }[];
   probe: boolean;
   probeWindowMs: number;
+  /** When to look for addresses a crash left allocated (src/docker/reclaim.ts); 0: never. */
+  reclaimAfterMs: number;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
@@ -43,6 +48,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
       'plugin-dir': { type: 'string' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' },
       'default-address-pool': { type: 'string', multiple: true },
       'probe-window': { type: 'string' }, 'no-probe': { type: 'boolean' },
+      'reclaim-after': { type: 'string' },
     },
   });
   const level = values['log-level'] ?? 'info';
@@ -63,7 +69,14 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   if (!/^\d+$/.test(win) || Number(win) < 10 || Number(win) > 10_000) {
     throw new MacnetError('OPTION_INVALID', `--probe-window ${JSON.stringify(win)} is not valid: give milliseconds from 10 to 10000`, { option: 'probe-window', value: win });
   }
+  // Below 35 s, dockerd (which retries a plugin call for about 30 s) may still be re-sending the call that
+  // would create the endpoint for an address that looks orphaned.
+  const reclaim = values['reclaim-after'] ?? '60';
+  if (!/^\d+$/.test(reclaim) || (Number(reclaim) !== 0 && (Number(reclaim) < 35 || Number(reclaim) > 86_400))) {
+    throw new MacnetError('OPTION_INVALID', `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give seconds from 35 to 86400, or 0 to never give such addresses back`, { option: 'reclaim-after', value: reclaim });
+  }
   return {
+    reclaimAfterMs: Number(reclaim) * 1000,
     probe: !values['no-probe'],
     probeWindowMs: Number(win),
     pluginDir: values['plugin-dir'] ?? '/run/docker/plugins',
@@ -87,6 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks, log });
   await ipam.load();
   await driver.reconcile();
+  const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
   const server = new PluginServer(handlers(driver, ipam), log);
   const socket = path.join(opts.pluginDir, 'macnet.sock');
   await server.listen(socket);
@@ -101,6 +115,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
+  stopReclaim();
   ipam.close();
   await driver.close();
   try {

@@ -259,6 +259,27 @@ export class NetworkDriver {
     };
   }
 
+  /**
+   * What macnet's networks on `subnet` (as `same` matches subnet texts) account for: how many networks use it,
+   * and the addresses they use (gateways, aux addresses, endpoints'). An IPAM allocation outside that set is
+   * held by no network of this host.
+   */
+  async subnetUse(subnet: string, same: (a: string, b: string) => boolean): Promise<{ networks: number; addresses: Set<string> }> {
+    const addresses = new Set<string>();
+    let networks = 0;
+    for (const n of await this.state.networks()) {
+      const mine = n.config.subnets.filter((s) => same(s.subnet, subnet));
+      if (mine.length === 0) continue;
+      networks++;
+      for (const s of mine) {
+        if (s.gateway) addresses.add(s.gateway);
+        for (const a of Object.values(s.auxAddresses)) addresses.add(a);
+      }
+      for (const ep of await this.state.endpoints(n.config.id)) for (const a of [ep.ipv4, ep.ipv6]) if (a) addresses.add(parseCidr(a).address);
+    }
+    return { networks, addresses };
+  }
+
   /** Stops probing (removes probe links) and ends pending announcements. */
   async close(): Promise<void> {
     this.stopping.abort();

@@ -44,6 +44,12 @@ const MAX_PROBE_BATCHES = 8;
 
 export class SubnetSpace {
   readonly taken = new IntervalSet();
+  /**
+   * Addresses that were allocated when this daemon loaded the store and are still: only these can be left over
+   * by a crash (src/docker/reclaim.ts). An address released since leaves the set, so handing it out again
+   * makes it this daemon's.
+   */
+  readonly inherited = new Set<bigint>();
 
   constructor(readonly space: string, readonly subnet: Subnet, private readonly store: Store) {}
 
@@ -262,6 +268,7 @@ export class SubnetSpace {
     if (e && rec && (rec.refs ?? 1) > 1 && (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision))) return;
     await this.store.delete(this.key(v));
     this.taken.delete(v);
+    this.inherited.delete(v);
   }
 
   /** The bounds of dynamic allocation for a pool on this subnet with the given ip-range (or none). */

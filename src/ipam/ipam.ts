@@ -138,7 +138,10 @@ export class Ipam {
     for (const e of await this.store.list(ADDRESSES)) {
       const k = splitAddressKey(e.key);
       const s = k && byPrefix.get(k.prefix);
-      if (s && k) s.taken.add(readRecord(e.key, () => parseAddress(k.address).value));
+      if (!s || !k) continue;
+      const v = readRecord(e.key, () => parseAddress(k.address).value);
+      s.taken.add(v);
+      s.inherited.add(v);
     }
     this.stickies.clear();
     for (const e of await this.store.list(STICKY)) {
@@ -402,6 +405,43 @@ export class Ipam {
       if (a.family === space.subnet.family && space.taken.has(a.value) && !space.held.has(a.value)) return true;
     }
     return false;
+  }
+
+  /**
+   * Per subnet, the addresses allocated before this daemon started that still are, with the subnet's pools'
+   * total reference count (how many networks use it): the candidates src/docker/reclaim.ts checks.
+   */
+  async inheritedAllocations(): Promise<{ space: string; subnet: string; refs: number; addresses: string[] }[]> {
+    await this.load();
+    const out: { space: string; subnet: string; refs: number; addresses: string[] }[] = [];
+    for (const s of this.subnets.values()) {
+      if (s.inherited.size === 0) continue;
+      let refs = 0;
+      for (const p of this.pools.values()) if (p.space === s.space && p.subnet.text === s.subnet.text) refs += p.refs;
+      out.push({ space: s.space, subnet: s.subnet.text, refs, addresses: [...s.inherited].map((v) => formatAddress(v, s.subnet.family)) });
+    }
+    return out;
+  }
+
+  /**
+   * Gives back `ip`, allocated before this daemon started, if it still is, is no gateway, and `stillOrphan`
+   * (asked under the subnet's lock, so that no RequestAddress or ReleaseAddress on the subnet runs between the
+   * check and the release) confirms that nothing uses it. Returns whether it did.
+   */
+  async reclaim(space: string, subnet: string, ip: string, stillOrphan: () => Promise<boolean>): Promise<boolean> {
+    await this.load();
+    const s = [...this.subnets.values()].find((x) => x.space === space && x.subnet.text === subnet);
+    if (!s) return false;
+    const v = parseAddress(ip).value;
+    return this.subnetLocks.run(spaceKey(space, s.subnet), async () => {
+      if (this.subnets.get(spaceKey(space, s.subnet)) !== s || !s.inherited.has(v)) return false;
+      const e = await this.store.get(addressKey(space, s.subnet, ip));
+      const rec = e && readRecord(e.key, () => JSON.parse(e.value) as AddressRecord, 'reclaim');
+      if (!rec || rec.owner === 'gateway' || !(await stillOrphan())) return false;
+      await s.release(v);
+      if (this.pools.get(rec.pool)?.dhcp) await this.dhcp?.release(space, s.subnet, ip);
+      return true;
+    });
   }
 
   /** Addresses of the pool's subnet that answered on the LAN and are skipped for now, with who answered. */

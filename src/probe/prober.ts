@@ -38,8 +38,10 @@ const FREE_HOLD_MS = 5_000;
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
 export class LinkProber {
-  /** Addresses this prober defends: ARP probes for them get a reply, so a host probing at the same time backs off. */
-  /** Addresses defended, and until when (ms epoch); Infinity until release(). */
+  /**
+   * Addresses this prober defends (ARP probes and DAD probes for them get a reply, so a host probing at the
+   * same time backs off), and until when (ms epoch); Infinity until release().
+   */
   private readonly defended = new Map<string, number>();
   private isDefended(a: string): boolean {
     return (this.defended.get(a) ?? 0) > Date.now();
@@ -135,7 +137,9 @@ export class LinkProber {
       // An address found free is defended at once, for a short while: between this answer and the caller's
       // claim (an allocation, a store write, an async defend) another host probing it would hear nobody and
       // take it too. Seen with 200 containers on two hosts: one address given to both.
-      const until = Date.now() + FREE_HOLD_MS;
+      const now = Date.now();
+      const until = now + FREE_HOLD_MS;
+      for (const [a, t] of this.defended) if (t <= now) this.defended.delete(a); // timed holds that ran out
       for (const a of mine) if (this.pending.get(a)!.free) this.defended.set(a, Math.max(this.defended.get(a) ?? 0, until));
       return new Map(mine.map((a) => [a, this.pending.get(a)!]));
     } finally {

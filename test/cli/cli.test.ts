@@ -45,3 +45,18 @@ test('links --netns shows kind data from the kernel; a missing namespace is NETN
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^macnet: NETNS_NOT_FOUND: open network namespace \/run\/netns\/mnt-none/);
 });
+
+test('daemon: a bad option value is refused naming the option, the value and the valid range, before anything starts', async () => {
+  for (const [args, expect] of [
+    [['--reclaim-after', '10'], /OPTION_INVALID: --reclaim-after "10" is not valid: give seconds from 35 to 86400, or 0 to never give such addresses back/],
+    [['--reclaim-after', '1m'], /OPTION_INVALID: --reclaim-after "1m" is not valid/],
+    [['--probe-window', '5'], /OPTION_INVALID: --probe-window "5" is not valid: give milliseconds from 10 to 10000/],
+    [['--state-dir', 'rel'], /OPTION_INVALID: --state-dir "rel" is not valid: give an absolute path/],
+  ] as const) {
+    const r = await run(bin, ['daemon', '--plugin-dir', '/nonexistent-macnet-test', ...args]);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, expect);
+  }
+  const h = await run(bin, ['daemon', '--help']);
+  assert.match(h.stdout, /--reclaim-after SECONDS/);
+});
