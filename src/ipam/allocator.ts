@@ -9,6 +9,7 @@ import type { Store } from '../store/types';
 import { formatAddress, usableRange, type Subnet } from './cidr';
 import { IntervalSet } from './intervals';
 import { addressKey, type AddressRecord } from './keys';
+import { PROBE_MAC_SIGNATURE } from '../types/ip';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from and where the cursor is. */
 export interface DynamicRange {
@@ -34,6 +35,19 @@ export type LanProbe = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bi
 
 /** How long an address that answered a probe is skipped before it is probed again. */
 export const HOLD_MS = 10 * 60_000;
+/**
+ * How long an address that another macnet host's probe link answered for is skipped. That host found it free
+ * moments ago: it hands it out within seconds (the container then answers itself, and the next probe holds
+ * the address for HOLD_MS) or keeps it warm, or lets it go; the other free candidates of its probe batch are
+ * defended for a few seconds too. A full HOLD_MS would keep those unused addresses from this host for ten
+ * minutes.
+ */
+export const DEFENDED_HOLD_MS = 30_000;
+
+/** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
+export function holdMs(mac: string): number {
+  return Number.parseInt(mac.slice(0, 2), 16) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
+}
 /** Verified-free addresses kept per pool, and how long a verification counts (they are defended meanwhile). */
 export const WARM_SIZE = 3;
 export const WARM_TTL_MS = 20_000;
@@ -105,15 +119,21 @@ export class SubnetSpace {
   }
 
   /**
-   * Addresses something on the LAN answered for (never allocated in the store): skipped until HOLD_MS after
-   * they were seen, then probed again rather than blocked forever. In memory only: after a restart they are
-   * learned again by probing.
+   * Addresses something on the LAN answered for (never allocated in the store): skipped until `until` (HOLD_MS
+   * after they were seen, DEFENDED_HOLD_MS for another macnet host's probe link), then probed again rather than
+   * blocked forever. In memory only: after a restart they are learned again by probing.
    */
-  readonly held = new Map<bigint, Holder & { seen: number }>();
+  readonly held = new Map<bigint, Holder & { seen: number; until: number }>();
+
+  private hold(v: bigint, h: Holder): void {
+    const seen = Date.now();
+    this.held.set(v, { mac: h.mac, reason: h.reason, seen, until: seen + holdMs(h.mac) });
+    this.taken.add(v);
+  }
 
   private expireHolds(now: number): void {
     for (const [v, h] of this.held) {
-      if (now - h.seen >= HOLD_MS) {
+      if (now >= h.until) {
         this.held.delete(v);
         this.taken.delete(v);
       }
@@ -168,9 +188,11 @@ export class SubnetSpace {
       for (const v of candidates) {
         const h = holders?.get(v);
         if (h) {
-          if (h.reason === 'answered') this.held.set(v, { ...h, seen: Date.now() });
-          else skipped.push(v);
-          this.taken.add(v);
+          if (h.reason === 'answered') this.hold(v, h);
+          else {
+            skipped.push(v);
+            this.taken.add(v);
+          }
           continue;
         }
         if (await this.take(r, record, v, remember)) {
@@ -243,8 +265,7 @@ export class SubnetSpace {
     for (const v of candidates) {
       const h = holders.get(v);
       if (h?.reason === 'answered' && !this.taken.has(v)) {
-        this.held.set(v, { ...h, seen: Date.now() });
-        this.taken.add(v);
+        this.hold(v, h);
       } else if (!h && !this.taken.has(v)) {
         w.set(v, Date.now());
         added.push(v);

@@ -445,12 +445,12 @@ export class Ipam {
   }
 
   /** Addresses of the pool's subnet that answered on the LAN and are skipped for now, with who answered. */
-  async held(poolId: string): Promise<{ address: string; mac: string; reason: string; seen: string }[]> {
+  async held(poolId: string): Promise<{ address: string; mac: string; reason: string; seen: string; until: string }[]> {
     await this.load();
     const p = this.pool(poolId, 'held');
     const space = this.subnets.get(spaceKey(p.space, p.subnet));
     return [...(space?.held ?? new Map())].sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([v, h]) => ({ address: formatAddress(v, p.subnet.family), mac: h.mac, reason: h.reason, seen: new Date(h.seen).toISOString() }));
+      .map(([v, h]) => ({ address: formatAddress(v, p.subnet.family), mac: h.mac, reason: h.reason, seen: new Date(h.seen).toISOString(), until: new Date(h.until).toISOString() }));
   }
 
   /** Every allocated address of the pool's subnet (shared by all pools on it), in address order. */

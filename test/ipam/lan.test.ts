@@ -39,6 +39,17 @@ test('dynamic: addresses that answer are skipped and held with their MAC; candid
   assert.ok(claimed.includes('198.18.15.4') && claimed.includes('198.18.15.5') && !claimed.includes('198.18.15.1'), 'handed-out addresses are defended; the gateway is not');
 });
 
+test('an address another macnet host\'s probe link (MAC 0e:...) defends is held for 30 s, a LAN device\'s for 10 minutes', async () => {
+  const { lan } = fakeLan({ '198.18.15.1': { mac: '0e:12:34:56:78:9a', reason: 'answered' }, '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' } });
+  const { ipam, poolId } = await setup(lan);
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.3/24');
+  const held = await ipam.held(poolId);
+  const span = (a: string) => { const h = held.find((x) => x.address === a)!; return Date.parse(h.until) - Date.parse(h.seen); };
+  assert.deepEqual(held.map((h) => [h.address, h.mac]), [['198.18.15.1', '0e:12:34:56:78:9a'], ['198.18.15.2', '02:00:00:00:00:02']]);
+  assert.equal(span('198.18.15.1'), 30_000);
+  assert.equal(span('198.18.15.2'), 600_000);
+});
+
 test('an address another host is probing right now is skipped this time only, not held', async () => {
   const { lan } = fakeLan({ '198.18.15.1': { mac: '02:00:00:00:00:bb', reason: 'probing' } });
   const { ipam, poolId } = await setup(lan);
