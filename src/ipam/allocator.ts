@@ -109,6 +109,7 @@ export class SubnetSpace {
       // and is now taken on purpose (conflict=warn): the store decides below.
       this.taken.delete(v);
       this.held.delete(v);
+      this.inherited.delete(v); // whatever is created below is this daemon's
     }
     const record: AddressRecord = { owner, pool: poolId };
     if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
