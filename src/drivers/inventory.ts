@@ -26,6 +26,8 @@ export interface Known {
   readonly gateways: readonly string[];
   /** The last address of containers that have none now (stopped or removed): IPAM's sticky records. */
   readonly stopped: readonly { readonly address: string; readonly name: string }[];
+  /** ipvlan: swept from the parent, which neither this host's containers nor the host itself answer. */
+  readonly fromParent?: boolean;
 }
 
 export interface Row {
@@ -76,12 +78,15 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     owner = 'container (this host)';
     note = `endpoint ${ep.endpointId.slice(0, 12)}, link ${ep.link}`;
     expected = ep.mac ? [ep.mac] : [];
-    if (!answered.length) note = `silent: no reply (${note}: not running, or its interface is down)`;
+    if (!answered.length) {
+      note = known.fromParent ? `${note} (from macnet's records: ipvlan children do not hear their parent's requests)`
+        : `silent: no reply (${note}: not running, or its interface is down)`;
+    }
   } else if (host.length) {
     owner = 'host';
     expected = [...new Set([...host.map((h) => h.mac), ...known.hostMacs])];
     // A macvlan parent does not hear its children, so the probe link cannot ask the host's own links.
-    note = `link ${host.map((h) => h.link).join(', ')}${answered.length ? '' : ' (from the kernel: the probe link cannot reach its own parent)'}`;
+    note = `link ${host.map((h) => h.link).join(', ')}${answered.length ? '' : known.fromParent ? ' (from the kernel: requests from the parent do not reach the host itself)' : ' (from the kernel: the probe link cannot reach its own parent)'}`;
   } else if (known.gateways.includes(address)) {
     owner = 'gateway';
     note = answered.length ? "the network's gateway" : "silent: the network's gateway did not answer";

@@ -105,14 +105,18 @@ export class LanGuard {
     });
   }
 
-  /** `macnet scan`: who answers for each address on the network's LAN (LinkProber.sweep), from the probe link. */
-  async sweep(c: NetworkConfig, addresses: readonly string[], opts: SweepOptions = {}): Promise<Map<string, string[]>> {
-    if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
+  /**
+   * `macnet scan`: who answers for each address on the network's LAN (LinkProber.sweep), from the probe link
+   * (ipvlan: from the parent), and the MAC the requests went out with.
+   */
+  async sweep(c: NetworkConfig, addresses: readonly string[], opts: SweepOptions = {}): Promise<{ replies: Map<string, string[]>; from: string }> {
+    if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
       throw new MacnetError('INVALID_ARGUMENT',
-        `scan: network ${c.id.slice(0, 12)} is ${c.kind === 'ipvlan' ? `ipvlan (its containers share the parent's MAC, and no macvlan probe link can sit beside ipvlan children)` : 'macvlan passthru (the parent takes no second child for a probe link)'}; scan works on macvlan bridge, vepa and private networks`,
+        `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks`,
         { network: c.id, kind: c.kind });
     }
-    return (await this.link(c)).prober.sweep(addresses, opts);
+    const { prober } = await this.link(c);
+    return { replies: await prober.sweep(addresses, opts), from: prober.mac };
   }
 
   private link(c: NetworkConfig): Promise<ProbeLink> {

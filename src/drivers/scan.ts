@@ -1,6 +1,6 @@
 // `macnet scan`, the daemon's side: gathers what macnet knows about a network's LAN (its records, the
 // kernel's addresses, IPAM's sticky records), sweeps the LAN from the parent's probe link, and classifies
-// (inventory.ts). IPv4: every address of the subnet is asked. IPv6: a /64 cannot be swept, so only the
+// (inventory.ts); ipvlan networks are swept from the parent itself. IPv4: every address of the subnet is asked. IPv6: a /64 cannot be swept, so only the
 // addresses macnet knows (containers, gateway, host addresses, stopped containers' last ones) are asked.
 import { MacnetError } from '../errors';
 import { lastAddresses } from '../ipam/sticky';
@@ -64,19 +64,26 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
   const inSubnets = (ip: string) => c.subnets.some((s) => cidrContains(s.subnet, ip));
   // Endpoints of every network on this parent: two networks may share a subnet (split by --ip-range).
   const sameParent = new Set(all.filter((n) => n.config.parent.name === c.parent.name).map((n) => n.config.id));
-  const endpoints = (await d.state.endpoints())
-    .filter((e) => sameParent.has(e.networkId))
-    .flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map((a) => ({ address: parseCidr(a).address, ...(e.mac && { mac: e.mac }), endpointId: e.endpointId, link: e.linkName })))
+  const records = (await d.state.endpoints()).filter((e) => sameParent.has(e.networkId));
+  const toRows = (parentMac?: string) => records
+    .flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map((a) => {
+      const mac = e.mac ?? parentMac;
+      return { address: parseCidr(a).address, ...(mac && { mac }), endpointId: e.endpointId, link: e.linkName };
+    }))
     .filter((e) => inSubnets(e.address));
+  let endpoints = toRows();
   const hostAll = await d.lan.hostAddresses();
   const host = hostAll.filter((h) => inSubnets(h.address));
   const now = new Set([...endpoints, ...host].map((e) => e.address));
   const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet)))).flat().filter((s) => !now.has(s.address));
   const gateways = c.subnets.map((s) => s.gateway).filter((g): g is string => !!g);
-  const known: Known = { endpoints, host, hostMacs: [...new Set(hostAll.map((h) => h.mac))], gateways, stopped };
   const v4 = c.subnets.filter((s) => s.family === 4).flatMap((s) => hostsOf(s.subnet));
   const v6 = [...new Set([...endpoints, ...host, ...stopped].map((e) => e.address).concat(gateways).filter((a) => a.includes(':')))];
-  const replies = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
+  const { replies, from } = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
+  // ipvlan: the requests go out from the parent, which its own children cannot hear, and every child carries
+  // the parent's MAC: any other MAC answering for one of them is a conflict.
+  if (c.kind === 'ipvlan') endpoints = toRows(from);
+  const known: Known = { endpoints, host, hostMacs: [...new Set(hostAll.map((h) => h.mac))], gateways, stopped, ...(c.kind === 'ipvlan' && { fromParent: true }) };
   return {
     network: c.id, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet), asked: { ipv4: v4.length, ipv6: v6.length },
     ms: Math.round(performance.now() - started), rows: classify(replies, known),

@@ -53,7 +53,7 @@ export class LinkProber {
   private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
   private readonly onNd = (p: { data: Buffer; pktType: number; srcMac: string }) => this.nd(p);
 
-  constructor(private readonly mac: string, private readonly arpSock?: FrameSocket, private readonly ndSock?: FrameSocket) {
+  constructor(readonly mac: string, private readonly arpSock?: FrameSocket, private readonly ndSock?: FrameSocket) {
     arpSock?.on('packet', this.onArp);
     ndSock?.on('packet', this.onNd);
   }

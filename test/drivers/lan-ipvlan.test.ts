@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkDriver } from '../../src/drivers/driver';
+import { scanNetwork } from '../../src/drivers/scan';
 import { Kernel } from '../../src/kernel';
 import { silentLogger } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
@@ -62,4 +63,34 @@ test('ipvlan: probes go out from the parent; an address a LAN device holds is re
   assert.deepEqual(after.map((l) => [l.ifname, l.flags.sort().join(',')]), before.map((l) => [l.ifname, l.flags.sort().join(',')]), 'no link added, the parent\'s flags unchanged');
   await drv.deleteEndpoint(NID, '6c'.repeat(32));
   await drv.deleteNetwork(NID);
+});
+
+test('ipvlan: macnet scan sweeps from the parent; a LAN device answering for a container\'s address is a conflict', async (t) => {
+  if (!(await requireKind(t, f.k, 'ipvlan', 'eth0'))) return;
+  const id = '7a'.repeat(32);
+  await drv.createNetwork({
+    NetworkID: id, Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
+    IPv4Data: [{ Pool: '198.18.60.0/28', Gateway: '198.18.60.1/28' }],
+  });
+  const parentMac = (await f.k.links.get('eth0')).mac!;
+  await drv.createEndpoint({ networkId: id, endpointId: '7b'.repeat(32), address: '198.18.60.7/28' });
+  await drv.createEndpoint({ networkId: id, endpointId: '7c'.repeat(32), address: '198.18.60.8/28' });
+  // The device takes .8 as well, behind the driver's back: the container's address now answers at its MAC.
+  await Kernel.with(device.path, (k) => k.addresses.add('eth0', '198.18.60.8/28'));
+  try {
+    const r = await scanNetwork({ state: drv.state, lan: drv.lan }, id);
+    const row = (a: string) => r.rows.find((x) => x.address === a);
+    assert.equal(r.asked.ipv4, 14, 'every address of the /28');
+    assert.deepEqual([row('198.18.60.5')?.owner, row('198.18.60.5')?.mac, row('198.18.60.5')?.conflict], ['unknown', deviceMac, false]);
+    const own = row('198.18.60.7')!;
+    assert.deepEqual([own.owner, own.mac, own.conflict], ['container (this host)', parentMac, false]);
+    assert.match(own.note, /from macnet's records: ipvlan children do not hear their parent's requests/);
+    const dup = row('198.18.60.8')!;
+    assert.equal(dup.conflict, true, JSON.stringify(dup));
+    assert.match(dup.note, new RegExp(`^CONFLICT: answered by a MAC that is not its own: ${deviceMac}`));
+  } finally {
+    await Kernel.with(device.path, (k) => k.addresses.delete('eth0', '198.18.60.8/28'));
+    for (const e of ['7b', '7c']) await drv.deleteEndpoint(id, e.repeat(32));
+    await drv.deleteNetwork(id);
+  }
 });
