@@ -3,7 +3,7 @@
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
-import { MAC_SIGNATURE, cidrContains, parseCidr, signedMac } from '../types/ip';
+import { MAC_SIGNATURE, cidrContains, macFirstOctet, parseCidr, signedMac } from '../types/ip';
 import type { NetworkConfig } from './config';
 import { type DriverState, type EndpointRecord, endpointKey } from './state';
 
@@ -47,7 +47,7 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(input.macAddress)) {
       throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${JSON.stringify(input.macAddress)} is not a MAC address: use six hex pairs such as 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
     }
-    if (parseInt(input.macAddress.slice(0, 2), 16) & 1) {
+    if (macFirstOctet(input.macAddress) & 1) {
       throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${input.macAddress} is a multicast address: a container needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
     }
     mac = input.macAddress.toLowerCase();

@@ -1,6 +1,6 @@
 // `macnet scan`'s verdicts, pure: who owns each address that answered (or that macnet knows), and which
 // addresses are in conflict. The facts come from scan.ts (the sweep, the driver's records, the kernel).
-import { ipToBytes } from '../types/ip';
+import { ipToBytes, macFirstOctet } from '../types/ip';
 import { MAC_SIGNATURE } from './endpoint';
 import { PROBE_MAC_SIGNATURE } from './lan';
 
@@ -43,7 +43,7 @@ export interface Row {
 
 /** Another host's macnet is recognisable by the first octet of the MACs it makes (endpoint.ts, lan.ts). */
 export function ownerByMac(mac: string): Owner {
-  const first = parseInt(mac.slice(0, 2), 16);
+  const first = macFirstOctet(mac);
   if (first === MAC_SIGNATURE) return 'macnet container (other host)';
   if (first === PROBE_MAC_SIGNATURE) return 'macnet reserved (other host)';
   return 'unknown';

@@ -1,7 +1,8 @@
 // `macnet scan`, the daemon's side: gathers what macnet knows about a network's LAN (its records, the
-// kernel's addresses, IPAM's sticky records), sweeps the LAN from the parent's probe link, and classifies
-// (inventory.ts); ipvlan networks are swept from the parent itself. IPv4: every address of the subnet is asked. IPv6: a /64 cannot be swept, so only the
-// addresses macnet knows (containers, gateway, host addresses, stopped containers' last ones) are asked.
+// kernel's addresses, IPAM's sticky records), sweeps the LAN from the parent's probe link (ipvlan: from the
+// parent itself), and classifies (inventory.ts). IPv4: every address of the subnet is asked. IPv6: a /64
+// cannot be swept, so only the addresses macnet knows (containers, gateway, host addresses, stopped
+// containers' last ones) are asked.
 import { MacnetError } from '../errors';
 import { lastAddresses } from '../ipam/sticky';
 import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/ip';

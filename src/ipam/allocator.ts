@@ -9,7 +9,7 @@ import type { Store } from '../store/types';
 import { formatAddress, usableRange, type Subnet } from './cidr';
 import { IntervalSet } from './intervals';
 import { addressKey, type AddressRecord } from './keys';
-import { PROBE_MAC_SIGNATURE } from '../types/ip';
+import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/ip';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from and where the cursor is. */
 export interface DynamicRange {
@@ -46,7 +46,7 @@ export const DEFENDED_HOLD_MS = 30_000;
 
 /** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
 export function holdMs(mac: string): number {
-  return Number.parseInt(mac.slice(0, 2), 16) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
+  return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
 }
 /** Verified-free addresses kept per pool, and how long a verification counts (they are defended meanwhile). */
 export const WARM_SIZE = 3;

@@ -117,6 +117,8 @@ export function cidrContains(cidr: string, address: string): boolean {
  */
 export const MAC_SIGNATURE = 0x0a;
 export const PROBE_MAC_SIGNATURE = 0x0e;
+/** A MAC's first octet: MAC_SIGNATURE or PROBE_MAC_SIGNATURE when another host's macnet made it. */
+export const macFirstOctet = (mac: string): number => Number.parseInt(mac.slice(0, 2), 16);
 
 /**
  * A MAC with `first` as its first octet and the other five random, or taken from a SHA-256 of `seed` when
