@@ -2,10 +2,10 @@
 // network on the same parent and subnet, or chosen from the top of the subnet. The rule (docs/driver.md):
 // Docker creates the network after IPAM has its pools, and the driver cannot call IPAM to reserve an address,
 // so it takes the highest usable address that nothing uses yet — not the gateway, an aux address, a container's
-// (IPAM's or an endpoint's), the host's own or another host's (a LAN probe, when probing is on) — and IPAM
-// leaves it alone afterwards because it never hands out an address the host has (the probe sees the host's
-// own addresses). Docker's default IPAM allocates from the bottom of the subnet, so the top is the last it
-// reaches; an endpoint that gets the host's address anyway is refused at CreateEndpoint.
+// (IPAM's, one IPAM keeps warm, or an endpoint's), the host's own or another host's (a LAN probe, when probing
+// is on) — and IPAM leaves it alone afterwards because it never hands out an address the host has (the probe
+// sees the host's own addresses). Docker's default IPAM allocates from the bottom of the subnet, so the top is
+// the last it reaches; an endpoint that gets the host's address anyway is refused at CreateEndpoint.
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import type { Family } from '../types/ip';
@@ -37,6 +37,8 @@ async function taken(d: AddressDeps, c: NetworkConfig): Promise<Set<string>> {
   for (const ep of await d.state.endpoints()) for (const a of [ep.ipv4, ep.ipv6]) if (a) out.add(parseCidr(a).address);
   for (const a of await d.k.addresses.list()) out.add(a.address);
   for (const r of await d.state.hostAccesses()) for (const ips of Object.values(r.networks)) for (const ip of ips) out.add(ip);
+  // IPAM's warm set and just-allocated addresses: free on the LAN, but promised to this host's containers.
+  for (const ip of d.lan?.claimedAddresses() ?? []) out.add(ip);
   return out;
 }
 

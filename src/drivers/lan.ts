@@ -184,6 +184,15 @@ export class LanGuard {
     })().catch((e: unknown) => this.log.debug('could not defend a claimed address', { subnet, ip, error: e }));
   }
 
+  /**
+   * Addresses this host's IPAM handed out or keeps warm (claimed and defended now). The probe link does not
+   * hear itself, so a probe from this host finds them free: the host-access address choice must skip them.
+   */
+  claimedAddresses(): string[] {
+    const now = Date.now();
+    return [...this.claims].filter(([, until]) => until > now).map(([ip]) => ip);
+  }
+
   /** Stops defending `ip` once its claim has run out (claims are renewed by the warm set's refreshes). */
   private expire(ip: string, link: ProbeLink): void {
     const left = (this.claims.get(ip) ?? 0) - Date.now();

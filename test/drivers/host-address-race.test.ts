@@ -71,3 +71,25 @@ test('two hosts choose their host-access addresses at the same instant: each get
     await Promise.all(hosts.map((h, i) => h.d.deleteNetwork(ids[i]!)));
   }
 });
+
+test('an address this host\'s IPAM has promised (warm or just handed out) is not taken as the host address', async () => {
+  const h = hosts[0]!;
+  const plainId = 'b1'.repeat(32), accessId = 'b2'.repeat(32);
+  // The other host's probe link defends what it found free in the test before for 5 s: let that lapse, so
+  // that only this host's claim can keep .254 from being chosen.
+  await new Promise((r) => setTimeout(r, 5_500));
+  // A network on the subnet first, so that the guard knows the subnet's LAN; then IPAM's claim, as after an
+  // allocation or a warm-set refill: the probe link defends the address, and does not hear itself.
+  await h.d.createNetwork({ ...net(plainId), Options: { 'com.docker.network.generic': { parent: 'eth0' } } });
+  try {
+    h.d.lan!.claimed(LAN.subnet4, '198.18.15.254');
+    for (let i = 0; i < 100 && !h.d.lan!.claimedAddresses().includes('198.18.15.254'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(h.d.lan!.claimedAddresses(), ['198.18.15.254']);
+    await h.d.createNetwork(net(accessId));
+    const got = await hostAddresses(h.ns);
+    assert.ok(got.includes('198.18.15.253') && !got.includes('198.18.15.254'), `the host took ${got.join(', ')}`);
+    await h.d.deleteNetwork(accessId);
+  } finally {
+    await h.d.deleteNetwork(plainId);
+  }
+});
