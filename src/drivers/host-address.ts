@@ -50,7 +50,7 @@ async function inUse(d: AddressDeps, c: NetworkConfig, subnet: string, ips: read
   const out = new Map<string, { who: string; probing: boolean }>();
   for (const ip of ips) if (await d.ipamHolds?.(subnet, ip)) out.set(ip, { who: 'a container (macnet IPAM)', probing: false });
   const rest = ips.filter((ip) => !out.has(ip));
-  if (d.lan && rest.length) for (const [ip, h] of await d.lan.check(c, rest)) out.set(ip, { who: `${h.mac} on the LAN`, probing: h.reason === 'probing' });
+  if (d.lan && rest.length) for (const [ip, h] of await d.lan.check(c, rest, { exclusive: true })) out.set(ip, { who: `${h.mac} on the LAN`, probing: h.reason === 'probing' });
   return out;
 }
 

@@ -63,14 +63,15 @@ export class LanGuard {
     return this.check(c, candidates);
   }
 
-  async check(c: NetworkConfig, candidates: readonly string[]): Promise<Map<string, Holder>> {
+  /** `exclusive`: the caller takes a free address for the host, not for IPAM (ProbeOptions.exclusive). */
+  async check(c: NetworkConfig, candidates: readonly string[], opts: { exclusive?: boolean } = {}): Promise<Map<string, Holder>> {
     const out = new Map<string, Holder>();
     // The host's own addresses: macvlan isolates a parent from its children, so the host would not answer.
     for (const a of await this.hostAddresses()) if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
     const rest = candidates.filter((a) => !out.has(a));
     if (rest.length && probeable(c)) {
       const link = await this.link(c);
-      const found = await link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300 });
+      const found = await link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300, ...(opts.exclusive && { exclusive: true }) });
       for (const [a, r] of found) if (!r.free) out.set(a, holder(r));
     }
     for (const [address, h] of out) this.log.warn('address in use on the LAN: skipped', { address, mac: h.mac, reason: h.reason, network: c.id, parent: c.parent.name });

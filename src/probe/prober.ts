@@ -23,6 +23,12 @@ export type ProbeResult =
 export interface ProbeOptions {
   windowMs?: number;
   count?: number;
+  /**
+   * The caller takes a free address for an owner of its own (the host-access address), not for the one
+   * allocator that shares this prober's results (IPAM): an address another caller is probing right now is
+   * then 'probing' for it, and a caller joining its probe gets 'probing' too, so that never both take it.
+   */
+  exclusive?: boolean;
 }
 
 export interface SweepOptions {
@@ -47,7 +53,7 @@ export class LinkProber {
     return (this.defended.get(a) ?? 0) > Date.now();
   }
   private readonly pending = new Map<string, ProbeResult>();
-  private readonly inflight = new Map<string, Promise<ProbeResult>>();
+  private readonly inflight = new Map<string, { result: Promise<ProbeResult>; exclusive: boolean }>();
   /** Running sweeps: address → the MAC of every reply, in order (a MAC twice: it answered twice). */
   private readonly sweeps = new Set<Map<string, string[]>>();
   private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
@@ -103,13 +109,21 @@ export class LinkProber {
    * it must not count as free just because this call sent nothing for it.
    */
   async probe(addresses: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, ProbeResult>> {
-    const fresh = [...new Set(addresses)].filter((a) => !this.inflight.has(a));
+    const exclusive = opts.exclusive ?? false;
+    const unique = [...new Set(addresses)];
+    // Probed by another caller already: its result, unless one of the two takes the address for an owner of
+    // its own (see ProbeOptions.exclusive); then it is another claimant probing right now.
+    const busy = new Set(unique.filter((a) => this.inflight.has(a) && (exclusive || this.inflight.get(a)!.exclusive)));
+    const fresh = unique.filter((a) => !this.inflight.has(a));
+    let own: Promise<Map<string, ProbeResult>> | undefined;
     if (fresh.length) {
-      const batch = this.window(fresh, opts);
-      for (const a of fresh) this.inflight.set(a, batch.then((m) => m.get(a)!));
-      void batch.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
+      own = this.window(fresh, opts);
+      for (const a of fresh) this.inflight.set(a, { result: own.then((m) => m.get(a)!), exclusive });
+      void own.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
     }
-    return new Map(await Promise.all(addresses.map(async (a) => [a, await this.inflight.get(a)!] as const)));
+    const mine: ProbeResult = { free: false, mac: this.mac, reason: 'probing' };
+    const shared = new Map(unique.filter((a) => !busy.has(a)).map((a) => [a, this.inflight.get(a)!.result] as const));
+    return new Map(await Promise.all(addresses.map(async (a) => [a, busy.has(a) ? mine : await shared.get(a)!] as const)));
   }
 
   private async window(mine: readonly string[], opts: ProbeOptions): Promise<Map<string, ProbeResult>> {
