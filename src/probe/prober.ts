@@ -115,11 +115,10 @@ export class LinkProber {
     // its own (see ProbeOptions.exclusive); then it is another claimant probing right now.
     const busy = new Set(unique.filter((a) => this.inflight.has(a) && (exclusive || this.inflight.get(a)!.exclusive)));
     const fresh = unique.filter((a) => !this.inflight.has(a));
-    let own: Promise<Map<string, ProbeResult>> | undefined;
     if (fresh.length) {
-      own = this.window(fresh, opts);
-      for (const a of fresh) this.inflight.set(a, { result: own.then((m) => m.get(a)!), exclusive });
-      void own.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
+      const batch = this.window(fresh, opts);
+      for (const a of fresh) this.inflight.set(a, { result: batch.then((m) => m.get(a)!), exclusive });
+      void batch.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
     }
     const mine: ProbeResult = { free: false, mac: this.mac, reason: 'probing' };
     const shared = new Map(unique.filter((a) => !busy.has(a)).map((a) => [a, this.inflight.get(a)!.result] as const));
