@@ -1,5 +1,6 @@
 // The network driver with Docker's own IPAM (no --ipam-driver): dockerd allocates, macnet only wires links.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
 import { Lab } from '../lab/lab';

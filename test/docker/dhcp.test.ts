@@ -1,7 +1,8 @@
 // DHCP mode end to end: `--ipam-driver macnet --ipam-opt mode=dhcp` on a lab host with a real dockerd, the
 // LAN's DHCP server a real dnsmasq in the LAN namespace. Leases before start, renewals at T1 that continue
 // across a kill -9 of the daemon, DHCPRELEASE at `docker rm`, a clear error without a server.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost } from '../lab/lab';

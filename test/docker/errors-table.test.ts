@@ -2,7 +2,8 @@
 // CLI (network create, run) or in the Err field of a raw plugin reply. After each one the host's links are
 // exactly as before, the store has no new network or endpoint record, and the IPAM's pools and addresses are
 // as before (dockerd released whatever it had requested before the refusal).
-import { after, before, describe, test } from 'node:test';
+import { after, before } from 'node:test';
+import { describe, test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { CATALOGUE, type ErrorCode } from '../../src/errors';

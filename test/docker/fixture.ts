@@ -1,7 +1,8 @@
 // The lab every scenario file shares: one lab host with dockerd and a macnet daemon, set up before the file's
 // tests and removed after them, and `scenario()`, a test whose containers, networks and links are removed
 // afterwards and whose host is then checked. Importing this module registers the file's before/after hooks.
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
 import { Lab, dockerMissing, type LabHost } from '../lab/lab';

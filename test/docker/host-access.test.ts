@@ -4,7 +4,8 @@
 // IPv4 and IPv6; after a simulated reboot (the daemon killed, every link it made in the host deleted) the
 // restarted daemon restores host access by itself; after the networks are removed the hosts' links,
 // addresses and routes are as before (`ip -json`).
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { hostLinkName } from '../../src/drivers/host-access';
 import { Daemon } from '../lab/daemon';

@@ -1,7 +1,8 @@
 // The conflict of shared/lab.md at scale, with --ipam-driver macnet: LAN devices at several low addresses, 200
 // containers started without --ip on two hosts at once. Then, from the LAN side, one ARP request per address
 // of the subnet, every reply counted: each address must be answered by exactly one machine.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { ETH_P_ARP, Kernel, type PacketSocket } from '../../src/kernel';
 import { ARP_REPLY, ARP_REQUEST, decodeArp, encodeArp } from '../../src/probe/packets';

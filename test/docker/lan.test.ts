@@ -1,6 +1,7 @@
 // LAN-aware addresses end to end: two lab hosts with dockerd and macnet, a LAN device holding addresses,
 // and the router checked for what it learned.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel';
 import { Daemon } from '../lab/daemon';

@@ -3,7 +3,8 @@
 // gateway = the lab's router, a disjoint --ip-range per host), two long-running containers per host.
 // Every cell the built-in driver reaches must be reachable with macnet; the cells it does not reach stay as
 // they are (host access is a later macnet feature; names are per host).
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
 import { Lab, LAN, dockerMissing, type LabHost } from '../lab/lab';

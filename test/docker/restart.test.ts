@@ -2,7 +2,8 @@
 // running, then restart: no lost or duplicated address, no leaked link, later `docker rm -f` and
 // `docker network rm` succeed"), plus what reconcile does at start: leftover endpoint links, implicit parents
 // lost in a reboot, creates interrupted by a crash.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

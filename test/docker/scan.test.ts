@@ -1,7 +1,8 @@
 // `macnet scan` end to end: two lab hosts with dockerd and macnet, a LAN device holding two addresses, one of
 // them also held by a second machine (a deliberate duplicate), containers on both hosts. The CLI runs as a
 // user runs it: in host 1's network and mount namespaces, against host 1's dockerd and daemon.
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
+import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Kernel } from '../../src/kernel';

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { LAN } from '../lab/lab';
 import { lab, scenario, lines, dk, ok, create, mknet, start, ping, settings, lanNic, loneVeth } from './fixture';
+import { engineLacks } from '../skip-policy';
 
 
 
@@ -55,7 +56,8 @@ scenario('IPAM v6 only: eth0 has IPv6 and no IPv4', async (t) => {
   const r = await create('v6only', '--ipv4=false', '--ipv6', '--subnet', '2001:db8:abcd::/64');
   if (r.code !== 0 && /unknown flag: --ipv4/.test(r.stderr)) {
     // Networks without IPv4 came with API 1.47 (Docker v28): an older engine always asks the IPAM for an IPv4 pool.
-    return t.skip(`dockerd API ${api} cannot create a network without IPv4 (docker network create: "unknown flag: --ipv4"; needs API 1.47+)`);
+    return t.skip(engineLacks(await ok('version', '--format', '{{.Server.Version}}'), 'networks without IPv4 (--ipv4=false)', 28,
+      `API ${api}; docker network create: "unknown flag: --ipv4"; needs API 1.47+`));
   }
   assert.equal(r.code, 0, r.stderr);
   await start('c1', 'v6only');

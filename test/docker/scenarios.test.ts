@@ -13,6 +13,7 @@
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { LAN } from '../lab/lab';
+import { engineLacks, kernelLacks } from '../skip-policy';
 import { ipJson, run } from '../lab/sh';
 import { h, made, scenario, lines, dk, ok, create, mknet, start, ping, hostLinks, networks, settings, lanNic, loneVeth } from './fixture';
 
@@ -28,7 +29,7 @@ async function vlanNet(t: TestContext, name: string, parent: string, ...opts: st
   const base = parent.split('.')[0]!;
   assert.match(r.stderr.trim(), new RegExp(`^Error response from daemon: remote: KERNEL_FEATURE_MISSING: create vlan "${parent.replace('.', '\\.')}" on parent "${base}": KERNEL_FEATURE_MISSING: vlan \\(this kernel has no "vlan" link type; EOPNOTSUPP: Unknown device type\\)$`));
   assert.deepEqual(await networks(), [], 'the refused network does not exist');
-  t.skip('this kernel has no 802.1q vlan (network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver\'s vlan work under a stock kernel in the VM (test/vm)');
+  t.skip(kernelLacks('802.1q vlan', '(network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver\'s vlan work under a stock kernel in the VM (test/vm)'));
   return false;
 }
 
@@ -82,7 +83,7 @@ scenario('Subinterface (vlan): a user-made vlan parent survives the network\'s r
   const r = await run('ip', ['-n', h.ns.name, 'link', 'add', 'link', 'par0', 'name', 'par0.20', 'type', 'vlan', 'id', '20']);
   if (r.code !== 0) {
     assert.match(r.stderr, /Unknown device type|not supported/i);
-    return t.skip(`this kernel has no 802.1q vlan (ip link add ... type vlan: ${r.stderr.trim()}); test/drivers/driver.test.ts runs the driver's vlan work under a stock kernel in the VM (test/vm)`);
+    return t.skip(kernelLacks('802.1q vlan', `(ip link add ... type vlan: ${r.stderr.trim()}); test/drivers/driver.test.ts runs the driver's vlan work under a stock kernel in the VM (test/vm)`));
   }
   made.unshift('par0.20');
   await mknet('sub', '-o', 'parent=par0.20');
@@ -245,7 +246,7 @@ scenario('EndpointWithCustomIfname: --driver-opt com.docker.network.endpoint.ifn
     // The endpoint option arrived in Docker v28; older engines ignore it and name the link by DstPrefix.
     assert.doesNotMatch(links, /: foobar@/);
     assert.match(links, /: eth1@/);
-    return t.skip(`dockerd ${version} does not support com.docker.network.endpoint.ifname (Docker v28+): the link came up as eth1`);
+    return t.skip(engineLacks(version, 'the endpoint option com.docker.network.endpoint.ifname', 28, 'the link came up as eth1'));
   }
   assert.match(links, /: foobar@if/);
 });
@@ -260,7 +261,7 @@ async function ipvlanNet(t: TestContext, name: string, mode: 'l2' | 'l3', ...opt
   if (r.code === 0) return true;
   assert.match(r.stderr.trim(), /^Error response from daemon: remote: KERNEL_FEATURE_MISSING: create ipvlan "mn[0-9a-f]{11}" on parent "(par0|nic1|di-[0-9a-f]{12})": KERNEL_FEATURE_MISSING: ipvlan \(this kernel has no "ipvlan" link type; EOPNOTSUPP: Unknown device type\)$/);
   assert.deepEqual(await networks(), [], 'the refused network does not exist');
-  t.skip('this kernel has no ipvlan (network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver\'s ipvlan work under a stock kernel in the VM (test/vm)');
+  t.skip(kernelLacks('ipvlan', '(network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver\'s ipvlan work under a stock kernel in the VM (test/vm)'));
   return false;
 }
 const engineMajor = async () => Number((await ok('version', '--format', '{{.Server.Version}}')).split('.')[0]);

@@ -2,6 +2,7 @@
 // kinds this kernel may lack (dummy, vlan, ipvlan are missing on the development machine's kernel; the VM
 // run sets MACNET_REQUIRE_KINDS so that there a missing kind fails instead of skipping).
 import type { TestContext } from 'node:test';
+import { kernelLacks } from '../skip-policy';
 import { Kernel } from '../../src/kernel';
 import { isMacnetError } from '../../src/errors';
 import { TestNetns } from '../lab/netns';
@@ -41,7 +42,7 @@ export async function requireKind(t: TestContext, k: Kernel, kind: 'dummy' | 'vl
     return true;
   } catch (e) {
     if (!isMacnetError(e, 'KERNEL_FEATURE_MISSING') || required.has(kind)) throw e;
-    t.skip(`this kernel has no ${kind} link kind (${(e as Error).message}); test/vm runs this under a stock kernel`);
+    t.skip(kernelLacks(kind, `link kind (${(e as Error).message}); test/vm runs this under a stock kernel`));
     return false;
   }
 }

@@ -1,10 +1,10 @@
 // The lab harness itself: a simulated LAN where macvlan children (made through src/kernel) in "container"
 // namespaces reach each other and the router across hosts, and a real dockerd per host whose built-in
-// macvlan driver does the same. Each test destroys its lab and checks that nothing of this process remains.
+// macvlan driver does the same (lab-docker.test.ts, on each engine). Each test destroys its lab and checks that nothing of this process remains.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel';
-import { Lab, LAN, dockerMissing, labResidue } from './lab';
+import { Lab, LAN, labResidue } from './lab';
 import { listNetns } from './netns';
 import { ipJson } from './sh';
 
@@ -67,42 +67,6 @@ test('two hosts: macvlan children moved into container namespaces reach each oth
     for (const c of containers) {
       await ping((...a) => c.ns.exec(...a), LAN.router4, `${c.ip} → router`);
       await ping((...a) => lab.routerExec(...a), c.ip, `router → ${c.ip}`);
-    }
-  } finally {
-    await assertClean(lab);
-    t.diagnostic(`destroyed in ${lab.destroyMs.toFixed(0)} ms`);
-  }
-});
-
-test('two hosts with dockerd: docker answers, runs busybox, and its macvlan containers reach each other', async (t) => {
-  const missing = dockerMissing();
-  if (missing) {
-    t.skip(missing);
-    return;
-  }
-  const lab = await Lab.create({ hosts: 2, docker: true });
-  t.diagnostic(`lab with docker created in ${lab.createMs.toFixed(0)} ms`);
-  try {
-    for (const h of lab.hosts) {
-      const info = await h.docker('info', '--format', '{{.ServerVersion}} {{.Name}}');
-      assert.equal(info.code, 0, `${h.name}: docker info: ${info.stderr}`);
-      const r = await h.docker('run', '--rm', '--net', 'none', 'busybox:local', 'true');
-      assert.equal(r.code, 0, `${h.name}: docker run: ${r.stderr}`);
-      const net = await h.docker('network', 'create', '-d', 'macvlan', '--subnet', LAN.subnet4, '--gateway', LAN.router4, '-o', 'parent=eth0', 'mv');
-      assert.equal(net.code, 0, `${h.name}: network create: ${net.stderr}`);
-      const c = await h.docker('run', '-d', '--name', `c${h.index}`, '--net', 'mv', '--ip', `198.18.15.${100 + h.index}`, 'busybox:local', 'sleep', '600');
-      assert.equal(c.code, 0, `${h.name}: docker run -d: ${c.stderr}`);
-    }
-    const [h1, h2] = lab.hosts as [Lab['hosts'][0], Lab['hosts'][0]];
-    await ping((...a) => h1.docker('exec', 'c1', ...a), '198.18.15.102', 'c1 on h1 → c2 on h2');
-    await ping((...a) => h2.docker('exec', 'c2', ...a), '198.18.15.101', 'c2 on h2 → c1 on h1');
-    await ping((...a) => lab.routerExec(...a), '198.18.15.101', 'router → c1');
-    for (const h of lab.hosts) {
-      const rm = await h.docker('rm', '-f', `c${h.index}`);
-      assert.equal(rm.code, 0, `${h.name}: rm: ${rm.stderr}`);
-      const nr = await h.docker('network', 'rm', 'mv');
-      assert.equal(nr.code, 0, `${h.name}: network rm: ${nr.stderr}`);
-      assert.equal((await h.docker('ps', '-aq')).stdout.trim(), '');
     }
   } finally {
     await assertClean(lab);

@@ -9,10 +9,17 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type Engine, engine as selectedEngine, engineEnv } from './engines';
 import { TestNetns, sweepStaleNetns } from './netns';
 import { ipJson, run, type RunResult, sh } from './sh';
 
-export interface LabOptions { hosts: number; docker?: boolean; ipv6?: boolean }
+export interface LabOptions {
+  hosts: number;
+  docker?: boolean;
+  ipv6?: boolean;
+  /** The Docker engine every host runs (test/lab/engines.ts); default: MACNET_ENGINE's (test/run.js sets it). */
+  engine?: Engine;
+}
 
 export const LAN = { subnet4: '198.18.15.0/24', subnet6: '2001:db8:15::/64', router4: '198.18.15.1', router6: '2001:db8:15::1' };
 /** Applets linked in busybox:local; `true` too, because `docker run IMAGE true` execs it without a shell. */
@@ -52,14 +59,12 @@ export function which(name: string): string | undefined {
   });
 }
 
-/** Why docker labs cannot run here, or undefined when they can. */
+/** Why docker labs cannot run here with the selected engine (MACNET_ENGINE), or undefined when they can. */
 export function dockerMissing(): string | undefined {
-  for (const bin of ['dockerd', 'containerd', 'runc', 'busybox']) if (!which(bin)) return `${bin} is not installed (apt-get install docker.io busybox-static)`;
-  return undefined;
+  if (!which('busybox')) return 'busybox is not installed (apt-get install busybox-static)';
+  const e = selectedEngine();
+  return typeof e === 'string' ? e : undefined;
 }
-
-// The CLI of the installed docker.io package matches its daemon; another `docker` earlier in PATH may not.
-const dockerCli = () => (fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : which('docker') ?? 'docker');
 
 /** True if the ELF file has no program interpreter, i.e. runs in an image without a libc. */
 function isStaticElf(file: string): boolean {
@@ -206,6 +211,8 @@ export class LabHost {
   readonly dockerSocket: string;
   readonly daemonJson: string;
   dockerd: ChildProcess | undefined;
+  /** The engine this host runs; `useEngine` swaps it (an upgrade: the next startDockerd runs the new one). */
+  engine!: Engine;
   private dockerdExited: Promise<void> = Promise.resolve();
 
   constructor(readonly lab: Lab, readonly index: number, readonly ns: TestNetns) {
@@ -217,6 +224,15 @@ export class LabHost {
     this.pluginDir = path.join(this.dir, 'plugins');
     this.dockerSocket = path.join(this.dir, 'docker.sock');
     this.daemonJson = path.join(this.dir, 'daemon.json');
+    if (lab.docker) this.engine = lab.engine;
+  }
+
+  /** Runs `e` from the next startDockerd on, over this host's data root (dockerd must be stopped). */
+  useEngine(e: Engine): void {
+    if (this.dockerd && this.dockerd.exitCode === null && this.dockerd.signalCode === null) {
+      throw new Error(`${this.name}: stop dockerd before switching it to ${e.label}`);
+    }
+    this.engine = e;
   }
 
   /** Runs a command in the host: its network namespace, and with docker also its mount namespace. */
@@ -230,7 +246,7 @@ export class LabHost {
     if (!this.lab.docker) throw new Error(`lab host ${this.name} has no dockerd: create the lab with docker: true`);
     const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${this.dockerSocket}`, DOCKER_CONFIG: path.join(this.dir, 'cli') };
     for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION']) delete env[k];
-    return run(dockerCli(), args, { env, timeoutMs: 120_000 });
+    return run(this.engine.cli, args, { env, timeoutMs: 120_000 });
   }
 
   /** A persistent mount namespace where /run/docker/plugins is this host's plugin dir (lab.md recipe). */
@@ -250,7 +266,7 @@ export class LabHost {
   async startDockerd(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const args = [
-      `--net=${this.ns.path}`, `--mount=${this.mountNs}`, which('dockerd')!,
+      `--net=${this.ns.path}`, `--mount=${this.mountNs}`, this.engine.dockerd,
       '--config-file', this.daemonJson, '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'),
       '-H', `unix://${this.dockerSocket}`, '--pidfile', path.join(this.dir, 'docker.pid'),
       '--cgroup-parent', `/${TAG}${this.lab.id}-${this.name}`,
@@ -264,7 +280,8 @@ export class LabHost {
     // before killing a containerd that fails its health check); without it, stray
     // /tmp/containerd.<pid>.stacks.log files appeared during a 4-host benchmark here.
     fs.mkdirSync(path.join(this.dir, 'tmp'), { recursive: true });
-    const env = { ...process.env, TMPDIR: path.join(this.dir, 'tmp') };
+    // PATH: dockerd starts the containerd of its own release, which starts that release's shim.
+    const env = { ...engineEnv(this.engine), TMPDIR: path.join(this.dir, 'tmp') };
     const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', log, log], env });
     fs.closeSync(log);
     child.unref();
@@ -334,7 +351,7 @@ export class Lab {
   private readonly extraNetns: TestNetns[] = [];
   private destroying: Promise<void> | undefined;
 
-  private constructor(readonly docker: boolean, readonly ipv6: boolean) {
+  private constructor(readonly docker: boolean, readonly ipv6: boolean, private readonly engineChoice?: Engine) {
     this.id = `${process.pid}-${++labCounter}`;
     this.dir = path.join(TMP, TAG + this.id);
     this.runDir = path.join('/run', TAG + this.id);
@@ -345,7 +362,7 @@ export class Lab {
     if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 89) throw new RangeError('hosts: 1 to 89 (addresses .11 to .99)');
     if (opts.docker && dockerMissing()) throw new Error(`docker lab: ${dockerMissing()}`);
     await (sweeping ??= sweepStaleLabs()); // once per process; concurrent creates wait for the same sweep
-    const lab = new Lab(!!opts.docker, !!opts.ipv6);
+    const lab = new Lab(!!opts.docker, !!opts.ipv6, opts.engine);
     // A directory of ours that exists already was left by an earlier process that had our pid.
     removeLabResidueSync(lab.id);
     active.add(lab);
@@ -358,6 +375,14 @@ export class Lab {
     }
     lab.createMs = performance.now() - t0;
     return lab;
+  }
+
+  /** The engine new hosts run (docker labs only). */
+  get engine(): Engine {
+    if (this.engineChoice) return this.engineChoice;
+    const e = selectedEngine();
+    if (typeof e === 'string') throw new Error(`docker lab: ${e}`);
+    return e;
   }
 
   /** A further namespace (a "container") removed with the lab. */
