@@ -3,7 +3,7 @@
 // exactly as before, the store has no new network or endpoint record, and the IPAM's pools and addresses are
 // as before (dockerd released whatever it had requested before the refusal).
 import { after, before } from 'node:test';
-import { describe, test } from '../lab/engine-test';
+import { ENGINE, describe, test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { CATALOGUE, type ErrorCode } from '../../src/errors';
@@ -16,6 +16,20 @@ const IMAGE = 'busybox:local';
 const MACNET = ['-d', 'macnet', '--ipam-driver', 'macnet'];
 const DAEMON = 'Error response from daemon: ';
 const REMOTE = `${DAEMON}remote: `;
+const MAJOR = typeof ENGINE === 'string' ? 0 : Number(ENGINE.version.split('.')[0]);
+/** The text for this engine: the entry of the highest major version at or below the engine's. */
+const byEngine = (m: Record<number, string>) => (): string => {
+  const k = Object.keys(m).map(Number).filter((v) => v <= MAJOR).sort((a, b) => b - a)[0];
+  return m[k ?? Number(Object.keys(m)[0])]!;
+};
+/**
+ * What `docker run` prints for an error the daemon got while connecting the container: Docker 28 says where it
+ * failed and adds the CLI's help hint; before, the daemon's text ended with a full stop. macnet's part is the same.
+ */
+const runError = (part: string) => byEngine({
+  20: `docker: ${DAEMON}${part}.`,
+  28: `docker: ${DAEMON}failed to set up container networking: ${part}\nRun 'docker run --help' for more information`,
+});
 /** A non-Ethernet link in the host namespace (a tun device: hardware type "none", 65534). */
 const TUN = 'mntun0';
 
@@ -243,11 +257,23 @@ describe('docker network create: IP data and IPAM options', () => {
     { name: 'aux-address outside the subnet (the docker CLI refuses it first)', act: create(...S, '--aux-address', 'nas=198.18.32.3', ...P('eth0')),
       expect: 'no matching subnet for aux-address 198.18.32.3' },
     { name: 'subnet malformed (dockerd refuses it first)', act: create('--subnet', '198.18.31.0/33', ...P('eth0')),
-      expect: `${DAEMON}Invalid subnet 198.18.31.0/33 : invalid CIDR address: 198.18.31.0/33` },
-    { name: 'subnet with host bits set', act: create('--subnet', '198.18.31.5/24', ...P('eth0')), code: 'IPAM_POOL_INVALID',
-      expect: `${REMOTE}IPAM_POOL_INVALID: invalid subnet 198.18.31.5/24: it has host bits set, it should be 198.18.31.0/24` },
-    { name: 'IPv6 subnet with host bits set (the IPv4 pool dockerd took first is released)', act: create('--ipv6', '--subnet', '2001:db8:31::1/64', ...P('eth0')), code: 'IPAM_POOL_INVALID',
-      expect: `${REMOTE}IPAM_POOL_INVALID: invalid subnet 2001:db8:31::1/64: it has host bits set, it should be 2001:db8:31::/64` },
+      expect: byEngine({
+        20: `${DAEMON}Invalid subnet 198.18.31.0/33 : invalid CIDR address: 198.18.31.0/33`,
+        28: `${DAEMON}invalid network config:\ninvalid subnet 198.18.31.0/33: invalid CIDR block notation`,
+      }) },
+    // Docker 28 refuses host bits itself, before the IPAM sees the subnet.
+    { name: 'subnet with host bits set', act: create('--subnet', '198.18.31.5/24', ...P('eth0')),
+      ...(MAJOR < 28 && { code: 'IPAM_POOL_INVALID' as const }),
+      expect: byEngine({
+        20: `${REMOTE}IPAM_POOL_INVALID: invalid subnet 198.18.31.5/24: it has host bits set, it should be 198.18.31.0/24`,
+        28: `${DAEMON}invalid network config:\ninvalid subnet 198.18.31.5/24: it should be 198.18.31.0/24`,
+      }) },
+    { name: 'IPv6 subnet with host bits set (the IPv4 pool dockerd took first is released)', act: create('--ipv6', '--subnet', '2001:db8:31::1/64', ...P('eth0')),
+      ...(MAJOR < 28 && { code: 'IPAM_POOL_INVALID' as const }),
+      expect: byEngine({
+        20: `${REMOTE}IPAM_POOL_INVALID: invalid subnet 2001:db8:31::1/64: it has host bits set, it should be 2001:db8:31::/64`,
+        28: `${DAEMON}invalid network config:\ninvalid subnet 2001:db8:31::1/64: it should be 2001:db8:31::/64`,
+      }) },
     { name: 'gateway is the network address', act: create(...S, '--gateway', '198.18.31.0', ...P('eth0')), code: 'IPAM_ADDRESS_OUT_OF_POOL',
       expect: `${DAEMON}failed to allocate gateway (198.18.31.0): remote: IPAM_ADDRESS_OUT_OF_POOL: RequestAddress: address 198.18.31.0 is the network address of 198.18.31.0/24 (pool LocalDefault/198.18.31.0/24)` },
     { name: 'unknown --ipam-opt', act: create(...S, '--ipam-opt', 'foo=bar', ...P('eth0')), code: 'OPTION_UNKNOWN',
@@ -307,17 +333,20 @@ describe('docker run and raw plugin requests, with networks and containers in pl
   const EID = 'e0'.repeat(32);
   table([
     { name: 'docker run: static --ip already in use', act: runOn('--net', 'fx-run', '--ip', '198.18.18.50'), code: 'IPAM_ADDRESS_IN_USE',
-      expect: `docker: ${REMOTE}IPAM_ADDRESS_IN_USE: address 198.18.18.50 is already in use in subnet 198.18.18.0/24 (held by static).` },
+      expect: runError(`remote: IPAM_ADDRESS_IN_USE: address 198.18.18.50 is already in use in subnet 198.18.18.0/24 (held by static)`) },
     { name: 'docker run: --ip of the gateway', act: runOn('--net', 'fx-run', '--ip', '198.18.18.1'), code: 'IPAM_ADDRESS_IN_USE',
-      expect: `docker: ${REMOTE}IPAM_ADDRESS_IN_USE: address 198.18.18.1 is already in use in subnet 198.18.18.0/24 (held by gateway).` },
+      expect: runError(`remote: IPAM_ADDRESS_IN_USE: address 198.18.18.1 is already in use in subnet 198.18.18.0/24 (held by gateway)`) },
     { name: 'docker run: --ip outside the subnet (dockerd refuses it first)', act: runOn('--net', 'fx-run', '--ip', '198.18.99.5'),
-      expect: `docker: ${DAEMON}Invalid address 198.18.99.5: It does not belong to any of this network's subnets.` },
+      expect: byEngine({
+        20: `docker: ${DAEMON}Invalid address 198.18.99.5: It does not belong to any of this network's subnets.`,
+        28: `docker: ${DAEMON}invalid config for network fx-run: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 198.18.99.5\nRun 'docker run --help' for more information`,
+      }) },
     { name: 'docker run: --ip is the broadcast address', act: runOn('--net', 'fx-run', '--ip', '198.18.18.255'), code: 'IPAM_ADDRESS_OUT_OF_POOL',
-      expect: `docker: ${REMOTE}IPAM_ADDRESS_OUT_OF_POOL: RequestAddress: address 198.18.18.255 is the broadcast address of 198.18.18.0/24 (pool LocalDefault/198.18.18.0/24).` },
+      expect: runError(`remote: IPAM_ADDRESS_OUT_OF_POOL: RequestAddress: address 198.18.18.255 is the broadcast address of 198.18.18.0/24 (pool LocalDefault/198.18.18.0/24)`) },
     { name: 'docker run: exhausted pool (a /30 ip-range)', act: runOn('--net', 'fx-small'), code: 'IPAM_POOL_EXHAUSTED',
-      expect: `docker: ${REMOTE}IPAM_POOL_EXHAUSTED: no free address in ip-range 198.18.19.0/30 of subnet 198.18.19.0/29: all 3 usable addresses are allocated.` },
+      expect: runError(`remote: IPAM_POOL_EXHAUSTED: no free address in ip-range 198.18.19.0/30 of subnet 198.18.19.0/29: all 3 usable addresses are allocated`) },
     { name: 'docker run: --mac-address multicast (its address is released again)', act: runOn('--net', 'fx-run', '--mac-address', '01:00:5e:00:00:01'), code: 'ENDPOINT_INVALID',
-      expect: `docker: ${DAEMON}failed to create endpoint bad-run on network fx-run: remote: ENDPOINT_INVALID: --mac-address 01:00:5e:00:00:01 is a multicast address: a container needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05.` },
+      expect: runError(`failed to create endpoint bad-run on network fx-run: remote: ENDPOINT_INVALID: --mac-address 01:00:5e:00:00:01 is a multicast address: a container needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05`) },
     { name: 'raw: CreateNetwork without NetworkID', act: raw('NetworkDriver.CreateNetwork', { Options: { 'com.docker.network.generic': { parent: 'eth0' } }, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24' }] }), code: 'PLUGIN_REQUEST_INVALID',
       expect: 'PLUGIN_REQUEST_INVALID: CreateNetwork: field NetworkID is missing: give the id dockerd assigned to the network (64 hex characters)' },
     { name: 'raw: CreateNetwork with a NetworkID that is not an id', act: raw('NetworkDriver.CreateNetwork', { NetworkID: 'my-net', Options: {} }), code: 'PLUGIN_REQUEST_INVALID',

@@ -251,6 +251,33 @@ scenario('EndpointWithCustomIfname: --driver-opt com.docker.network.endpoint.ifn
   assert.match(links, /: foobar@if/);
 });
 
+scenario('GwPriority: a macnet network beside a built-in macvlan one; the default route follows --gw-priority', async (t) => {
+  const version = await ok('version', '--format', '{{.Server.Version}}');
+  if (Number(version.split('.')[0]) < 28) {
+    return t.skip(engineLacks(version, 'gateway priority (--gw-priority)', 28, 'the engine picks the default route itself'));
+  }
+  await lanNic('nic1');
+  await loneVeth('par0');
+  await mknet('gwa', '-o', 'parent=nic1', '--subnet', LAN.subnet4, '--gateway', LAN.router4, '--ip-range', '198.18.15.192/27');
+  await ok('network', 'create', '-d', 'macvlan', '-o', 'parent=par0', '--subnet', '198.18.163.0/24', '--gateway', '198.18.163.254', 'gwb');
+  // The gateway of the one default route (which ethN carries it depends on the engine's interface order).
+  const defaultVia = async (ctr: string) =>
+    lines(await ok('exec', ctr, 'ip', 'route', 'show', 'default')).map((l) => l.replace(/ dev eth\d+.*$/, ''));
+  const run = (name: string, ...nets: string[]) =>
+    ok('run', '-d', '--name', name, ...nets.flatMap((n) => ['--network', n]), 'busybox:local', 'sleep', '600');
+  await run('c1', 'name=gwa,gw-priority=0', 'name=gwb,gw-priority=10');
+  assert.deepEqual(await defaultVia('c1'), ['default via 198.18.163.254'], 'the built-in network has the priority');
+  await run('c2', 'name=gwa,gw-priority=10', 'name=gwb');
+  assert.deepEqual(await defaultVia('c2'), [`default via ${LAN.router4}`], 'the macnet network has the priority');
+  await ping('c2', LAN.router4);
+  // Connecting a network with a higher priority moves the default route to it.
+  await run('c3', 'name=gwb');
+  assert.deepEqual(await defaultVia('c3'), ['default via 198.18.163.254']);
+  await ok('network', 'connect', '--gw-priority', '100', 'gwa', 'c3');
+  assert.deepEqual(await defaultVia('c3'), [`default via ${LAN.router4}`], 'after connect --gw-priority 100');
+  await ping('c3', LAN.router4);
+});
+
 // ---- ipvlan (moby integration/network/ipvlan) ----
 // This machine's kernel has no ipvlan: each scenario first proves that (macnet refuses the network at create with
 // KERNEL_FEATURE_MISSING) and skips; on a kernel with ipvlan the same code runs the whole scenario.
