@@ -7,6 +7,8 @@
 //   npm run bench -- --quick               smoke run: each figure's quickRounds (also BENCH_QUICK=1)
 //   npm run bench -- --rounds 200          rounds for every figure (also BENCH_ROUNDS=200)
 //   npm run bench -- --out FILE            write the report elsewhere
+//   npm run bench -- --engine current      the Docker figures on the current engine (28.x, test/lab/engines.ts)
+//                                          instead of Debian 12's 20.10 (also BENCH_ENGINE=current)
 //
 // A run with fewer rounds than a figure's default is a smoke run: it writes bench/results/smoke.md unless
 // --out says otherwise, so that checking that the bench works never overwrites the figures worth quoting.
@@ -24,6 +26,7 @@ import { datapath } from './datapath';
 import { footprint } from './footprint';
 import { networkCreate } from './network-create';
 import { panelsOf, renderSvg } from './plot';
+import { type Engine, ENGINE_IDS, type EngineId, ensureCurrentEngine, systemEngine } from '../test/lab/engines';
 import {
   type Figure, type FigureResult, type RichFigureResult, fmtMs, fmtRatio, markdownTable, ratio, summarize, targetLine, textTable,
 } from './stats';
@@ -40,13 +43,14 @@ interface Options {
   rounds: (f: Figure) => number;
   out: string;
   smoke: boolean;
+  engine: EngineId;
 }
 
 function usage(): string {
   return [
-    'usage: npm run bench [-- [FIGURE...] [--quick] [--rounds N] [--out FILE] [--list]]',
+    'usage: npm run bench [-- [FIGURE...] [--quick] [--rounds N] [--out FILE] [--engine system|current] [--list]]',
     `figures: ${FIGURES.map((f) => f.id).join(', ')}`,
-    'env: BENCH_QUICK=1 (as --quick), BENCH_ROUNDS=N (as --rounds N)',
+    'env: BENCH_QUICK=1 (as --quick), BENCH_ROUNDS=N (as --rounds N), BENCH_ENGINE=current (as --engine current)',
   ].join('\n');
 }
 
@@ -59,6 +63,7 @@ function parse(argv: string[]): Options | undefined {
       rounds: { type: 'string' },
       out: { type: 'string' },
       list: { type: 'boolean' },
+      engine: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,14 +89,18 @@ function parse(argv: string[]): Options | undefined {
   const rounds = (f: Figure) => fixed ?? (quick ? f.quickRounds : f.defaultRounds);
   const smoke = figures.some((f) => rounds(f) < f.defaultRounds);
   const out = values.out ? path.resolve(values.out) : path.join(RESULTS, smoke ? 'smoke.md' : 'latest.md');
-  return { figures, rounds, out, smoke };
+  const engine = values.engine ?? process.env['BENCH_ENGINE'] ?? 'system';
+  if (!(ENGINE_IDS as readonly string[]).includes(engine)) {
+    throw new UsageError(`--engine ${JSON.stringify(engine)}: the engines are ${ENGINE_IDS.join(' and ')}`);
+  }
+  return { figures, rounds, out, smoke, engine: engine as EngineId };
 }
 
 class UsageError extends Error {}
 
 /** The command as the person typed it, so the report can say what to run to get the same figures. */
 function invocation(): string {
-  const env = ['BENCH_QUICK', 'BENCH_ROUNDS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
+  const env = ['BENCH_QUICK', 'BENCH_ROUNDS', 'BENCH_ENGINE'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
   const args = process.argv.slice(2).join(' ');
   return process.env['npm_lifecycle_event'] === 'bench'
     ? `${env}npm run bench${args ? ` -- ${args}` : ''}`
@@ -106,7 +115,7 @@ function tryRun(cmd: string, args: string[]): string | undefined {
   }
 }
 
-function machine(): [string, string][] {
+function machine(engine: Engine): [string, string][] {
   const cpus = os.cpus();
   const commit = tryRun('git', ['rev-parse', '--short', 'HEAD']);
   const dirty = tryRun('git', ['status', '--porcelain', '--', 'src', 'bench', 'native']);
@@ -118,6 +127,7 @@ function machine(): [string, string][] {
     ['node', process.version],
     ['iproute2', tryRun('ip', ['-V'])?.replace(/^ip utility, /, '') ?? 'unknown'],
     ['load average at start (1/5/15 min)', os.loadavg().map((x) => x.toFixed(2)).join(' ')],
+    ['Docker engine of the Docker figures', `${engine.label} (${engine.source})`],
     ['code', commit ? `git ${commit}${dirty ? ' + uncommitted changes in src/, bench/ or native/' : ''}` : 'not a git checkout'],
   ];
 }
@@ -238,8 +248,17 @@ async function main(): Promise<number> {
     return 1;
   }
 
+  // The lab reads MACNET_ENGINE (test/lab/engines.ts); the current engine is fetched into its cache if needed.
+  const e = opts.engine === 'current' ? ensureCurrentEngine() : systemEngine();
+  if (typeof e === 'string') {
+    console.error(`bench: --engine ${opts.engine}: ${e}`);
+    return 1;
+  }
+  const engine = 'engine' in e ? e.engine : e;
+  process.env['MACNET_ENGINE'] = engine.id;
+  process.stderr.write(`bench: Docker figures on ${engine.label} (${engine.source})\n`);
   const started = new Date();
-  const facts = machine();
+  const facts = machine(engine);
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
   const done: Done[] = [];
   for (const figure of opts.figures) {

@@ -43,7 +43,15 @@ const filters = process.argv.slice(2).map((f) => f.replace(/^test\//, '').replac
 const files = walk(dist)
   .filter((f) => f !== residueTest)
   .filter((f) => filters.length === 0 || filters.some((x) => path.relative(dist, f).startsWith(x)));
-const isDocker = (f) => /require\("(\.\.?\/)+(lab\/)?engine-test"\)/.test(fs.readFileSync(f, 'utf8'));
+// A Docker test file imports test/lab/engine-test, itself or through a module of its own directory (a fixture).
+const requiresEngineTest = (src) => /require\("(\.\.?\/)+(lab\/)?engine-test"\)/.test(src);
+const isDocker = (f) => {
+  const src = fs.readFileSync(f, 'utf8');
+  if (requiresEngineTest(src)) return true;
+  return [...src.matchAll(/require\("\.\/([\w-]+)"\)/g)].some(([, m]) => {
+    try { return requiresEngineTest(fs.readFileSync(path.join(path.dirname(f), `${m}.js`), 'utf8')); } catch { return false; }
+  });
+};
 const dockerFiles = files.filter(isDocker);
 const otherFiles = files.filter((f) => !isDocker(f));
 

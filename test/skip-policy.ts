@@ -34,5 +34,6 @@ export function kernelLacks(kind: 'dummy' | 'vlan' | '802.1q vlan' | 'ipvlan', d
 
 /** The engine under test lacks a feature that a newer engine has. */
 export function engineLacks(version: string, feature: string, since: number, detail: string): string {
-  return `docker ${version} lacks ${feature} (Docker ${since}+): ${detail}`;
+  // Debian's version carries a packaging suffix (20.10.24+dfsg1): the engine's own version is the part before it.
+  return `docker ${version.split('+')[0]} lacks ${feature} (Docker ${since}+): ${detail}`;
 }

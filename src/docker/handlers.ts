@@ -5,6 +5,7 @@ import type { NetworkDriver } from '../drivers/driver';
 import type { CreateNetworkRequest } from '../drivers/config';
 import type { Ipam } from '../ipam/ipam';
 import { scanNetwork } from '../drivers/scan';
+import { IFNAME_OPTION } from '../drivers/endpoint';
 import type { Handler } from './server';
 
 function str(body: Record<string, unknown>, field: string, call: string, required = true): string {
@@ -31,10 +32,11 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
   });
   h.set('NetworkDriver.CreateEndpoint', async (b) => {
     const iface = obj(b.Interface);
+    const ifname = obj(b.Options)[IFNAME_OPTION];
     const ep = await driver.createEndpoint({
       networkId: str(b, 'NetworkID', 'CreateEndpoint'), endpointId: str(b, 'EndpointID', 'CreateEndpoint'),
       ...(iface.Address && { address: iface.Address }), ...(iface.AddressIPv6 && { addressIPv6: iface.AddressIPv6 }),
-      ...(iface.MacAddress && { macAddress: iface.MacAddress }),
+      ...(iface.MacAddress && { macAddress: iface.MacAddress }), ...(ifname !== undefined && { ifname: ifname as string }),
     });
     // The reply may only fill fields that arrived empty; dockerd rejects a changed one.
     return !iface.MacAddress && ep.mac ? { Interface: { MacAddress: ep.mac } } : {};

@@ -34,6 +34,29 @@ export interface CreateEndpointInput {
   macAddress?: string;
   /** The container's name, when known (macnet's IPAM got it from the engine): for -o mac=stable. */
   name?: string;
+  /** `--driver-opt com.docker.network.endpoint.ifname=NAME` (CreateEndpoint's Options carry it, from Docker 20.10 on). */
+  ifname?: string;
+}
+
+/** The endpoint option that names the container's interface (Docker's built-in drivers honour it from v28). */
+export const IFNAME_OPTION = 'com.docker.network.endpoint.ifname';
+
+/**
+ * The Join prefix that gives the interface the name the user asked for. Docker's plugin API carries no interface
+ * name: dockerd names a plugin's interface DstPrefix + a counter per prefix and container that starts at 0
+ * (libnetwork's remote driver passes no name to osl AddInterface; Docker 28 and 29 alike). So a name that ends in
+ * a single 0 after a non-digit (lan0, iot0, eth-mgmt0) comes out exactly; any other name cannot, and is refused
+ * before anything exists rather than silently renamed.
+ */
+export function ifnamePrefix(name: unknown): string {
+  const valid = 'a Linux interface name of at most 15 bytes that ends in 0 after a letter or "-", such as lan0 or iot0 ' +
+    '(Docker gives a plugin\'s interface a prefix and numbers it from 0; it cannot take any other name)';
+  const shown = JSON.stringify(String(name).slice(0, 40));
+  if (typeof name !== 'string' || Buffer.byteLength(name) > 15 || !/^[A-Za-z0-9_.-]*[A-Za-z_.-]0$/.test(name)) {
+    throw new MacnetError('ENDPOINT_INVALID', `--driver-opt ${IFNAME_OPTION}=${shown.slice(1, -1)}: give ${valid}`,
+      { option: IFNAME_OPTION, value: String(name).slice(0, 40) });
+  }
+  return name.slice(0, -1);
 }
 
 export async function createEndpoint(state: DriverState, c: NetworkConfig, input: CreateEndpointInput, log: Logger): Promise<EndpointRecord> {
@@ -42,6 +65,7 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
   }
   const existing = await state.endpoint(input.networkId, input.endpointId);
   if (existing) return existing;
+  const dstPrefix = input.ifname === undefined ? undefined : ifnamePrefix(input.ifname);
   let mac: string | undefined;
   if (input.macAddress) {
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(input.macAddress)) {
@@ -82,6 +106,7 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
   const rec: EndpointRecord = {
     networkId: input.networkId, endpointId: input.endpointId, linkName: endpointLinkName(input.endpointId),
     ...(mac && { mac }), ...(input.address && { ipv4: input.address }), ...(input.addressIPv6 && { ipv6: input.addressIPv6 }),
+    ...(dstPrefix && { dstPrefix }),
   };
   await state.store.put(endpointKey(input.networkId, input.endpointId), JSON.stringify(rec));
   return rec;
@@ -112,7 +137,7 @@ export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConf
     await k.links.create(withMtu);
   }
   await state.store.put(endpointKey(ep.networkId, ep.endpointId), JSON.stringify({ ...ep, sandboxKey }));
-  const res: JoinResult = { InterfaceName: { SrcName: ep.linkName, DstPrefix: 'eth' }, DisableGatewayService: true };
+  const res: JoinResult = { InterfaceName: { SrcName: ep.linkName, DstPrefix: ep.dstPrefix ?? 'eth' }, DisableGatewayService: true };
   if (c.internal && c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
     // l3 routes between the network's subnets inside the parent; without a default route the container
     // still needs device routes to the network's other subnets (Docker's L3NilParent scenario).

@@ -82,7 +82,7 @@ test('a network lifecycle as dockerd drives it: pool, gateway, network, endpoint
   assert.deepEqual(left.map((l) => l.ifname).sort(), ['eth0', 'lo']);
 });
 
-test('as newer engines send it (the container name with RequestAddress): a re-created container gets its address back, and with mac=stable its MAC', async () => {
+test('Docker 29 sends the container name with RequestAddress (moby#50586): a re-created container gets its address back, and with mac=stable its MAC', async () => {
   const nid = 'c3'.repeat(32);
   const NAME = 'com.docker.network.endpoint.name';
   const pool = (await d.call('IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.16.0/24', Options: {}, V6: false })).body as { PoolID: string };
@@ -112,6 +112,32 @@ test('as newer engines send it (the container name with RequestAddress): a re-cr
   for (const [eid, a] of [['d2'.repeat(32), db.address], ['d3'.repeat(32), again.address], ['d4'.repeat(32), other.address]] as const) await stop(eid, a);
   assert.deepEqual((await d.call('NetworkDriver.DeleteNetwork', { NetworkID: nid })).body, {});
   await d.call('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '198.18.16.1' });
+  assert.deepEqual((await d.call('IpamDriver.ReleasePool', { PoolID: pool.PoolID })).body, {});
+});
+
+test('Docker 29 without --gateway: macnet declares no GwAllocChecker, so the engine asks its IPAM for a gateway as before and Join routes through it', async () => {
+  // moby#50929: Docker 29's built-in macvlan and ipvlan l2 skip the gateway when none is given (GwAllocChecker);
+  // a plugin is asked only if GetCapabilities says GwAllocChecker: true. macnet does not, so a network created
+  // under an earlier engine keeps its default route across the upgrade (docs/driver.md).
+  assert.equal((await d.call('NetworkDriver.GetCapabilities')).body.GwAllocChecker, undefined);
+  const nid = 'c5'.repeat(32), eid = 'd5'.repeat(32);
+  const pool = (await d.call('IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.17.0/24', Options: {}, V6: false })).body as { PoolID: string };
+  const gw = (await d.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } })).body as { Address: string };
+  assert.equal(gw.Address, '198.18.17.1/24', 'the inferred gateway: the subnet\'s first address');
+  assert.deepEqual((await d.call('NetworkDriver.CreateNetwork', {
+    NetworkID: nid, Options: { 'com.docker.network.generic': { parent: 'eth0' } },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '198.18.17.0/24', Gateway: gw.Address }], IPv6Data: [],
+  })).body, {});
+  const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: { 'com.docker.network.endpoint.name': 'web' } })).body as { Address: string };
+  await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a.Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  const sandbox = await lab.newNetns('gw29');
+  const join = (await d.call('NetworkDriver.Join', { NetworkID: nid, EndpointID: eid, SandboxKey: sandbox.path, Options: {} })).body;
+  assert.equal(join.Gateway, '198.18.17.1');
+  assert.deepEqual((await d.call('NetworkDriver.Leave', { NetworkID: nid, EndpointID: eid })).body, {});
+  assert.deepEqual((await d.call('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid })).body, {});
+  await d.call('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: a.Address.split('/')[0] });
+  assert.deepEqual((await d.call('NetworkDriver.DeleteNetwork', { NetworkID: nid })).body, {});
+  await d.call('IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: '198.18.17.1' });
   assert.deepEqual((await d.call('IpamDriver.ReleasePool', { PoolID: pool.PoolID })).body, {});
 });
 

@@ -235,20 +235,28 @@ scenario('ParentDown: a container attaches while the parent is down', async () =
   assert.match(a, /inet6 2001:db8:162::[0-9a-f]+\/64 scope global/);
 });
 
-scenario('EndpointWithCustomIfname: --driver-opt com.docker.network.endpoint.ifname=foobar names the interface', async (t) => {
+scenario('EndpointWithCustomIfname: --driver-opt com.docker.network.endpoint.ifname names the interface; beside the built-in driver', async () => {
+  const IFNAME = 'com.docker.network.endpoint.ifname';
+  const major = Number((await ok('version', '--format', '{{.Server.Version}}')).split('.')[0]);
+  await loneVeth('par0');
+  await loneVeth('par1');
   await mknet('ifn');
+  await ok('network', 'create', '-d', 'macvlan', '-o', 'parent=par0', '--subnet', '198.18.165.0/24', 'ifn-builtin');
+  await mknet('ifn2', '-o', 'parent=par1', '--subnet', '198.18.166.0/24');
   await start('c1', 'ifn');
-  await mknet('ifn2');
-  await ok('network', 'connect', '--driver-opt', 'com.docker.network.endpoint.ifname=foobar', 'ifn2', 'c1');
-  const links = await ok('exec', 'c1', 'ip', '-o', 'link');
-  const version = await ok('version', '--format', '{{.Server.Version}}');
-  if (Number(version.split('.')[0]) < 28) {
-    // The endpoint option arrived in Docker v28; older engines ignore it and name the link by DstPrefix.
-    assert.doesNotMatch(links, /: foobar@/);
-    assert.match(links, /: eth1@/);
-    return t.skip(engineLacks(version, 'the endpoint option com.docker.network.endpoint.ifname', 28, 'the link came up as eth1'));
-  }
-  assert.match(links, /: foobar@if/);
+  const links = async () => lines(await ok('exec', 'c1', 'ip', '-o', 'link')).map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1]);
+  // The built-in driver takes any name from Docker 28 on; 20.10 ignores the option and numbers the link.
+  await ok('network', 'connect', '--driver-opt', `${IFNAME}=foobar`, 'ifn-builtin', 'c1');
+  assert.deepEqual(await links(), ['lo', 'eth0', major >= 28 ? 'foobar' : 'eth1'], 'the built-in driver');
+  // Docker's plugin API carries a prefix, not a name, numbered from 0: a name ending in 0 comes out exactly, on
+  // every engine (20.10 included); any other name is refused with the reason, and the container is untouched.
+  const r = await dk('network', 'connect', '--driver-opt', `${IFNAME}=foobar`, 'ifn2', 'c1');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /ENDPOINT_INVALID: --driver-opt com\.docker\.network\.endpoint\.ifname=foobar: give a Linux interface name of at most 15 bytes that ends in 0 after a letter or "-", such as lan0 or iot0/);
+  assert.deepEqual(await links(), ['lo', 'eth0', major >= 28 ? 'foobar' : 'eth1'], 'nothing changed in the container');
+  await ok('network', 'connect', '--driver-opt', `${IFNAME}=lan0`, 'ifn2', 'c1');
+  assert.deepEqual(await links(), ['lo', 'eth0', major >= 28 ? 'foobar' : 'eth1', 'lan0'], 'macnet: the name asked for');
+  assert.match(await ok('exec', 'c1', 'ip', '-o', '-4', 'addr', 'show', 'lan0'), /inet 198\.18\.166\.\d+\/24/);
 });
 
 scenario('GwPriority: a macnet network beside a built-in macvlan one; the default route follows --gw-priority', async (t) => {
@@ -262,7 +270,7 @@ scenario('GwPriority: a macnet network beside a built-in macvlan one; the defaul
   await ok('network', 'create', '-d', 'macvlan', '-o', 'parent=par0', '--subnet', '198.18.163.0/24', '--gateway', '198.18.163.254', 'gwb');
   // The gateway of the one default route (which ethN carries it depends on the engine's interface order).
   const defaultVia = async (ctr: string) =>
-    lines(await ok('exec', ctr, 'ip', 'route', 'show', 'default')).map((l) => l.replace(/ dev eth\d+.*$/, ''));
+    lines(await ok('exec', ctr, 'ip', 'route')).filter((l) => l.startsWith('default ')).map((l) => l.replace(/ dev eth\d+.*$/, ''));
   const run = (name: string, ...nets: string[]) =>
     ok('run', '-d', '--name', name, ...nets.flatMap((n) => ['--network', n]), 'busybox:local', 'sleep', '600');
   await run('c1', 'name=gwa,gw-priority=0', 'name=gwb,gw-priority=10');
