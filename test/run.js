@@ -91,6 +91,7 @@ function pass(label, passFiles, engineId) {
   ], { stdio: 'inherit', env: { ...process.env, MACNET_ENGINE: engineId, MACNET_RESIDUE_BASELINE: baselineFile } });
   timing.push([label, Date.now() - t]);
   if (r.status !== 0) problems.push(`${label}: node --test exited ${r.status ?? r.signal}`);
+  else if (!fs.existsSync(out) || fs.readFileSync(out, 'utf8').trim() === '') problems.push(`${label}: no test ran`);
   return out;
 }
 
