@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Daemon } from '../test/lab/daemon';
+import { engine } from '../test/lab/engines';
 import { LAN, Lab, type LabHost } from '../test/lab/lab';
 import { type Figure, type FigureResult, type Series, fmtMs, fmtRatio, median, p90, ratio } from './stats';
 
@@ -163,7 +164,7 @@ export const dockerRun: Figure = {
     return {
       what:
         `One lab host (a network namespace on the simulated LAN ${SUBNET}, router ${GATEWAY}) with its own dockerd ` +
-        `(Debian's 20.10) and two macnet daemons (bin/macnet daemon, log level info): one as users run it, one with ` +
+        `(${((e) => (typeof e === 'string' ? e : e.label))(engine())}) and two macnet daemons (bin/macnet daemon, log level info): one as users run it, one with ` +
         `--no-probe under the plugin name ${NOPROBE_PLUGIN}. Three networks on the same parent eth0 and the same ` +
         `subnet, with disjoint --ip-range: macnet (${RANGE.macnet}), macnet --no-probe (${RANGE['macnet-noprobe']}), ` +
         `built-in macvlan with Docker's default IPAM (${RANGE.builtin}). One sample: the wall time of one ` +
