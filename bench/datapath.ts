@@ -329,7 +329,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   const servers: ChildProcess[] = [];
   const clients: Client[] = [];
   let data: Measured;
-  let links = '';
+  let links: string;
   try {
     const set = await setUp(lab, daemons, log);
     links = await compareLinks(set.pairs);

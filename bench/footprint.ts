@@ -171,7 +171,7 @@ export async function footprintFigure(starts: number, log: (m: string) => void):
   const readyMs: Record<StartKind, number[]> = { 'macnet, empty state': [], 'macnet, 1,000 endpoints in state': [], 'node http server': [] };
   const selfMs: number[] = [];
   let idle, loaded, restarted, calls;
-  let probeArgs: string[] = [];
+  let probeArgs: string[];
   try {
     probeArgs = shortProbeArgs();
     d = await Daemon.start({ netns: host.ns.path, extraArgs: ['--log-level', 'info', ...probeArgs] });

@@ -154,7 +154,7 @@ export class SubnetSpace {
   async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
     this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
-    let from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
+    const from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
