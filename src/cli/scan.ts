@@ -85,7 +85,7 @@ export async function scan(argv: string[]): Promise<number> {
   try {
     r = await request(socket, 'POST', '/macnet/scan', { network: network.id });
   } catch (e) {
-    throw new MacnetError('DAEMON_UNREACHABLE', `scan: cannot connect to the macnet daemon at ${socket} (${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`, { socket }, e);
+    throw new MacnetError('DAEMON_UNREACHABLE', `scan: cannot connect to the macnet daemon at ${socket} (` + `${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`, { socket }, e);
   }
   const body = JSON.parse(r.body) as ScanResult & { Err?: string };
   if (body.Err) {
@@ -98,7 +98,7 @@ export async function scan(argv: string[]): Promise<number> {
   else {
     process.stdout.write(formatTable(body.rows));
     const conflicts = body.rows.filter((x) => x.conflict).length;
-    process.stderr.write(`network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`);
+    process.stderr.write(`network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; ` + `asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ` + `${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`);
   }
   return 0;
 }

@@ -279,7 +279,7 @@ export class SubnetSpace {
     const count = r.hi - r.lo + 1n;
     const held = [...this.held.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
     return new MacnetError('IPAM_POOL_EXHAUSTED',
-      `no free address in ${r.label}: all ${count} usable addresses are allocated${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
+      `no free address in ${r.label}: all ${count} usable addresses are allocated` + `${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
       { pool: r.poolId, range: r.label, addresses: count.toString() });
   }
 
