@@ -27,7 +27,10 @@ import {
  * the LAN already uses are never handed out; a static one is refused unless the network says conflict=warn.
  */
 export interface LanCheck {
-  /** Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the subnet yet. */
+  /**
+   * Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the
+   * subnet yet.
+   */
   inUse(subnet: string, candidates: readonly string[]): Promise<ReadonlyMap<string, Holder> | undefined>;
   /** 'warn': a static address in use is handed out anyway (-o conflict=warn). */
   conflictPolicy(subnet: string): Promise<'refuse' | 'warn'>;
