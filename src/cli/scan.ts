@@ -52,12 +52,12 @@ async function resolve(network: string, dockerHost: string | undefined): Promise
   try {
     r = await request(sock, 'GET', `/networks/${encodeURIComponent(network)}`);
   } catch (e) {
-    throw new MacnetError('DOCKER_UNREACHABLE', `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`, { socket: sock }, e);
+    throw new MacnetError('DOCKER_UNREACHABLE', `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ` + `${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`, { socket: sock }, e);
   }
   if (r.status === 404) {
-    throw new MacnetError('NETWORK_NOT_FOUND', `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}; \`docker network ls --filter driver=macnet\` lists the macnet networks`, { network });
+    throw new MacnetError('NETWORK_NOT_FOUND', `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}` + '; `docker network ls --filter driver=macnet` lists the macnet networks', { network });
   }
-  if (r.status !== 200) throw new MacnetError('DOCKER_UNREACHABLE', `scan: the Docker Engine API at unix://${sock} answered ${r.status} for network ${JSON.stringify(network)}: ${r.body.trim()}`, { socket: sock });
+  if (r.status !== 200) throw new MacnetError('DOCKER_UNREACHABLE', `scan: the Docker Engine API at unix://${sock} answered ${r.status}` + ` for network ${JSON.stringify(network)}: ${r.body.trim()}`, { socket: sock });
   return { id: (JSON.parse(r.body) as { Id: string }).Id, name: network };
 }
 

@@ -120,7 +120,7 @@ export const CATALOGUE = {
   },
   DOCKER_UNREACHABLE: {
     summary: "A `macnet` command that resolves a network name (scan) cannot reach the Docker Engine " + "API on the docker socket, or the API answered with an error other than 'not found'.",
-    fix: 'Check that dockerd runs and the socket path (`--docker-host unix:///path` or DOCKER_HOST, default /var/run/docker.sock); or give the network id instead of its name.',
+    fix: 'Check that dockerd runs and the socket path (`--docker-host unix:///path` or ' + 'DOCKER_HOST, default /var/run/docker.sock); or give the network id instead of its name.',
   },
   DHCP_NO_ANSWER: {
     summary: 'In DHCP mode, no DHCP server answered within the time bound: the message names the link, ' + 'the bound, the message type sent, how often and for which MAC. A server that ignores the ' + 'broadcast flag and unicasts its OFFER to the new MAC (which no link has yet) looks the same.',
