@@ -8,10 +8,10 @@
 // host's address) and eth1, eth2 that this figure adds, identical veth ports of sw0. The macnet network and the
 // built-in macvlan network share parent eth1 (two drivers may share a parent; the kernel does not care who made
 // a macvlan), so the pair differs in nothing but the driver — an earlier design with a parent per method
-// showed differences between veth ports as large as the ones it looked for: Docker's macvlan driver refuses a second network on a parent that one of its
-// networks uses, and this way all pairs of containers stay up so that the methods can alternate. A second
-// built-in macvlan pair on eth2 is an A/A control: the same thing measured twice, so its ratio to the first
-// shows how large a difference this machine's noise alone produces in the same run.
+// showed differences between veth ports as large as the ones it looked for: Docker's macvlan driver refuses a second
+// network on a parent that one of its networks uses, and this way all pairs of containers stay up so that the methods
+// can alternate. A second built-in macvlan pair on eth2 is an A/A control: the same thing measured twice, so its ratio
+// to the first shows how large a difference this machine's noise alone produces in the same run.
 //
 // NAT: the lab's dockerd runs with --iptables=false (no iptables in the lab by design), so `docker network
 // create -d bridge` gives the bridge, veths and addresses but no NAT. This figure adds, inside each lab host's
@@ -329,7 +329,7 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   const servers: ChildProcess[] = [];
   const clients: Client[] = [];
   let data: Measured;
-  let links = '';
+  let links: string;
   try {
     const set = await setUp(lab, daemons, log);
     links = await compareLinks(set.pairs);

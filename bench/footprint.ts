@@ -156,7 +156,10 @@ async function stopChild(child: ChildProcess, socket: string): Promise<void> {
   fs.rmSync(socket, { force: true });
 }
 
-/** The daemon's own "ready" log line: ms from entering runDaemon to listening (without Node's boot and module loading). */
+/**
+ * The daemon's own "ready" log line: ms from entering runDaemon to listening (without Node's boot and module
+ * loading).
+ */
 function selfReportedMs(stderr: string[]): number | undefined {
   const line = stderr.join('').split('\n').find((l) => l.includes('"msg":"ready"'));
   return line ? (JSON.parse(line) as { ms?: number }).ms : undefined;
@@ -171,7 +174,7 @@ export async function footprintFigure(starts: number, log: (m: string) => void):
   const readyMs: Record<StartKind, number[]> = { 'macnet, empty state': [], 'macnet, 1,000 endpoints in state': [], 'node http server': [] };
   const selfMs: number[] = [];
   let idle, loaded, restarted, calls;
-  let probeArgs: string[] = [];
+  let probeArgs: string[];
   try {
     probeArgs = shortProbeArgs();
     d = await Daemon.start({ netns: host.ns.path, extraArgs: ['--log-level', 'info', ...probeArgs] });

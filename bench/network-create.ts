@@ -88,7 +88,7 @@ export async function networkCreateFigure(rounds: number, log: (m: string) => vo
   let daemon: Daemon | undefined;
   const samples: Samples = {};
   let vlanReason: string | undefined;
-  let dockerVersion = '';
+  let dockerVersion: string;
   try {
     const host = lab.hosts[0]!;
     dockerVersion = await docker(host, 'version', '--format', '{{.Server.Version}}');

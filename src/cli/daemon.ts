@@ -57,7 +57,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   }
   const pools = (values['default-address-pool'] ?? ['base=172.31.0.0/16,size=24', 'base=fd6d:6163:6e65::/48,size=64']).map((p) => {
     const m = /^base=([^,]+),size=(\d+)$/.exec(p);
-    if (!m) throw new MacnetError('OPTION_INVALID', `--default-address-pool ${JSON.stringify(p)} is not valid: write base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24`, { option: 'default-address-pool', value: p });
+    if (!m) throw new MacnetError('OPTION_INVALID', `--default-address-pool ${JSON.stringify(p)} is not valid: write ` + 'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24', { option: 'default-address-pool', value: p });
     return { base: m[1]!, size: Number(m[2]) };
   });
   for (const [opt, dir] of [['plugin-dir', values['plugin-dir']], ['state-dir', values['state-dir']]] as const) {
@@ -73,7 +73,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   // would create the endpoint for an address that looks orphaned.
   const reclaim = values['reclaim-after'] ?? '60';
   if (!/^\d+$/.test(reclaim) || (Number(reclaim) !== 0 && (Number(reclaim) < 35 || Number(reclaim) > 86_400))) {
-    throw new MacnetError('OPTION_INVALID', `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give seconds from 35 to 86400, or 0 to never give such addresses back`, { option: 'reclaim-after', value: reclaim });
+    throw new MacnetError('OPTION_INVALID', `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give ` + 'seconds from 35 to 86400, or 0 to never give such addresses back', { option: 'reclaim-after', value: reclaim });
   }
   return {
     reclaimAfterMs: Number(reclaim) * 1000,

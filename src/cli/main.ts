@@ -25,9 +25,9 @@ Options:
 `;
 
 function describe(l: Link, byIndex: Map<number, string>): string {
-  const parent = l.parentIndex === undefined ? '' : ` parent ${byIndex.get(l.parentIndex) ?? `index ${l.parentIndex}${l.parentNetnsId !== undefined ? ' (other netns)' : ''}`}`;
+  const parent = l.parentIndex === undefined ? '' : ' parent ' + (byIndex.get(l.parentIndex) ?? `index ${l.parentIndex}${l.parentNetnsId !== undefined ? ' (other netns)' : ''}`);
   const data = l.data === undefined ? '' : ` ${Object.entries(l.data).filter(([k]) => k !== 'kind').map(([k, v]) => `${k} ${v}`).join(' ')}`;
-  return `${l.index}: ${l.name} ${l.kind ?? (l.hwType === 772 ? 'loopback' : 'device')}${data}${parent} mac ${l.mac ?? '-'} mtu ${l.mtu} ${l.up ? 'up' : 'down'}${l.promisc ? ' promisc' : ''} ${l.operstate}`;
+  return `${l.index}: ${l.name} ${l.kind ?? (l.hwType === 772 ? 'loopback' : 'device')}${data}${parent} mac ` + `${l.mac ?? '-'} mtu ${l.mtu} ${l.up ? 'up' : 'down'}${l.promisc ? ' promisc' : ''} ${l.operstate}`;
 }
 
 async function links(argv: string[]): Promise<number> {

@@ -52,12 +52,12 @@ async function resolve(network: string, dockerHost: string | undefined): Promise
   try {
     r = await request(sock, 'GET', `/networks/${encodeURIComponent(network)}`);
   } catch (e) {
-    throw new MacnetError('DOCKER_UNREACHABLE', `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`, { socket: sock }, e);
+    throw new MacnetError('DOCKER_UNREACHABLE', `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ` + `${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`, { socket: sock }, e);
   }
   if (r.status === 404) {
-    throw new MacnetError('NETWORK_NOT_FOUND', `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}; \`docker network ls --filter driver=macnet\` lists the macnet networks`, { network });
+    throw new MacnetError('NETWORK_NOT_FOUND', `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}` + '; `docker network ls --filter driver=macnet` lists the macnet networks', { network });
   }
-  if (r.status !== 200) throw new MacnetError('DOCKER_UNREACHABLE', `scan: the Docker Engine API at unix://${sock} answered ${r.status} for network ${JSON.stringify(network)}: ${r.body.trim()}`, { socket: sock });
+  if (r.status !== 200) throw new MacnetError('DOCKER_UNREACHABLE', `scan: the Docker Engine API at unix://${sock} answered ${r.status}` + ` for network ${JSON.stringify(network)}: ${r.body.trim()}`, { socket: sock });
   return { id: (JSON.parse(r.body) as { Id: string }).Id, name: network };
 }
 
@@ -85,7 +85,7 @@ export async function scan(argv: string[]): Promise<number> {
   try {
     r = await request(socket, 'POST', '/macnet/scan', { network: network.id });
   } catch (e) {
-    throw new MacnetError('DAEMON_UNREACHABLE', `scan: cannot connect to the macnet daemon at ${socket} (${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`, { socket }, e);
+    throw new MacnetError('DAEMON_UNREACHABLE', `scan: cannot connect to the macnet daemon at ${socket} (` + `${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`, { socket }, e);
   }
   const body = JSON.parse(r.body) as ScanResult & { Err?: string };
   if (body.Err) {
@@ -98,7 +98,7 @@ export async function scan(argv: string[]): Promise<number> {
   else {
     process.stdout.write(formatTable(body.rows));
     const conflicts = body.rows.filter((x) => x.conflict).length;
-    process.stderr.write(`network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`);
+    process.stderr.write(`network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; ` + `asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ` + `${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`);
   }
   return 0;
 }

@@ -188,7 +188,7 @@ const nakReason = (m: DhcpMessage) => (leaseOptions(m).message ? `: "${leaseOpti
 
 function noAnswer(where: string | undefined, timeoutMs: number, what: string, sends: number, mac: string, extra = ''): MacnetError {
   return new MacnetError('DHCP_NO_ANSWER',
-    `no DHCP server answered on ${where ?? 'the link'} within ${timeoutMs} ms (${what} sent ${sends} time${sends === 1 ? '' : 's'} for MAC ${mac}${extra})`,
+    `no DHCP server answered on ${where ?? 'the link'} within ${timeoutMs} ms (` + `${what} sent ${sends} time${sends === 1 ? '' : 's'} for MAC ${mac}${extra})`,
     { where, timeoutMs, message: what, sends, mac });
 }
 
@@ -245,7 +245,7 @@ export async function acquire(sock: DhcpSocket, opts: AcquireOptions): Promise<D
     lastNak = `, after a NAK from server ${chosen.serverId} for ${chosen.address}`;
     if (attempt === 1) {
       throw new MacnetError('DHCP_NAK',
-        `DHCP server ${chosen.serverId} refused ${chosen.address} for MAC ${mac} on ${opts.where ?? 'the link'} twice${nakReason(ack.result.msg)}`,
+        `DHCP server ${chosen.serverId} refused ${chosen.address} for MAC ${mac}` + ` on ${opts.where ?? 'the link'} twice${nakReason(ack.result.msg)}`,
         { serverId: chosen.serverId, address: chosen.address, mac });
     }
   }
@@ -279,7 +279,7 @@ async function extend(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions, un
   if (!r.result) throw noAnswer(opts.where, timeoutMs, what, r.sends, lease.mac, `, lease of ${lease.address}`);
   if (r.result.kind === 'nak') {
     throw new MacnetError('DHCP_NAK',
-      `DHCP server ${leaseOptions(r.result.msg).serverId ?? lease.serverId} refused to extend the lease of ${lease.address} for MAC ${lease.mac} on ${opts.where ?? 'the link'}${nakReason(r.result.msg)}`,
+      `DHCP server ${leaseOptions(r.result.msg).serverId ?? lease.serverId} refused to extend the lease ` + `of ${lease.address} for MAC ${lease.mac} on ${opts.where ?? 'the link'}${nakReason(r.result.msg)}`,
       { serverId: lease.serverId, address: lease.address, mac: lease.mac });
   }
   return leaseFrom(r.result.msg, r.result.srcMac, r.result.srcIp, lease, started);

@@ -60,7 +60,7 @@ export async function reclaimOrphans(d: ReclaimDeps, confirmMs: number, signal?:
     const still = async () => (await findOrphans(d, o)).some((x) => x.address === o.address);
     if (await d.ipam.reclaim(o.space, o.subnet, o.address, still)) {
       given.push(o.address);
-      d.log.warn('gave back an address no container uses: a docker command was interrupted by a macnet restart (moby/moby#39331)',
+      d.log.warn('gave back an address no container uses: a docker command ' + 'was interrupted by a macnet restart (moby/moby#39331)',
         { address: o.address, subnet: o.subnet });
     }
   }

@@ -57,7 +57,7 @@ export class PluginServer {
     let body: Record<string, unknown> = {};
     if (!raw.trim() && !BODY_NOT_NEEDED.has(call)) {
       const msg = `PLUGIN_REQUEST_INVALID: ${call}: refused, the request body is empty. dockerd sends an empty body ` +
-        'when it retries a call the plugin did not answer (moby/moby#39331), for example one in flight while macnet restarted: ' +
+        'when it retries a call the plugin did not answer (moby/moby#39331), ' + 'for example one in flight while macnet restarted: ' +
         'run the docker command again';
       this.log.warn('bad request', { call, error: msg });
       return { status: 200, body: { Err: msg, Error: msg } };

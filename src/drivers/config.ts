@@ -95,7 +95,7 @@ const truthy = (v: unknown): boolean => v === true || v === 'true' || v === '1';
 /** "eth0.50" → base eth0, vid 50. Errors name the value and the expected format (Docker's wording). */
 export function parseParent(value: string): ParentSpec {
   if (value.length > IFNAME_MAX || /[\s/:]/.test(value) || value === '.' || value === '..') {
-    throw new MacnetError('OPTION_INVALID', `option parent=${JSON.stringify(value)} is not a valid interface name: use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`, { option: 'parent', value });
+    throw new MacnetError('OPTION_INVALID', `option parent=${JSON.stringify(value)} is not a valid interface ` + `name: use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`, { option: 'parent', value });
   }
   if (value === 'lo') {
     throw new MacnetError('PARENT_INVALID', 'option parent="lo": the loopback interface is not a valid macvlan/ipvlan parent link; use an Ethernet interface', { option: 'parent', value });
@@ -103,7 +103,7 @@ export function parseParent(value: string): ParentSpec {
   if (!value.includes('.')) return { name: value, implicit: false };
   const parts = value.split('.');
   if (parts.length !== 2 || !parts[0] || !/^\d+$/.test(parts[1]!)) {
-    throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(value)}: required interface name format is name.vlan_id, e.g. eth0.10 for vlan 10`, { option: 'parent', value });
+    throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(value)}: required interface ` + 'name format is name.vlan_id, e.g. eth0.10 for vlan 10', { option: 'parent', value });
   }
   const id = Number(parts[1]);
   if (id < 1 || id > 4094) {
@@ -149,7 +149,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     throw new MacnetError('PLUGIN_REQUEST_INVALID', 'CreateNetwork: field NetworkID is missing: give the id dockerd assigned to the network (64 hex characters)', { field: 'NetworkID' });
   }
   if (typeof req.NetworkID !== 'string' || !/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID)) {
-    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker network id: give the id dockerd assigned to the network (64 hex characters)`, { value: req.NetworkID });
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker ` + 'network id: give the id dockerd assigned to the network (64 hex characters)', { value: req.NetworkID });
   }
   const top = req.Options ?? {};
   const generic = (top['com.docker.network.generic'] ?? {}) as Record<string, unknown>;
@@ -160,7 +160,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
   for (const [k, v] of Object.entries(generic)) {
     if (k.startsWith('com.docker.network.') && k !== 'com.docker.network.driver.mtu') continue; // Docker's own
     if (k !== 'com.docker.network.driver.mtu' && !(k in NETWORK_OPTIONS)) {
-      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${JSON.stringify(k)}: macnet knows ${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
+      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${JSON.stringify(k)}: macnet knows ` + `${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
     }
     opts[k] = String(v);
   }
@@ -219,17 +219,17 @@ function parseHostAccess(opts: Record<string, string>, kind: DriverKind, macvlan
     return undefined;
   }
   if (kind === 'macvlan' && macvlanMode === 'passthru') {
-    throw invalid('host_access', flag ?? 'true', 'a passthru network cannot have host access: passthru gives the whole parent to one container, so there is no second child for the host; use macvlan_mode=bridge');
+    throw invalid('host_access', flag ?? 'true', 'a passthru network cannot have host access: passthru gives the whole parent to ' + 'one container, so there is no second child for the host; use macvlan_mode=bridge');
   }
   if (kind === 'macvlan' && macvlanMode !== 'bridge') {
-    throw invalid('host_access', flag ?? 'true', `macvlan_mode=${macvlanMode} cannot have host access: the kernel forwards between macvlan children only when both are in bridge mode; use macvlan_mode=bridge`);
+    throw invalid('host_access', flag ?? 'true', `macvlan_mode=${macvlanMode} cannot have host access: the kernel forwards between ` + 'macvlan children only when both are in bridge mode; use macvlan_mode=bridge');
   }
   if (kind === 'ipvlan' && ipvlanFlag !== 'bridge') {
-    throw invalid('host_access', flag ?? 'true', `ipvlan_flag=${ipvlanFlag} cannot have host access: only the bridge flag lets ipvlan children reach each other; use ipvlan_flag=bridge`);
+    throw invalid('host_access', flag ?? 'true', `ipvlan_flag=${ipvlanFlag} cannot have host access: only the bridge ` + 'flag lets ipvlan children reach each other; use ipvlan_flag=bridge');
   }
   const out: string[] = [];
   for (const part of (given ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-    const valid = 'give one IPv4 and/or one IPv6 address, comma-separated, each inside one of the network\'s subnets and not its gateway';
+    const valid = 'give one IPv4 and/or one IPv6 address, comma-separated, each ' + 'inside one of the network\'s subnets and not its gateway';
     let ip: string;
     try {
       const c = parseCidr(part);

@@ -71,7 +71,7 @@ export class NetworkDriver {
       const h = (await this.lan.check(c, [ip])).get(ip);
       if (h && (c.conflict ?? 'refuse') === 'refuse') {
         throw new MacnetError('ADDRESS_CONFLICT',
-          `address ${ip} is in use on the LAN by ${h.mac} (${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}); pick another address, or create the network with -o conflict=warn to use it anyway`,
+          `address ${ip} is in use on the LAN by ${h.mac} (` + `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` + '); pick another address, or create the network with -o conflict=warn to use it anyway',
           { address: ip, mac: h.mac, subnet });
       }
     }
@@ -154,7 +154,7 @@ export class NetworkDriver {
         for (const a of [input.address, input.addressIPv6]) {
           const ip = a && parseCidr(a).address;
           if (ip && mine.includes(ip)) {
-            throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is the host's own address on this network (host access); give the container another address`, { value: a });
+            throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is the host's own address on this ` + 'network (host access); give the container another address', { value: a });
           }
         }
         await this.checkUnprobed(c, input);
@@ -164,7 +164,7 @@ export class NetworkDriver {
         // The lease was taken for this MAC before Docker told anyone the container's own: use it.
         if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
           throw new MacnetError('ENDPOINT_INVALID',
-            `--mac-address ${input.macAddress} cannot be used with --ipam-opt mode=dhcp: the address ${lease.lease.address} was leased for MAC ${lease.lease.mac} before Docker passed the container's MAC to the driver; leave --mac-address out (macnet's MAC for a container name is stable when the engine sends names)`,
+            `--mac-address ${input.macAddress} cannot be used with --ipam-opt mode=dhcp: ` + `the address ${lease.lease.address} was leased for MAC ${lease.lease.mac} ` + "before Docker passed the container's MAC to the driver; leave --mac-address " + "out (macnet's MAC for a container name is stable when the engine sends names)",
             { option: 'mac-address', value: input.macAddress });
         }
         return createEndpoint(this.state, c, { ...input, macAddress: lease.lease.mac }, this.log);

@@ -69,10 +69,10 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
   let mac: string | undefined;
   if (input.macAddress) {
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(input.macAddress)) {
-      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${JSON.stringify(input.macAddress)} is not a MAC address: use six hex pairs such as 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
+      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${JSON.stringify(input.macAddress)} is not ` + 'a MAC address: use six hex pairs such as 02:42:c6:12:0f:05', { option: 'mac-address', value: input.macAddress });
     }
     if (macFirstOctet(input.macAddress) & 1) {
-      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${input.macAddress} is a multicast address: a container needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05`, { option: 'mac-address', value: input.macAddress });
+      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${input.macAddress} is a multicast address: a container ` + 'needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05', { option: 'mac-address', value: input.macAddress });
     }
     mac = input.macAddress.toLowerCase();
   }

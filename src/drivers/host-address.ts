@@ -71,7 +71,7 @@ export async function hostAddresses(d: AddressDeps, c: NetworkConfig, shared: re
         const own = (await d.k.addresses.list()).some((a) => a.address === given);
         const holder = ep ? `container endpoint ${ep.endpointId.slice(0, 12)}` : own ? 'this host (an address of its own)' : (await inUse(d, c, subnet, [given])).get(given)?.who;
         if (holder && c.conflict !== 'warn') {
-          throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `option host_access_address: ${given} is in use by ${holder}; give a free address of ${subnet}, or leave the option out and macnet picks one`, { option: 'host_access_address', value: given, subnet });
+          throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `option host_access_address: ${given} is in use by ${holder}; give a ` + `free address of ${subnet}, or leave the option out and macnet picks one`, { option: 'host_access_address', value: given, subnet });
         }
       }
       out.push(given);
@@ -107,5 +107,5 @@ async function pick(d: AddressDeps, c: NetworkConfig, subnet: string, fam: Famil
     // in step, batch after batch. As RFC 5227 2.1.1 has it, back off for a random while so that one goes first.
     if ([...used.values()].some((u) => u.probing)) await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
   }
-  throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `host access: no free address among the ${candidates.length} highest of ${subnet}${busy.length ? ` (in use: ${busy.slice(0, 4).join(', ')}${busy.length > 4 ? ', ...' : ''})` : ''}; give one with -o host_access_address=IP`, { option: 'host_access_address', subnet });
+  throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `host access: no free address among the ${candidates.length} highest of ${subnet}` + `${busy.length ? ` (in use: ${busy.slice(0, 4).join(', ')}${busy.length > 4 ? ', ...' : ''})` : ''}` + '; give one with -o host_access_address=IP', { option: 'host_access_address', subnet });
 }

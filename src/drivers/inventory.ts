@@ -86,7 +86,7 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     owner = 'host';
     expected = [...new Set([...host.map((h) => h.mac), ...known.hostMacs])];
     // A macvlan parent does not hear its children, so the probe link cannot ask the host's own links.
-    note = `link ${host.map((h) => h.link).join(', ')}${answered.length ? '' : known.fromParent ? ' (from the kernel: requests from the parent do not reach the host itself)' : ' (from the kernel: the probe link cannot reach its own parent)'}`;
+    note = `link ${host.map((h) => h.link).join(', ')}` + (answered.length ? '' : known.fromParent ? ' (from the kernel: requests from the parent do not reach the host itself)' : ' (from the kernel: the probe link cannot reach its own parent)');
   } else if (known.gateways.includes(address)) {
     owner = 'gateway';
     note = answered.length ? "the network's gateway" : "silent: the network's gateway did not answer";
@@ -96,7 +96,7 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     if (stopped) note = `${note ? `${note}; ` : ''}was the last address of stopped container ${stopped.name}`;
   } else {
     owner = 'container (this host)';
-    note = `silent: last address of stopped container ${stopped!.name} (given back to it when it starts again, if still free)`;
+    note = `silent: last address of stopped container ${stopped!.name}` + ' (given back to it when it starts again, if still free)';
   }
   // Another host's macnet defends an address its probe link verified for 30 s after handing it out
   // (lan.ts, CLAIM_MS), while its container already answers: a just-started container, not a conflict.
@@ -104,13 +104,13 @@ function row(address: string, macs: readonly string[], known: Known): Row {
   const counted = defended ? answered.filter((m) => ownerByMac(m) !== 'macnet reserved (other host)') : answered;
   if (defended && counted.length < answered.length) {
     owner = 'macnet container (other host)';
-    note = `just started: its host's probe link still defends the address${note && !note.startsWith('another') ? `; ${note}` : ''}`;
+    note = "just started: its host's probe link still defends the address" + `${note && !note.startsWith('another') ? `; ${note}` : ''}`;
   }
   const foreign = expected.length ? answered.filter((m) => !expected.includes(m)) : counted.slice(1);
   const conflict = foreign.length > 0;
   if (conflict) {
     const who = answered.map((m) => `${m} (${expected.includes(m) ? owner : ownerByMac(m)})`).join(', ');
-    note = `CONFLICT: ${answered.length > 1 ? `${answered.length} MACs answer` : 'answered by a MAC that is not its own'}: ${who}${note ? `; ${note}` : ''}`;
+    note = 'CONFLICT: ' + `${answered.length > 1 ? `${answered.length} MACs answer` : 'answered by a MAC that is not its own'}` + `: ${who}${note ? `; ${note}` : ''}`;
   }
   const mac = answered.length ? answered.join(',') : ep?.mac ?? host[0]?.mac ?? '';
   return { address, mac, owner, note, conflict, replies };

@@ -89,7 +89,7 @@ export class LanGuard {
     }
     if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
       throw new MacnetError('OPTION_INVALID',
-        `--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ${c.kind === 'ipvlan' ? 'ipvlan children share the parent\'s MAC, so the server could not tell containers apart' : 'a passthru network has no link to ask from before the container starts'}`,
+        '--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ' + (c.kind === 'ipvlan' ? 'ipvlan children share the parent\'s MAC, so the server could not tell containers apart' : 'a passthru network has no link to ask from before the container starts'),
         { option: 'mode', kind: c.kind });
     }
     const link = await this.link(c);
@@ -113,7 +113,7 @@ export class LanGuard {
   async sweep(c: NetworkConfig, addresses: readonly string[], opts: SweepOptions = {}): Promise<{ replies: Map<string, string[]>; from: string }> {
     if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
       throw new MacnetError('INVALID_ARGUMENT',
-        `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks`,
+        `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for ` + 'a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks',
         { network: c.id, kind: c.kind });
     }
     const { prober } = await this.link(c);

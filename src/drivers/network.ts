@@ -32,27 +32,27 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
   const parent = await k.links.find(c.parent.name);
   if (parent) {
     if (parent.flags & IFF_LOOPBACK) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: a loopback interface is not a valid macvlan/ipvlan parent; use an Ethernet interface`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: a loopback interface ` + 'is not a valid macvlan/ipvlan parent; use an Ethernet interface', { option: 'parent', value: c.parent.name });
     }
     if (parent.hwType !== ARPHRD_ETHER) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: not an Ethernet-like interface (hardware type ${parent.hwType}); macvlan and ipvlan need Ethernet (a NIC, bond, bridge or vlan)`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: not an Ethernet-like interface (hardware ` + `type ${parent.hwType}); macvlan and ipvlan need Ethernet (a NIC, bond, bridge or vlan)`, { option: 'parent', value: c.parent.name });
     }
     checkMtu(c, parent);
     plan = { existing: parent, ...(managed && { managed }) };
   } else if (c.parent.vlan) {
     const base = await k.links.find(c.parent.vlan.base);
     if (!base) {
-      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)} of vlan ${c.parent.vlan.id} was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)}` + ` of vlan ${c.parent.vlan.id} was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
     }
     if (base.flags & IFF_LOOPBACK || base.hwType !== ARPHRD_ETHER) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: the base interface ` + `${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`, { option: 'parent', value: c.parent.name });
     }
     checkMtu(c, base);
     plan = { create: 'vlan', ...(managed && { managed }) };
   } else if (c.parent.implicit) {
     plan = { create: 'dummy' };
   } else {
-    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent interface was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
+    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent ` + `interface was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
   }
   for (const other of await state.networks()) {
     if (other.config.id === c.id || other.config.parent.name !== c.parent.name) continue;
@@ -68,14 +68,14 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
       throw new MacnetError('PARENT_IN_USE', `${who}; macvlan and ipvlan cannot share a parent (the kernel allows one kind per parent)`, { option: 'parent', value: c.parent.name, network: o.id });
     }
     if (c.kind === 'ipvlan') {
-      throw new MacnetError('PARENT_IN_USE', `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`, { option: 'parent', value: c.parent.name, network: o.id });
+      throw new MacnetError('PARENT_IN_USE', `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); ` + `use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`, { option: 'parent', value: c.parent.name, network: o.id });
     }
     for (const s of c.subnets) {
       // The same subnet again is one LAN segment shared by networks with different ip-ranges (Docker v27+
       // allows it; the IPAM keeps one address set per subnet). Partial overlaps are always a mistake.
       const clash = o.subnets.find((x) => x.subnet !== s.subnet && cidrsOverlap(x.subnet, s.subnet));
       if (clash) {
-        throw new MacnetError('SUBNET_OVERLAP', `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`, { option: 'subnet', value: s.subnet, network: o.id });
+        throw new MacnetError('SUBNET_OVERLAP', `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ` + `${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`, { option: 'subnet', value: s.subnet, network: o.id });
       }
     }
   }
@@ -88,12 +88,12 @@ async function ethernetLinks(k: Kernel): Promise<string> {
     .filter((l) => !(l.flags & IFF_LOOPBACK) && l.hwType === ARPHRD_ETHER && !ENDPOINT_LINK_PATTERN.test(l.name))
     .map((l) => l.name);
   if (!names.length) return 'this host has no Ethernet interface';
-  return `Ethernet interfaces here: ${names.slice(0, 12).join(', ')}${names.length > 12 ? `, and ${names.length - 12} more` : ''}`;
+  return `Ethernet interfaces here: ${names.slice(0, 12).join(', ')}` + `${names.length > 12 ? `, and ${names.length - 12} more` : ''}`;
 }
 
 function checkMtu(c: NetworkConfig, parent: Link): void {
   if (c.mtu !== undefined && c.mtu > parent.mtu) {
-    throw new MacnetError('MTU_TOO_LARGE', `option mtu=${c.mtu} is larger than the MTU ${parent.mtu} of parent ${JSON.stringify(parent.name)}; use at most ${parent.mtu}`, { option: 'mtu', value: c.mtu, parentMtu: parent.mtu });
+    throw new MacnetError('MTU_TOO_LARGE', `option mtu=${c.mtu} is larger than the MTU ${parent.mtu} of ` + `parent ${JSON.stringify(parent.name)}; use at most ${parent.mtu}`, { option: 'mtu', value: c.mtu, parentMtu: parent.mtu });
   }
 }
 

@@ -50,16 +50,16 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
   const all = (await d.state.networks()).filter((n) => n.state === 'ready');
   const matches = all.filter((n) => n.config.id.startsWith(network.toLowerCase()));
   if (!network || matches.length === 0) {
-    throw new MacnetError('NETWORK_NOT_FOUND', `scan: no macnet network with id ${JSON.stringify(network)} (or an id starting so) on this daemon; \`docker network ls --filter driver=macnet\` lists the networks macnet serves`, { network });
+    throw new MacnetError('NETWORK_NOT_FOUND', `scan: no macnet network with id ${JSON.stringify(network)} (or an id starting so) on this ` + 'daemon; `docker network ls --filter driver=macnet` lists the networks macnet serves', { network });
   }
   if (matches.length > 1) {
-    throw new MacnetError('INVALID_ARGUMENT', `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`, { network });
+    throw new MacnetError('INVALID_ARGUMENT', `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (` + `${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`, { network });
   }
   const c = matches[0]!.config;
-  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; restart it without --no-probe', {});
+  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe ' + 'link to sweep the LAN from; restart it without --no-probe', {});
   for (const s of c.subnets) {
     if (s.family === 4 && parseCidr(s.subnet).prefix < SCAN_MAX_IPV4_PREFIX) {
-      throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });
+      throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than ` + `scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (` + `${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });
     }
   }
   const inSubnets = (ip: string) => c.subnets.some((s) => cidrContains(s.subnet, ip));

@@ -43,7 +43,10 @@ export interface HostAccessRecord {
   readonly kind: 'macvlan' | 'ipvlan';
   /** ipvlan: the network's mode (the kernel keeps one ipvlan mode per parent; a child in another would change it). */
   readonly ipvlanMode?: IpvlanMode;
-  /** The networks with host access on this parent and the host's addresses (plain IPs) on each; the link goes with the last. */
+  /**
+   * The networks with host access on this parent and the host's addresses (plain IPs) on each; the link goes with
+   * the last.
+   */
   readonly networks: Readonly<Record<string, readonly string[]>>;
 }
 
@@ -99,7 +102,10 @@ export class DriverState {
     return (await this.store.list('driver/hostaccess/')).map((e) => parse<HostAccessRecord>(e.key, e.value));
   }
 
-  /** Applies ops atomically; a lost race is a STORE_ERROR (callers hold the driver lock, so it means another writer). */
+  /**
+   * Applies ops atomically; a lost race is a STORE_ERROR (callers hold the driver lock, so it means another
+   * writer).
+   */
   async commit(what: string, ops: TxnOp[]): Promise<void> {
     if (!(await this.store.txn(ops))) {
       throw new MacnetError('STORE_ERROR', `${what}: the state changed underneath (another writer?); nothing was changed, retry`, {});

@@ -154,7 +154,7 @@ export class SubnetSpace {
   async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
     this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
-    let from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
+    const from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
@@ -279,7 +279,7 @@ export class SubnetSpace {
     const count = r.hi - r.lo + 1n;
     const held = [...this.held.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
     return new MacnetError('IPAM_POOL_EXHAUSTED',
-      `no free address in ${r.label}: all ${count} usable addresses are allocated${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
+      `no free address in ${r.label}: all ${count} usable addresses are allocated` + `${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
       { pool: r.poolId, range: r.label, addresses: count.toString() });
   }
 

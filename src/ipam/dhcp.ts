@@ -117,7 +117,7 @@ export class DhcpAddresses {
       if (!inSubnet(lease.address, subnet)) {
         this.decline(sock, lease, subnet);
         throw new MacnetError('IPAM_POOL_INVALID',
-          `the DHCP server ${lease.serverId} on ${where} leased ${lease.address}/${lease.prefixLength}, which is outside the network's subnet ${subnet.text}: create the network with --subnet set to the LAN's subnet`,
+          `the DHCP server ${lease.serverId} on ${where} leased ${lease.address}/${lease.prefixLength}, which is ` + `outside the network's subnet ${subnet.text}: create the network with --subnet set to the LAN's subnet`,
           { address: lease.address, subnet: subnet.text, server: lease.serverId });
       }
     } finally {

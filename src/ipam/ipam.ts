@@ -27,7 +27,10 @@ import {
  * the LAN already uses are never handed out; a static one is refused unless the network says conflict=warn.
  */
 export interface LanCheck {
-  /** Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the subnet yet. */
+  /**
+   * Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the
+   * subnet yet.
+   */
   inUse(subnet: string, candidates: readonly string[]): Promise<ReadonlyMap<string, Holder> | undefined>;
   /** 'warn': a static address in use is handed out anyway (-o conflict=warn). */
   conflictPolicy(subnet: string): Promise<'refuse' | 'warn'>;
@@ -171,7 +174,7 @@ export class Ipam {
         const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
         if (clash) {
           throw new MacnetError('IPAM_POOL_OVERLAP',
-            `RequestPool: subnet ${subnet.text} overlaps subnet ${clash.text}, already in use in address space ${req.space}`,
+            `RequestPool: subnet ${subnet.text} overlaps subnet ` + `${clash.text}, already in use in address space ${req.space}`,
             { subnet: subnet.text, existing: clash.text, space: req.space });
         }
       } else {
@@ -179,7 +182,7 @@ export class Ipam {
         if (!subnet) {
           const bases = this.defaults.filter((d) => d.base.family === (r.v6 ? 6 : 4)).map((d) => `${d.base.text} (/${d.size} each)`);
           throw new MacnetError('IPAM_NO_DEFAULT_POOL',
-            `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet left in the default pools: ${bases.join(', ') || 'none configured'}`,
+            `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet ` + `left in the default pools: ${bases.join(', ') || 'none configured'}`,
             { space: req.space, v6: r.v6, defaultPools: bases });
         }
       }
@@ -221,7 +224,7 @@ export class Ipam {
     if (p.dhcp && !gateway) return this.requestLease(p, wanted, name);
     if (p.dhcp && wanted === undefined) {
       throw new MacnetError('IPAM_POOL_INVALID',
-        `RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: Docker asks for the network's gateway before macnet knows the network's parent, so it cannot ask the DHCP server yet (each container still gets the router its lease names)`,
+        "RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: " + "Docker asks for the network's gateway before macnet knows the network's parent, so it " + 'cannot ask the DHCP server yet (each container still gets the router its lease names)',
         { option: 'gateway', pool: p.poolId });
     }
     const v = await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
@@ -247,7 +250,7 @@ export class Ipam {
           const h = (await this.lan.inUse(live.subnet.text, [ip]))?.get(ip);
           if (h && (await this.lan.conflictPolicy(live.subnet.text)) === 'refuse') {
             throw new MacnetError('ADDRESS_CONFLICT',
-              `address ${ip} is in use on the LAN by ${h.mac} (${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}); pick another address, or create the network with -o conflict=warn to use it anyway`,
+              `address ${ip} is in use on the LAN by ${h.mac} (` + `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` + '); pick another address, or create the network with -o conflict=warn to use it anyway',
               { address: ip, mac: h.mac, subnet: live.subnet.text });
           }
         }
@@ -310,11 +313,11 @@ export class Ipam {
   private async requestLease(p: Pool, wanted: bigint | undefined, name: string | undefined): Promise<{ address: string; data: Record<string, string> }> {
     if (wanted !== undefined) {
       throw new MacnetError('IPAM_POOL_INVALID',
-        `RequestAddress: --ip ${formatAddress(wanted, p.subnet.family)} with --ipam-opt mode=dhcp: addresses come from the LAN's DHCP server; reserve the address for the container there, or use a network without mode=dhcp`,
+        `RequestAddress: --ip ${formatAddress(wanted, p.subnet.family)} with ` + "--ipam-opt mode=dhcp: addresses come from the LAN's DHCP server; reserve " + 'the address for the container there, or use a network without mode=dhcp',
         { option: 'ip', pool: p.poolId });
     }
     if (!this.dhcp) {
-      throw new MacnetError('IPAM_POOL_INVALID', 'RequestAddress: --ipam-opt mode=dhcp is not available: this daemon runs without its LAN link (started with --no-probe?)', { pool: p.poolId });
+      throw new MacnetError('IPAM_POOL_INVALID', 'RequestAddress: --ipam-opt mode=dhcp is not available: this ' + 'daemon runs without its LAN link (started with --no-probe?)', { pool: p.poolId });
     }
     const lease = await this.dhcp.acquire(p.poolId, p.space, p.subnet, name);
     const v = parseAddress(lease.address).value;
@@ -326,7 +329,7 @@ export class Ipam {
       const holder = (await this.allocations(p.poolId)).find((a) => a.address === lease.address)?.owner ?? 'another allocation';
       await this.dhcp.giveBack(p.space, p.subnet, lease);
       throw new MacnetError('ADDRESS_CONFLICT',
-        `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} on this host already uses (a static --ip or the gateway inside the server's range?); declined it: keep static addresses out of the server's range`,
+        `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} ` + "on this host already uses (a static --ip or the gateway inside the server's " + "range?); declined it: keep static addresses out of the server's range",
         { address: lease.address, server: lease.serverId });
     }
     return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };

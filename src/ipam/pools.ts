@@ -85,16 +85,16 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   const family = r.v6 ? 6 : 4;
   const mode = r.options?.mode ?? 'pool';
   if (!(IPAM_MODES as readonly string[]).includes(mode)) {
-    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${JSON.stringify(mode)} is not valid: use pool (the default: macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)`,
+    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${JSON.stringify(mode)} is not valid: use pool (the default: ` + "macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
       { option: 'mode', value: mode });
   }
   // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.
   const dhcp = mode === 'dhcp' && !r.v6;
   if (dhcp && !r.pool) {
-    throw invalid('RequestPool: --ipam-opt mode=dhcp needs --subnet, the LAN\'s IPv4 subnet that its DHCP server serves (e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.1)', { option: 'mode' });
+    throw invalid('RequestPool: --ipam-opt mode=dhcp needs --subnet, the LAN\'s IPv4 subnet that ' + 'its DHCP server serves (e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.1)', { option: 'mode' });
   }
   if (dhcp && r.subPool) {
-    throw invalid(`RequestPool: --ip-range ${r.subPool} has no effect with --ipam-opt mode=dhcp: the DHCP server picks the addresses; leave --ip-range out (or limit the server's range)`, { subPool: r.subPool });
+    throw invalid(`RequestPool: --ip-range ${r.subPool} has no effect with --ipam-opt mode=dhcp: the ` + "DHCP server picks the addresses; leave --ip-range out (or limit the server's range)", { subPool: r.subPool });
   }
   if (!r.pool) {
     if (r.subPool) throw invalid(`invalid ip-range ${r.subPool}: an ip-range needs a subnet (--subnet)`, { subPool: r.subPool });
@@ -111,7 +111,7 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   }
   const u = usableRange(subnet);
   if (range.last < u.first || range.base > u.last) {
-    throw invalid(`invalid ip-range ${range.text}: it holds no usable address of subnet ${subnet.text} (only its network or broadcast address)`,
+    throw invalid(`invalid ip-range ${range.text}: it holds no usable address of ` + `subnet ${subnet.text} (only its network or broadcast address)`,
       { subnet: subnet.text, range: range.text });
   }
   return { space, subnet, range };

@@ -168,7 +168,7 @@ export class Links {
    * new name in the target, so a clash with a link of the old name there does not matter).
    */
   async moveTo(ref: LinkRef, netns: NetnsRef, newName?: string): Promise<void> {
-    const op = `move link ${describeLink(ref)} to ${describeNetns(netns)}${newName ? ` as ${JSON.stringify(newName)}` : ''}`;
+    const op = `move link ${describeLink(ref)} to ${describeNetns(netns)}` + (newName ? ` as ${JSON.stringify(newName)}` : '');
     if (newName !== undefined) checkIfname('new link name', newName);
     const idx = await this.index(ref, op);
     const byPid = typeof netns === 'object' && 'pid' in netns;

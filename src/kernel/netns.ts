@@ -21,8 +21,8 @@ export function describeNetns(ref: NetnsRef | undefined): string {
 }
 
 /**
- * Opens a namespace file for IFLA_NET_NS_FD (Node opens files close-on-exec). The caller closes the fd once the request is done.
- * Fails with NETNS_NOT_FOUND, naming the path, when it does not exist.
+ * Opens a namespace file for IFLA_NET_NS_FD (Node opens files close-on-exec). The caller closes the fd once the
+ * request is done. Fails with NETNS_NOT_FOUND, naming the path, when it does not exist.
  */
 export function openNetnsFd(ref: NetnsRef): number {
   const p = netnsPath(ref);

@@ -72,7 +72,7 @@ export class Routes {
   }
 
   private describe(input: RouteInput): string {
-    return `route ${input.dst}${input.gateway ? ` via ${input.gateway}` : ''}${input.dev !== undefined ? ` dev ${describeLink(input.dev)}` : ''}${input.metric !== undefined ? ` metric ${input.metric}` : ''}`;
+    return `route ${input.dst}${input.gateway ? ` via ${input.gateway}` : ''}` + `${input.dev !== undefined ? ` dev ${describeLink(input.dev)}` : ''}` + `${input.metric !== undefined ? ` metric ${input.metric}` : ''}`;
   }
 
   async add(input: RouteInput): Promise<void> {

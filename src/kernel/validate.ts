@@ -8,7 +8,7 @@ export const IFNAME_MAX = 15;
 export function checkIfname(option: string, name: string): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > IFNAME_MAX || /[\s/:]/.test(name) || name === '.' || name === '..') {
     throw new MacnetError('INVALID_ARGUMENT',
-      `${option} ${JSON.stringify(name)} is not a valid interface name: use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`,
+      `${option} ${JSON.stringify(name)} is not a valid interface name: ` + `use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`,
       { option, value: name });
   }
 }

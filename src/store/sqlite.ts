@@ -64,7 +64,8 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = NORMAL');
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec(`
-        CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)
+          WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('revision', 0);
       `);
@@ -153,7 +154,7 @@ function prepare(db: Database.Database) {
   const insert = db.prepare<[string, string, number]>('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
   const update = db.prepare<[string, number, string, number]>('UPDATE kv SET value = ?, revision = ? WHERE key = ? AND revision = ?');
   const upsert = db.prepare<[string, string, number]>(
-    'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision');
+    'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT ' + '(key) DO UPDATE SET value = excluded.value, revision = excluded.revision');
   const del = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
   const delAt = db.prepare<[string, number]>('DELETE FROM kv WHERE key = ? AND revision = ?');
 

@@ -69,7 +69,7 @@ export class Dnsmasq {
   }
 
   leases(): LeaseLine[] {
-    let text = '';
+    let text: string;
     try { text = fs.readFileSync(this.leaseFile, 'utf8'); } catch { return []; }
     return text.trim().split('\n').filter(Boolean).map((l) => {
       const [expires, mac, ip, hostname, clientId] = l.split(' ');

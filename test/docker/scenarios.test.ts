@@ -290,7 +290,10 @@ scenario('GwPriority: a macnet network beside a built-in macvlan one; the defaul
 // This machine's kernel has no ipvlan: each scenario first proves that (macnet refuses the network at create with
 // KERNEL_FEATURE_MISSING) and skips; on a kernel with ipvlan the same code runs the whole scenario.
 
-/** Creates a macnet ipvlan network (-o ipvlan_mode=MODE selects ipvlan). False, with the test skipped, if the kernel has none. */
+/**
+ * Creates a macnet ipvlan network (-o ipvlan_mode=MODE selects ipvlan). False, with the test skipped, if the kernel
+ * has none.
+ */
 async function ipvlanNet(t: TestContext, name: string, mode: 'l2' | 'l3', ...opts: string[]): Promise<boolean> {
   const r = await create(name, '-o', `ipvlan_mode=${mode}`, ...opts);
   if (r.code === 0) return true;

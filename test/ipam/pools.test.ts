@@ -38,7 +38,8 @@ test('same subnet, different ip-ranges: separate pools sharing one set of addres
   assert.equal(new Set([a.poolId, b.poolId, c.poolId]).size, 3);
   assert.equal(c.poolId, 'LocalDefault/198.18.0.0/24');
   assert.equal((await ipam.requestAddress({ poolId: a.poolId, address: '198.18.0.1', options: { RequestAddressType: 'com.docker.network.gateway' } })).address, '198.18.0.1/24');
-  // The same router as gateway of another network on the subnet is shared (counted); as a container address it is taken.
+  // The same router as gateway of another network on the subnet is shared (counted); as a container address it is
+  // taken.
   assert.equal((await ipam.requestAddress({ poolId: b.poolId, address: '198.18.0.1', options: { RequestAddressType: 'com.docker.network.gateway' } })).address, '198.18.0.1/24');
   await assert.rejects(ipam.requestAddress({ poolId: b.poolId, address: '198.18.0.1' }), {
     code: 'IPAM_ADDRESS_IN_USE',

@@ -155,7 +155,7 @@ function labIds(): { id: string; pid: number }[] {
 /** Removes /run/docker etc. that labs created, once no lab of a live process needs them as mount points. */
 function removeCreatedDirsIfUnused(): void {
   if (labIds().some((l) => alive(l.pid))) return;
-  let dirs: string[] = [];
+  let dirs: string[];
   try { dirs = fs.readFileSync(CREATED_DIRS_FILE, 'utf8').split('\n').filter(Boolean); } catch { return; }
   for (const d of dirs.sort((a, b) => b.length - a.length)) try { fs.rmdirSync(d); } catch { /* in use or not empty */ }
   fs.rmSync(CREATED_DIRS_FILE, { force: true });

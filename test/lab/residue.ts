@@ -25,7 +25,7 @@ export function snapshot(): Snapshot {
     .map((l) => l.split(' ')[4] ?? '').filter((m) => m !== '/run/netns').sort();
   const processes: string[] = [];
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmd = '';
+    let cmd: string;
     try {
       cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
     } catch { continue; }
