@@ -26,6 +26,7 @@ const UNIT = [
   'test/probe/prober.test.ts',
   'test/probe/sweep.test.ts',
   'test/cli/scan.test.ts',
+  'test/runner',
 ];
 
 const root = path.join(__dirname, '..');

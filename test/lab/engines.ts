@@ -111,7 +111,8 @@ function fetchSuite(dir: string, suite: string): void {
     ex('apt-get', [...apt, 'download', ...PACKAGES], work);
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`apt-get from Debian ${suite}: ${(err.stderr ?? err.message).trim().split('\n').slice(-3).join(' ')}`);
+    const why = (err.stderr ?? err.message).trim().split('\n').slice(-3).join(' ');
+    throw new Error(`apt-get from Debian ${suite}: ${why}`, { cause: e });
   }
   const debs = fs.readdirSync(work).filter((f) => f.endsWith('.deb'));
   const packages: Record<string, string> = {};
