@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,7 +87,8 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
     if (fd < 0) return throw_errno(env, errno, "socket");
   } else {
-    int target = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO at the path must not block the calling (main) thread; nsfs ignores the flag.
+    int target = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (target < 0) return throw_errno(env, errno, "open network namespace");
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (home < 0) {
@@ -251,6 +253,25 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   }
   if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close");
   return NULL;
+}
+
+// flock(fd, LOCK_EX | LOCK_NB): the state dir's single-daemon lock. Released by the kernel when the process
+// dies, however it dies, so a stale lock cannot outlive its daemon. Returns false when another holds it.
+static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || get_i32(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "flockExclusive(fd)");
+    return NULL;
+  }
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB); while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock");
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, r == 0, &out));
+  return out;
 }
 
 // ---- transact: one netlink request and all of its replies, on the thread pool ----
@@ -516,6 +537,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendPacket", NULL, send_packet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recv", NULL, recv_one, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_enumerable, NULL},
       {"transact", NULL, transact, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unwatch", NULL, unwatch, NULL, NULL, NULL, napi_enumerable, NULL},

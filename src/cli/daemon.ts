@@ -3,14 +3,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MacnetError } from '../errors';
+import { isMacnetError, MacnetError } from '../errors';
 import { handlers } from '../docker/handlers';
 import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
 import { PluginServer } from '../docker/server';
 import { NetworkDriver } from '../drivers/driver';
 import { Ipam } from '../ipam/ipam';
 import { Kernel } from '../kernel';
-import { createLogger, type Level, LEVELS } from '../log';
+import { claimInstance, type Instance } from '../kernel/instance';
+import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
+import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { SqliteStore } from '../store/sqlite';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
@@ -87,22 +89,49 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const started = performance.now();
   const log = createLogger(opts.logLevel, { component: 'macnet' });
+  jsonWarnings(log);
+  const socket = path.join(opts.pluginDir, 'macnet.sock');
+  let instance: Instance;
+  try {
+    // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links.
+    instance = await claimInstance(opts.stateDir);
+    try {
+      await PluginServer.assertFree(socket);
+    } catch (e) {
+      instance.release();
+      throw e;
+    }
+  } catch (e) {
+    if (!isMacnetError(e)) throw e;
+    log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
+    return 1;
+  }
+  return serve(opts, log, instance, socket);
+}
+
+async function serve(opts: DaemonOptions, log: Logger, instance: Instance, socket: string): Promise<number> {
+  const started = performance.now();
   fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const store = SqliteStore.open(path.join(opts.stateDir, 'state.db'));
   const kernel = Kernel.open();
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
-    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip), ipamName: (subnet, ip) => ipam.nameOf(subnet, ip),
-    ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
+    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
+    ipamName: (subnet, ip) => ipam.nameOf(subnet, ip), ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
   });
-  const ipam: Ipam = new Ipam(store, { defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks, log });
+  const ipam: Ipam = new Ipam(store, {
+    defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks, log,
+  });
+  const h = handlers(driver, ipam);
+  addFaultHook(h, log);
+  const server = new PluginServer(h, log);
+  installFatalHandlers(log, () => server.removeSocket());
   await ipam.load();
   await driver.reconcile();
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
-  const server = new PluginServer(handlers(driver, ipam), log);
-  const socket = path.join(opts.pluginDir, 'macnet.sock');
+  // Socket activation (LISTEN_FDS/LISTEN_PID from systemd) is not wired yet: when it is, serve the passed fd
+  // with server.listenFd(3) instead; the server never removes a socket it did not create.
   await server.listen(socket);
   log.info('ready', { socket, stateDir: opts.stateDir, ms: Math.round(performance.now() - started), pid: process.pid });
 
@@ -114,15 +143,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await server.close();
+  await server.close(); // removes the socket, if it is still the one it created
   stopReclaim();
   ipam.close();
   await driver.close();
-  try {
-    fs.unlinkSync(socket);
-  } catch { /* gone */ }
   await kernel.close();
   await store.close();
+  instance.release();
   log.info('stopped');
   return 0;
 }

@@ -1,21 +1,12 @@
 // Docker's NetworkDriver and IpamDriver calls mapped onto the driver and the IPAM service. Field names are
 // Docker's (shared/docker-plugin-api.md); nothing here decides anything.
-import { MacnetError } from '../errors';
 import type { NetworkDriver } from '../drivers/driver';
 import type { CreateNetworkRequest } from '../drivers/config';
 import type { Ipam } from '../ipam/ipam';
 import { scanNetwork } from '../drivers/scan';
 import { IFNAME_OPTION } from '../drivers/endpoint';
+import { bool, checkCreateNetwork, iface, sandboxKey, str, stringMap } from './request';
 import type { Handler } from './server';
-
-function str(body: Record<string, unknown>, field: string, call: string, required = true): string {
-  const v = body[field];
-  if (typeof v === 'string' && (v !== '' || !required)) return v;
-  if (!required && (v === undefined || v === null)) return '';
-  throw new MacnetError('PLUGIN_REQUEST_INVALID', `${call}: field ${field} must be a ${required ? 'non-empty ' : ''}string, got ${JSON.stringify(v)}`, { field });
-}
-
-const obj = (v: unknown): Record<string, string> => (v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, string> : {});
 
 export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler> {
   const h = new Map<string, Handler>();
@@ -23,6 +14,7 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
 
   h.set('NetworkDriver.GetCapabilities', async () => ({ Scope: 'local', ConnectivityScope: 'global' }));
   h.set('NetworkDriver.CreateNetwork', async (b) => {
+    checkCreateNetwork(b);
     await driver.createNetwork(b as CreateNetworkRequest);
     return {};
   });
@@ -31,15 +23,18 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     return {};
   });
   h.set('NetworkDriver.CreateEndpoint', async (b) => {
-    const iface = obj(b.Interface);
-    const ifname = obj(b.Options)[IFNAME_OPTION];
+    const i = iface(b, 'CreateEndpoint');
+    // Options hold more than strings (exposed ports and port maps are arrays): only the interface name is read.
+    const opts = b.Options;
+    const ifname = opts && typeof opts === 'object' && !Array.isArray(opts) ? (opts as Record<string, unknown>)[IFNAME_OPTION] : undefined;
     const ep = await driver.createEndpoint({
       networkId: str(b, 'NetworkID', 'CreateEndpoint'), endpointId: str(b, 'EndpointID', 'CreateEndpoint'),
-      ...(iface.Address && { address: iface.Address }), ...(iface.AddressIPv6 && { addressIPv6: iface.AddressIPv6 }),
-      ...(iface.MacAddress && { macAddress: iface.MacAddress }), ...(ifname !== undefined && { ifname: ifname as string }),
+      ...(i.Address && { address: i.Address }), ...(i.AddressIPv6 && { addressIPv6: i.AddressIPv6 }),
+      ...(i.MacAddress && { macAddress: i.MacAddress }),
+      ...(ifname !== undefined && { ifname: ifname as string }), // checked by the driver (ifnamePrefix)
     });
     // The reply may only fill fields that arrived empty; dockerd rejects a changed one.
-    return !iface.MacAddress && ep.mac ? { Interface: { MacAddress: ep.mac } } : {};
+    return !i.MacAddress && ep.mac ? { Interface: { MacAddress: ep.mac } } : {};
   });
   h.set('NetworkDriver.EndpointOperInfo', async (b) => ({ Value: await driver.endpointInfo(str(b, 'NetworkID', 'EndpointOperInfo'), str(b, 'EndpointID', 'EndpointOperInfo')) }));
   h.set('NetworkDriver.DeleteEndpoint', async (b) => {
@@ -47,7 +42,7 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     return {};
   });
   h.set('NetworkDriver.Join', async (b) =>
-    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), str(b, 'SandboxKey', 'Join')));
+    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), sandboxKey(b, 'Join')));
   h.set('NetworkDriver.Leave', async (b) => {
     await driver.leave(str(b, 'NetworkID', 'Leave'), str(b, 'EndpointID', 'Leave'));
     return {};
@@ -59,11 +54,13 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
   h.set('IpamDriver.GetCapabilities', async () => ipam.capabilities());
   h.set('IpamDriver.GetDefaultAddressSpaces', async () => ipam.defaultAddressSpaces());
   h.set('IpamDriver.RequestPool', async (b) => {
+    const call = 'RequestPool';
+    const pool = str(b, 'Pool', call, false, 'a CIDR string');
+    const subPool = str(b, 'SubPool', call, false, 'a CIDR string');
     const r = await ipam.requestPool({
-      addressSpace: str(b, 'AddressSpace', 'RequestPool', false),
-      ...(typeof b.Pool === 'string' && b.Pool && { pool: b.Pool }),
-      ...(typeof b.SubPool === 'string' && b.SubPool && { subPool: b.SubPool }),
-      options: obj(b.Options), v6: b.V6 === true,
+      addressSpace: str(b, 'AddressSpace', call, false),
+      ...(pool && { pool }), ...(subPool && { subPool }),
+      options: stringMap(b, 'Options', call), v6: bool(b, 'V6', call),
     });
     return { PoolID: r.poolId, Pool: r.pool, Data: r.data };
   });
@@ -72,10 +69,10 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     return {};
   });
   h.set('IpamDriver.RequestAddress', async (b) => {
+    const address = str(b, 'Address', 'RequestAddress', false, 'an IP address string');
     const r = await ipam.requestAddress({
-      poolId: str(b, 'PoolID', 'RequestAddress'),
-      ...(typeof b.Address === 'string' && b.Address && { address: b.Address }),
-      options: obj(b.Options),
+      poolId: str(b, 'PoolID', 'RequestAddress'), ...(address && { address }),
+      options: stringMap(b, 'Options', 'RequestAddress'),
     });
     return { Address: r.address, Data: r.data };
   });

@@ -2,7 +2,7 @@
 // is not told when. This waits for that in the container's namespace and then announces the addresses
 // (gratuitous ARP, unsolicited NA) so that the router and peers drop a stale neighbour entry at once — after
 // a container is re-created with a new MAC, users otherwise wait minutes for their caches to expire.
-import { ETH_P_ARP, ETH_P_IPV6, Kernel } from '../kernel';
+import { checkNetnsFile, ETH_P_ARP, ETH_P_IPV6, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import { announce } from '../probe/prober';
 import { parseCidr } from '../types/ip';
@@ -16,9 +16,11 @@ export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[
   while (!k) {
     if (signal?.aborted) return;
     try {
+      // dockerd's path, checked before anything opens it: a FIFO there would block the event loop.
+      await checkNetnsFile(sandboxKey);
       k = Kernel.open(sandboxKey);
     } catch (e) {
-      if (Date.now() >= deadline) {
+      if ((e as { errno?: string }).errno === 'EINVAL' || Date.now() >= deadline) {
         log.debug('no announcement: sandbox not reachable', { sandboxKey, error: e });
         return;
       }
@@ -30,11 +32,15 @@ export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[
     const pending = new Set(wanted);
     while (pending.size && Date.now() < deadline && !signal?.aborted) {
       const changed = new Promise<void>((r) => {
-        const t = setTimeout(r, 200); // events can be missed between the read and the subscription: poll too
-        events.once('event', () => {
+        // Events can be missed between the read and the subscription: poll too. The listener goes either way
+        // (left behind, one per poll, they piled up to a MaxListenersExceededWarning).
+        const done = () => {
           clearTimeout(t);
+          events.off('event', done);
           r();
-        });
+        };
+        const t = setTimeout(done, 200);
+        events.on('event', done);
       });
       const links = new Map((await k.links.list()).map((l) => [l.index, l]));
       for (const a of await k.addresses.list()) {

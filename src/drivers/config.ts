@@ -1,7 +1,7 @@
 // A network's configuration: parsed and validated from Docker's CreateNetwork request into a frozen, typed
 // value before anything touches the kernel or the store. Checks that need the kernel (does the parent
 // exist, its MTU) or the other networks (overlap, sharing) are in network.ts; everything here is pure.
-import { MacnetError } from '../errors';
+import { clip, MacnetError } from '../errors';
 import type { IpvlanFlag, IpvlanMode, MacvlanMode } from '../kernel';
 import { type Family, canonicalIp, networkOf, parseCidr } from '../types/ip';
 import { IFNAME_MAX } from '../kernel/validate';
@@ -80,7 +80,8 @@ export interface CreateNetworkRequest {
 }
 
 const invalid = (option: string, value: unknown, valid: string) =>
-  new MacnetError('OPTION_INVALID', `option ${option}=${JSON.stringify(value)} is not valid: ${valid}`, { option, value });
+  new MacnetError('OPTION_INVALID', `option ${option}=${clip(value)} is not valid: ${valid}`,
+    { option, value: clip(value) });
 
 function oneOf<T extends string>(option: string, value: string, valid: readonly T[], dflt: string): T {
   if (!(valid as readonly string[]).includes(value)) {
@@ -94,8 +95,12 @@ const truthy = (v: unknown): boolean => v === true || v === 'true' || v === '1';
 
 /** "eth0.50" → base eth0, vid 50. Errors name the value and the expected format (Docker's wording). */
 export function parseParent(value: string): ParentSpec {
-  if (value.length > IFNAME_MAX || /[\s/:]/.test(value) || value === '.' || value === '..') {
-    throw new MacnetError('OPTION_INVALID', `option parent=${JSON.stringify(value)} is not a valid interface ` + `name: use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`, { option: 'parent', value });
+  // The kernel counts bytes (IFNAMSIZ 16 with the NUL): 8 two-byte characters are 16 bytes, one too many.
+  const bytes = Buffer.byteLength(value);
+  if (bytes > IFNAME_MAX || /[\s/:\0]/.test(value) || value === '.' || value === '..') {
+    throw new MacnetError('OPTION_INVALID',
+      `option parent=${clip(value)} is not a valid interface name (${bytes} bytes): use 1 to ${IFNAME_MAX} bytes ` +
+      "(the kernel's limit) without spaces, NUL, '/' or ':'", { option: 'parent', value: clip(value) });
   }
   if (value === 'lo') {
     throw new MacnetError('PARENT_INVALID', 'option parent="lo": the loopback interface is not a valid macvlan/ipvlan parent link; use an Ethernet interface', { option: 'parent', value });
@@ -122,12 +127,19 @@ function parseIpData(family: Family, list: IpData[] | null | undefined): SubnetC
     try {
       c = parseCidr(String(d.Pool ?? ''));
     } catch {
-      throw new MacnetError('NETWORK_CONFIG_INVALID', `IPv${family} pool ${JSON.stringify(d.Pool)} is not a subnet in CIDR form`, { value: d.Pool });
+      throw new MacnetError('NETWORK_CONFIG_INVALID',
+        `IPv${family} pool ${clip(d.Pool)} is not a subnet in CIDR form, e.g. 198.18.15.0/24`, { value: clip(d.Pool) });
     }
     if (c.family !== family) throw new MacnetError('NETWORK_CONFIG_INVALID', `IPv${family} data holds an IPv${c.family} pool ${d.Pool}`, { value: d.Pool });
     const subnet = networkOf(c.address, c.prefix);
     const inside = (ip: string, what: string): string => {
-      const a = parseCidr(ip.split('/')[0]!);
+      let a;
+      try {
+        a = parseCidr(ip.split('/')[0]!);
+      } catch {
+        throw new MacnetError('NETWORK_CONFIG_INVALID',
+          `${what}${clip(ip)} is not an IP address: give an address inside ${subnet}`, { value: clip(ip), subnet });
+      }
       if (a.family !== family || networkOf(a.address, c.prefix) !== subnet) {
         throw new MacnetError('NETWORK_CONFIG_INVALID', `${what}${ip.split('/')[0]} is not in subnet ${subnet}: give an address inside it`, { value: ip, subnet });
       }
@@ -149,7 +161,7 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     throw new MacnetError('PLUGIN_REQUEST_INVALID', 'CreateNetwork: field NetworkID is missing: give the id dockerd assigned to the network (64 hex characters)', { field: 'NetworkID' });
   }
   if (typeof req.NetworkID !== 'string' || !/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID)) {
-    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${JSON.stringify(req.NetworkID)} is not a Docker ` + 'network id: give the id dockerd assigned to the network (64 hex characters)', { value: req.NetworkID });
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${clip(req.NetworkID)} is not a Docker network id: give the id dockerd assigned to the network (64 hex characters)`, { value: clip(req.NetworkID) });
   }
   const top = req.Options ?? {};
   const generic = (top['com.docker.network.generic'] ?? {}) as Record<string, unknown>;
@@ -160,7 +172,11 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
   for (const [k, v] of Object.entries(generic)) {
     if (k.startsWith('com.docker.network.') && k !== 'com.docker.network.driver.mtu') continue; // Docker's own
     if (k !== 'com.docker.network.driver.mtu' && !(k in NETWORK_OPTIONS)) {
-      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${JSON.stringify(k)}: macnet knows ` + `${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
+      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${clip(k)}: macnet knows ${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
+    }
+    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
+      throw new MacnetError('OPTION_INVALID', `option ${k} ${clip(v)} is not valid: give a string (-o ${k}=VALUE)`,
+        { option: k, value: clip(v) });
     }
     opts[k] = String(v);
   }

@@ -2,7 +2,7 @@
 // host namespace, operations serialized (network changes are rare; serializing them makes the
 // validate → setup sequence free of races between two creates on one parent).
 import { MacnetError } from '../errors';
-import { ETH_P_IP, Kernel } from '../kernel';
+import { checkNetnsFile, ETH_P_IP, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
@@ -93,6 +93,7 @@ export class NetworkDriver {
     containerSocket: async (subnet, ip) => {
       const ep = (await this.state.endpoints()).find((e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip));
       if (!ep?.sandboxKey || !ep.mac) return undefined;
+      await checkNetnsFile(ep.sandboxKey);
       const k = Kernel.open(ep.sandboxKey);
       try {
         const link = (await k.links.list()).find((l) => l.mac === ep.mac);

@@ -4,7 +4,7 @@
 // removed with the parent's last network.
 import { createHash } from 'node:crypto';
 import { MacnetError } from '../errors';
-import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type Kernel, type PacketSocket } from '../kernel';
+import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, type EventStream, type Kernel, type PacketSocket } from '../kernel';
 import type { Logger } from '../log';
 import { LinkProber, type ProbeResult, type SweepOptions } from '../probe/prober';
 import type { NetworkConfig } from './config';
@@ -32,6 +32,8 @@ export interface HostAddress { readonly address: string; readonly link: string; 
 
 interface ProbeLink {
   readonly name: string;
+  /** ifindex of the probe macvlan (undefined for ipvlan, which probes from the parent). */
+  readonly index?: number;
   readonly prober: LinkProber;
   readonly sockets: PacketSocket[];
 }
@@ -43,8 +45,10 @@ export interface LanGuardOptions {
 
 export class LanGuard {
   private readonly links = new Map<string, Promise<ProbeLink>>();
-  /** Defended addresses and until when. */
-  private readonly claims = new Map<string, number>();
+  /** Defended addresses: until when, and on which parent's probe link. */
+  private readonly claims = new Map<string, { until: number; parent: string }>();
+  /** Link events: a probe link deleted by someone else (an operator's `ip link del`) is re-created. */
+  private events: EventStream | undefined;
 
   constructor(private readonly k: Kernel, private readonly state: DriverState, private readonly log: Logger, private readonly opts: LanGuardOptions = {}) {}
 
@@ -70,8 +74,8 @@ export class LanGuard {
     for (const a of await this.hostAddresses()) if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
     const rest = candidates.filter((a) => !out.has(a));
     if (rest.length && probeable(c)) {
-      const link = await this.link(c);
-      const found = await link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300, ...(opts.exclusive && { exclusive: true }) });
+      const found = await this.withLink(c, (link) =>
+        link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300, ...(opts.exclusive && { exclusive: true }) }));
       for (const [a, r] of found) if (!r.free) out.set(a, holder(r));
     }
     for (const [address, h] of out) this.log.warn('address in use on the LAN: skipped', { address, mac: h.mac, reason: h.reason, network: c.id, parent: c.parent.name });
@@ -116,8 +120,59 @@ export class LanGuard {
         `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for ` + 'a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks',
         { network: c.id, kind: c.kind });
     }
-    const { prober } = await this.link(c);
-    return { replies: await prober.sweep(addresses, opts), from: prober.mac };
+    return this.withLink(c, async ({ prober }) => ({ replies: await prober.sweep(addresses, opts), from: prober.mac }));
+  }
+
+  /**
+   * Runs `fn` on the network's probe link; when it fails because the link is gone (deleted before its link
+   * event arrived: sends fail with ENXIO), the link is re-created and `fn` runs once more.
+   */
+  private async withLink<T>(c: NetworkConfig, fn: (link: ProbeLink) => Promise<T>): Promise<T> {
+    const p = this.link(c);
+    const link = await p;
+    try {
+      return await fn(link);
+    } catch (e) {
+      if (link.index === undefined || (await this.k.links.find(link.name))?.index === link.index) throw e;
+      this.log.warn('probe link gone: re-created', { parent: c.parent.name, link: link.name });
+      this.forget(c.parent.name, p, link);
+      return fn(await this.link(c));
+    }
+  }
+
+  /** Drops a probe link that no longer exists (sockets closed); the next use, or `reopen`, makes it again. */
+  private forget(parent: string, p: Promise<ProbeLink>, link: ProbeLink): void {
+    if (this.links.get(parent) === p) this.links.delete(parent);
+    link.prober.close();
+    for (const s of link.sockets) s.close();
+  }
+
+  /** Link events: a deleted probe link of ours is re-created at once, with the addresses it defended. */
+  private watch(): void {
+    if (this.events) return;
+    this.events = this.k.subscribe(['link']);
+    this.events.on('error', (e: Error) => this.log.debug('probe links: event stream', { error: e }));
+    this.events.on('event', (e) => {
+      if (e.type !== 'link' || e.action !== 'del' || !PROBE_LINK_PATTERN.test(e.link.name)) return;
+      for (const [parent, p] of this.links) {
+        void p.then((l) => {
+          if (l.index !== e.link.index || l.name !== e.link.name || this.links.get(parent) !== p) return;
+          this.log.warn('probe link deleted by someone else: re-created', { parent, link: l.name });
+          this.forget(parent, p, l);
+          this.reopen(parent);
+        }, () => undefined);
+      }
+    });
+  }
+
+  private reopen(parent: string): void {
+    if (this.links.has(parent)) return; // a probe re-created it already
+    const p = this.open(parent);
+    this.links.set(parent, p);
+    p.catch((e: unknown) => {
+      if (this.links.get(parent) === p) this.links.delete(parent);
+      this.log.error('probe link could not be re-created (retried at the next probe)', { parent, error: e });
+    });
   }
 
   private link(c: NetworkConfig): Promise<ProbeLink> {
@@ -133,6 +188,7 @@ export class LanGuard {
 
   private async open(parent: string): Promise<ProbeLink> {
     const name = probeLinkName(parent);
+    this.watch();
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
     const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', mac: signedMac(PROBE_MAC_SIGNATURE) });
     try {
@@ -146,7 +202,10 @@ export class LanGuard {
       const nd = await this.k.openPacketSocket(link.index, { protocol: ETH_P_IPV6 });
       for (const sock of [arp, nd]) sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));
       this.log.info('probe link up', { parent, link: name });
-      return { name, prober: new LinkProber(link.mac!, arp, nd), sockets: [arp, nd] };
+      const prober = new LinkProber(link.mac!, arp, nd);
+      // Re-created: what the lost link defended, this one does.
+      for (const [ip, cl] of this.claims) if (cl.parent === parent) prober.defend(ip);
+      return { name, index: link.index, prober, sockets: [arp, nd] };
     } catch (e) {
       await this.k.links.deleteIfExists(name);
       throw e;
@@ -180,8 +239,8 @@ export class LanGuard {
       const link = await this.link(c);
       link.prober.defend(ip);
       const fresh = !this.claims.has(ip);
-      this.claims.set(ip, Date.now() + CLAIM_MS);
-      if (fresh) this.expire(ip, link);
+      this.claims.set(ip, { until: Date.now() + CLAIM_MS, parent: c.parent.name });
+      if (fresh) this.expire(ip);
     })().catch((e: unknown) => this.log.debug('could not defend a claimed address', { subnet, ip, error: e }));
   }
 
@@ -191,18 +250,20 @@ export class LanGuard {
    */
   claimedAddresses(): string[] {
     const now = Date.now();
-    return [...this.claims].filter(([, until]) => until > now).map(([ip]) => ip);
+    return [...this.claims].filter(([, c]) => c.until > now).map(([ip]) => ip);
   }
 
   /** Stops defending `ip` once its claim has run out (claims are renewed by the warm set's refreshes). */
-  private expire(ip: string, link: ProbeLink): void {
-    const left = (this.claims.get(ip) ?? 0) - Date.now();
-    if (left > 0) {
-      setTimeout(() => this.expire(ip, link), left).unref();
+  private expire(ip: string): void {
+    const claim = this.claims.get(ip);
+    const left = (claim?.until ?? 0) - Date.now();
+    if (claim && left > 0) {
+      setTimeout(() => this.expire(ip), left).unref();
       return;
     }
     this.claims.delete(ip);
-    link.prober.release(ip);
+    // The parent's link of now: it may have been re-created since the claim.
+    if (claim) void this.links.get(claim.parent)?.then((l) => l.prober.release(ip), () => undefined);
   }
 
   /** Removes the parent's probe link (its last network is gone). Idempotent. */
@@ -218,6 +279,8 @@ export class LanGuard {
   }
 
   async close(): Promise<void> {
+    this.events?.close();
+    this.events = undefined;
     for (const parent of [...this.links.keys()]) await this.releaseParent(parent);
   }
 }

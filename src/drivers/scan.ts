@@ -9,11 +9,15 @@ import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/ip';
 import { type Known, type Row, classify } from './inventory';
 import type { LanGuard } from './lan';
 import type { DriverState } from './state';
+import type { NetworkConfig } from './config';
 
 /** The largest IPv4 subnet swept: a /20 is 4094 requests, about 1 s of sending in bursts plus the window. */
 export const SCAN_MAX_IPV4_PREFIX = 20;
 /** How long replies are collected after the last request. */
 export const SCAN_WINDOW_MS = 1000;
+
+/** Networks being scanned now: one scan per network at a time (frames per second: probe/pacer.ts). */
+const scanning = new Set<string>();
 
 export interface ScanDeps {
   readonly state: DriverState;
@@ -56,7 +60,22 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
     throw new MacnetError('INVALID_ARGUMENT', `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (` + `${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`, { network });
   }
   const c = matches[0]!.config;
-  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe ' + 'link to sweep the LAN from; restart it without --no-probe', {});
+  if (scanning.has(c.id)) {
+    throw new MacnetError('SCAN_BUSY', `scan: network ${c.id.slice(0, 12)} is being scanned already: one scan per ` +
+      'network at a time; run it again when that one has answered (a /24 takes about 1.3 s)', { network: c.id });
+  }
+  scanning.add(c.id);
+  try {
+    return await sweepNetwork(d, c, all, started);
+  } finally {
+    scanning.delete(c.id);
+  }
+}
+
+async function sweepNetwork(
+  d: ScanDeps, c: NetworkConfig, all: readonly { config: NetworkConfig }[], started: number,
+): Promise<ScanResult> {
+  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; restart it without --no-probe', {});
   for (const s of c.subnets) {
     if (s.family === 4 && parseCidr(s.subnet).prefix < SCAN_MAX_IPV4_PREFIX) {
       throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than ` + `scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (` + `${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });

@@ -102,6 +102,10 @@ export const CATALOGUE = {
     summary: 'A request on the plugin socket is not valid JSON, lacks a required field, or has an empty body. ' + 'dockerd sends an empty body when it retries a call the plugin did not answer (moby/moby#39331), ' + 'e.g. one in flight while macnet restarted; otherwise only a hand-made request does.',
     fix: 'After a macnet restart: run the docker command again. A hand-made request: ' + 'send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
   },
+  PLUGIN_REQUEST_TOO_LARGE: {
+    summary: 'A request on the plugin socket has a body over 1 MiB (declared or sent); it is refused before it is read, with HTTP 413, and the connection is closed. Docker\'s calls are a few kB.',
+    fix: 'Only a hand-made or broken client sends such a body: send the fields the plugin protocol defines.',
+  },
   STORE_ERROR: {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
@@ -113,6 +117,14 @@ export const CATALOGUE = {
   SCAN_TOO_LARGE: {
     summary: '`macnet scan` sweeps at most a /20 of IPv4 (4094 addresses, ' + 'one ARP request each); the network has a larger IPv4 subnet.',
     fix: 'Scan a network with a smaller subnet, or check the addresses of interest with `arping` from the LAN.',
+  },
+  SCAN_BUSY: {
+    summary: '`macnet scan` runs one scan per network at a time (all scans together send at most 1,000 frames per second); another scan of the same network is still running.',
+    fix: 'Run the scan again when the other one has answered (a /24 takes about 1.3 s, a /20 about 5 s).',
+  },
+  DAEMON_ALREADY_RUNNING: {
+    summary: '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount namespace), on the same state dir, or on a plugin socket that another process serves; the message names the running pid (or the socket).',
+    fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
   DAEMON_UNREACHABLE: {
     summary: 'A `macnet` command that asks the daemon (scan) cannot connect to `<plugin-dir>/macnet.sock`: ' + 'the daemon is not running, or runs with another --plugin-dir or in another mount namespace.',

@@ -4,7 +4,7 @@
 // Locking: pool operations hold a lock per address space (the overlap check looks at every subnet of the
 // space); address operations hold a lock per subnet; ReleasePool takes the space's and then the subnet's,
 // always in that order, so two operations can never wait for each other.
-import { MacnetError } from '../errors';
+import { clip, MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { SubnetSpace, WARM_TTL_MS, type DynamicRange, type Holder, type LanProbe } from './allocator';
 import {
@@ -15,6 +15,7 @@ import {
   type AddressRecord, type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
+import { pruneAtLoad, staleStickies } from './sticky-prune';
 import { DhcpAddresses, type DhcpLinks, type LeaseRecord } from './dhcp';
 import { type Logger, silentLogger } from '../log';
 import {
@@ -147,11 +148,15 @@ export class Ipam {
       s.inherited.add(v);
     }
     this.stickies.clear();
-    for (const e of await this.store.list(STICKY)) {
+    const { keep, drop } = pruneAtLoad(await this.store.list(STICKY), (e) => {
       try {
-        this.stickies.set(e.key, parseAddress(e.value).value);
-      } catch { /* an unreadable hint is no hint */ }
-    }
+        return String(parseAddress(e.value).value);
+      } catch {
+        return undefined; // an unreadable hint is no hint
+      }
+    });
+    for (const e of keep) this.stickies.set(e.key, parseAddress(e.value).value);
+    await this.dropStickies(drop);
     await this.dhcp?.load((space, subnet) => this.subnets.get(`${space}|${subnet}`)?.subnet);
   }
 
@@ -263,7 +268,11 @@ export class Ipam {
         if (again !== undefined) return again;
       }
       const v = await space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet), sticky);
-      if (sticky) this.stickies.set(sticky, v);
+      if (sticky) {
+        this.stickies.delete(sticky); // the map's order is age: the newest last
+        this.stickies.set(sticky, v);
+        await this.dropStickies(staleStickies(this.stickies, sticky, v));
+      }
       return v;
     });
     if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
@@ -291,6 +300,14 @@ export class Ipam {
    * address text to parse, per request (an IPv6 parse costs more than the rest of an allocation).
    */
   private readonly stickies = new Map<string, bigint>();
+
+  /** Deletes sticky records (sticky-prune.ts), in chunks; a crash in between is pruned at the next load. */
+  private async dropStickies(keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.stickies.delete(k);
+    for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
+      await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
+    }
+  }
 
   /** The container name an allocated address was requested for, if the engine sent one. */
   async nameOf(subnet: string, ip: string): Promise<string | undefined> {
@@ -471,7 +488,7 @@ export class Ipam {
   private pool(poolId: string, call: string): Pool {
     const p = this.pools.get(poolId);
     if (!p) {
-      throw new MacnetError('IPAM_POOL_NOT_FOUND', `${call}: no pool with ID ${JSON.stringify(poolId)} (was its network removed?)`, { poolId });
+      throw new MacnetError('IPAM_POOL_NOT_FOUND', `${call}: no pool with ID ${clip(poolId)} (was its network removed?)`, { poolId: clip(poolId) });
     }
     return p;
   }
@@ -562,6 +579,6 @@ function parseIp(text: string, call: string): Address {
   try {
     return parseAddress(slash < 0 ? text : text.slice(0, slash));
   } catch {
-    throw new MacnetError('INVALID_ARGUMENT', `${call}: ${JSON.stringify(text)} is not an IP address`, { address: text });
+    throw new MacnetError('INVALID_ARGUMENT', `${call}: ${clip(text)} is not an IP address`, { address: clip(text) });
   }
 }

@@ -1,7 +1,7 @@
 // RequestPool's input, validated before any state is touched: the address space, --ipam-opt keys, --subnet
 // (Pool), --ip-range (SubPool) and the V6 flag; and the choice of a subnet from the default pools when Docker
 // sends no Pool (`docker network create` without --subnet).
-import { MacnetError } from '../errors';
+import { clip, MacnetError } from '../errors';
 import {
   alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet,
 } from './cidr';
@@ -55,7 +55,7 @@ export function checkOptions(options: Record<string, string> | undefined, call: 
     // Docker adds its own com.docker.* keys; anything else is a user's --ipam-opt that would silently do nothing.
     if (key.startsWith('com.docker.') || IPAM_OPTIONS.includes(key)) continue;
     const known = 'mode (pool | dhcp)';
-    throw new MacnetError('OPTION_UNKNOWN', `${call}: unknown --ipam-opt ${JSON.stringify(key)}; macnet's IPAM options: ${known}`,
+    throw new MacnetError('OPTION_UNKNOWN', `${call}: unknown --ipam-opt ${clip(key)}; macnet's IPAM options: ${known}`,
       { option: key, known: IPAM_OPTIONS });
   }
 }
@@ -66,7 +66,7 @@ function parseNetwork(text: string, what: string): Subnet {
   try {
     parsed = parseCidrBig(text);
   } catch (e) {
-    throw invalid(`invalid ${what} ${JSON.stringify(text)}: ${(e as Error).message}`, { [what]: text });
+    throw invalid(`invalid ${what} ${clip(text)}: ${(e as Error).message.slice(0, 200)}`, { [what]: clip(text) });
   }
   if (parsed.address.value !== parsed.subnet.base) {
     throw invalid(`invalid ${what} ${text}: it has host bits set, it should be ${parsed.subnet.text}`, { [what]: text });
@@ -78,14 +78,14 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   // dockerd always sends one of the spaces GetDefaultAddressSpaces named; a hand-made request may send none.
   const space = r.addressSpace || LOCAL_SPACE;
   if (!ADDRESS_SPACES.includes(space)) {
-    throw invalid(`RequestPool: unknown address space ${JSON.stringify(space)}; macnet's IPAM has ${ADDRESS_SPACES.join(' and ')}`,
-      { addressSpace: space });
+    throw invalid(`RequestPool: unknown address space ${clip(space)}; macnet's IPAM has ${ADDRESS_SPACES.join(' and ')}`,
+      { addressSpace: clip(space) });
   }
   checkOptions(r.options, 'RequestPool');
   const family = r.v6 ? 6 : 4;
   const mode = r.options?.mode ?? 'pool';
   if (!(IPAM_MODES as readonly string[]).includes(mode)) {
-    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${JSON.stringify(mode)} is not valid: use pool (the default: ` + "macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
+    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)`,
       { option: 'mode', value: mode });
   }
   // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.

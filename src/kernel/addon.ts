@@ -17,6 +17,8 @@ export interface Addon {
   sendPacket(fd: number, frame: Buffer, ifindex: number, protocol: number, dstMac: Buffer): number;
   recv(fd: number): Received | null;
   closeFd(fd: number): void;
+  /** flock(LOCK_EX | LOCK_NB): true when taken, false when another process holds it. */
+  flockExclusive(fd: number): boolean;
   transact(fd: number, request: Buffer, seq: number, timeoutMs: number): Promise<Buffer>;
   watch(fd: number, onReadable: (status: number) => void): object;
   unwatch(handle: object): void;

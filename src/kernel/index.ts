@@ -74,6 +74,7 @@ export type { Neighbour, NeighState } from './nl/neigh-codec';
 export type { Route } from './nl/route-codec';
 export type { CreateLinkSpec, LinkChangeSpec, LinkRef } from './links';
 export type { NetnsRef } from './netns';
+export { checkNetnsFile } from './netns';
 export type { KernelEvent, EventGroup, EventStream } from './events';
 export { PacketSocket, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ETH_P_ALL, type Packet } from './packet';
 export { KernelError } from './errors';

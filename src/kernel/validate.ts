@@ -6,9 +6,12 @@ import { MacnetError } from '../errors';
 export const IFNAME_MAX = 15;
 
 export function checkIfname(option: string, name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > IFNAME_MAX || /[\s/:]/.test(name) || name === '.' || name === '..') {
+  // Bytes, as the kernel counts them (IFNAMSIZ 16 with the NUL).
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > IFNAME_MAX || /[\s/:\0]/.test(name)
+    || name === '.' || name === '..') {
     throw new MacnetError('INVALID_ARGUMENT',
-      `${option} ${JSON.stringify(name)} is not a valid interface name: ` + `use 1 to ${IFNAME_MAX} characters without spaces, '/' or ':'`,
+      `${option} ${JSON.stringify(name).slice(0, 100)} is not a valid interface name: ` +
+      `use 1 to ${IFNAME_MAX} bytes without spaces, NUL, '/' or ':'`,
       { option, value: name });
   }
 }

@@ -4,6 +4,7 @@
 // sends `count` probes spread over a bounded window (default 3 in 300 ms) — any answer in that window is
 // a conflict, and a LAN device that stays silent longer is caught by the background re-probes instead.
 import { ipFamily } from '../types/ip';
+import { type Pacer, sweepPacer } from './pacer';
 import { ARP_REPLY, arpAnnounce, arpProbe, decodeArp, decodeNd, dadProbe, encodeArp, ICMPV6_NA, ICMPV6_NS, unsolicitedNa } from './packets';
 
 /** What the prober needs of a packet socket (src/kernel PacketSocket fits; tests pass a fake). */
@@ -34,8 +35,10 @@ export interface ProbeOptions {
 export interface SweepOptions {
   /** How long replies are collected after the last request (default 1000 ms). */
   windowMs?: number;
-  /** Requests sent back to back before the sweep yields for a millisecond (default 8). */
+  /** Requests sent back to back (default 10). */
   burst?: number;
+  /** The frame budget (default: the daemon's, SWEEP_FRAMES_PER_SECOND in pacer.ts). */
+  pacer?: Pacer;
 }
 
 const PACKET_OUTGOING = 4;
@@ -164,22 +167,24 @@ export class LinkProber {
    * Who answers for each address: one request each (IPv4: an RFC 5227 probe from 0.0.0.0, so no neighbour's
    * cache learns the probe link's MAC; IPv6: a DAD Neighbour Solicitation, which the owner answers with an NA
    * to all nodes — the probe link has no address to be answered at). Every reply in the window is kept, so
-   * two machines answering for one address show as two MACs. Requests go out in small bursts: a /20 in one
-   * burst would overrun the LAN's queues and the socket's receive buffer.
+   * two machines answering for one address show as two MACs. Requests go out in small bursts within the
+   * daemon's frame budget (pacer.ts): a /20 in one burst would overrun the LAN's queues and the socket's
+   * receive buffer, and concurrent scans would flood the LAN.
    */
   async sweep(addresses: readonly string[], opts: SweepOptions = {}): Promise<Map<string, string[]>> {
     const replies = new Map<string, string[]>(addresses.map((a) => [a, []]));
-    const burst = Math.max(1, opts.burst ?? 8);
+    const burst = Math.max(1, opts.burst ?? 10);
+    const pacer = opts.pacer ?? sweepPacer;
     this.sweeps.add(replies);
     try {
       let sent = 0;
       for (const a of replies.keys()) {
+        if (sent++ % burst === 0) await pacer.take(burst);
         if (ipFamily(a) === 4) this.arpSock?.send(arpProbe(this.mac, a), BROADCAST);
         else if (this.ndSock) {
           const { packet, dstMac } = dadProbe(a);
           this.ndSock.send(packet, dstMac);
         }
-        if (++sent % burst === 0) await sleep(1);
       }
       await sleep(opts.windowMs ?? 1000);
       this.arpSock?.flush?.();

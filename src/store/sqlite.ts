@@ -9,14 +9,43 @@
 // WAL with synchronous=NORMAL: a commit is durable against a crash of the process, and against power loss up
 // to the last checkpoint; that costs no fsync per allocation. better-sqlite3 is synchronous; each call blocks
 // the event loop for the few microseconds one local transaction takes, which is cheaper than a thread hop.
+// Never longer: busy_timeout is 0 once open, so a write that finds another process's lock (the CLI, an
+// operator's sqlite3 in a transaction) fails at once with SQLITE_BUSY and is retried after a timer, up to
+// BUSY_WAIT_MS, while other calls go on; writes keep their order (a queue) while one waits.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { MacnetError } from '../errors';
 import type { Entry, Store, TxnOp } from './types';
 
-/** How long a write waits for another process's lock before SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5000;
+/** How long a write waits for another process's lock before STORE_ERROR (in timer steps, not blocking). */
+const BUSY_WAIT_MS = 5000;
+/** At open only (nothing is served yet): SQLite's own blocking wait for a lock. */
+const OPEN_BUSY_TIMEOUT_MS = 5000;
+const MAX_RETRY_STEP_MS = 50;
+
+const isBusy = (e: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: string }).code ?? ''));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The database, its WAL and its shared-memory index readable by root only, whatever the state dir's mode, the
+ * umask or an older version left: SQLite creates -wal and -shm with the mode of the database file.
+ */
+function restrictFiles(file: string): void {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (const f of [`${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    try {
+      fs.chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
 
 /** Thrown inside a transaction when a condition fails, so that better-sqlite3 rolls it back. */
 class ConditionFailed extends Error {}
@@ -46,6 +75,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sql: ReturnType<typeof prepare>;
   private closed = false;
+  /** Writes in call order, also while one waits for another process's lock. */
+  private writes: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly file: string, db: Database.Database) {
     this.db = db;
@@ -59,16 +90,18 @@ export class SqliteStore implements Store {
     try {
       // The state holds every network's addresses and options: readable by root only.
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+      restrictFiles(file);
+      db = new Database(file, { timeout: OPEN_BUSY_TIMEOUT_MS });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec(`
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)
           WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('revision', 0);
       `);
+      restrictFiles(file); // -wal and -shm exist now
+      db.pragma('busy_timeout = 0');
       return new SqliteStore(file, db);
     } catch (e) {
       db?.close();
@@ -104,8 +137,8 @@ export class SqliteStore implements Store {
   }
 
   async delete(key: string, revision?: number): Promise<boolean> {
-    return this.run('delete', key, () =>
-      revision === undefined ? this.sql.del.run(key).changes > 0 : this.sql.delAt.run(key, revision).changes > 0);
+    return this.queued(() => this.run('delete', key, () =>
+      revision === undefined ? this.sql.del.run(key).changes > 0 : this.sql.delAt.run(key, revision).changes > 0));
   }
 
   async txn(ops: readonly TxnOp[]): Promise<boolean> {
@@ -124,7 +157,7 @@ export class SqliteStore implements Store {
 
   /** Applies `ops` in order in one immediate transaction; any failed condition rolls all of them back. */
   private write(op: string, what: string, ops: readonly TxnOp[]): Promise<boolean> {
-    return this.run(op, what, () => {
+    return this.queued(() => this.run(op, what, () => {
       try {
         this.sql.apply.immediate(ops);
         return true;
@@ -132,15 +165,29 @@ export class SqliteStore implements Store {
         if (e instanceof ConditionFailed) return false;
         throw e;
       }
-    });
+    }));
   }
 
+  private queued<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.writes.then(fn, fn);
+    this.writes = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Runs `fn`; SQLITE_BUSY (another process's lock) is retried after timers, never by blocking. */
   private async run<T>(op: string, what: string, fn: () => T): Promise<T> {
-    if (this.closed) throw new MacnetError('STORE_ERROR', `store ${op} ${JSON.stringify(what)} in ${this.file}: the store is closed`, { op, path: this.file });
-    try {
-      return fn();
-    } catch (e) {
-      throw storeError(op, this.file, what, e);
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let step = 1; ; step = Math.min(step * 2, MAX_RETRY_STEP_MS)) {
+      if (this.closed) {
+        throw new MacnetError('STORE_ERROR', `store ${op} ${JSON.stringify(what)} in ${this.file}: the store is closed`,
+          { op, path: this.file });
+      }
+      try {
+        return fn();
+      } catch (e) {
+        if (!isBusy(e) || Date.now() + step > deadline) throw storeError(op, this.file, what, e, BUSY_WAIT_MS);
+      }
+      await sleep(step);
     }
   }
 }
@@ -188,10 +235,11 @@ function prepare(db: Database.Database) {
   return { get, listFrom, listRange, del, delAt, apply };
 }
 
-function storeError(op: string, file: string, what: string | undefined, e: unknown): MacnetError {
+function storeError(op: string, file: string, what: string | undefined, e: unknown, waited?: number): MacnetError {
   if (e instanceof MacnetError) return e;
   const code = (e as { code?: string }).code;
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = (e instanceof Error ? e.message : String(e))
+    + (isBusy(e) && waited ? ` (another process held the database's write lock for over ${waited} ms)` : '');
   const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
   return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${file}: ${code ? `${code}: ` : ''}${msg}`,
     { op, path: file, ...(what === undefined ? {} : { key: what }), ...(code ? { sqlite: code } : {}) }, e);

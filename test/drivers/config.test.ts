@@ -43,7 +43,7 @@ test('vlan parents: base.vid parsed, bad forms refused with Docker-like wording'
   assert.throws(() => parseParent('eth0.a'), /required interface name format is name.vlan_id/);
   assert.throws(() => parseParent('eth0.1.2'), /required interface name format is name.vlan_id/);
   assert.throws(() => parseParent('lo'), /loopback interface is not a valid/);
-  assert.throws(() => parseParent('averyveryverylongname'), /not a valid interface name: use 1 to 15 characters/);
+  assert.throws(() => parseParent('averyveryverylongname'), /not a valid interface name \(21 bytes\): use 1 to 15 bytes/);
 });
 
 test('unknown keys and bad values are refused, naming the key and what is valid', () => {

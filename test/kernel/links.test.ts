@@ -147,7 +147,7 @@ test('errors name the operation, the errno and the kernel text', async () => {
 test('bad values are refused before the kernel is asked, naming the option and what is valid', async () => {
   const before = (await f.k.links.list()).length;
   await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'a-name-that-is-too-long', parent: 'p0' }),
-    /link name "a-name-that-is-too-long" is not a valid interface name: use 1 to 15 characters/);
+    /link name "a-name-that-is-too-long" is not a valid interface name: use 1 to 15 bytes/);
   await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mode: 'bridg' as 'bridge' }),
     /macvlan mode "bridg" is not valid: use one of private, vepa, bridge, passthru, source/);
   await assert.rejects(f.k.links.create({ kind: 'vlan', name: 'p0.5000', parent: 'p0', id: 5000 }), /vlan id 5000 is not a valid vlan id: use 1 to 4094/);

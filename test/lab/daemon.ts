@@ -25,6 +25,8 @@ export interface DaemonOptions {
   /** Default: a fresh temp dir, removed by `remove()`. Pass the same dir again to simulate a restart. */
   stateDir?: string;
   extraArgs?: string[];
+  /** Extra environment (e.g. the test-only MACNET_TEST_FAULTS=1, docs/driver.md "Fatal errors"). */
+  env?: Record<string, string>;
 }
 
 export class Daemon {
@@ -32,7 +34,8 @@ export class Daemon {
   private logs: string[] = [];
   readonly socket: string;
 
-  private constructor(readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs'>> & { extraArgs: string[]; mountNs?: string }, private readonly ownDirs: string[]) {
+  private constructor(readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs' | 'env'>>
+    & { extraArgs: string[]; mountNs?: string; env?: Record<string, string> }, private readonly ownDirs: string[]) {
     this.socket = path.join(opts.pluginDir, 'macnet.sock');
   }
 
@@ -44,13 +47,26 @@ export class Daemon {
       liveDirs.add(d);
       return d;
     };
-    const d = new Daemon({ netns: o.netns, ...(o.mountNs && { mountNs: o.mountNs }), pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [] }, own);
+    const d = new Daemon({ netns: o.netns, ...(o.mountNs && { mountNs: o.mountNs }), pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [], ...(o.env && { env: o.env }) }, own);
     await d.restart();
     return d;
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Every line written to stderr so far, as written (a line that is not JSON shows here, not in logLines). */
+  rawLines(): string[] {
+    return this.logs.join('').split('\n').filter((l) => l !== '');
+  }
+
+  /** Exit code (or signal) once the process has exited by itself; undefined while it runs. */
+  exited(): Promise<number | string | null> {
+    const c = this.child;
+    if (!c) return Promise.resolve(null);
+    if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode ?? c.signalCode);
+    return new Promise((r) => c.once('exit', (code, sig) => r(code ?? sig)));
   }
 
   /** All log lines so far, parsed. */
@@ -64,7 +80,8 @@ export class Daemon {
     const args = [`--net=${this.opts.netns}`, ...(this.opts.mountNs ? [`--mount=${this.opts.mountNs}`] : []), process.execPath, MAIN, 'daemon', '--plugin-dir', this.opts.pluginDir,
       '--state-dir', this.opts.stateDir, '--log-level', 'debug',
       '--default-address-pool', 'base=198.18.128.0/17,size=24', '--default-address-pool', 'base=2001:db8:ff00::/40,size=64', ...this.opts.extraArgs];
-    const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const env = { ...process.env, ...this.opts.env };
+    const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     const from = this.logs.length; // an earlier run's "ready" must not count
     this.child = child;
     running.add(child);

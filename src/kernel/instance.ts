@@ -1,0 +1,102 @@
+// One macnet daemon per network namespace and per state dir (docs/driver.md, "One daemon per host").
+//
+// Network namespace: an abstract unix socket. Abstract names belong to the network namespace, not to the
+// file system, so a daemon in another mount namespace (a managed plugin beside a service, say) collides all
+// the same; the kernel frees the name when the process dies, however it dies. Its one job: tell a second
+// daemon who runs (pid and state dir, one JSON line per connection).
+//
+// State dir: flock on <state-dir>/daemon.lock, with the holder's pid written in it. The kernel drops the
+// lock with the process, so a stale file never blocks a start; the pid is only for the message.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { MacnetError } from '../errors';
+import { addon } from './addon';
+
+/** Per network namespace; tests give each daemon its own namespace. */
+export const INSTANCE_SOCKET = '\0macnet/daemon';
+const ASK_TIMEOUT_MS = 1000;
+
+export interface Instance {
+  /** Closes the abstract socket and the lock file (the kernel would at exit anyway). */
+  release(): void;
+}
+
+/** Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder. */
+export async function claimInstance(stateDir: string): Promise<Instance> {
+  const server = await claimNetns(stateDir);
+  let fd: number;
+  try {
+    fd = claimStateDir(stateDir);
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  return {
+    release: () => {
+      server.close();
+      fs.closeSync(fd);
+    },
+  };
+}
+
+async function claimNetns(stateDir: string): Promise<net.Server> {
+  const server = net.createServer((s) => s.end(`${JSON.stringify({ pid: process.pid, stateDir })}\n`));
+  server.on('error', () => undefined);
+  const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    server.once('error', resolve);
+    server.listen({ path: INSTANCE_SOCKET }, () => resolve(undefined));
+  });
+  if (!err) {
+    server.unref();
+    return server;
+  }
+  if (err.code !== 'EADDRINUSE') throw err;
+  const other = await ask();
+  throw new MacnetError('DAEMON_ALREADY_RUNNING',
+    `another macnet daemon runs in this network namespace (pid ${other?.pid ?? 'unknown'}, state dir ` +
+    `${other?.stateDir ?? 'unknown'}): one daemon per network namespace, whatever its mount namespace or ` +
+    'plugin dir; stop that one first (two would delete each other\'s links)',
+    { pid: other?.pid, stateDir: other?.stateDir });
+}
+
+/** Who holds the abstract socket (its pid is in its own pid namespace). */
+function ask(): Promise<{ pid?: number; stateDir?: string } | undefined> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path: INSTANCE_SOCKET });
+    let text = '';
+    const done = () => {
+      s.destroy();
+      try {
+        resolve(JSON.parse(text.split('\n')[0]!) as { pid?: number; stateDir?: string });
+      } catch {
+        resolve(undefined);
+      }
+    };
+    s.setTimeout(ASK_TIMEOUT_MS, done);
+    s.on('data', (b) => { text += b.toString(); if (text.length > 4096) done(); });
+    s.on('end', done);
+    s.on('error', done);
+  });
+}
+
+function claimStateDir(stateDir: string): number {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(stateDir, 'daemon.lock');
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  try {
+    if (!addon.flockExclusive(fd)) {
+      const pid = fs.readFileSync(file, 'utf8').trim().slice(0, 20) || 'unknown';
+      throw new MacnetError('DAEMON_ALREADY_RUNNING',
+        `state dir ${stateDir} is in use by another macnet daemon (pid ${pid}, from ${file}): one daemon per ` +
+        'state dir; stop that one first, or give this one its own --state-dir', { pid, stateDir });
+    }
+    fs.fchmodSync(fd, 0o600);
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, `${process.pid}\n`, 0);
+    return fd;
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
