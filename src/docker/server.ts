@@ -70,8 +70,9 @@ export class PluginServer {
 
   /** 413 with the usual error body, then the connection is closed: the rest of the body is never read. */
   private refuseLarge(req: http.IncomingMessage, res: http.ServerResponse, call: string, bytes: number): void {
-    const msg = `PLUGIN_REQUEST_TOO_LARGE: ${clip(call, 100)}: refused, the request body is larger than 1 MiB ` +
-      `(${bytes} bytes so far); Docker's plugin calls are a few kB`;
+    const e = new MacnetError('PLUGIN_REQUEST_TOO_LARGE', `${clip(call, 100)}: refused, the request body is larger ` +
+      `than 1 MiB (${bytes} bytes so far); Docker's plugin calls are a few kB`, { bytes });
+    const msg = `${e.code}: ${e.message}`;
     this.log.warn('bad request', { call: clipText(call, 100), error: msg, bytes });
     const text = JSON.stringify({ Err: msg, Error: msg });
     res.shouldKeepAlive = false;
