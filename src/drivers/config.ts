@@ -161,7 +161,8 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     throw new MacnetError('PLUGIN_REQUEST_INVALID', 'CreateNetwork: field NetworkID is missing: give the id dockerd assigned to the network (64 hex characters)', { field: 'NetworkID' });
   }
   if (typeof req.NetworkID !== 'string' || !/^[0-9a-zA-Z]{12,}$/.test(req.NetworkID)) {
-    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${clip(req.NetworkID)} is not a Docker network id: give the id dockerd assigned to the network (64 hex characters)`, { value: clip(req.NetworkID) });
+    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateNetwork: NetworkID ${clip(req.NetworkID)} is not a Docker network id: ` +
+      'give the id dockerd assigned to the network (64 hex characters)', { value: clip(req.NetworkID) });
   }
   const top = req.Options ?? {};
   const generic = (top['com.docker.network.generic'] ?? {}) as Record<string, unknown>;
@@ -172,7 +173,8 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
   for (const [k, v] of Object.entries(generic)) {
     if (k.startsWith('com.docker.network.') && k !== 'com.docker.network.driver.mtu') continue; // Docker's own
     if (k !== 'com.docker.network.driver.mtu' && !(k in NETWORK_OPTIONS)) {
-      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${clip(k)}: macnet knows ${Object.keys(NETWORK_OPTIONS).join(', ')} (and Docker's com.docker.network.* keys)`, { option: k });
+      throw new MacnetError('OPTION_UNKNOWN', `unknown option ${clip(k)}: macnet knows ${Object.keys(NETWORK_OPTIONS).join(', ')} ` +
+        "(and Docker's com.docker.network.* keys)", { option: k });
     }
     if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) {
       throw new MacnetError('OPTION_INVALID', `option ${k} ${clip(v)} is not valid: give a string (-o ${k}=VALUE)`,

@@ -34,7 +34,7 @@ export interface CreateEndpointInput {
   macAddress?: string;
   /** The container's name, when known (macnet's IPAM got it from the engine): for -o mac=stable. */
   name?: string;
-  /** `--driver-opt com.docker.network.endpoint.ifname=NAME` (CreateEndpoint's Options carry it, from Docker 20.10 on). */
+  /** `--driver-opt com.docker.network.endpoint.ifname=NAME` (in CreateEndpoint's Options from Docker 20.10 on). */
   ifname?: string;
 }
 

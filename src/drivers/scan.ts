@@ -75,7 +75,8 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
 async function sweepNetwork(
   d: ScanDeps, c: NetworkConfig, all: readonly { config: NetworkConfig }[], started: number,
 ): Promise<ScanResult> {
-  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; restart it without --no-probe', {});
+  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; ' +
+      'restart it without --no-probe', {});
   for (const s of c.subnets) {
     if (s.family === 4 && parseCidr(s.subnet).prefix < SCAN_MAX_IPV4_PREFIX) {
       throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than ` + `scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (` + `${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });

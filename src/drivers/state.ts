@@ -24,7 +24,7 @@ export interface EndpointRecord {
   readonly ipv4?: string;
   readonly ipv6?: string;
   readonly sandboxKey?: string;
-  /** What Join names the interface by: the prefix of `--driver-opt com.docker.network.endpoint.ifname` (see ifnamePrefix). */
+  /** Join's interface prefix, from `--driver-opt com.docker.network.endpoint.ifname` (see ifnamePrefix). */
   readonly dstPrefix?: string;
 }
 

@@ -103,7 +103,8 @@ export const CATALOGUE = {
     fix: 'After a macnet restart: run the docker command again. A hand-made request: ' + 'send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
   },
   PLUGIN_REQUEST_TOO_LARGE: {
-    summary: 'A request on the plugin socket has a body over 1 MiB (declared or sent); it is refused before it is read, with HTTP 413, and the connection is closed. Docker\'s calls are a few kB.',
+    summary: 'A request on the plugin socket has a body over 1 MiB (declared or sent); it is refused before it is read, ' +
+      "with HTTP 413, and the connection is closed. Docker's calls are a few kB.",
     fix: 'Only a hand-made or broken client sends such a body: send the fields the plugin protocol defines.',
   },
   STORE_ERROR: {
@@ -119,11 +120,14 @@ export const CATALOGUE = {
     fix: 'Scan a network with a smaller subnet, or check the addresses of interest with `arping` from the LAN.',
   },
   SCAN_BUSY: {
-    summary: '`macnet scan` runs one scan per network at a time (all scans together send at most 1,000 frames per second); another scan of the same network is still running.',
+    summary: '`macnet scan` runs one scan per network at a time (all scans together send at most 1,000 frames per ' +
+      'second); another scan of the same network is still running.',
     fix: 'Run the scan again when the other one has answered (a /24 takes about 1.3 s, a /20 about 5 s).',
   },
   DAEMON_ALREADY_RUNNING: {
-    summary: '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount namespace), on the same state dir, or on a plugin socket that another process serves; the message names the running pid (or the socket).',
+    summary: '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount ' +
+      'namespace), on the same state dir, or on a plugin socket that another process serves; the message names ' +
+      'the running pid (or the socket).',
     fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
   DAEMON_UNREACHABLE: {

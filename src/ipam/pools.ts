@@ -85,7 +85,8 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   const family = r.v6 ? 6 : 4;
   const mode = r.options?.mode ?? 'pool';
   if (!(IPAM_MODES as readonly string[]).includes(mode)) {
-    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)`,
+    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the ` +
+      "subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
       { option: 'mode', value: mode });
   }
   // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.

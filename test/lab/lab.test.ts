@@ -1,6 +1,7 @@
 // The lab harness itself: a simulated LAN where macvlan children (made through src/kernel) in "container"
 // namespaces reach each other and the router across hosts, and a real dockerd per host whose built-in
-// macvlan driver does the same (lab-docker.test.ts, on each engine). Each test destroys its lab and checks that nothing of this process remains.
+// macvlan driver does the same (lab-docker.test.ts, on each engine). Each test destroys its lab and checks that
+// nothing of this process remains.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel';
