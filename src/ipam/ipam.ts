@@ -44,6 +44,8 @@ export interface IpamOptions {
   /** Sockets for --ipam-opt mode=dhcp pools (the driver provides them); without, such pools are refused. */
   dhcp?: DhcpLinks;
   dhcpTimeoutMs?: number;
+  /** How long a stopped container's DHCP lease is parked for its next start (dhcp.ts; default DHCP_KEEP_MS). */
+  dhcpKeepMs?: number;
   log?: Logger;
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
@@ -100,7 +102,10 @@ export class Ipam {
   constructor(private readonly store: Store, opts: IpamOptions = {}) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
     this.lan = opts.lan;
-    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, { ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }) });
+    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, {
+      ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }),
+      ...(opts.dhcpKeepMs !== undefined && { keepMs: opts.dhcpKeepMs }),
+    });
   }
 
   private lanProbe(subnet: Subnet): LanProbe | undefined {
