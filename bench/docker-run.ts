@@ -1,7 +1,8 @@
 // Figure "docker-run": what attaching a container to a macnet network costs in `docker run`, against Docker's
 // built-in macvlan driver on the same parent and against `--net none`, on one lab host with its own dockerd.
 // Part 1: `docker run --rm --net X busybox:local true`, the methods alternating in a rotating order. Part 2
-// ("parallel start"): N `docker run -d` at once per network, wall time and failures.
+// ("parallel start"): N `docker run -d` at once per network, wall time and failures. Part 3 ("restart"): one
+// container per network, `docker restart -t 0` in a rotating order, and whether its address stayed (issue 13).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -58,6 +59,34 @@ const rotation = (i: number): Method[] => METHODS.map((_, k) => METHODS[(i + k) 
 
 interface Parallel { wallMs: number; failed: number; firstError?: string }
 
+const ipOf = async (host: LabHost, c: string) =>
+  docker(host, 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', c);
+
+/**
+ * `docker restart -t 0` (stop is SIGKILL at once, so the sample is the network's detach and attach plus the
+ * container's start) of one container per network, `rounds` times in a rotating order. dockerd releases the
+ * address at the stop and asks for one at the start: `moved` counts restarts that changed it.
+ */
+async function restarts(host: LabHost, rounds: number): Promise<Record<Method, { ms: number[]; moved: number }>> {
+  const out = {} as Record<Method, { ms: number[]; moved: number }>;
+  for (const m of METHODS) {
+    await docker(host, 'run', '-d', '--name', `rs-${m}`, '--net', NETWORK[m], IMAGE, 'sleep', '600');
+    out[m] = { ms: [], moved: 0 };
+  }
+  for (let i = 0; i < rounds + WARMUP; i++) {
+    for (const m of rotation(i)) {
+      const before = await ipOf(host, `rs-${m}`);
+      const t0 = process.hrtime.bigint();
+      await docker(host, 'restart', '-t', '0', `rs-${m}`);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (i >= WARMUP) out[m].ms.push(ms);
+      if ((await ipOf(host, `rs-${m}`)) !== before) out[m].moved++;
+    }
+  }
+  await docker(host, 'rm', '-f', ...METHODS.map((m) => `rs-${m}`));
+  return out;
+}
+
 async function parallelStart(host: LabHost, m: Method, n: number): Promise<Parallel> {
   const names = Array.from({ length: n }, (_, i) => `par-${m}-${i}`);
   const t0 = process.hrtime.bigint();
@@ -104,11 +133,14 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
       }
     }
 
+    const restart = await restarts(host, rounds);
+    log(`docker-run: ${rounds} restarts per network`);
+
     // Nothing of the figure may remain: containers (checked), networks, and then the lab and the daemons.
     const left = await docker(host, 'ps', '-aq');
     if (left) throw new Error(`docker-run: containers left: ${left.split('\n').length}`);
     await docker(host, 'network', 'rm', NETWORK.macnet, NETWORK['macnet-noprobe'], NETWORK.builtin);
-    return { samples, parallel, n };
+    return { samples, parallel, n, restart };
   } finally {
     await lab.destroy().catch((e) => log(`docker-run: lab teardown: ${String(e)}`));
     for (const d of daemons) await d.remove();
@@ -123,7 +155,8 @@ export const dockerRun: Figure = {
   quickRounds: 5,
   async run({ rounds, log }): Promise<FigureResult> {
     const quick = rounds < 30;
-    const { samples, parallel, n } = await measure(rounds, quick, log);
+    const { samples, parallel, n, restart } = await measure(rounds, quick, log);
+    const RESTART = 'docker restart -t 0';
     const RUN = 'docker run --rm true';
     const SHARE = "network's share (run − none, same round)";
     const PAR = `parallel: ${n} × docker run -d (wall)`;
@@ -132,7 +165,14 @@ export const dockerRun: Figure = {
       ...METHODS.map((method) => ({ op: RUN, method, samplesMs: samples[method] })),
       ...METHODS.filter((m) => m !== 'none').map((method) => ({ op: SHARE, method, samplesMs: share(method) })),
       ...METHODS.map((method) => ({ op: PAR, method, samplesMs: parallel[method].map((x) => x.wallMs) })),
+      ...METHODS.map((method) => ({ op: RESTART, method, samplesMs: restart[method].ms })),
     ];
+    const restartRatio = ratio(median(restart.macnet.ms), median(restart.builtin.ms));
+    const restartLine = `docker restart -t 0, macnet / built-in median ratio: ${fmtRatio(restartRatio)} ` +
+      `(macnet ${fmtMs(median(restart.macnet.ms))} ms, built-in macvlan ${fmtMs(median(restart.builtin.ms))} ms, ` +
+      `--no-probe ${fmtMs(median(restart['macnet-noprobe'].ms))} ms, --net none ${fmtMs(median(restart.none.ms))} ms, ` +
+      `medians of ${restart.macnet.ms.length}); address moved at a restart: ` +
+      `${METHODS.filter((m) => m !== 'none').map((m) => `${m} ${restart[m].moved}`).join(', ')} of ${rounds + WARMUP}`;
     const r = ratio(median(samples.macnet), median(samples.builtin));
     const shareRatio = median(share('builtin')) > 0 ? ratio(median(share('macnet')), median(share('builtin'))) : NaN;
     const target = `${r <= TARGET_RATIO ? 'PASS' : 'FAIL'}: macnet/built-in median ratio at most ${TARGET_RATIO}: ${fmtRatio(r)} ` +
@@ -156,6 +196,7 @@ export const dockerRun: Figure = {
         `macnet --no-probe ${fmtMs(median(share('macnet-noprobe')))} ms, built-in ${fmtMs(median(share('builtin')))} ms (p90 ${fmtMs(p90(share('builtin')))}); ` +
         `macnet / built-in: ${Number.isFinite(shareRatio) ? fmtRatio(shareRatio) : 'n/a (built-in share not positive)'}`,
       parTarget,
+      restartLine,
       `parallel start, ${n} × \`docker run -d\` at once, ${parallel.macnet.length} batches per network (median wall): ${METHODS.map((m) => `${m} ${(median(parallel[m].map((x) => x.wallMs)) / 1000).toFixed(1)} s, ` +
         `${parallel[m].reduce((a, x) => a + x.failed, 0)} failed${parallel[m].find((x) => x.firstError) ? ` (first: ${parallel[m].find((x) => x.firstError)!.firstError})` : ''}`).join('; ')}`,
     ];
@@ -171,7 +212,8 @@ export const dockerRun: Figure = {
         `\`docker run --rm --net X ${IMAGE} true\` CLI process (create, attach, start, wait, remove). ${WARMUP} untimed ` +
         `rounds first; each round runs every method once, in an order rotated by one each round. The parallel part ` +
         `starts ${n} \`docker run -d ... sleep 600\` at once per network, in batches (each batch every network once, the order rotating), times until all ` +
-        `CLIs exit, counts failures, then removes them.`,
+        `CLIs exit, counts failures, then removes them. The restart part runs one \`sleep 600\` container per ` +
+        `network and times \`docker restart -t 0\` of each, the order rotating, ${WARMUP} untimed rounds first.`,
       methods: {
         macnet: '`--net bench-macnet`: `-d macnet --ipam-driver macnet -o parent=eth0`, the daemon as users run it (LAN probes with a warm set, announcements)',
         'macnet-noprobe': `\`--net bench-macnet-np\`: the same with a daemon started with --no-probe (plugin name ${NOPROBE_PLUGIN})`,

@@ -1,5 +1,5 @@
 // Figure "ipam": how fast the IPAM hands out and takes back addresses, in memory and persisted. The question
-// it answers: does next-fit over the interval index stay fast across a whole IPv4 /16 and deep into an IPv6
+// it answers: does lowest-free allocation over the interval index stay fast across a whole IPv4 /16 and deep into an IPv6
 // /64 (no scan from the start of the range per allocation), and what does the SQLite transaction per address
 // cost? Targets (reported, never asserted): 50,000 allocations/s in memory, 5,000/s persisted.
 //
@@ -193,7 +193,7 @@ export async function ipamDetails(opts: { quick?: boolean; rounds?: number; log?
     what:
       `One Ipam per store and family. After ${WARMUP} untimed allocations on another subnet, ${v4 === V4_USABLE ? 'every' : v4} ` +
       `usable address${v4 === 1 ? '' : 'es'} of ${V4_SUBNET} (${V4_USABLE} in all) and ${n} addresses of ${V6_SUBNET} are requested ` +
-      'one after another (RequestAddress with an endpoint name, as dockerd sends it, next-fit) and then released in the same ' +
+      'one after another (RequestAddress with an endpoint name, as dockerd sends it, lowest free first) and then released in the same ' +
       'order. Each call is timed on its own (process.hrtime.bigint around the awaited call); ops/s is the count divided by the ' +
       'wall time of the whole loop.',
     methods: {

@@ -149,7 +149,7 @@ async function measureCold(rounds: number, log: (m: string) => void): Promise<Co
         try {
           const cold = await requestAddress(d, net.poolId);
           got.push(cold.address);
-          // The allocator's next-fit order starts after the gateway: .2, .3, ... The device's addresses must be
+          // The allocator takes the lowest free address, after the gateway: .2, .3, ... The device's addresses must be
           // skipped, else the figure would time an allocation that did not probe (or probed wrongly).
           const expected = s.at(2 + DEVICE_HOLDS[m]);
           if (cold.address !== expected) throw new Error(`lan: ${m}: got ${cold.address}, expected ${expected} (device holds ${held.join(', ') || 'nothing'})`);

@@ -28,6 +28,8 @@ Options:
   --no-probe                   do not probe the LAN nor announce addresses
   --reclaim-after SECONDS      after a start, give back addresses that a docker command interrupted by
                                a macnet crash left allocated and no container uses (default 60; 0: never)
+  --dhcp-keep SECONDS          DHCP mode: how long a stopped container's lease is kept for its next start
+                               (same address and client-id) before it is released (default 600; 0: at once)
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
@@ -42,6 +44,8 @@ export interface DaemonOptions {
   probeWindowMs: number;
   /** When to look for addresses a crash left allocated (src/docker/reclaim.ts); 0: never. */
   reclaimAfterMs: number;
+  /** DHCP mode: how long a stopped container's lease is parked for its next start (src/ipam/dhcp.ts). */
+  dhcpKeepMs: number;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
@@ -50,7 +54,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
       'plugin-dir': { type: 'string' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' },
       'default-address-pool': { type: 'string', multiple: true },
       'probe-window': { type: 'string' }, 'no-probe': { type: 'boolean' },
-      'reclaim-after': { type: 'string' },
+      'reclaim-after': { type: 'string' }, 'dhcp-keep': { type: 'string' },
     },
   });
   const level = values['log-level'] ?? 'info';
@@ -77,8 +81,15 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   if (!/^\d+$/.test(reclaim) || (Number(reclaim) !== 0 && (Number(reclaim) < 35 || Number(reclaim) > 86_400))) {
     throw new MacnetError('OPTION_INVALID', `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give ` + 'seconds from 35 to 86400, or 0 to never give such addresses back', { option: 'reclaim-after', value: reclaim });
   }
+  const keep = values['dhcp-keep'] ?? '600';
+  if (!/^\d+$/.test(keep) || Number(keep) > 86_400) {
+    throw new MacnetError('OPTION_INVALID',
+      `--dhcp-keep ${JSON.stringify(keep)} is not valid: give seconds from 0 (release at once) to 86400`,
+      { option: 'dhcp-keep', value: keep });
+  }
   return {
     reclaimAfterMs: Number(reclaim) * 1000,
+    dhcpKeepMs: Number(keep) * 1000,
     probe: !values['no-probe'],
     probeWindowMs: Number(win),
     pluginDir: values['plugin-dir'] ?? '/run/docker/plugins',
@@ -121,7 +132,8 @@ async function serve(opts: DaemonOptions, log: Logger, instance: Instance, socke
     ipamName: (subnet, ip) => ipam.nameOf(subnet, ip), ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
   });
   const ipam: Ipam = new Ipam(store, {
-    defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks, log,
+    defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks,
+    dhcpKeepMs: opts.dhcpKeepMs, log,
   });
   const h = handlers(driver, ipam);
   addFaultHook(h, log);

@@ -2,16 +2,17 @@
 // store at start) and the three ways to take or give one back. The store stays the authority: creating the
 // address key is the reservation, so a second writer on the same store (a future cluster store) can never
 // be handed the same address; the index only lets us guess right the first time. Callers serialise the
-// operations on one subnet (src/ipam/ipam.ts holds a lock per subnet), so the index and cursors are never
+// operations on one subnet (src/ipam/ipam.ts holds a lock per subnet), so the index and the warm set are never
 // changed by two operations at once.
 import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress, usableRange, type Subnet } from './cidr';
 import { IntervalSet } from './intervals';
 import { addressKey, type AddressRecord } from './keys';
+import { WARM_SIZE, WarmSet } from './warm';
 import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/ip';
 
-/** The part of a pool the allocator needs: where dynamic addresses come from and where the cursor is. */
+/** The part of a pool the allocator needs: where dynamic addresses come from. */
 export interface DynamicRange {
   readonly poolId: string;
   /** Lowest and highest address a dynamic allocation may return (range ∩ usable part of the subnet). */
@@ -19,9 +20,6 @@ export interface DynamicRange {
   readonly hi: bigint;
   /** How the range is named in messages: "ip-range 198.18.4.0/22 of subnet 198.18.0.0/16". */
   readonly label: string;
-  readonly cursorKey: string;
-  /** The last address handed out dynamically through this pool; undefined before the first. */
-  cursor: bigint | undefined;
 }
 
 /** Who answered a probe for an address. */
@@ -48,9 +46,6 @@ export const DEFENDED_HOLD_MS = 30_000;
 export function holdMs(mac: string): number {
   return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
 }
-/** Verified-free addresses kept per pool, and how long a verification counts (they are defended meanwhile). */
-export const WARM_SIZE = 3;
-export const WARM_TTL_MS = 20_000;
 /** Candidates probed together in one window. */
 const BATCH = 4;
 /** A range where this many batches in a row all answered is treated as full (each batch is one probe window). */
@@ -74,11 +69,7 @@ export class SubnetSpace {
   private async holder(v: bigint): Promise<AddressRecord | undefined> {
     const e = await this.store.get(this.key(v));
     if (!e) return undefined;
-    try {
-      return JSON.parse(e.value) as AddressRecord;
-    } catch {
-      return { owner: 'unknown', pool: 'unknown' };
-    }
+    return readAddressRecord(e.value);
   }
 
   private inUse(v: bigint, holder: AddressRecord | undefined): MacnetError {
@@ -92,9 +83,10 @@ export class SubnetSpace {
   /**
    * Takes the given address (static --ip, --gateway, --aux-address) or fails naming who holds it. A gateway
    * may be named by several networks on the same subnet (several parents or ip-ranges on one LAN, one router):
-   * it is then shared and counted, and goes back to the pool with its last network.
+   * it is then shared and counted, and goes back to the pool with its last network. `verified`: the LAN check
+   * found the address free (then it is warm again when released).
    */
-  async reserve(v: bigint, owner: string, poolId: string): Promise<void> {
+  async reserve(v: bigint, owner: string, poolId: string, verified = false): Promise<void> {
     if (owner === 'gateway' && this.taken.has(v)) {
       const e = await this.store.get(this.key(v));
       const rec = e && (JSON.parse(e.value) as AddressRecord);
@@ -111,7 +103,8 @@ export class SubnetSpace {
       this.held.delete(v);
       this.inherited.delete(v); // whatever is created below is this daemon's
     }
-    const record: AddressRecord = { owner, pool: poolId };
+    const record: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
+    this.warm.forget(v);
     if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
       this.taken.add(v);
       throw this.inUse(v, await this.holder(v));
@@ -142,53 +135,48 @@ export class SubnetSpace {
   }
 
   /**
-   * Next-fit: the first free address after the pool's cursor, wrapping once at the end of the range. An address
-   * released just now comes back only after every other free address of the range has been handed out since,
-   * which gives the LAN's ARP/NDP caches (still pointing at the old container's MAC) time to expire.
+   * Lowest free first, as Docker's own IPAM: the lowest address of the range that nobody holds and the LAN does
+   * not answer for. A container that stops and starts again (dockerd releases its address in between) gets
+   * its own address back, as with the built-in drivers, unless a lower one was freed meanwhile.
    *
-   * With `probe`, candidates are checked on the LAN first, BATCH at a time in one probe window; an address that
-   * answers is held (skipped) and the next free one is taken, so one cold allocation costs one window unless a
-   * whole batch is in use.
+   * The lowest free address is taken without a probe when it is warm (verified or released by macnet moments
+   * ago, warm.ts). Otherwise the BATCH lowest free addresses are probed in one window; those that answer are
+   * held (skipped) and the lowest quiet one is taken, so one cold allocation costs one window unless a whole
+   * batch is in use. `remember`: a key whose value becomes the allocated address in the same transaction (a
+   * name's sticky record).
    */
-  /** `remember`: a key whose value becomes the allocated address in the same transaction (a name's sticky record). */
   async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
     this.expireHolds(Date.now());
-    const record = JSON.stringify({ owner, pool: r.poolId } satisfies AddressRecord);
-    const from = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
+    const record = JSON.stringify({ owner, pool: r.poolId, ...(probe && { verified: true }) } satisfies AddressRecord);
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
     try {
-      return await this.nextFit(r, record, from, skipped, probe, remember);
+      return await this.lowestFree(r, record, skipped, probe, remember);
     } finally {
       for (const v of skipped) this.taken.delete(v);
     }
   }
 
-  private async nextFit(r: DynamicRange, record: string, from: bigint, skipped: bigint[], probe?: LanProbe, remember?: string): Promise<bigint> {
-    // The warm set: when the next address in next-fit order was verified free moments ago (and is defended by
-    // the probe link since), it is taken without waiting on a probe window.
-    const warm = this.warm.get(r.poolId);
-    const first = this.taken.firstFree(from, r.hi) ?? this.taken.firstFree(r.lo, from - 1n);
-    if (probe && warm && first !== undefined && Date.now() - (warm.get(first) ?? -Infinity) < WARM_TTL_MS) {
-      warm.delete(first);
-      if (await this.take(r, record, first, remember)) return first;
+  private async lowestFree(
+    r: DynamicRange, record: string, skipped: bigint[], probe?: LanProbe, remember?: string,
+  ): Promise<bigint> {
+    const first = this.taken.firstFree(r.lo, r.hi);
+    if (probe && first !== undefined && this.warm.fresh(first)) {
+      // Still warm while the store writes: a refill running meanwhile must not probe it.
+      if (await this.take(record, first, remember)) return first;
     }
     for (let batch = 0; ; batch++) {
-      const candidates: bigint[] = [];
-      let cur = from;
-      while (candidates.length < (probe ? BATCH : 1)) {
-        const v = this.taken.firstFree(cur, r.hi) ?? this.taken.firstFree(r.lo, cur - 1n);
-        if (v === undefined || candidates.includes(v)) break;
-        candidates.push(v);
-        cur = v < r.hi ? v + 1n : r.lo;
-      }
+      // Every candidate of a batch ends up taken, held or skipped (all in `taken`), so the next batch starts
+      // from the bottom of the range again.
+      const candidates = this.lowest(r, probe ? BATCH : 1);
       if (candidates.length === 0) throw this.exhausted(r);
       if (probe && batch >= MAX_PROBE_BATCHES) throw this.exhausted(r);
       const holders = probe ? await probe(candidates) : undefined;
       for (const v of candidates) {
         const h = holders?.get(v);
         if (h) {
+          this.warm.forget(v);
           if (h.reason === 'answered') this.hold(v, h);
           else {
             skipped.push(v);
@@ -196,79 +184,75 @@ export class SubnetSpace {
           }
           continue;
         }
-        if (await this.take(r, record, v, remember)) {
-          // The other free candidates of this batch were just verified: keep them warm for the next start.
-          if (holders) for (const w of candidates) if (w > v && !holders.has(w) && !this.taken.has(w)) this.warmSet(r.poolId).set(w, Date.now());
+        if (await this.take(record, v, remember)) {
+          // The other quiet candidates of this batch were just verified: warm for the next start.
+          if (holders) for (const w of candidates) if (!holders.has(w) && !this.taken.has(w)) this.warm.verified(w);
           return v;
         }
         // Taken by another writer behind our index's back: it is in the index now; look further.
       }
-      from = cur;
     }
   }
 
+  /** The `n` lowest free addresses of the range, ascending. */
+  private lowest(r: DynamicRange, n: number): bigint[] {
+    const out: bigint[] = [];
+    for (const v of this.taken.free(r.lo, r.hi)) {
+      if (out.length >= n) break;
+      out.push(v);
+    }
+    return out;
+  }
+
   /**
-   * Takes v for `owner` if it is free here and in the store, without moving the pool's cursor: a container
-   * name getting its previous address back must not change where next-fit continues for everyone else.
+   * Takes v for `owner` if it is free here and in the store (a container name getting its previous address
+   * back). `verified`: the LAN check found it free.
    */
-  async claim(v: bigint, owner: string, poolId: string): Promise<boolean> {
+  async claim(v: bigint, owner: string, poolId: string, verified = false): Promise<boolean> {
     if (this.taken.has(v)) return false;
-    const ok = await this.store.create(this.key(v), JSON.stringify({ owner, pool: poolId } satisfies AddressRecord));
+    const rec: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
+    const ok = await this.store.create(this.key(v), JSON.stringify(rec));
     this.taken.add(v);
-    for (const w of this.warm.values()) w.delete(v);
+    this.warm.forget(v);
     return ok;
   }
 
-  /** Reserves v for a dynamic allocation; the reservation and the cursor are persisted together or not at all. */
-  private async take(r: DynamicRange, record: string, v: bigint, remember?: string): Promise<boolean> {
+  /** Reserves v for a dynamic allocation, with the name's sticky record in the same transaction. */
+  private async take(record: string, v: bigint, remember?: string): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);
     const ok = await this.store.txn([
       { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
-      { op: 'put', key: r.cursorKey, value: text },
       ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
     ]);
     this.taken.add(v);
-    if (ok) r.cursor = v;
+    this.warm.forget(v);
     return ok;
   }
 
-  /** Verified-free addresses per pool: PoolID → address → when it was verified. */
-  readonly warm = new Map<string, Map<bigint, number>>();
-
-  private warmSet(poolId: string): Map<bigint, number> {
-    let w = this.warm.get(poolId);
-    if (!w) this.warm.set(poolId, (w = new Map()));
-    return w;
-  }
+  /** Free addresses verified on the LAN moments ago (warm.ts). */
+  readonly warm = new WarmSet();
 
   /**
-   * Tops up the pool's warm set to WARM_SIZE: probes the next free addresses after the cursor that are not
-   * warm yet (outside any lock: the probe window is long, and a concurrent allocation is safe because taking
-   * an address re-checks the index and creates its key atomically). Returns the addresses added.
+   * Keeps the WARM_SIZE lowest free addresses of the range verified: probes those whose verification is
+   * missing or half run out (outside any lock: the probe window is long, and a concurrent allocation is safe
+   * because taking an address re-checks the index and creates its key atomically). Returns the addresses
+   * verified now.
    */
   async refill(r: DynamicRange, probe: LanProbe): Promise<bigint[]> {
     const now = Date.now();
-    const w = this.warmSet(r.poolId);
-    for (const [v, t] of w) if (now - t >= WARM_TTL_MS || this.taken.has(v)) w.delete(v);
-    const want = WARM_SIZE - w.size;
-    if (want <= 0) return [];
-    const candidates: bigint[] = [];
-    let cur = r.cursor !== undefined && r.cursor >= r.lo && r.cursor < r.hi ? r.cursor + 1n : r.lo;
-    for (let guard = 0; candidates.length < want && guard < WARM_SIZE * 4; guard++) {
-      const v = this.taken.firstFree(cur, r.hi) ?? this.taken.firstFree(r.lo, cur - 1n);
-      if (v === undefined || candidates.includes(v)) break;
-      if (!w.has(v)) candidates.push(v);
-      cur = v < r.hi ? v + 1n : r.lo;
-    }
+    this.expireHolds(now);
+    this.warm.prune((v) => this.taken.has(v), now);
+    const candidates = this.lowest(r, WARM_SIZE).filter((v) => this.warm.due(v, now));
     if (candidates.length === 0) return [];
     const holders = await probe(candidates);
     const added: bigint[] = [];
     for (const v of candidates) {
       const h = holders.get(v);
       if (h?.reason === 'answered' && !this.taken.has(v)) {
+        this.warm.forget(v);
         this.hold(v, h);
       } else if (!h && !this.taken.has(v)) {
-        w.set(v, Date.now());
+        this.warm.verified(v);
         added.push(v);
       }
     }
@@ -283,14 +267,23 @@ export class SubnetSpace {
       { pool: r.poolId, range: r.label, addresses: count.toString() });
   }
 
-  /** Gives the address back; releasing one that is not allocated is not an error (Docker may retry). */
-  async release(v: bigint): Promise<void> {
+  /**
+   * Gives the address back; releasing one that is not allocated is not an error (Docker may retry). Returns
+   * whether it is warm now: an address the LAN check had found free when it was handed out (no gateway, no
+   * address taken despite a conflict) was its container's until a moment ago, so it is free on the LAN too.
+   */
+  async release(v: bigint): Promise<boolean> {
     const e = await this.store.get(this.key(v));
-    const rec = e && (JSON.parse(e.value) as AddressRecord);
-    if (e && rec && (rec.refs ?? 1) > 1 && (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision))) return;
+    const rec = e && readAddressRecord(e.value);
+    if (e && rec && (rec.refs ?? 1) > 1) {
+      if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
+    }
     await this.store.delete(this.key(v));
     this.taken.delete(v);
     this.inherited.delete(v);
+    if (rec?.verified !== true || rec.owner === 'gateway') return false;
+    this.warm.verified(v);
+    return true;
   }
 
   /** The bounds of dynamic allocation for a pool on this subnet with the given ip-range (or none). */
@@ -299,5 +292,14 @@ export class SubnetSpace {
     const lo = range && range.base > u.first ? range.base : u.first;
     const hi = range && range.last < u.last ? range.last : u.last;
     return { lo, hi };
+  }
+}
+
+/** An address record as stored; one macnet cannot read still says the address is taken. */
+function readAddressRecord(value: string): AddressRecord {
+  try {
+    return JSON.parse(value) as AddressRecord;
+  } catch {
+    return { owner: 'unknown', pool: 'unknown' };
   }
 }

@@ -1,8 +1,15 @@
 // --ipam-opt mode=dhcp: endpoint addresses leased from the LAN's own DHCP server (docs/dhcp.md). The lease is
 // taken at RequestAddress, before the container exists, for the MAC the container will get (the driver asks
 // for it at CreateEndpoint); it is kept (renewed at T1, rebound at T2) for as long as the address is
-// allocated, also across daemon restarts (leases live in the store), and released with the address.
-import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, release } from '../dhcp';
+// allocated, also across daemon restarts (leases live in the store).
+//
+// Released with the address, it is parked rather than given back at once: dockerd releases a container's
+// address when the container stops and asks for one, without saying which container, when it starts again
+// (restart, stop/start, dockerd restart; the lab's engines send no name). The next start takes the lowest
+// parked lease, with its MAC and client-id, so the server hands out the same address again: a restarted
+// container keeps its lease, as a restarted machine does. A lease nobody takes within `keepMs` (or before it
+// ends) is released to the server then. With engines that send the name, the name's own lease is taken.
+import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, release, times } from '../dhcp';
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
@@ -21,7 +28,8 @@ export interface DhcpLinks {
   containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined>;
 }
 
-export type LeaseState = 'bound' | 'expired' | 'changed';
+/** 'parked': its container stopped (or was removed); the next start takes it (see above). */
+export type LeaseState = 'bound' | 'expired' | 'changed' | 'parked';
 
 /** A lease as stored: the client's lease plus what happened to it since. */
 export interface LeaseRecord {
@@ -30,12 +38,21 @@ export interface LeaseRecord {
   /** 'changed': the address the server moved the lease to (the container keeps the old one until re-created). */
   readonly changedTo?: string;
   readonly poolId: string;
+  /** 'parked': when it is released to the server unless a container takes it again (ms epoch). */
+  readonly parkedUntil?: number;
 }
 
 export interface DhcpOptions {
   /** Bound of acquiring a lease (DHCP_NO_ANSWER after it), default 5000 ms. */
   timeoutMs?: number;
+  /** How long a released lease stays parked for the next start (default DHCP_KEEP_MS; 0: released at once). */
+  keepMs?: number;
 }
+
+/** Long enough for a restart, a dockerd restart or a host's reboot; short enough not to drain a server's range. */
+export const DHCP_KEEP_MS = 10 * 60_000;
+
+type Held = LeaseRecord & { space: string; subnet: Subnet };
 
 /**
  * The MAC a DHCP endpoint gets: derived from the subnet and the container's name when the engine sends the
@@ -50,7 +67,8 @@ const clientIdOf = (mac: string): Buffer => Buffer.from([1, ...mac.split(':').ma
 export class DhcpAddresses {
   private readonly keeper: LeaseKeeper;
   /** Lease key (space|subnet|address) → the stored record, in memory for the driver's questions. */
-  private readonly records = new Map<string, LeaseRecord & { space: string; subnet: Subnet }>();
+  private readonly records = new Map<string, Held>();
+  private readonly parkTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly store: Store, private readonly links: DhcpLinks, private readonly log: Logger, private readonly opts: DhcpOptions = {}) {
     this.keeper = new LeaseKeeper({
@@ -100,7 +118,8 @@ export class DhcpAddresses {
       const rec = JSON.parse(e.value) as LeaseRecord;
       const key = this.key(space, subnet, rec.lease.address);
       this.records.set(key, { ...rec, space, subnet });
-      if (rec.state !== 'expired') this.keeper.add(key, rec.lease);
+      if (rec.state === 'parked') this.schedulePark(key);
+      else if (rec.state !== 'expired') this.keeper.add(key, rec.lease);
     }
   }
 
@@ -109,11 +128,19 @@ export class DhcpAddresses {
    * caller reserves the address in the subnet's index and gives it back with `decline` if it cannot.
    */
   async acquire(poolId: string, space: string, subnet: Subnet, name?: string): Promise<DhcpLease> {
-    const mac = dhcpMac(subnet.text, name);
+    const own = dhcpMac(subnet.text, name);
+    // Taken out of the parked set before any await: two starts at once never share one.
+    const parked = this.unpark(space, subnet, name === undefined ? undefined : own);
+    const mac = parked?.mac ?? own;
+    const clientId = parked ? Buffer.from(parked.clientId, 'hex') : clientIdOf(mac);
+    const hostname = name ? hostnameOf(name) : parked?.hostname;
     const { sock, where } = await this.links.probeSocket(subnet.text);
     let lease: DhcpLease;
     try {
-      lease = await acquire(sock, { mac, clientId: clientIdOf(mac), ...(name && { hostname: hostnameOf(name) }), timeoutMs: this.opts.timeoutMs ?? 5000, where });
+      lease = await acquire(sock, {
+        mac, clientId, ...(hostname && { hostname }), ...(parked && { requestedAddress: parked.address }),
+        timeoutMs: this.opts.timeoutMs ?? 5000, where,
+      });
       if (!inSubnet(lease.address, subnet)) {
         this.decline(sock, lease, subnet);
         throw new MacnetError('IPAM_POOL_INVALID',
@@ -128,8 +155,51 @@ export class DhcpAddresses {
     const { space: _s, subnet: _n, ...stored } = this.records.get(key)!;
     await this.store.put(leaseKey(space, subnet, lease.address), JSON.stringify(stored));
     this.keeper.add(key, lease);
-    this.log.info('DHCP lease', { address: lease.address, mac, server: lease.serverId, router: lease.router, leaseSeconds: lease.leaseSeconds, ...(name && { name }) });
+    this.log.info('DHCP lease', {
+      address: lease.address, mac, server: lease.serverId, router: lease.router, leaseSeconds: lease.leaseSeconds,
+      ...(name && { name }), ...(parked && { parked: parked.address }),
+    });
     return lease;
+  }
+
+  /**
+   * The parked lease the next start takes: the one of `mac` (a name's), else the lowest address's, as Docker's
+   * IPAM hands out the lowest free address (its container's own, when one container stopped and starts).
+   */
+  private unpark(space: string, subnet: Subnet, mac?: string): DhcpLease | undefined {
+    let best: [string, Held, bigint] | undefined;
+    for (const [k, r] of this.records) {
+      if (r.state !== 'parked' || r.space !== space || r.subnet.text !== subnet.text) continue;
+      if (mac !== undefined && r.lease.mac !== mac) continue;
+      const v = parseAddress(r.lease.address).value;
+      if (!best || v < best[2]) best = [k, r, v];
+    }
+    if (!best) return undefined;
+    const [key, r] = best;
+    this.forget(key);
+    void this.store.delete(leaseKey(space, subnet, r.lease.address))
+      .catch((e: unknown) => this.log.error('could not delete a DHCP lease', { error: e }));
+    return r.lease;
+  }
+
+  private forget(key: string): void {
+    clearTimeout(this.parkTimers.get(key));
+    this.parkTimers.delete(key);
+    this.keeper.remove(key);
+    this.records.delete(key);
+  }
+
+  /** Releases a parked lease to the server when its time is up (nobody started with it). */
+  private schedulePark(key: string): void {
+    const r = this.records.get(key);
+    if (!r || r.state !== 'parked') return;
+    clearTimeout(this.parkTimers.get(key));
+    const ms = Math.max(0, (r.parkedUntil ?? 0) - Date.now());
+    this.parkTimers.set(key, setTimeout(() => {
+      if (this.records.get(key) !== r) return;
+      this.forget(key);
+      void this.releaseNow(r.space, r.subnet, r.lease.address, r);
+    }, Math.min(ms, 2 ** 31 - 1)).unref());
   }
 
   /** The address could not be used after all (macnet holds it already): tell the server (DHCPDECLINE). */
@@ -154,12 +224,30 @@ export class DhcpAddresses {
     }
   }
 
-  /** ReleaseAddress: DHCPRELEASE (from the probe link: the container is gone by now) and forget the lease. */
+  /**
+   * ReleaseAddress: the lease is parked for the next start (see the top of this file) until `keepMs` has
+   * passed or the lease ends, whichever comes first; then, or at once with keepMs 0, DHCPRELEASE.
+   */
   async release(space: string, subnet: Subnet, address: string): Promise<void> {
     const key = this.key(space, subnet, address);
     const r = this.records.get(key);
-    this.keeper.remove(key);
-    this.records.delete(key);
+    this.forget(key);
+    const until = r ? Math.min(Date.now() + (this.opts.keepMs ?? DHCP_KEEP_MS), times(r.lease).expiry) : 0;
+    if (r && r.state === 'bound' && until > Date.now()) {
+      const parked: Held = { ...r, state: 'parked', parkedUntil: until };
+      this.records.set(key, parked);
+      const { space: _s, subnet: _n, ...stored } = parked;
+      await this.store.put(leaseKey(space, subnet, address), JSON.stringify(stored));
+      this.schedulePark(key);
+      this.log.info('DHCP lease parked for the next start',
+        { address, mac: r.lease.mac, until: new Date(until).toISOString() });
+      return;
+    }
+    await this.releaseNow(space, subnet, address, r);
+  }
+
+  /** DHCPRELEASE (from the probe link: the container is gone by now) and forget the lease. */
+  private async releaseNow(space: string, subnet: Subnet, address: string, r: LeaseRecord | undefined): Promise<void> {
     await this.store.delete(leaseKey(space, subnet, address));
     if (!r || r.state === 'expired') return;
     try {
@@ -178,23 +266,25 @@ export class DhcpAddresses {
 
   /** The lease behind an allocated address (for the driver: MAC, router, inspect output). */
   leaseOf(subnet: string, address: string): LeaseRecord | undefined {
-    for (const r of this.records.values()) if (r.subnet.text === subnet && r.lease.address === address) return r;
+    for (const r of this.records.values()) {
+      if (r.subnet.text === subnet && r.lease.address === address && r.state !== 'parked') return r;
+    }
     return undefined;
   }
 
   /** Forgets every lease of a subnet whose last pool went (the addresses were released before). */
   async purge(space: string, subnet: Subnet): Promise<void> {
-    for (const [k, r] of this.records) {
-      if (r.space === space && r.subnet.text === subnet.text) {
-        this.keeper.remove(k);
-        this.records.delete(k);
-      }
-    }
+    // Parked leases are not released from here: the network, and with it the probe link, is gone by now; the
+    // server's leases run out on their own.
+    for (const [k, r] of this.records) if (r.space === space && r.subnet.text === subnet.text) this.forget(k);
     for (const e of await this.store.list(leasePrefix(space, subnet))) await this.store.delete(e.key);
   }
 
+  /** Stops renewals and parking timers; the store keeps both for the next start. */
   stop(): void {
     this.keeper.stop();
+    for (const t of this.parkTimers.values()) clearTimeout(t);
+    this.parkTimers.clear();
   }
 }
 

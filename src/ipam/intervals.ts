@@ -1,5 +1,5 @@
 // A set of bigints kept as sorted, disjoint, non-adjacent closed intervals: the in-memory index of the taken
-// addresses of one subnet. Next-fit allocation hands out addresses in ascending runs, so a /16 full of
+// addresses of one subnet. Allocation hands out the lowest free addresses, in ascending runs, so a /16 full of
 // containers is usually one or a few intervals, and "first free address at or after x" is one binary search
 // (O(log n)) instead of a walk over taken addresses. An IPv6 /64 cannot be a bitmap; this works for both.
 
@@ -91,6 +91,13 @@ export class IntervalSet {
     // Intervals never touch, so the value right after the one covering `from` is free.
     const v = i >= 0 && this.ends[i]! >= from ? this.ends[i]! + 1n : from;
     return v <= to ? v : undefined;
+  }
+
+  /** The values of [from, to] that are not in the set, ascending (lazily: a /64 has 2^64 of them). */
+  *free(from: bigint, to: bigint): IterableIterator<bigint> {
+    for (let v = this.firstFree(from, to); v !== undefined; v = v < to ? this.firstFree(v + 1n, to) : undefined) {
+      yield v;
+    }
   }
 
   /** How many values of [from, to] are in the set. */

@@ -6,16 +6,17 @@
 // always in that order, so two operations can never wait for each other.
 import { clip, MacnetError } from '../errors';
 import type { Store } from '../store/types';
-import { SubnetSpace, WARM_TTL_MS, type DynamicRange, type Holder, type LanProbe } from './allocator';
+import { SubnetSpace, type DynamicRange, type Holder, type LanProbe } from './allocator';
 import {
   formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
 } from './cidr';
 import {
-  ADDRESSES, CURSORS, POOLS, STICKY, addressKey, stickyKey, stickyPrefix, cursorKey, poolIdOf, poolKey, poolKeyOfCursor, splitAddressKey, subnetAddressPrefix,
-  type AddressRecord, type PoolRecord,
+  ADDRESSES, POOLS, addressKey, stickyKey, stickyPrefix, cursorKey, poolIdOf, poolKey, splitAddressKey,
+  subnetAddressPrefix, type AddressRecord, type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
-import { pruneAtLoad, staleStickies } from './sticky-prune';
+import { StickyNames } from './sticky';
+import { Warmer } from './warmer';
 import { DhcpAddresses, type DhcpLinks, type LeaseRecord } from './dhcp';
 import { type Logger, silentLogger } from '../log';
 import {
@@ -46,6 +47,8 @@ export interface IpamOptions {
   /** Sockets for --ipam-opt mode=dhcp pools (the driver provides them); without, such pools are refused. */
   dhcp?: DhcpLinks;
   dhcpTimeoutMs?: number;
+  /** How long a stopped container's DHCP lease is parked for its next start (dhcp.ts; default DHCP_KEEP_MS). */
+  dhcpKeepMs?: number;
   log?: Logger;
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
@@ -61,6 +64,8 @@ export interface AddressRequest {
 
 interface Pool extends DynamicRange {
   readonly key: string;
+  /** Next-fit's cursor of earlier versions: deleted with the pool. */
+  readonly cursorKey: string;
   /** --ipam-opt mode=dhcp: endpoint addresses are leased from the LAN's DHCP server (dhcp.ts). */
   readonly dhcp: boolean;
   readonly space: string;
@@ -87,11 +92,23 @@ export class Ipam {
   private readonly lan: LanCheck | undefined;
 
   private readonly dhcp: DhcpAddresses | undefined;
+  private readonly stickies = new StickyNames();
+  private readonly warmer = new Warmer((poolId) => {
+    const p = this.pools.get(poolId);
+    const lan = this.lan;
+    const probe = p && this.lanProbe(p.subnet);
+    const space = p && this.subnets.get(spaceKey(p.space, p.subnet));
+    if (!p || !lan || !probe || !space || p.dhcp) return undefined;
+    return { range: p, space, probe, defend: (v) => lan.claimed(p.subnet.text, formatAddress(v, p.subnet.family)) };
+  });
 
   constructor(private readonly store: Store, opts: IpamOptions = {}) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
     this.lan = opts.lan;
-    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, { ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }) });
+    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, {
+      ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }),
+      ...(opts.dhcpKeepMs !== undefined && { keepMs: opts.dhcpKeepMs }),
+    });
   }
 
   private lanProbe(subnet: Subnet): LanProbe | undefined {
@@ -131,11 +148,6 @@ export class Ipam {
         this.addPool(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp');
       });
     }
-    const byKey = new Map([...this.pools.values()].map((p) => [p.key, p]));
-    for (const e of await this.store.list(CURSORS)) {
-      const p = byKey.get(poolKeyOfCursor(e.key));
-      if (p) p.cursor = readRecord(e.key, () => parseAddress(e.value).value);
-    }
     // Address keys of a subnet without a pool are the residue of a crash inside ReleasePool; they are ignored
     // here and purged when a pool on that subnet is created again.
     const byPrefix = new Map([...this.subnets.values()].map((s) => [subnetAddressPrefix(s.space, s.subnet), s]));
@@ -147,16 +159,7 @@ export class Ipam {
       s.taken.add(v);
       s.inherited.add(v);
     }
-    this.stickies.clear();
-    const { keep, drop } = pruneAtLoad(await this.store.list(STICKY), (e) => {
-      try {
-        return String(parseAddress(e.value).value);
-      } catch {
-        return undefined; // an unreadable hint is no hint
-      }
-    });
-    for (const e of keep) this.stickies.set(e.key, parseAddress(e.value).value);
-    await this.dropStickies(drop);
+    await this.dropStickies(await this.stickies.load(this.store));
     await this.dhcp?.load((space, subnet) => this.subnets.get(`${space}|${subnet}`)?.subnet);
   }
 
@@ -250,60 +253,38 @@ export class Ipam {
         // (Aux addresses are requested before the network exists, when no LAN is known: they are not probed.)
         // An address macnet itself has allocated is IPAM_ADDRESS_IN_USE (from reserve, naming its holder), not a
         // LAN conflict: its holder is one of our containers and would answer the probe.
+        let verified = false;
         if (!gateway && this.lan && !(await this.store.get(addressKey(live.space, live.subnet, formatAddress(v, live.subnet.family))))) {
           const ip = formatAddress(v, live.subnet.family);
-          const h = (await this.lan.inUse(live.subnet.text, [ip]))?.get(ip);
+          const found = await this.lan.inUse(live.subnet.text, [ip]);
+          const h = found?.get(ip);
+          verified = found !== undefined && !h;
           if (h && (await this.lan.conflictPolicy(live.subnet.text)) === 'refuse') {
             throw new MacnetError('ADDRESS_CONFLICT',
               `address ${ip} is in use on the LAN by ${h.mac} (` + `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` + '); pick another address, or create the network with -o conflict=warn to use it anyway',
               { address: ip, mac: h.mac, subnet: live.subnet.text });
           }
         }
-        await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId);
+        await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId, verified);
         return v;
       }
+      const probe = this.lanProbe(live.subnet);
       const sticky = name ? stickyKey(live.space, live.subnet, name) : undefined;
       if (name && sticky) {
-        const again = await this.previousAddress(live, space, name, sticky);
+        const again = await this.stickies.takePrevious(live, space, name, sticky, probe);
         if (again !== undefined) return again;
       }
-      const v = await space.allocate(live, name ?? 'dynamic', this.lanProbe(live.subnet), sticky);
-      if (sticky) {
-        this.stickies.delete(sticky); // the map's order is age: the newest last
-        this.stickies.set(sticky, v);
-        await this.dropStickies(staleStickies(this.stickies, sticky, v));
-      }
+      const v = await space.allocate(live, name ?? 'dynamic', probe, sticky);
+      if (sticky) await this.dropStickies(this.stickies.set(sticky, v));
       return v;
     });
     if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
-    if (wanted === undefined && !gateway) this.refill(r.poolId);
+    if (wanted === undefined && !gateway) this.warmer.kick(r.poolId);
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
   }
 
-  /**
-   * Sticky identity: the address the container of this name had last on this subnet, when it lies in the
-   * pool's range, nobody here holds it, and the LAN does not answer for it. Docker sends the name with
-   * endpoint requests (com.docker.network.endpoint.name, engines from 23.0 on); without it there is nothing
-   * to go by and next-fit decides.
-   */
-  private async previousAddress(p: Pool, space: SubnetSpace, name: string, key: string): Promise<bigint | undefined> {
-    const v = this.stickies.get(key);
-    if (v === undefined) return undefined;
-    if (v < p.lo || v > p.hi || space.taken.has(v)) return undefined;
-    const probe = this.lanProbe(p.subnet);
-    if (probe && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
-    return (await space.claim(v, name, p.poolId)) ? v : undefined;
-  }
-
-  /**
-   * Sticky records (key → address), read at load and kept in step with the store's: no store read, and no
-   * address text to parse, per request (an IPv6 parse costs more than the rest of an allocation).
-   */
-  private readonly stickies = new Map<string, bigint>();
-
-  /** Deletes sticky records (sticky-prune.ts), in chunks; a crash in between is pruned at the next load. */
+  /** Deletes sticky records that StickyNames dropped (sticky-prune.ts), in chunks; a crash in between is pruned at the next load. */
   private async dropStickies(keys: readonly string[]): Promise<void> {
-    for (const k of keys) this.stickies.delete(k);
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
       await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
     }
@@ -360,48 +341,7 @@ export class Ipam {
   /** Stops DHCP renewals (the daemon is stopping; leases stay in the store and resume at the next start). */
   close(): void {
     this.dhcp?.stop();
-    for (const t of this.refreshers.values()) clearInterval(t);
-    this.refreshers.clear();
-  }
-
-  private readonly refilling = new Set<string>();
-  private readonly refillAgain = new Set<string>();
-  private readonly refreshers = new Map<string, NodeJS.Timeout>();
-
-  /**
-   * Keeps the pool's warm set (verified-free addresses, defended on the LAN) topped up in the background after
-   * every dynamic allocation, and every WARM_TTL_MS/2 while the pool lives, so that a container start does not
-   * wait on a probe window. One refill per pool at a time; a request during one runs another after it.
-   */
-  private refill(poolId: string): void {
-    const p = this.pools.get(poolId);
-    const lan = this.lan;
-    const probe = p && this.lanProbe(p.subnet);
-    const space = p && this.subnets.get(spaceKey(p.space, p.subnet));
-    if (!p || !lan || !probe || !space) return;
-    if (this.refilling.has(poolId)) {
-      this.refillAgain.add(poolId);
-      return;
-    }
-    this.refilling.add(poolId);
-    void space.refill(p, probe)
-      .then(() => {
-        for (const v of space.warm.get(poolId)?.keys() ?? []) lan.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
-      })
-      .catch(() => undefined) // a failed probe only leaves the set cold: the next start probes itself
-      .finally(() => {
-        this.refilling.delete(poolId);
-        if (this.refillAgain.delete(poolId)) this.refill(poolId);
-        if (!this.refreshers.has(poolId)) {
-          this.refreshers.set(poolId, setInterval(() => {
-            if (this.pools.has(poolId)) this.refill(poolId);
-            else {
-              clearInterval(this.refreshers.get(poolId));
-              this.refreshers.delete(poolId);
-            }
-          }, WARM_TTL_MS / 2).unref());
-        }
-      });
+    this.warmer.close();
   }
 
   async releaseAddress(poolId: string, address: string): Promise<void> {
@@ -410,9 +350,13 @@ export class Ipam {
     if (!p) return;
     const a = parseIp(address, 'ReleaseAddress');
     if (a.family !== p.subnet.family || a.value < p.subnet.base || a.value > p.subnet.last) return;
-    await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
-      await this.subnets.get(spaceKey(p.space, p.subnet))?.release(a.value);
-    });
+    const sk = spaceKey(p.space, p.subnet);
+    const warm = await this.subnetLocks.run(sk, async () => this.subnets.get(sk)?.release(a.value));
+    // Free on the LAN a moment ago and nobody else's: the next start takes it without a probe (warm.ts), and the
+    // probe link defends it meanwhile. Only where a dynamic allocation can take it.
+    const dynamic = [...this.pools.values()]
+      .some((o) => spaceKey(o.space, o.subnet) === sk && !o.dhcp && a.value >= o.lo && a.value <= o.hi);
+    if (warm && dynamic) this.lan?.claimed(p.subnet.text, formatAddress(a.value, p.subnet.family));
     if (p.dhcp) await this.dhcp?.release(p.space, p.subnet, formatAddress(a.value, p.subnet.family));
   }
 
@@ -459,6 +403,7 @@ export class Ipam {
       const rec = e && readRecord(e.key, () => JSON.parse(e.value) as AddressRecord, 'reclaim');
       if (!rec || rec.owner === 'gateway' || !(await stillOrphan())) return false;
       await s.release(v);
+      s.warm.forget(v); // crash residue: no container had it, and no probe saw it free lately
       if (this.pools.get(rec.pool)?.dhcp) await this.dhcp?.release(space, s.subnet, ip);
       return true;
     });
@@ -510,7 +455,7 @@ export class Ipam {
     const { lo, hi } = s.dynamicBounds(range);
     const p: Pool = {
       poolId: poolIdOf(space, subnet, range, dhcp), key: poolKey(space, subnet, range, dhcp), cursorKey: cursorKey(space, subnet, range, dhcp),
-      space, subnet, range, refs, lo, hi, cursor: undefined, dhcp,
+      space, subnet, range, refs, lo, hi, dhcp,
       label: dhcp ? `subnet ${subnet.text} (DHCP)` : range ? `ip-range ${range.text} of subnet ${subnet.text}` : `subnet ${subnet.text}`,
     };
     this.pools.set(p.poolId, p);
@@ -522,7 +467,7 @@ export class Ipam {
     if (firstOnSubnet) await this.purgeAddresses(space, subnet);
     const rec: PoolRecord = { id: poolIdOf(space, subnet, range, dhcp), space, subnet: subnet.text, range: range?.text ?? null, refs: 1, ...(dhcp && { mode: 'dhcp' as const }) };
     const key = poolKey(space, subnet, range, dhcp);
-    // A stale cursor (crash inside ReleasePool) must not steer the new pool's first allocations.
+    // A cursor of an earlier version (next-fit) is residue: gone with the pool.
     if (await this.store.txn([{ op: 'create', key, value: JSON.stringify(rec) }, { op: 'delete', key: cursorKey(space, subnet, range, dhcp) }])) {
       this.addPool(space, subnet, range, 1, dhcp);
       return;
@@ -557,7 +502,7 @@ export class Ipam {
   private async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
     // The names' previous addresses go too: a network made again later is a new network.
     const keys = [...(await this.store.list(subnetAddressPrefix(space, subnet))), ...(await this.store.list(stickyPrefix(space, subnet)))].map((e) => e.key);
-    for (const k of this.stickies.keys()) if (k.startsWith(stickyPrefix(space, subnet))) this.stickies.delete(k);
+    this.stickies.purge(stickyPrefix(space, subnet));
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
       await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
     }

@@ -1,7 +1,7 @@
 // The IPAM's store schema (docs/ipam.md describes it for operators). Everything lives under "ipam/":
 //
 //   ipam/pools/<space>/<subnet>[/<range>]        PoolRecord (JSON): one per PoolID, with its reference count
-//   ipam/cursors/<space>/<subnet>[/<range>]      the pool's last dynamically handed-out address (plain text)
+//   ipam/cursors/<space>/<subnet>[/<range>]      no longer written (next-fit's cursor); deleted with the pool
 //   ipam/addresses/<space>/<subnet>/<address>    AddressRecord (JSON): one per allocated address
 //
 // CIDRs are written with '_' for '/' ("198.18.0.0_16") so that a key's '/'s separate exactly its fields.
@@ -34,6 +34,11 @@ export interface AddressRecord {
   pool: string;
   /** Gateways only: how many networks on this subnet name it (the LAN's router serves them all). */
   refs?: number;
+  /**
+   * The LAN check found the address free when it was handed out: released, it is warm at once (no probe for
+   * the next start). Absent for the gateway, addresses taken despite a conflict, and without probing.
+   */
+  verified?: true;
 }
 
 const seg = (cidr: string): string => cidr.replace('/', '_');
@@ -44,6 +49,7 @@ function poolPath(space: string, subnet: Subnet, range?: Subnet, dhcp = false): 
 }
 
 export const poolKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => POOLS + poolPath(space, subnet, range, dhcp);
+/** Next-fit's cursor of earlier versions: ignored, and deleted with its pool so that old stores get clean. */
 export const cursorKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => CURSORS + poolPath(space, subnet, range, dhcp);
 /** The DHCP lease of an address of a DHCP pool (a DhcpLease as JSON, plus its state). */
 export const LEASES = 'ipam/leases/';
@@ -57,8 +63,6 @@ export const stickyPrefix = (space: string, subnet: Subnet): string => `${STICKY
 export const stickyKey = (space: string, subnet: Subnet, name: string): string => stickyPrefix(space, subnet) + encodeURIComponent(name);
 export const addressKey = (space: string, subnet: Subnet, address: string): string => subnetAddressPrefix(space, subnet) + address;
 
-/** "ipam/cursors/X" → "ipam/pools/X": a cursor belongs to the pool with the same path. */
-export const poolKeyOfCursor = (key: string): string => POOLS + key.slice(CURSORS.length);
 
 /** Splits an address key into the prefix of its subnet and the address; undefined if it is not one. */
 export function splitAddressKey(key: string): { prefix: string; address: string } | undefined {

@@ -1,5 +1,5 @@
 // Per-key serialisation inside the process. dockerd calls the IPAM driver concurrently (several containers
-// starting at once); the in-memory index and the cursor of a subnet must see one operation at a time, while
+// starting at once); the in-memory index and the warm set of a subnet must see one operation at a time, while
 // operations on different subnets proceed independently.
 
 export class KeyedMutex {

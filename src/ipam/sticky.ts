@@ -1,7 +1,65 @@
-// Read-only view of the sticky-identity records (keys.ts, STICKY) for `macnet scan`: the last address each
-// container name had on a subnet. A stopped container keeps its record, so scan can name its silent address.
+// Sticky identity: the last address each container name had on a subnet (keys.ts, STICKY), for engines that
+// send the name with RequestAddress (com.docker.network.endpoint.name, Docker 23+; the lab's 20.10 and 28.5
+// send none). A re-created container of that name gets its address back when it is free; `macnet scan`
+// names a stopped container's silent address from the same records.
 import type { Store } from '../store/types';
+import type { DynamicRange, LanProbe, SubnetSpace } from './allocator';
+import { parseAddress } from './cidr';
 import { STICKY } from './keys';
+import { pruneAtLoad, staleStickies } from './sticky-prune';
+
+/**
+ * The records in memory, kept in step with the store's: no store read, and no address text to parse, per
+ * request (an IPv6 parse costs more than the rest of an allocation).
+ */
+export class StickyNames {
+  private readonly last = new Map<string, bigint>();
+
+  /** Reads the records, bounded as sticky-prune.ts says; returns the keys the caller deletes from the store. */
+  async load(store: Store): Promise<string[]> {
+    this.last.clear();
+    const { keep, drop } = pruneAtLoad(await store.list(STICKY), (e) => {
+      try {
+        return String(parseAddress(e.value).value);
+      } catch {
+        return undefined; // an unreadable hint is no hint
+      }
+    });
+    for (const e of keep) this.last.set(e.key, parseAddress(e.value).value);
+    return drop;
+  }
+
+  /**
+   * The allocator wrote `key` = v in the allocation's transaction. Returns the records that go with it (another
+   * name's record of the same address, the oldest beyond the cap), forgotten here; the caller deletes them.
+   */
+  set(key: string, v: bigint): string[] {
+    this.last.delete(key); // the map's order is age: the newest last
+    this.last.set(key, v);
+    const stale = staleStickies(this.last, key, v);
+    for (const k of stale) this.last.delete(k);
+    return stale;
+  }
+
+  /** Forgets the records under `prefix` (the subnet's last pool went; the store's are deleted by the caller). */
+  purge(prefix: string): void {
+    for (const k of this.last.keys()) if (k.startsWith(prefix)) this.last.delete(k);
+  }
+
+  /**
+   * The name's previous address, taken again, when it lies in the pool's range, nobody here holds it, and the
+   * LAN does not answer for it (no probe when it is warm: released or verified moments ago). Undefined
+   * otherwise: then the allocation order decides.
+   */
+  async takePrevious(
+    r: DynamicRange, space: SubnetSpace, name: string, key: string, probe?: LanProbe,
+  ): Promise<bigint | undefined> {
+    const v = this.last.get(key);
+    if (v === undefined || v < r.lo || v > r.hi || space.taken.has(v)) return undefined;
+    if (probe && !space.warm.fresh(v) && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
+    return (await space.claim(v, name, r.poolId, probe !== undefined)) ? v : undefined;
+  }
+}
 
 /** The last address of every container name on `subnet` ("198.18.15.0/24"), in any address space. */
 export async function lastAddresses(store: Store, subnet: string): Promise<{ name: string; address: string }[]> {

@@ -1,6 +1,8 @@
 // DHCP mode end to end: `--ipam-driver macnet --ipam-opt mode=dhcp` on a lab host with a real dockerd, the
 // LAN's DHCP server a real dnsmasq in the LAN namespace. Leases before start, renewals at T1 that continue
-// across a kill -9 of the daemon, DHCPRELEASE at `docker rm`, a clear error without a server.
+// across a kill -9 of the daemon, a restarted container keeping its lease (restart, stop/start, dockerd
+// restart), DHCPRELEASE once a removed container's lease was kept --dhcp-keep seconds, a clear error without a
+// server.
 import { after, before } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,8 @@ import { Dnsmasq, dnsmasqMissing } from '../dhcp/dnsmasq';
 const RANGE = '198.18.15.100,198.18.15.199,255.255.255.0,2m';
 const DHCP_OPTS = ['--dhcp-option=option:T1,10', '--dhcp-option=option:T2,20', '--dhcp-option=option:router,198.18.15.1'];
 const skip = dnsmasqMissing();
+/** Seconds a stopped container's lease is kept for its next start: longer than a dockerd restart here. */
+const KEEP_S = 20;
 
 let lab: Lab;
 let host: LabHost;
@@ -22,7 +26,7 @@ before(async () => {
   lab = await Lab.create({ hosts: 1, docker: true });
   host = lab.hosts[0]!;
   dns = await Dnsmasq.start(lab.lan, { range: RANGE, extra: DHCP_OPTS });
-  d = await Daemon.start({ netns: host.ns.path, mountNs: host.mountNs, pluginDir: host.pluginDir });
+  d = await Daemon.start({ netns: host.ns.path, mountNs: host.mountNs, pluginDir: host.pluginDir, extraArgs: ['--dhcp-keep', String(KEEP_S)] });
 });
 after(async () => {
   await dns?.stop();
@@ -102,9 +106,68 @@ test('containers get leases before they start; renewals at T1 go on across a kil
   t.diagnostic(`after kill -9 and restart: expiry ${beforeRestart} → ${after}`);
   assert.equal(leaseOf(web.MacAddress)?.ip, web.IPAddress, 'same address');
 
-  // docker rm: DHCPRELEASE, the lease is gone from the server.
+  // docker rm: kept for a start (dockerd cannot tell a removal from a stop), then DHCPRELEASE: gone from the server.
   await docker('rm', '-f', 'db');
-  await waitFor('the released lease to leave dnsmasq\'s lease file', 5000, () => (leaseOf(db.MacAddress) ? undefined : true));
+  const removed = Date.now();
+  await waitFor('the released lease to leave dnsmasq\'s lease file', (KEEP_S + 10) * 1000, () => (leaseOf(db.MacAddress) ? undefined : true));
+  t.diagnostic(`released ${((Date.now() - removed) / 1000).toFixed(1)} s after docker rm (--dhcp-keep ${KEEP_S})`);
+  assert.ok(Date.now() - removed >= (KEEP_S - 1) * 1000, 'kept for a start first');
+});
+
+/** dockerd stopped (SIGTERM: it stops the containers, releasing their addresses) and started again. */
+async function restartDockerd(): Promise<void> {
+  const c = host.dockerd!;
+  if (c.exitCode === null && c.signalCode === null) {
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await exited;
+  }
+  await host.startDockerd();
+}
+
+test('a restarted container keeps its lease: same address, MAC and client-id across restart, stop/start and a dockerd restart', { skip }, async (t) => {
+  t.after(async () => {
+    await host.docker('rm', '-f', 'keep', 'other');
+    await host.docker('network', 'rm', 'dh3');
+  });
+  assert.equal((await create('dh3', '--subnet', LAN.subnet4, '--gateway', LAN.router4)).code, 0);
+  const earlier = new Set(dns!.leases().map((l) => l.mac));
+  const run = ['--net', 'dh3', '--restart=always', '--stop-timeout', '1', 'busybox:local', 'sleep', '600'];
+  await docker('run', '-d', '--name', 'keep', ...run);
+  await docker('run', '-d', '--name', 'other', ...run);
+  /** "address MAC client-id" as the container and the server see it. */
+  const identity = async (c: string) => {
+    for (const until = Date.now() + 30_000; ;) {
+      const n = (await inspect(c)).NetworkSettings.Networks.dh3;
+      const l = n?.IPAddress ? dns!.leases().find((x) => x.mac === n.MacAddress) : undefined;
+      if (n && l) {
+        assert.equal(l.ip, n.IPAddress, `${c}: the server's lease is the container's address`);
+        return `${n.IPAddress} ${n.MacAddress} ${l.clientId}`;
+      }
+      if (Date.now() > until) throw new Error(`${c}: no address or no lease: ${JSON.stringify(n)} ${JSON.stringify(dns!.leases())}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const first = await identity('keep');
+  const other = await identity('other');
+  const seen = [`start ${first}`];
+  await docker('restart', '-t', '1', 'keep');
+  const restarted = await identity('keep');
+  seen.push(`restart ${restarted}`);
+  await docker('stop', '-t', '1', 'keep');
+  await docker('start', 'keep');
+  const started = await identity('keep');
+  seen.push(`stop/start ${started}`);
+  await restartDockerd();
+  const both = [await identity('keep'), await identity('other')];
+  seen.push(`dockerd restart ${both.join(', ')}`);
+  t.diagnostic(seen.join(' | '));
+  assert.equal(restarted, first, 'docker restart');
+  assert.equal(started, first, 'docker stop; docker start');
+  // dockerd starts both at once: which one takes which parked lease is the engine's race, as with addresses.
+  assert.deepEqual(both.sort(), [first, other].sort(), 'dockerd restarted');
+  const ours = dns!.leases().filter((l) => !earlier.has(l.mac)).map((l) => l.ip).sort();
+  assert.deepEqual(ours, [first, other].map((x) => x.split(' ')[0]).sort(), 'no other lease was taken meanwhile');
 });
 
 test('no DHCP server: DHCP_NO_ANSWER naming the parent, and nothing left behind', { skip }, async (t) => {

@@ -1,5 +1,5 @@
 // A restart: a new Ipam on the reopened SQLite store sees the same pools, reference counts, allocations and
-// cursors. dockerd does not replay RequestPool/RequestAddress (RequiresRequestReplay is false), so anything
+// names' last addresses. dockerd does not replay RequestPool/RequestAddress (RequiresRequestReplay is false), so anything
 // not in the store is lost.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ let tmp: string;
 before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-ipam-')); });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-test('restart: pools, refcounts, allocations and cursors survive on a reopened SqliteStore', async () => {
+test('restart: pools, refcounts and allocations survive on a reopened SqliteStore', async () => {
   const file = path.join(tmp, 'restart', 'state.db');
   let store = SqliteStore.open(file);
   let ipam = new Ipam(store);
@@ -43,8 +43,8 @@ test('restart: pools, refcounts, allocations and cursors survive on a reopened S
     assert.deepEqual(before.a, [
       { address: '198.18.0.1', owner: 'gateway' }, { address: '198.18.0.2', owner: 'web1' }, { address: '198.18.0.200', owner: 'db' },
     ]);
-    // The cursor survived: .3 was just released, so the next address is .4, not .3.
-    assert.equal((await ipam.requestAddress({ poolId: a.poolId })).address, '198.18.0.4/24');
+    // The index survived: .3 was released, so it is the lowest free address again.
+    assert.equal((await ipam.requestAddress({ poolId: a.poolId })).address, '198.18.0.3/24');
     assert.equal((await ipam.requestAddress({ poolId: v6.poolId })).address, '2001:db8:ff00::2/64');
     // The index survived: held addresses are refused with their holder.
     await assert.rejects(ipam.requestAddress({ poolId: b.poolId, address: '198.18.0.2' }), { code: 'IPAM_ADDRESS_IN_USE', message: /held by web1/ });
@@ -55,7 +55,7 @@ test('restart: pools, refcounts, allocations and cursors survive on a reopened S
     // The refcount survived: it takes three releases to remove the pool.
     await ipam.releasePool(a.poolId);
     await ipam.releasePool(a.poolId);
-    assert.equal((await ipam.requestAddress({ poolId: a.poolId })).address, '198.18.0.5/24');
+    assert.equal((await ipam.requestAddress({ poolId: a.poolId })).address, '198.18.0.4/24');
     await ipam.releasePool(a.poolId);
     await assert.rejects(ipam.requestAddress({ poolId: a.poolId }), { code: 'IPAM_POOL_NOT_FOUND' });
   } finally {
@@ -78,11 +78,11 @@ test('calls before load() load first; concurrent loads read the store once', asy
   });
   const second = new Ipam(counting);
   await Promise.all([second.load(), second.load(), second.requestAddress({ poolId })]);
-  assert.equal(lists, 4, 'pools, cursors, addresses, names\' last addresses: once each');
+  assert.equal(lists, 3, 'pools, addresses, names\' last addresses: once each');
   assert.deepEqual((await second.allocations(poolId)).map((x) => x.address), ['198.18.0.1', '198.18.0.2']);
 });
 
-test('residue of a crash inside ReleasePool (addresses and cursor without a pool) is ignored and purged', async () => {
+test('residue of a crash inside ReleasePool (addresses without a pool, an old version\'s cursor) is ignored and purged', async () => {
   const store = new MemoryStore();
   await store.put('ipam/addresses/LocalDefault/198.18.0.0_24/198.18.0.1', JSON.stringify({ owner: 'old', pool: 'x' }));
   await store.put('ipam/cursors/LocalDefault/198.18.0.0_24', '198.18.0.9');
@@ -91,6 +91,7 @@ test('residue of a crash inside ReleasePool (addresses and cursor without a pool
   const { poolId } = await ipam.requestPool({ addressSpace: L, pool: '198.18.0.0/24', v6: false });
   assert.deepEqual(await ipam.allocations(poolId), []);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.0.1/24');
+  assert.deepEqual((await store.list('ipam/cursors/')).map((e) => e.key), [], 'the cursor went with the new pool');
 });
 
 test('the store holds the documented keys', async () => {
@@ -100,7 +101,6 @@ test('the store holds the documented keys', async () => {
   await ipam.requestAddress({ poolId, options: { 'com.docker.network.endpoint.name': 'web1' } });
   assert.deepEqual((await store.list('ipam/')).map((e) => [e.key, e.value]), [
     ['ipam/addresses/LocalDefault/198.18.0.0_24/198.18.0.128', '{"owner":"web1","pool":"LocalDefault/198.18.0.0/24/198.18.0.128/25"}'],
-    ['ipam/cursors/LocalDefault/198.18.0.0_24/198.18.0.128_25', '198.18.0.128'],
     ['ipam/pools/LocalDefault/198.18.0.0_24/198.18.0.128_25',
       '{"id":"LocalDefault/198.18.0.0/24/198.18.0.128/25","space":"LocalDefault","subnet":"198.18.0.0/24","range":"198.18.0.128/25","refs":1}'],
     ['ipam/sticky/LocalDefault/198.18.0.0_24/web1', '198.18.0.128'],
