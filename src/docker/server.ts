@@ -75,11 +75,14 @@ export class PluginServer {
     const msg = `${e.code}: ${e.message}`;
     this.log.warn('bad request', { call: clipText(call, 100), error: msg, bytes });
     const text = JSON.stringify({ Err: msg, Error: msg });
-    res.shouldKeepAlive = false;
-    res.writeHead(413, {
-      'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), Connection: 'close',
+    res.writeHead(413, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    // The rest of the body is read and dropped (never buffered) for a second, then the connection is closed. Closing
+    // at once fails the client's next write (EPIPE), and a client that stops at that error never reads the reply.
+    req.resume();
+    res.end(text, () => {
+      const t = setTimeout(() => req.socket.destroy(), 1000).unref();
+      req.socket.once('close', () => clearTimeout(t));
     });
-    res.end(text, () => req.socket.destroy());
   }
 
   private async dispatch(method: string, call: string, raw: string): Promise<{ status: number; body: unknown }> {

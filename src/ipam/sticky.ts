@@ -1,5 +1,5 @@
 // Sticky identity: the last address each container name had on a subnet (keys.ts, STICKY), for engines that
-// send the name with RequestAddress (com.docker.network.endpoint.name, Docker 23+; the lab's 20.10 and 28.5
+// send the name with RequestAddress (com.docker.network.endpoint.name, Docker 29+; 20.10 to 28
 // send none). A re-created container of that name gets its address back when it is free; `macnet scan`
 // names a stopped container's silent address from the same records.
 import type { Store } from '../store/types';

@@ -76,7 +76,7 @@ function rawRequest(head: string, send: (s: net.Socket) => void, ms: number): Pr
     let text = '';
     let closed = false;
     s.on('data', (b) => { text += b.toString(); });
-    s.on('error', () => undefined);
+    s.on('error', (e) => { text += `[client error: ${e.message}]`; });
     s.on('close', () => { closed = true; resolve({ text, closed }); });
     s.on('connect', () => {
       s.write(head);
