@@ -10,10 +10,12 @@ import { PluginServer } from '../docker/server';
 import { NetworkDriver } from '../drivers/driver';
 import { Ipam } from '../ipam/ipam';
 import { Kernel } from '../kernel';
+import { assertPrivileges } from '../kernel/capabilities';
 import { claimInstance, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { SqliteStore } from '../store/sqlite';
+import { type PassedSocket, passedSocket } from './systemd';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
 
@@ -104,11 +106,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   jsonWarnings(log);
   const socket = path.join(opts.pluginDir, 'macnet.sock');
   let instance: Instance;
+  let passed: PassedSocket | undefined;
   try {
+    // Without these privileges nothing below could work: refuse now rather than say "ready".
+    assertPrivileges();
+    passed = passedSocket();
     // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links.
     instance = await claimInstance(opts.stateDir);
     try {
-      await PluginServer.assertFree(socket);
+      // A passed socket answers by design (systemd holds it); the instance claim above still keeps it to one daemon.
+      if (!passed) await PluginServer.assertFree(socket);
     } catch (e) {
       instance.release();
       throw e;
@@ -118,10 +125,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
     return 1;
   }
-  return serve(opts, log, instance, socket);
+  return serve(opts, log, instance, socket, passed);
 }
 
-async function serve(opts: DaemonOptions, log: Logger, instance: Instance, socket: string): Promise<number> {
+async function serve(
+  opts: DaemonOptions, log: Logger, instance: Instance, socket: string, passed: PassedSocket | undefined,
+): Promise<number> {
   const started = performance.now();
   fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const store = SqliteStore.open(path.join(opts.stateDir, 'state.db'));
@@ -142,10 +151,15 @@ async function serve(opts: DaemonOptions, log: Logger, instance: Instance, socke
   await ipam.load();
   await driver.reconcile();
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
-  // Socket activation (LISTEN_FDS/LISTEN_PID from systemd) is not wired yet: when it is, serve the passed fd
-  // with server.listenFd(3) instead; the server never removes a socket it did not create.
-  await server.listen(socket);
-  log.info('ready', { socket, stateDir: opts.stateDir, ms: Math.round(performance.now() - started), pid: process.pid });
+  if (passed) {
+    // systemd's socket (src/cli/systemd.ts): calls that came while this process started wait in its backlog.
+    if (passed.count > 1) log.warn('socket activation passed more than one socket: serving the first', { count: passed.count });
+    await server.listenFd(passed.fd);
+  } else {
+    await server.listen(socket);
+  }
+  const where = passed ? { socket: passed.path ?? `fd ${passed.fd}`, activation: 'systemd' } : { socket };
+  log.info('ready', { ...where, stateDir: opts.stateDir, ms: Math.round(performance.now() - started), pid: process.pid });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -155,7 +169,7 @@ async function serve(opts: DaemonOptions, log: Logger, instance: Instance, socke
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await server.close(); // removes the socket, if it is still the one it created
+  await server.close(); // removes the socket, if it is still the one it created (never systemd's)
   stopReclaim();
   ipam.close();
   await driver.close();

@@ -4,6 +4,7 @@ import { isMacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
 import { DAEMON_HELP, parseDaemonArgs, runDaemon } from './daemon';
 import { scan } from './scan';
+import { INSTALL_UNITS_HELP, installUnits } from './units';
 
 // Read at run time so that --version always matches package.json.
 const VERSION: string = require('../../../package.json').version;
@@ -18,6 +19,8 @@ Commands:
   daemon [--help]                 the Docker network + IPAM plugin (macnet daemon --help)
   scan NETWORK [--json]           who answers on a network's LAN: address, MAC, owner,
                                   conflicts (macnet scan --help)
+  install-units [--prefix DIR]    write the systemd units (socket activation) into DIR
+                                  (default /etc/systemd/system; macnet install-units --help)
 
 Options:
   -h, --help      show this help
@@ -67,8 +70,15 @@ export async function main(argv: string[]): Promise<number> {
         return await runDaemon(parseDaemonArgs(rest));
       case 'scan':
         return await scan(rest);
+      case 'install-units':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(INSTALL_UNITS_HELP);
+          return 0;
+        }
+        return installUnits(rest);
       default:
-        process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan (macnet --help)\n`);
+        process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan, ` +
+          'install-units (macnet --help)\n');
         return 2;
     }
   } catch (e) {

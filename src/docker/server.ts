@@ -177,8 +177,8 @@ export class PluginServer {
   }
 
   /**
-   * Socket activation (systemd's LISTEN_FDS; not wired yet, docs/driver.md): serves a socket someone else
-   * made. It is never removed by this process, since it is not this process's.
+   * Socket activation (systemd's LISTEN_FDS, src/cli/systemd.ts): serves a listening socket someone else made.
+   * It is never removed by this process, since it is not this process's: libuv unlinks only a path it bound.
    */
   async listenFd(fd: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {

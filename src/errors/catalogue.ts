@@ -130,6 +130,12 @@ export const CATALOGUE = {
       'the running pid (or the socket).',
     fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
+  PRIVILEGES_MISSING: {
+    summary: '`macnet daemon` lacks a capability it needs (CAP_NET_ADMIN for links, addresses and routes; ' +
+      'CAP_SYS_ADMIN to enter container namespaces; CAP_NET_RAW for ARP/NDP probes and DHCP); the message ' +
+      'names each missing one. It refuses at start instead of failing at the first docker command.',
+    fix: 'Run it as root (the systemd unit does), or grant the named capabilities.',
+  },
   DAEMON_UNREACHABLE: {
     summary: 'A `macnet` command that asks the daemon (scan) cannot connect to `<plugin-dir>/macnet.sock`: ' + 'the daemon is not running, or runs with another --plugin-dir or in another mount namespace.',
     fix: 'Start `macnet daemon`, or give the same `--plugin-dir` as the daemon; ' + 'run the command where the daemon runs (same host, same mount namespace).',
