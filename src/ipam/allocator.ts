@@ -46,10 +46,15 @@ export const DEFENDED_HOLD_MS = 30_000;
 export function holdMs(mac: string): number {
   return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
 }
-/** Candidates probed together in one window. */
+/**
+ * Candidates probed together in the first window; each further window of the same allocation probes twice as
+ * many. Lowest-first meets every LAN device and every other host's container at the bottom of the range, so the
+ * search widens instead of giving up: a LAN with 40 devices at .2-.41 (or a second host's 100 containers) costs a
+ * start 4 windows, a whole /24 in use 6, and "exhausted" means that every free address answered.
+ */
 const BATCH = 4;
-/** A range where this many batches in a row all answered is treated as full (each batch is one probe window). */
-const MAX_PROBE_BATCHES = 8;
+/** The widest window: 256 probes (frames at once; the prober waits one window for all). */
+const MAX_BATCH = 256;
 
 export class SubnetSpace {
   readonly taken = new IntervalSet();
@@ -142,7 +147,7 @@ export class SubnetSpace {
    * The lowest free address is taken without a probe when it is warm (verified or released by macnet moments
    * ago, warm.ts). Otherwise the BATCH lowest free addresses are probed in one window; those that answer are
    * held (skipped) and the lowest quiet one is taken, so one cold allocation costs one window unless a whole
-   * batch is in use. `remember`: a key whose value becomes the allocated address in the same transaction (a
+   * batch is in use (then the next window probes twice as many). `remember`: a key whose value becomes the allocated address in the same transaction (a
    * name's sticky record).
    */
   async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
@@ -169,9 +174,8 @@ export class SubnetSpace {
     for (let batch = 0; ; batch++) {
       // Every candidate of a batch ends up taken, held or skipped (all in `taken`), so the next batch starts
       // from the bottom of the range again.
-      const candidates = this.lowest(r, probe ? BATCH : 1);
+      const candidates = this.lowest(r, probe ? Math.min(BATCH << Math.min(batch, 6), MAX_BATCH) : 1);
       if (candidates.length === 0) throw this.exhausted(r);
-      if (probe && batch >= MAX_PROBE_BATCHES) throw this.exhausted(r);
       const holders = probe ? await probe(candidates) : undefined;
       for (const v of candidates) {
         const h = holders?.get(v);

@@ -102,3 +102,13 @@ test('warm set: after a cold allocation the next addresses are verified in the b
   assert.ok(claimed.includes('198.18.15.9'), 'warm addresses are defended before they are handed out');
   await ipam.releasePool(poolId);
 });
+
+test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8, 16, 32 at a time) instead of giving up', async () => {
+  const devices: Record<string, { mac: string; reason: 'answered' }> = {};
+  for (let i = 1; i <= 40; i++) devices[`198.18.15.${i}`] = { mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, reason: 'answered' };
+  const { lan, asked } = fakeLan(devices);
+  const { ipam, poolId } = await setup(lan);
+  assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.41/24');
+  assert.deepEqual(asked.slice(0, 4).map((a) => a.length), [4, 8, 16, 32], 'one window each, twice as wide each time');
+  assert.equal((await ipam.held(poolId)).length, 40, 'every device is held with its MAC');
+});
