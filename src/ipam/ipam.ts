@@ -4,6 +4,10 @@
 // Locking: pool operations hold a lock per address space (the overlap check looks at every subnet of the
 // space); address operations hold a lock per subnet; ReleasePool takes the space's and then the subnet's,
 // always in that order, so two operations can never wait for each other.
+//
+// Durability: every call that writes awaits store.sync() after its locks are released and before it answers,
+// so no answer reaches dockerd before the writes behind it would survive a power loss, while concurrent calls
+// (on one subnet too) share one fsync instead of queueing one each behind the subnet's lock.
 import { clip, MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { SubnetSpace, type DynamicRange, type Holder, type LanProbe } from './allocator';
@@ -199,7 +203,7 @@ export class Ipam {
       if (existing) await this.changeRefs(existing, +1);
       else await this.createPool(req.space, subnet, req.range, req.dhcp ?? false);
       return { poolId: id, pool: subnet.text, data: {} };
-    });
+    }).then(durable(this.store));
   }
 
   async releasePool(poolId: string): Promise<void> {
@@ -220,6 +224,7 @@ export class Ipam {
         await this.dhcp?.purge(p.space, p.subnet);
       }
     }));
+    await this.store.sync();
   }
 
   async requestAddress(r: AddressRequest): Promise<{ address: string; data: Record<string, string> }> {
@@ -280,6 +285,8 @@ export class Ipam {
     });
     if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
     if (wanted === undefined && !gateway) this.warmer.kick(r.poolId);
+    // Outside the lock: the allocations of concurrent callers share one fsync (docs/ipam.md, "Durability").
+    await this.store.sync();
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
   }
 
@@ -330,6 +337,7 @@ export class Ipam {
         `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} ` + "on this host already uses (a static --ip or the gateway inside the server's " + "range?); declined it: keep static addresses out of the server's range",
         { address: lease.address, server: lease.serverId });
     }
+    await this.store.sync();
     return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };
   }
 
@@ -358,6 +366,7 @@ export class Ipam {
       .some((o) => spaceKey(o.space, o.subnet) === sk && !o.dhcp && a.value >= o.lo && a.value <= o.hi);
     if (warm && dynamic) this.lan?.claimed(p.subnet.text, formatAddress(a.value, p.subnet.family));
     if (p.dhcp) await this.dhcp?.release(p.space, p.subnet, formatAddress(a.value, p.subnet.family));
+    await this.store.sync();
   }
 
   /** Whether this IPAM has `ip` of `subnet` allocated (then it was probed when handed out). */
@@ -508,6 +517,12 @@ export class Ipam {
     }
   }
 }
+
+/** Passes a result on once the store has made every write before it durable (Store.sync). */
+const durable = (store: Store) => async <T>(result: T): Promise<T> => {
+  await store.sync();
+  return result;
+};
 
 /** Runs `fn` on a stored record; a record macnet cannot read is a STORE_ERROR naming its key. */
 function readRecord<T>(key: string, fn: () => T, call = 'load'): T {

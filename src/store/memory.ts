@@ -117,6 +117,11 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  /** Nothing is persisted: nothing to wait for. */
+  async sync(): Promise<void> {
+    this.check('sync');
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }

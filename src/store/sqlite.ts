@@ -6,17 +6,32 @@
 // daemon restarts (a stale compare-and-set would otherwise succeed), and a second process (the CLI) may write
 // the same file. Every write runs in a BEGIN IMMEDIATE transaction that bumps the counter once.
 //
-// WAL with synchronous=NORMAL: a commit is durable against a crash of the process, and against power loss up
-// to the last checkpoint; that costs no fsync per allocation. better-sqlite3 is synchronous; each call blocks
-// the event loop for the few microseconds one local transaction takes, which is cheaper than a thread hop.
-// Never longer: busy_timeout is 0 once open, so a write that finds another process's lock (the CLI, an
-// operator's sqlite3 in a transaction) fails at once with SQLITE_BUSY and is retried after a timer, up to
+// Durability (docs/ipam.md, "Durability"): WAL with synchronous=NORMAL, so a commit is a few write() calls and
+// no fsync, durable against a crash of the process; sync() then makes every write that resolved before it
+// durable against power loss too, with one fsync of the WAL for all the writes of all its callers (group-sync.ts,
+// on the thread pool). SQLite's own checkpoints, which fsync inside a commit, are replaced by passive ones on a
+// worker thread (checkpointer.ts). So no fsync ever runs on the event loop. better-sqlite3 is synchronous; each
+// call blocks the event loop for the few microseconds one local transaction takes, which is cheaper than a
+// thread hop. Never longer: busy_timeout is 0 once open, so a write that finds another process's lock (the CLI,
+// an operator's sqlite3 in a transaction) fails at once with SQLITE_BUSY and is retried after a timer, up to
 // BUSY_WAIT_MS, while other calls go on; writes keep their order (a queue) while one waits.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { MacnetError } from '../errors';
+import { CHECKPOINT_EVERY, Checkpointer } from './checkpointer';
+import { GroupSync } from './group-sync';
 import type { Entry, Store, TxnOp } from './types';
+
+export interface SqliteOptions {
+  /**
+   * 'group' (the default): sync() makes writes durable against power loss, as described above. 'none': sync()
+   * resolves at once and SQLite checkpoints on its own, inside commits: the store as it was before it had
+   * sync(), durable against a crash of the process only; for the bench's comparison and the power-cut test's
+   * control run, never for a daemon.
+   */
+  durability?: 'group' | 'none';
+}
 
 /** How long a write waits for another process's lock before STORE_ERROR (in timer steps, not blocking). */
 const BUSY_WAIT_MS = 5000;
@@ -77,16 +92,25 @@ export class SqliteStore implements Store {
   private closed = false;
   /** Writes in call order, also while one waits for another process's lock. */
   private writes: Promise<unknown> = Promise.resolve();
+  /** Absent with durability 'none'. */
+  readonly group: GroupSync | undefined;
+  readonly checkpointer: Checkpointer | undefined;
+  private sinceCheckpoint = 0;
 
-  private constructor(readonly file: string, db: Database.Database) {
+  private constructor(readonly file: string, db: Database.Database, walFd: number | undefined) {
     this.db = db;
     this.sql = prepare(db);
+    if (walFd !== undefined) {
+      this.group = new GroupSync(walFd);
+      this.checkpointer = new Checkpointer(file, () => db.pragma('wal_checkpoint(PASSIVE)'));
+    }
   }
 
   /** Opens (creating if missing) the database file at `file`; its directory is created with mode 0700. */
-  static open(file: string): SqliteStore {
+  static open(file: string, opts: SqliteOptions = {}): SqliteStore {
     const dir = path.dirname(path.resolve(file));
     let db: Database.Database | undefined;
+    let walFd: number | undefined;
     try {
       // The state holds every network's addresses and options: readable by root only.
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -101,9 +125,21 @@ export class SqliteStore implements Store {
         INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('revision', 0);
       `);
       restrictFiles(file); // -wal and -shm exist now
+      if ((opts.durability ?? 'group') === 'group') {
+        db.pragma('wal_autocheckpoint = 0');
+        walFd = fs.openSync(`${file}-wal`, fs.constants.O_RDONLY);
+        // The database and WAL files' directory entries: without them on disk a synced WAL can vanish.
+        const dfd = fs.openSync(dir, fs.constants.O_RDONLY);
+        try {
+          fs.fsyncSync(dfd);
+        } finally {
+          fs.closeSync(dfd);
+        }
+      }
       db.pragma('busy_timeout = 0');
-      return new SqliteStore(file, db);
+      return new SqliteStore(file, db, walFd);
     } catch (e) {
+      if (walFd !== undefined) fs.closeSync(walFd);
       db?.close();
       throw storeError('open', file, undefined, e);
     }
@@ -137,18 +173,46 @@ export class SqliteStore implements Store {
   }
 
   async delete(key: string, revision?: number): Promise<boolean> {
-    return this.queued(() => this.run('delete', key, () =>
-      revision === undefined ? this.sql.del.run(key).changes > 0 : this.sql.delAt.run(key, revision).changes > 0));
+    return this.queued(() => this.run('delete', key, () => {
+      const n = revision === undefined ? this.sql.del.run(key).changes : this.sql.delAt.run(key, revision).changes;
+      if (n > 0) this.wrote();
+      return n > 0;
+    }));
   }
 
   async txn(ops: readonly TxnOp[]): Promise<boolean> {
     return this.write('txn', ops.length === 1 ? ops[0]!.key : `${ops.length} operations`, ops);
   }
 
+  /**
+   * Resolves once every write that resolved before the call is on disk, durable against power loss (one fsync
+   * for the writes of every caller waiting meanwhile); with durability 'none', at once.
+   */
+  async sync(): Promise<void> {
+    if (this.closed) throw this.closedError('sync');
+    try {
+      await this.group?.sync();
+    } catch (e) {
+      throw storeError('sync', this.file, undefined, e);
+    }
+  }
+
+  /** A commit that wrote: counted for the next sync(), and every CHECKPOINT_EVERY of them a checkpoint. */
+  private wrote(): void {
+    if (!this.group) return;
+    this.group.wrote();
+    if (++this.sinceCheckpoint >= CHECKPOINT_EVERY) {
+      this.sinceCheckpoint = 0;
+      this.checkpointer!.request();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.checkpointer?.close();
+      await this.group?.close();
       this.db.close();
     } catch (e) {
       throw storeError('close', this.file, undefined, e);
@@ -160,6 +224,7 @@ export class SqliteStore implements Store {
     return this.queued(() => this.run(op, what, () => {
       try {
         this.sql.apply.immediate(ops);
+        this.wrote();
         return true;
       } catch (e) {
         if (e instanceof ConditionFailed) return false;
@@ -174,14 +239,17 @@ export class SqliteStore implements Store {
     return p;
   }
 
+  private closedError(op: string, what?: string): MacnetError {
+    const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
+    return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${this.file}: the store is closed`,
+      { op, path: this.file });
+  }
+
   /** Runs `fn`; SQLITE_BUSY (another process's lock) is retried after timers, never by blocking. */
   private async run<T>(op: string, what: string, fn: () => T): Promise<T> {
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (let step = 1; ; step = Math.min(step * 2, MAX_RETRY_STEP_MS)) {
-      if (this.closed) {
-        throw new MacnetError('STORE_ERROR', `store ${op} ${JSON.stringify(what)} in ${this.file}: the store is closed`,
-          { op, path: this.file });
-      }
+      if (this.closed) throw this.closedError(op, what);
       try {
         return fn();
       } catch (e) {

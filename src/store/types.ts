@@ -32,5 +32,13 @@ export interface Store {
   delete(key: string, revision?: number): Promise<boolean>;
   /** All operations or none: every create/update/delete condition must hold, then every write applies. */
   txn(ops: readonly TxnOp[]): Promise<boolean>;
+  /**
+   * Resolves once every write that resolved before the call survives a power loss. A write resolves when it is
+   * applied (later reads and conditions see it) and, for SQLite, durable against a crash of the process only: a
+   * caller that must not answer before its writes are on disk (an allocation, before dockerd learns it) awaits
+   * this, outside its locks, so that the writes of concurrent callers share one fsync (group commit). A store
+   * whose writes are durable when they resolve (a cluster store after consensus) resolves at once.
+   */
+  sync(): Promise<void>;
   close(): Promise<void>;
 }
