@@ -1,7 +1,15 @@
 // Keeps the WAL short without syncing on the event loop. The store turns SQLite's automatic checkpoint off (it
 // runs inside a commit and fsyncs the WAL and the database file there, on the daemon's thread) and asks this
-// for a passive checkpoint every CHECKPOINT_EVERY commits instead; a worker thread with its own connection runs
-// it (checkpoint-worker.ts), started at the first request, so a short-lived store (the CLI, a test) starts none.
+// for a checkpoint every CHECKPOINT_EVERY commits instead; a worker thread with its own connection runs it
+// (checkpoint-worker.ts), started at the first request, so a short-lived store (the CLI, a test) starts none.
+//
+// A checkpoint only lets the WAL start over from its beginning when it has copied every frame: the next writer
+// then restarts it. Under a steady stream of allocations a passive checkpoint never gets there (frames arrive
+// while it copies), and the WAL grew until the disk was full (seen in the power-cut test's VM). So each
+// checkpoint runs twice: once while writes go on, copying nearly everything, then again with the store's writes
+// held back (`exclusive`), copying the few frames written meanwhile; the pause is that short copy and one fsync
+// of the database file, and the event loop is free throughout (the writes wait in the store's queue).
+//
 // Should the worker fail, checkpoints run on the caller's connection: the event loop then stalls for their
 // fsyncs, which is better than a WAL that grows without bound.
 import * as path from 'node:path';
@@ -21,11 +29,25 @@ export class Checkpointer {
   done = 0;
   last: CheckpointReply | undefined;
 
-  /** `inline` runs a checkpoint on the store's own connection: the fallback when the worker is unusable. */
+  /**
+   * `inline` runs a checkpoint on the store's own connection: the fallback when the worker is unusable.
+   * `exclusive` runs its argument with the store's writes held back until it settles.
+   */
   constructor(
     private readonly file: string,
     private readonly inline: () => void,
+    private readonly exclusive: (run: () => Promise<void>) => Promise<void>,
   ) {}
+
+  private reply: ((r: CheckpointReply) => void) | undefined;
+
+  /** One checkpoint by the worker. */
+  private ask(): Promise<CheckpointReply> {
+    return new Promise((resolve) => {
+      this.reply = resolve;
+      this.start().postMessage('checkpoint');
+    });
+  }
 
   /** Asks for a checkpoint; one runs at a time, and a request during one runs another after it. */
   request(): void {
@@ -39,10 +61,31 @@ export class Checkpointer {
       return;
     }
     this.running = true;
-    try {
-      this.start().postMessage('checkpoint');
-    } catch {
-      this.fail();
+    void this.twice().then(
+      () => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      },
+      () => this.fail(),
+    );
+  }
+
+  /** Copies nearly everything while writes go on, then the rest with writes held back (see the top). */
+  private async twice(): Promise<void> {
+    const first = await this.ask();
+    if (first.error) throw new Error(first.error);
+    if (this.closed) return;
+    let second: CheckpointReply | undefined;
+    await this.exclusive(async () => {
+      if (!this.closed) second = await this.ask();
+    });
+    if (second?.error) throw new Error(second.error);
+    if (second) {
+      this.last = second;
+      this.done++;
     }
   }
 
@@ -51,25 +94,25 @@ export class Checkpointer {
     const w = new Worker(path.join(__dirname, 'checkpoint-worker.js'), { workerData: { file: this.file } });
     w.unref(); // never what keeps the process alive
     w.on('message', (r: CheckpointReply) => {
-      this.running = false;
-      this.last = r;
-      if (r.error) this.fail();
-      else this.done++;
-      if (this.again) {
-        this.again = false;
-        this.request();
-      }
+      const reply = this.reply;
+      this.reply = undefined;
+      reply?.(r);
     });
-    w.on('error', () => this.fail());
-    w.on('exit', () => {
+    // A worker that dies answers whoever waits with an error: twice() then falls back (fail()).
+    const died = (why: string) => {
       if (this.worker === w) this.worker = undefined;
-      if (!this.closed && this.running) this.fail();
-    });
+      const reply = this.reply;
+      this.reply = undefined;
+      reply?.({ error: why });
+    };
+    w.on('error', (e) => died(e.message));
+    w.on('exit', (code) => died(`the checkpoint thread exited (${code})`));
     return (this.worker = w);
   }
 
   private fail(): void {
     this.running = false;
+    this.again = false;
     this.broken = true;
     void this.worker?.terminate();
     this.worker = undefined;

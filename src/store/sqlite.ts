@@ -102,7 +102,7 @@ export class SqliteStore implements Store {
     this.sql = prepare(db);
     if (walFd !== undefined) {
       this.group = new GroupSync(walFd);
-      this.checkpointer = new Checkpointer(file, () => db.pragma('wal_checkpoint(PASSIVE)'));
+      this.checkpointer = new Checkpointer(file, () => db.pragma('wal_checkpoint(PASSIVE)'), (run) => this.queued(run));
     }
   }
 

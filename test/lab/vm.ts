@@ -20,6 +20,8 @@ export interface VmResult {
   console: string;
   /** Wall time: command (guest clock), boot = total minus command (initramfs, qemu, boot, power-off), total. */
   timing: { bootMs: number; commandMs: number; totalMs: number };
+  /** killWhen said so and qemu was killed: exitCode is -1, stdout and stderr hold what the guest wrote so far. */
+  killed: boolean;
 }
 
 export interface VmOptions {
@@ -27,7 +29,19 @@ export interface VmOptions {
   env?: Record<string, string>;
   /** The whole VM run, boot included. Default 10 minutes. */
   timeoutMs?: number;
+  /** Raw disk images, attached as virtio-blk disks (/dev/vda, /dev/vdb, ... in the guest). */
+  disks?: string[];
+  /** Kernel modules to load besides the link kinds and 9p, e.g. DISK_MODULES (dependencies follow). */
+  modules?: string[];
+  /**
+   * Called with the serial console's output so far whenever more arrives; when it returns true, qemu is killed
+   * at once with SIGKILL (a power cut for the guest) and runInVm resolves with `killed: true`.
+   */
+  killWhen?: (console: string) => boolean;
 }
+
+/** What a guest needs to mount an ext4 file system on a virtio disk (crc32c: ext4's checksums, a soft dependency). */
+export const DISK_MODULES = ['virtio_blk', 'crc32c_generic', 'ext4'];
 
 const QEMU = 'qemu-system-x86_64';
 const TMP_PREFIX = 'macnet-vm-';
@@ -78,7 +92,7 @@ function findKernel(): Kernel | undefined {
 }
 
 /** Module files (relative to the module dir) to insmod, dependencies first; built-in ones are left out. */
-function moduleLoadOrder(moduleDir: string): string[] {
+function moduleLoadOrder(moduleDir: string, extra: readonly string[] = []): string[] {
   const deps = new Map<string, string[]>();
   for (const line of fs.readFileSync(path.join(moduleDir, 'modules.dep'), 'utf8').split('\n')) {
     const [file, rest] = line.split(':');
@@ -93,7 +107,7 @@ function moduleLoadOrder(moduleDir: string): string[] {
     for (const d of deps.get(file) ?? []) visit(d);
     order.push(file);
   };
-  for (const m of MODULES) {
+  for (const m of [...MODULES, ...extra]) {
     const file = byName.get(m);
     if (file) visit(file);
     else if (!builtin.split('\n').some((l) => l && modName(l) === m)) throw new Error(`kernel module ${m} is neither in ${moduleDir}/modules.dep nor built in`);
@@ -263,7 +277,7 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
   if (!opts.command.length) throw new Error('runInVm: empty command');
   sweepStale();
   const kernel = findKernel()!;
-  const modules = moduleLoadOrder(kernel.moduleDir);
+  const modules = moduleLoadOrder(kernel.moduleDir, opts.modules);
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${TMP_PREFIX}${process.pid}-`));
   const id = ++liveId;
@@ -291,6 +305,9 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
       '-append', 'console=ttyS0 quiet panic=-1 mitigations=off acpi=off',
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
       '-virtfs', `local,path=${results},mount_tag=results,security_model=none`,
+      // cache=writeback (qemu's default, said here because the power-cut test relies on it): a guest flush
+      // becomes an fdatasync of the image; what the guest has not yet handed to the disk dies with qemu.
+      ...(opts.disks ?? []).flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio,cache=writeback`]),
     ];
     // setpriv --pdeathsig: the kernel kills qemu if this process dies without running any handler (SIGKILL).
     const setpriv = which('setpriv');
@@ -299,9 +316,14 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
       : spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.set(id, { dir, pid: child.pid! });
     let consoleLog = '';
+    let killed = false;
     const keep = (b: Buffer) => {
       consoleLog += b.toString('utf8');
       if (process.env.MACNET_VM_DEBUG) process.stderr.write(b);
+      if (!killed && opts.killWhen?.(consoleLog)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
@@ -321,13 +343,20 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
       }
     };
     const rc = read('rc');
+    if (killed) {
+      const stdout = read('stdout') ?? '';
+      const stderr = read('stderr') ?? '';
+      const totalMs = Date.now() - started;
+      return { output: stdout + stderr, stdout, stderr, exitCode: -1, console: consoleLog, killed,
+        timing: { bootMs: totalMs, commandMs: 0, totalMs } };
+    }
     if (rc === undefined) throw new Error(`the VM ended (qemu status ${status}) before the command finished; console tail:\n${tail()}`);
     const totalMs = Date.now() - started;
     const commandMs = Math.round((Number(read('end')) - Number(read('start'))) * 1000);
     const stdout = read('stdout') ?? '';
     const stderr = read('stderr') ?? '';
     return {
-      output: stdout + stderr, stdout, stderr, exitCode: Number(rc.trim()), console: consoleLog,
+      output: stdout + stderr, stdout, stderr, exitCode: Number(rc.trim()), console: consoleLog, killed,
       timing: { bootMs: totalMs - commandMs, commandMs, totalMs },
     };
   } finally {
