@@ -1,6 +1,10 @@
 // The body of the checkpoint thread (checkpointer.ts): its own connection to the state database, running a
 // passive checkpoint each time it is asked. A checkpoint copies the WAL's pages into the database file and syncs
 // both (synchronous=NORMAL); on the daemon's thread those fsyncs would stall every other call.
+//
+// 'restart' (asked while the store holds its writes back) also writes one row after a complete checkpoint: the
+// first write after one starts the WAL over from its beginning, and SQLite then fsyncs the new WAL header
+// inside that write. Done here, that fsync is this thread's too, not the next allocation's on the event loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -15,7 +19,7 @@ const port = parentPort;
 if (port) {
   const { file } = workerData as { file: string };
   let db: Database.Database | undefined;
-  port.on('message', (m: 'checkpoint' | 'close') => {
+  port.on('message', (m: 'checkpoint' | 'restart' | 'close') => {
     if (m === 'close') {
       db?.close();
       port.close();
@@ -31,6 +35,15 @@ if (port) {
       // reader still needs) it copies the next time.
       const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
       reply = { log: r?.log ?? 0, checkpointed: r?.checkpointed ?? 0 };
+      if (m === 'restart' && r && r.log > 0 && r.log === r.checkpointed) {
+        try {
+          db.prepare("INSERT INTO meta (name, value) VALUES ('checkpoints', 1) " +
+            'ON CONFLICT (name) DO UPDATE SET value = value + 1').run();
+        } catch (e) {
+          // SQLITE_BUSY: another process writes (the CLI); its write, or the store's next one, restarts the WAL.
+          if (!/^SQLITE_BUSY/.test(String((e as { code?: string }).code))) throw e;
+        }
+      }
     } catch (e) {
       reply = { error: e instanceof Error ? `${(e as { code?: string }).code ?? ''} ${e.message}`.trim() : String(e) };
     }

@@ -7,8 +7,9 @@
 // then restarts it. Under a steady stream of allocations a passive checkpoint never gets there (frames arrive
 // while it copies), and the WAL grew until the disk was full (seen in the power-cut test's VM). So each
 // checkpoint runs twice: once while writes go on, copying nearly everything, then again with the store's writes
-// held back (`exclusive`), copying the few frames written meanwhile; the pause is that short copy and one fsync
-// of the database file, and the event loop is free throughout (the writes wait in the store's queue).
+// held back (`exclusive`), copying the few frames written meanwhile and starting the WAL over; the pause is that
+// short copy and two fsyncs (the database file, the new WAL header), and the event loop is free throughout (the
+// writes wait in the store's queue).
 //
 // Should the worker fail, checkpoints run on the caller's connection: the event loop then stalls for their
 // fsyncs, which is better than a WAL that grows without bound.
@@ -41,11 +42,11 @@ export class Checkpointer {
 
   private reply: ((r: CheckpointReply) => void) | undefined;
 
-  /** One checkpoint by the worker. */
-  private ask(): Promise<CheckpointReply> {
+  /** One checkpoint by the worker ('restart': and the write that starts the WAL over, checkpoint-worker.ts). */
+  private ask(what: 'checkpoint' | 'restart'): Promise<CheckpointReply> {
     return new Promise((resolve) => {
       this.reply = resolve;
-      this.start().postMessage('checkpoint');
+      this.start().postMessage(what);
     });
   }
 
@@ -75,12 +76,12 @@ export class Checkpointer {
 
   /** Copies nearly everything while writes go on, then the rest with writes held back (see the top). */
   private async twice(): Promise<void> {
-    const first = await this.ask();
+    const first = await this.ask('checkpoint');
     if (first.error) throw new Error(first.error);
     if (this.closed) return;
     let second: CheckpointReply | undefined;
     await this.exclusive(async () => {
-      if (!this.closed) second = await this.ask();
+      if (!this.closed) second = await this.ask('restart');
     });
     if (second?.error) throw new Error(second.error);
     if (second) {
