@@ -30,8 +30,18 @@ import { run } from '../test/lab/sh';
 import { which } from '../test/lab/lab';
 import { balancedOrder, docker, inNetns, startMacnet } from './docker-lab';
 import {
-  type ExtraTable, type Figure, type PlotPanel, type RichFigureResult, type Series, type Target,
-  median, p99, pairedRatioMedian, pairedRatios, percentile, ratio,
+  type ExtraTable,
+  type Figure,
+  type PlotPanel,
+  type RichFigureResult,
+  type Series,
+  type Target,
+  median,
+  p99,
+  pairedRatioMedian,
+  pairedRatios,
+  percentile,
+  ratio,
 } from './stats';
 
 const PORT = 5201;
@@ -74,18 +84,46 @@ const NET = {
   macnet: { subnet: '198.18.15.0/24', gateway: '198.18.15.1', ip: (i: number) => `198.18.15.${100 + i}` },
   macvlan: { subnet: '198.18.16.0/24', gateway: '198.18.16.1', ip: (i: number) => `198.18.16.${100 + i}` },
   'A/A control': { subnet: '198.18.17.0/24', gateway: '198.18.17.1', ip: (i: number) => `198.18.17.${100 + i}` },
-  'bridge+NAT': { subnet: (i: number) => `198.18.${31 + i}.0/24`, gateway: (i: number) => `198.18.${31 + i}.1`, ip: (i: number) => `198.18.${31 + i}.2` },
+  'bridge+NAT': {
+    subnet: (i: number) => `198.18.${31 + i}.0/24`,
+    gateway: (i: number) => `198.18.${31 + i}.1`,
+    ip: (i: number) => `198.18.${31 + i}.2`,
+  },
 } as const;
 const BRIDGE = 'dpbr0';
 
 function networkArgs(m: Method, i: number): string[] {
-  if (m === 'macnet') return ['-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', NET.macnet.subnet, '--gateway', NET.macnet.gateway, '-o', 'parent=eth1'];
-  if (m === 'macvlan') return ['-d', 'macvlan', '--subnet', NET.macvlan.subnet, '--gateway', NET.macvlan.gateway, '-o', 'parent=eth1'];
-  if (m === 'A/A control') return ['-d', 'macvlan', '--subnet', NET[m].subnet, '--gateway', NET[m].gateway, '-o', 'parent=eth2'];
-  return ['-d', 'bridge', '--subnet', NET['bridge+NAT'].subnet(i), '--gateway', NET['bridge+NAT'].gateway(i), '-o', `com.docker.network.bridge.name=${BRIDGE}`];
+  if (m === 'macnet')
+    return [
+      '-d',
+      'macnet',
+      '--ipam-driver',
+      'macnet',
+      '--subnet',
+      NET.macnet.subnet,
+      '--gateway',
+      NET.macnet.gateway,
+      '-o',
+      'parent=eth1',
+    ];
+  if (m === 'macvlan')
+    return ['-d', 'macvlan', '--subnet', NET.macvlan.subnet, '--gateway', NET.macvlan.gateway, '-o', 'parent=eth1'];
+  if (m === 'A/A control')
+    return ['-d', 'macvlan', '--subnet', NET[m].subnet, '--gateway', NET[m].gateway, '-o', 'parent=eth2'];
+  return [
+    '-d',
+    'bridge',
+    '--subnet',
+    NET['bridge+NAT'].subnet(i),
+    '--gateway',
+    NET['bridge+NAT'].gateway(i),
+    '-o',
+    `com.docker.network.bridge.name=${BRIDGE}`,
+  ];
 }
 
-const netName = (m: Method) => `dp-${{ macnet: 'macnet', macvlan: 'macvlan', 'A/A control': 'control', 'bridge+NAT': 'bridge' }[m]}`;
+const netName = (m: Method) =>
+  `dp-${{ macnet: 'macnet', macvlan: 'macvlan', 'A/A control': 'control', 'bridge+NAT': 'bridge' }[m]}`;
 
 /**
  * What dockerd 20.10 (iptables enabled) installs for one user-defined bridge network and one container
@@ -94,59 +132,116 @@ const netName = (m: Method) => `dp-${{ macnet: 'macnet', macvlan: 'macvlan', 'A/
  */
 function dockerRules(subnet: string, container: string): string {
   return [
-    '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
-    ':DOCKER - [0:0]', ':DOCKER-ISOLATION-STAGE-1 - [0:0]', ':DOCKER-ISOLATION-STAGE-2 - [0:0]', ':DOCKER-USER - [0:0]',
-    '-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-ISOLATION-STAGE-1',
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD DROP [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':DOCKER - [0:0]',
+    ':DOCKER-ISOLATION-STAGE-1 - [0:0]',
+    ':DOCKER-ISOLATION-STAGE-2 - [0:0]',
+    ':DOCKER-USER - [0:0]',
+    '-A FORWARD -j DOCKER-USER',
+    '-A FORWARD -j DOCKER-ISOLATION-STAGE-1',
     `-A FORWARD -o ${BRIDGE} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-A FORWARD -o ${BRIDGE} -j DOCKER`, `-A FORWARD -i ${BRIDGE} ! -o ${BRIDGE} -j ACCEPT`, `-A FORWARD -i ${BRIDGE} -o ${BRIDGE} -j ACCEPT`,
-    ...[PORT, IPERF_PORT].map((port) => `-A DOCKER -d ${container}/32 ! -i ${BRIDGE} -o ${BRIDGE} -p tcp -m tcp --dport ${port} -j ACCEPT`),
-    `-A DOCKER-ISOLATION-STAGE-1 -i ${BRIDGE} ! -o ${BRIDGE} -j DOCKER-ISOLATION-STAGE-2`, '-A DOCKER-ISOLATION-STAGE-1 -j RETURN',
-    `-A DOCKER-ISOLATION-STAGE-2 -o ${BRIDGE} -j DROP`, '-A DOCKER-ISOLATION-STAGE-2 -j RETURN', '-A DOCKER-USER -j RETURN',
+    `-A FORWARD -o ${BRIDGE} -j DOCKER`,
+    `-A FORWARD -i ${BRIDGE} ! -o ${BRIDGE} -j ACCEPT`,
+    `-A FORWARD -i ${BRIDGE} -o ${BRIDGE} -j ACCEPT`,
+    ...[PORT, IPERF_PORT].map(
+      (port) => `-A DOCKER -d ${container}/32 ! -i ${BRIDGE} -o ${BRIDGE} -p tcp -m tcp --dport ${port} -j ACCEPT`,
+    ),
+    `-A DOCKER-ISOLATION-STAGE-1 -i ${BRIDGE} ! -o ${BRIDGE} -j DOCKER-ISOLATION-STAGE-2`,
+    '-A DOCKER-ISOLATION-STAGE-1 -j RETURN',
+    `-A DOCKER-ISOLATION-STAGE-2 -o ${BRIDGE} -j DROP`,
+    '-A DOCKER-ISOLATION-STAGE-2 -j RETURN',
+    '-A DOCKER-USER -j RETURN',
     'COMMIT',
-    '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':DOCKER - [0:0]',
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':DOCKER - [0:0]',
     '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
     '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER',
     `-A POSTROUTING -s ${subnet} ! -o ${BRIDGE} -j MASQUERADE`,
-    ...[PORT, IPERF_PORT].map((port) => `-A POSTROUTING -s ${container}/32 -d ${container}/32 -p tcp -m tcp --dport ${port} -j MASQUERADE`),
+    ...[PORT, IPERF_PORT].map(
+      (port) => `-A POSTROUTING -s ${container}/32 -d ${container}/32 -p tcp -m tcp --dport ${port} -j MASQUERADE`,
+    ),
     `-A DOCKER -i ${BRIDGE} -j RETURN`,
-    ...[PORT, IPERF_PORT].map((port) => `-A DOCKER ! -i ${BRIDGE} -p tcp -m tcp --dport ${port} -j DNAT --to-destination ${container}:${port}`),
-    'COMMIT', '',
+    ...[PORT, IPERF_PORT].map(
+      (port) => `-A DOCKER ! -i ${BRIDGE} -p tcp -m tcp --dport ${port} -j DNAT --to-destination ${container}:${port}`,
+    ),
+    'COMMIT',
+    '',
   ].join('\n');
 }
 
 /** Adds eth1 and eth2 to every host: identical veth ports of the LAN bridge, the parents of the methods. */
 async function addParents(lab: Lab): Promise<void> {
-  const lan = lab.hosts.flatMap((h) => [1, 2].flatMap((k) => [
-    `link add q${h.index}${k} type veth peer name e${h.index}${k}`,
-    `link set q${h.index}${k} master sw0 up`,
-    `link set e${h.index}${k} netns ${h.ns.name} name eth${k}`,
-  ]));
+  const lan = lab.hosts.flatMap((h) =>
+    [1, 2].flatMap((k) => [
+      `link add q${h.index}${k} type veth peer name e${h.index}${k}`,
+      `link set q${h.index}${k} master sw0 up`,
+      `link set e${h.index}${k} netns ${h.ns.name} name eth${k}`,
+    ]),
+  );
   const r = await run('ip', ['-n', lab.lan.name, '-batch', '-'], { input: `${lan.join('\n')}\n` });
   if (r.code !== 0) throw new Error(`datapath: eth1, eth2: ${r.stderr.trim()}`);
-  for (const h of lab.hosts) for (const dev of ['eth1', 'eth2']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
+  for (const h of lab.hosts)
+    for (const dev of ['eth1', 'eth2']) await inNetns(h.ns.path, 'ip', ['link', 'set', dev, 'up']);
 }
 
-interface Pair { client: string; target: string; expectPeer: string }
+interface Pair {
+  client: string;
+  target: string;
+  expectPeer: string;
+}
 
 /** Networks, containers and NAT rules on both hosts; the macnet daemons it starts go into `daemons` at once. */
-async function setUp(lab: Lab, daemons: Daemon[], log: (m: string) => void): Promise<{ pairs: Record<Method, Pair>; serverPids: string[] }> {
+async function setUp(
+  lab: Lab,
+  daemons: Daemon[],
+  log: (m: string) => void,
+): Promise<{ pairs: Record<Method, Pair>; serverPids: string[] }> {
   await addParents(lab);
   const pid = new Map<string, string>();
   for (const h of lab.hosts) {
     daemons.push(await startMacnet(h));
     for (const m of METHODS) {
       await docker(h, 'network', 'create', ...networkArgs(m, h.index), netName(m));
-      await docker(h, 'run', '-d', '--name', netName(m), '--net', netName(m), '--ip', NET[m].ip(h.index), 'busybox:local', 'sleep', '86400');
+      await docker(
+        h,
+        'run',
+        '-d',
+        '--name',
+        netName(m),
+        '--net',
+        netName(m),
+        '--ip',
+        NET[m].ip(h.index),
+        'busybox:local',
+        'sleep',
+        '86400',
+      );
       pid.set(`${m}/${h.index}`, await docker(h, 'inspect', '-f', '{{.State.Pid}}', netName(m)));
     }
     await inNetns(h.ns.path, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-    await inNetns(h.ns.path, 'iptables-restore', [], dockerRules(NET['bridge+NAT'].subnet(h.index), NET['bridge+NAT'].ip(h.index)));
+    await inNetns(
+      h.ns.path,
+      'iptables-restore',
+      [],
+      dockerRules(NET['bridge+NAT'].subnet(h.index), NET['bridge+NAT'].ip(h.index)),
+    );
   }
   const [h1, h2] = lab.hosts as [LabHost, LabHost];
   const pairs: Record<Method, Pair> = {
     macnet: { client: pid.get('macnet/1')!, target: NET.macnet.ip(2), expectPeer: NET.macnet.ip(1) },
     macvlan: { client: pid.get('macvlan/1')!, target: NET.macvlan.ip(2), expectPeer: NET.macvlan.ip(1) },
-    'A/A control': { client: pid.get('A/A control/1')!, target: NET['A/A control'].ip(2), expectPeer: NET['A/A control'].ip(1) },
+    'A/A control': {
+      client: pid.get('A/A control/1')!,
+      target: NET['A/A control'].ip(2),
+      expectPeer: NET['A/A control'].ip(1),
+    },
     'bridge+NAT': { client: pid.get('bridge+NAT/1')!, target: h2.ipv4, expectPeer: h1.ipv4 },
   };
   log(`datapath: containers up on ${h1.name} and ${h2.name} (pids ${[...pid.values()].join(', ')})`);
@@ -156,20 +251,42 @@ async function setUp(lab: Lab, daemons: Daemon[], log: (m: string) => void): Pro
 /** One net-peer server per host-2 container, each pushed to `children` at once; resolves when all listen. */
 async function startServers(pids: string[], children: ChildProcess[]): Promise<void> {
   for (const p of pids) {
-    const child = spawn('taskset', ['-c', SERVER_CPU, 'nsenter', `--net=/proc/${p}/ns/net`, process.execPath, PEER, 'server', '--port', String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'taskset',
+      [
+        '-c',
+        SERVER_CPU,
+        'nsenter',
+        `--net=/proc/${p}/ns/net`,
+        process.execPath,
+        PEER,
+        'server',
+        '--port',
+        String(PORT),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(child);
     await new Promise<void>((resolve, reject) => {
       let out = '';
       let err = '';
-      child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+      child.stderr!.on('data', (b: Buffer) => {
+        err += b.toString();
+      });
       child.stdout!.on('data', (b: Buffer) => {
         out += b.toString();
         if (out.includes('listening')) resolve();
       });
-      child.once('exit', (code) => reject(new Error(`datapath: net-peer server in pid ${p}'s namespace exited with ${code}: ${err}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`datapath: net-peer server in pid ${p}'s namespace exited with ${code}: ${err}`)),
+      );
     });
     if (!IPERF) continue;
-    const ipf = spawn('taskset', ['-c', SERVER_CPU, 'nsenter', `--net=/proc/${p}/ns/net`, IPERF, '-s', '-p', String(IPERF_PORT), '--forceflush'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ipf = spawn(
+      'taskset',
+      ['-c', SERVER_CPU, 'nsenter', `--net=/proc/${p}/ns/net`, IPERF, '-s', '-p', String(IPERF_PORT), '--forceflush'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(ipf);
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -177,15 +294,30 @@ async function startServers(pids: string[], children: ChildProcess[]): Promise<v
         out += b.toString();
         if (out.includes('Server listening')) resolve();
       });
-      ipf.once('exit', (code) => reject(new Error(`datapath: iperf3 server in pid ${p}'s namespace exited with ${code}: ${out}`)));
+      ipf.once('exit', (code) =>
+        reject(new Error(`datapath: iperf3 server in pid ${p}'s namespace exited with ${code}: ${out}`)),
+      );
     });
   }
 }
 
 /** One iperf3 run from the client container to the path's target: Mbit/s counted by the receiver. */
 async function iperfRun(pair: Pair, dir: 'up' | 'down'): Promise<number> {
-  const r = await run('taskset', ['-c', CLIENT_CPU, 'nsenter', `--net=/proc/${pair.client}/ns/net`, IPERF!, '-c', pair.target, '-p', String(IPERF_PORT),
-    '-n', IPERF_BYTES, '-J', ...(dir === 'down' ? ['-R'] : [])]);
+  const r = await run('taskset', [
+    '-c',
+    CLIENT_CPU,
+    'nsenter',
+    `--net=/proc/${pair.client}/ns/net`,
+    IPERF!,
+    '-c',
+    pair.target,
+    '-p',
+    String(IPERF_PORT),
+    '-n',
+    IPERF_BYTES,
+    '-J',
+    ...(dir === 'down' ? ['-R'] : []),
+  ]);
   let j: { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
   try {
     j = JSON.parse(r.stdout) as typeof j;
@@ -193,7 +325,8 @@ async function iperfRun(pair: Pair, dir: 'up' | 'down'): Promise<number> {
     throw new Error(`datapath: iperf3 to ${pair.target}: ${r.stderr.trim() || r.stdout.slice(0, 200)}`);
   }
   const bps = j.end?.sum_received?.bits_per_second;
-  if (r.code !== 0 || j.error || !bps) throw new Error(`datapath: iperf3 to ${pair.target}: ${j.error ?? r.stderr.trim()}`);
+  if (r.code !== 0 || j.error || !bps)
+    throw new Error(`datapath: iperf3 to ${pair.target}: ${j.error ?? r.stderr.trim()}`);
   return bps / 1e6;
 }
 
@@ -207,19 +340,37 @@ class Client {
   private err = '';
 
   constructor(readonly pair: Pair) {
-    this.child = spawn('taskset', ['-c', CLIENT_CPU, 'nsenter', `--net=/proc/${pair.client}/ns/net`, process.execPath, PEER, 'client', '--connect', `${pair.target}:${PORT}`, '--stdin'],
-      { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (b: Buffer) => { this.err += b.toString(); });
+    this.child = spawn(
+      'taskset',
+      [
+        '-c',
+        CLIENT_CPU,
+        'nsenter',
+        `--net=/proc/${pair.client}/ns/net`,
+        process.execPath,
+        PEER,
+        'client',
+        '--connect',
+        `${pair.target}:${PORT}`,
+        '--stdin',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    this.child.stderr!.on('data', (b: Buffer) => {
+      this.err += b.toString();
+    });
     readline.createInterface({ input: this.child.stdout! }).on('line', (l) => this.waiting.shift()?.(l));
     // A client that dies must fail the run that waits on it, not leave it waiting forever.
     this.child.once('exit', (code, signal) => {
-      for (const w of this.waiting.splice(0)) w(JSON.stringify({ error: `exited with ${code ?? signal}: ${this.err.trim()}` }));
+      for (const w of this.waiting.splice(0))
+        w(JSON.stringify({ error: `exited with ${code ?? signal}: ${this.err.trim()}` }));
     });
   }
 
   run(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      if (this.child.exitCode !== null) return reject(new Error(`datapath: net-peer client to ${this.pair.target} exited: ${this.err}`));
+      if (this.child.exitCode !== null)
+        return reject(new Error(`datapath: net-peer client to ${this.pair.target} exited: ${this.err}`));
       this.waiting.push((line) => {
         const r = JSON.parse(line) as Record<string, unknown>;
         if (r.error) reject(new Error(`datapath: net-peer client to ${this.pair.target}: ${String(r.error)}`));
@@ -247,9 +398,20 @@ interface Measured {
   rr: Record<Method, number[]>;
 }
 
-const byMethod = <T>(f: () => T): Record<Method, T> => ({ macnet: f(), macvlan: f(), 'A/A control': f(), 'bridge+NAT': f() });
+const byMethod = <T>(f: () => T): Record<Method, T> => ({
+  macnet: f(),
+  macvlan: f(),
+  'A/A control': f(),
+  'bridge+NAT': f(),
+});
 
-async function measure(clients: Record<Method, Client>, rounds: number, seconds: number, trips: number, log: (m: string) => void): Promise<Measured> {
+async function measure(
+  clients: Record<Method, Client>,
+  rounds: number,
+  seconds: number,
+  trips: number,
+  log: (m: string) => void,
+): Promise<Measured> {
   const out: Measured = { up: byMethod(() => []), down: byMethod(() => []), rr: byMethod(() => []) };
   // Each path once untimed: ARP, conntrack entries, JIT of the peers; and the check that it is the claimed path.
   for (const m of METHODS) {
@@ -258,7 +420,9 @@ async function measure(clients: Record<Method, Client>, rounds: number, seconds:
     if (IPERF) for (const dir of ['up', 'down'] as const) await iperfRun(pair, dir);
     const r = await clients[m].run({ mode: 'up', seconds: 0.2 });
     if (r.peer !== pair.expectPeer && r.peer !== `::ffff:${pair.expectPeer}`) {
-      throw new Error(`datapath: ${m}: the server saw the client as ${String(r.peer)}, expected ${pair.expectPeer}: not the path this figure claims`);
+      throw new Error(
+        `datapath: ${m}: the server saw the client as ${String(r.peer)}, expected ${pair.expectPeer}: not the path this figure claims`,
+      );
     }
   }
   const every = Math.max(1, Math.round(rounds / 8));
@@ -270,7 +434,11 @@ async function measure(clients: Record<Method, Client>, rounds: number, seconds:
           const r = await clients[m].run({ mode: 'rr', count: trips, warmup: 50 });
           out.rr[m].push(...(r.samplesMs as number[]));
         } else {
-          out[test][m].push(IPERF ? await iperfRun(clients[m].pair, test) : (await clients[m].run({ mode: test, seconds })).mbitPerS as number);
+          out[test][m].push(
+            IPERF
+              ? await iperfRun(clients[m].pair, test)
+              : ((await clients[m].run({ mode: test, seconds })).mbitPerS as number),
+          );
         }
       }
     }
@@ -289,7 +457,10 @@ const IDENTITY = new Set(['ifindex', 'link_index', 'address', 'link_netnsid', 'i
 
 /** `ip -d -j link show eth0` in a container, flattened to "key path → value". */
 async function linkDetails(pid: string): Promise<Map<string, string>> {
-  const [link] = JSON.parse(await inNetns(`/proc/${pid}/ns/net`, 'ip', ['-d', '-j', 'link', 'show', 'eth0'])) as Record<string, unknown>[];
+  const [link] = JSON.parse(await inNetns(`/proc/${pid}/ns/net`, 'ip', ['-d', '-j', 'link', 'show', 'eth0'])) as Record<
+    string,
+    unknown
+  >[];
   const out = new Map<string, string>();
   const walk = (o: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(o)) {
@@ -307,10 +478,13 @@ async function compareLinks(pairs: Record<Method, Pair>): Promise<string> {
   const [a, b] = await Promise.all([linkDetails(pairs.macnet.client), linkDetails(pairs.macvlan.client)]);
   const keys = [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k));
   const same = `kind, mode, MTU, qdisc, queues and offload limits (${[...a.keys()].length - keys.length} attributes) are the same`;
-  if (!keys.length) return `\`ip -d -j link show eth0\` in the macnet and the built-in client container: all attributes but MAC and index are the same.`;
-  return `\`ip -d -j link show eth0\` in the macnet and the built-in client container differ only in ` +
+  if (!keys.length)
+    return `\`ip -d -j link show eth0\` in the macnet and the built-in client container: all attributes but MAC and index are the same.`;
+  return (
+    `\`ip -d -j link show eth0\` in the macnet and the built-in client container differ only in ` +
     `${keys.map((k) => `${k} (macnet ${a.get(k) ?? 'absent'}, built-in ${b.get(k) ?? 'absent'})`).join(', ')} besides MAC and index; ${same}` +
-    `${keys.includes('txqlen') && a.get('qdisc') === '"noqueue"' && b.get('qdisc') === '"noqueue"' ? ' (a queue length has no effect with the noqueue qdisc both have)' : ''}.`;
+    `${keys.includes('txqlen') && a.get('qdisc') === '"noqueue"' && b.get('qdisc') === '"noqueue"' ? ' (a queue length has no effect with the noqueue qdisc both have)' : ''}.`
+  );
 }
 
 /** Median and quartiles of the per-round ratios a[i] / b[i]: how far one round's comparison can be trusted. */
@@ -321,7 +495,11 @@ function pairedSpread(a: number[], b: number[]): string {
 const fmtUs = (ms: number) => (ms * 1000).toFixed(0);
 const fmtR = (r: number) => `${r.toFixed(3)}×`;
 
-export async function datapathFigure(rounds: number, opts: { seconds: number; trips: number }, log: (m: string) => void): Promise<RichFigureResult> {
+export async function datapathFigure(
+  rounds: number,
+  opts: { seconds: number; trips: number },
+  log: (m: string) => void,
+): Promise<RichFigureResult> {
   const t0 = performance.now();
   const lab = await Lab.create({ hosts: 2, docker: true });
   log(`datapath: lab of 2 hosts with dockerd in ${(lab.createMs / 1000).toFixed(1)} s`);
@@ -333,7 +511,10 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   try {
     const set = await setUp(lab, daemons, log);
     links = await compareLinks(set.pairs);
-    const hostLinks = JSON.parse(await inNetns(lab.hosts[0]!.ns.path, 'ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; link?: string }[];
+    const hostLinks = JSON.parse(await inNetns(lab.hosts[0]!.ns.path, 'ip', ['-d', '-j', 'link', 'show'])) as {
+      ifname: string;
+      link?: string;
+    }[];
     const probe = hostLinks.filter((l) => /^mnp/.test(l.ifname)).map((l) => `${l.ifname} on ${l.link ?? '?'}`);
     links += probe.length
       ? ` On host 1, macnet's probe link (${probe.join(', ')}: a macvlan in bridge mode with ARP and IPv6 packet sockets, for LAN probing) shares eth1 with the containers of both drivers, as it would on a real host. A separate A/B test of a probe link (allmulti, ARP and IPv6 packet sockets) on both hosts' parents, iperf3 between macvlan children, 16 pairs of 2 s runs, measured a paired ratio of 0.989 (quartiles 0.936 to 1.04): no effect within the noise.`
@@ -341,22 +522,30 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
     log(`datapath: set up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await startServers(set.serverPids, servers);
     const byPath = byMethod(() => undefined as unknown as Client);
-    for (const m of METHODS) clients.push(byPath[m] = new Client(set.pairs[m]));
+    for (const m of METHODS) clients.push((byPath[m] = new Client(set.pairs[m])));
     data = await measure(byPath, rounds, opts.seconds, opts.trips, log);
   } finally {
     for (const c of clients) await c.close();
     for (const s of servers) s.kill('SIGTERM');
-    await Promise.all(servers.map((s) => (s.exitCode === null && s.signalCode === null ? new Promise((r) => s.once('exit', r)) : undefined)));
+    await Promise.all(
+      servers.map((s) =>
+        s.exitCode === null && s.signalCode === null ? new Promise((r) => s.once('exit', r)) : undefined,
+      ),
+    );
     const t1 = performance.now();
     // Containers and networks go while the macnet daemons still run: without the plugin, dockerd retries its
     // Leave and DeleteEndpoint calls for a minute before it gives up.
-    await Promise.all(lab.hosts.map(async (h) => {
-      await h.docker('rm', '-f', ...METHODS.map(netName));
-      await h.docker('network', 'rm', ...METHODS.map(netName));
-    }));
+    await Promise.all(
+      lab.hosts.map(async (h) => {
+        await h.docker('rm', '-f', ...METHODS.map(netName));
+        await h.docker('network', 'rm', ...METHODS.map(netName));
+      }),
+    );
     for (const d of daemons) await d.remove();
     await lab.destroy();
-    log(`datapath: lab removed in ${((performance.now() - t1) / 1000).toFixed(1)} s (figure ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    log(
+      `datapath: lab removed in ${((performance.now() - t1) / 1000).toFixed(1)} s (figure ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
   }
 
   // The target's statistic: the median over rounds of macnet's run divided by the built-in's run of the same
@@ -369,7 +558,8 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   const targets: Target[] = (['up', 'down'] as const).map((dir) => ({
     what: `data path throughput macnet / built-in macvlan, ${dir === 'up' ? 'client → server' : 'server → client'}`,
     pass: tput(dir) >= THROUGHPUT_TARGET,
-    detail: `${fmtR(tput(dir))} (median of ${data[dir].macnet.length} paired runs; ratio of the medians ` +
+    detail:
+      `${fmtR(tput(dir))} (median of ${data[dir].macnet.length} paired runs; ratio of the medians ` +
       `${fmtR(ratio(median(data[dir].macnet), median(data[dir].macvlan)))}, ${fmt0(median(data[dir].macnet))} vs ` +
       `${fmt0(median(data[dir].macvlan))} Mbit/s; the A/A control, built-in against built-in, came out at ` +
       `${fmtR(tput(dir, 'A/A control'))}), target at least ${THROUGHPUT_TARGET}×`,
@@ -377,34 +567,82 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
   const tables: ExtraTable[] = [
     {
       title: `TCP throughput, Mbit/s (${IPERF ? `iperf3 -n ${IPERF_BYTES}, a fresh client per run` : `net-peer bulk send for ${opts.seconds} s`}, counted by the receiver; one run per round and method)`,
-      header: ['direction', 'method', 'runs', 'median', 'min', 'max', 'median / macvlan', 'paired / macvlan: median (p25 to p75)'],
-      rows: (['up', 'down'] as const).flatMap((dir) => METHODS.map((m) => {
-        const v = data[dir][m];
-        return [dir === 'up' ? 'up (client → server)' : 'down (server → client)', m, String(v.length), fmt0(median(v)), fmt0(Math.min(...v)), fmt0(Math.max(...v)),
-          fmtR(ratio(median(v), median(data[dir].macvlan))), pairedSpread(v, data[dir].macvlan)];
-      })),
+      header: [
+        'direction',
+        'method',
+        'runs',
+        'median',
+        'min',
+        'max',
+        'median / macvlan',
+        'paired / macvlan: median (p25 to p75)',
+      ],
+      rows: (['up', 'down'] as const).flatMap((dir) =>
+        METHODS.map((m) => {
+          const v = data[dir][m];
+          return [
+            dir === 'up' ? 'up (client → server)' : 'down (server → client)',
+            m,
+            String(v.length),
+            fmt0(median(v)),
+            fmt0(Math.min(...v)),
+            fmt0(Math.max(...v)),
+            fmtR(ratio(median(v), median(data[dir].macvlan))),
+            pairedSpread(v, data[dir].macvlan),
+          ];
+        }),
+      ),
     },
     {
       title: `TCP request/response round trips, 64-byte request and answer, µs (${opts.trips} per run after 50 untimed, Nagle off)`,
       header: ['method', 'round trips', 'median µs', 'p99 µs', 'median / macvlan', 'p99 / macvlan'],
       rows: METHODS.map((m) => {
         const v = data.rr[m];
-        return [m, String(v.length), fmtUs(median(v)), fmtUs(p99(v)), fmtR(ratio(median(v), median(data.rr.macvlan))), fmtR(ratio(p99(v), p99(data.rr.macvlan)))];
+        return [
+          m,
+          String(v.length),
+          fmtUs(median(v)),
+          fmtUs(p99(v)),
+          fmtR(ratio(median(v), median(data.rr.macvlan))),
+          fmtR(ratio(p99(v), p99(data.rr.macvlan))),
+        ];
       }),
     },
   ];
-  const series: Series[] = METHODS.map((m) => ({ op: 'TCP round trip, 64 B each way', method: m, samplesMs: data.rr[m] }));
+  const series: Series[] = METHODS.map((m) => ({
+    op: 'TCP round trip, 64 B each way',
+    method: m,
+    samplesMs: data.rr[m],
+  }));
   const plot: PlotPanel[] = [
     {
-      title: 'Data path throughput, ratio to built-in macvlan (median and quartiles of paired runs)', unit: '×', better: 'higher',
+      title: 'Data path throughput, ratio to built-in macvlan (median and quartiles of paired runs)',
+      unit: '×',
+      better: 'higher',
       bars: [
-        ...(['up', 'down'] as const).map((dir) => ({ label: `macnet, ${dir}`, value: tput(dir), pass: tput(dir) >= THROUGHPUT_TARGET, range: quartiles(dir, 'macnet') })),
-        ...(['A/A control', 'bridge+NAT'] as const).flatMap((m) => (['up', 'down'] as const).map((dir) => ({ label: `${m}, ${dir}`, value: tput(dir, m), range: quartiles(dir, m) }))),
+        ...(['up', 'down'] as const).map((dir) => ({
+          label: `macnet, ${dir}`,
+          value: tput(dir),
+          pass: tput(dir) >= THROUGHPUT_TARGET,
+          range: quartiles(dir, 'macnet'),
+        })),
+        ...(['A/A control', 'bridge+NAT'] as const).flatMap((m) =>
+          (['up', 'down'] as const).map((dir) => ({
+            label: `${m}, ${dir}`,
+            value: tput(dir, m),
+            range: quartiles(dir, m),
+          })),
+        ),
       ],
-      lines: [{ value: 1, label: 'parity', kind: 'reference' }, { value: THROUGHPUT_TARGET, label: `target ${THROUGHPUT_TARGET}`, kind: 'target' }],
+      lines: [
+        { value: 1, label: 'parity', kind: 'reference' },
+        { value: THROUGHPUT_TARGET, label: `target ${THROUGHPUT_TARGET}`, kind: 'target' },
+      ],
     },
     {
-      title: 'Data path round trip, ratio to built-in macvlan', unit: '×', better: 'lower',
+      title: 'Data path round trip, ratio to built-in macvlan',
+      unit: '×',
+      better: 'lower',
       bars: (['macnet', 'A/A control', 'bridge+NAT'] as const).flatMap((m) => [
         { label: `${m}, median`, value: ratio(median(data.rr[m]), median(data.rr.macvlan)) },
         { label: `${m}, p99`, value: ratio(p99(data.rr[m]), p99(data.rr.macvlan)) },
@@ -424,12 +662,13 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
       `follows each other method once): bulk send client → server, then server → client (${IPERF ? `iperf3 -n ${IPERF_BYTES}, -R for the second; a fresh iperf3 client per run, one iperf3 server per path, pinned like the peers` : `${opts.seconds} s each with net-peer (iperf3 is not installed)`}), ` +
       `then ${opts.trips} request/response round trips (each timed on its own, after 50 untimed). One long-lived client ` +
       'process per path takes its runs over stdin; each run is a new TCP connection. Each path is used untimed first, ' +
-      'which also checks that the server sees the expected client address (the client host\'s for NAT).',
+      "which also checks that the server sees the expected client address (the client host's for NAT).",
     methods: {
       macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${NET.macnet.subnet} -o parent=eth1\` on each host (the same parent as the built-in network); containers ${NET.macnet.ip(1)} → ${NET.macnet.ip(2)}`,
       macvlan: `\`docker network create -d macvlan --subnet ${NET.macvlan.subnet} -o parent=eth1\` on each host (built-in driver); containers ${NET.macvlan.ip(1)} → ${NET.macvlan.ip(2)}`,
       'A/A control': `the same as macvlan once more, on parent eth2 and ${NET['A/A control'].subnet}: built-in against built-in, the noise floor of a ratio in this run`,
-      'bridge+NAT': `\`docker network create -d bridge --subnet 198.18.3{2,3}.0/24\` on each host plus the iptables rules dockerd installs for it and for \`-p ${PORT}:${PORT}\` ` +
+      'bridge+NAT':
+        `\`docker network create -d bridge --subnet 198.18.3{2,3}.0/24\` on each host plus the iptables rules dockerd installs for it and for \`-p ${PORT}:${PORT}\` ` +
         `(added by this figure: the lab's dockerd runs with --iptables=false), forwarding on; container ${NET['bridge+NAT'].ip(1)} → host 2's ` +
         `address (198.18.15.12):${PORT}, masqueraded as host 1 and DNATed to ${NET['bridge+NAT'].ip(2)}`,
     },
@@ -447,11 +686,11 @@ export async function datapathFigure(rounds: number, opts: { seconds: number; tr
         'plugin is not on the data path, so their ratio should be 1 within the noise; it measures that nothing macnet ' +
         `sets (MAC, MTU, mode) costs throughput. ${links}`,
       `The peers are Node processes on a ${os.cpus().length}-core machine, the client pinned to CPU ${CLIENT_CPU} and the servers to CPU ${SERVER_CPU} ` +
-        '(taskset) for every path alike; they share the cores with the kernel\'s softirq work and with whatever else ' +
+        "(taskset) for every path alike; they share the cores with the kernel's softirq work and with whatever else " +
         'runs, so the absolute Mbit/s are what Node moves through this path here, not the line rate of the path, and ' +
         'single runs swing widely: the per-round ratios and their quartiles show how far to trust the comparison.',
       'The bridge+NAT rules are a faithful copy of what dockerd 20.10 writes, put in place by this figure, not dockerd ' +
-        '(its iptables management is off in the lab). Docker\'s userland proxy is not involved: traffic between hosts ' +
+        "(its iptables management is off in the lab). Docker's userland proxy is not involved: traffic between hosts " +
         'reaches published ports through DNAT.',
     ],
     targets,

@@ -13,22 +13,36 @@ export async function docker(host: LabHost, ...args: string[]): Promise<string> 
 }
 
 /** One Engine API request on the host's dockerd socket, as the docker CLI makes it (no CLI process). */
-export function engine(host: LabHost, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+export function engine(
+  host: LabHost,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const text = body === undefined ? '' : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      socketPath: host.dockerSocket, path, method,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString();
-        let parsed: unknown = raw;
-        try { parsed = raw ? JSON.parse(raw) : undefined; } catch { /* not JSON: keep the text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
+    const req = http.request(
+      {
+        socketPath: host.dockerSocket,
+        path,
+        method,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString();
+          let parsed: unknown = raw;
+          try {
+            parsed = raw ? JSON.parse(raw) : undefined;
+          } catch {
+            /* not JSON: keep the text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });

@@ -31,11 +31,16 @@ const TARGET_RATIO = 1.05;
 type Method = 'macnet' | 'macnet-noprobe' | 'builtin' | 'none';
 const METHODS: readonly Method[] = ['macnet', 'macnet-noprobe', 'builtin', 'none'];
 const NETWORK: Record<Method, string> = {
-  macnet: 'bench-macnet', 'macnet-noprobe': 'bench-macnet-np', builtin: 'bench-macvlan', none: 'none',
+  macnet: 'bench-macnet',
+  'macnet-noprobe': 'bench-macnet-np',
+  builtin: 'bench-macvlan',
+  none: 'none',
 };
 /** Disjoint dynamic ranges of the one LAN subnet (the host is .11, the router .1): 64 addresses each. */
 const RANGE: Record<Exclude<Method, 'none'>, string> = {
-  macnet: '198.18.15.64/26', 'macnet-noprobe': '198.18.15.128/26', builtin: '198.18.15.192/26',
+  macnet: '198.18.15.64/26',
+  'macnet-noprobe': '198.18.15.128/26',
+  builtin: '198.18.15.192/26',
 };
 /** The second daemon's plugin name: a symlink <plugin dir>/macnetnp.sock to its socket. */
 const NOPROBE_PLUGIN = 'macnetnp';
@@ -57,7 +62,11 @@ async function timedRun(host: LabHost, m: Method): Promise<number> {
 /** Round i's order: the methods rotated by i, so that each goes first (after `none`'s cheap start) equally often. */
 const rotation = (i: number): Method[] => METHODS.map((_, k) => METHODS[(i + k) % METHODS.length]!);
 
-interface Parallel { wallMs: number; failed: number; firstError?: string }
+interface Parallel {
+  wallMs: number;
+  failed: number;
+  firstError?: string;
+}
 
 const ipOf = async (host: LabHost, c: string) =>
   docker(host, 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', c);
@@ -90,13 +99,26 @@ async function restarts(host: LabHost, rounds: number): Promise<Record<Method, {
 async function parallelStart(host: LabHost, m: Method, n: number): Promise<Parallel> {
   const names = Array.from({ length: n }, (_, i) => `par-${m}-${i}`);
   const t0 = process.hrtime.bigint();
-  const results = await Promise.all(names.map((name) => host.docker('run', '-d', '--name', name, '--net', NETWORK[m], IMAGE, 'sleep', '600')));
+  const results = await Promise.all(
+    names.map((name) => host.docker('run', '-d', '--name', name, '--net', NETWORK[m], IMAGE, 'sleep', '600')),
+  );
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const bad = results.filter((r) => r.code !== 0);
   // Failed runs may leave containers in state Created; every name goes.
   const rm = await host.docker('rm', '-f', ...names);
-  if (rm.code !== 0 && !/No such container/.test(rm.stderr)) throw new Error(`docker rm -f after the parallel start: ${rm.stderr.trim()}`);
-  return { wallMs, failed: bad.length, ...(bad[0] && { firstError: bad[0].stderr.split('\n').filter((l) => !l.startsWith('WARNING')).join(' ').trim() }) };
+  if (rm.code !== 0 && !/No such container/.test(rm.stderr))
+    throw new Error(`docker rm -f after the parallel start: ${rm.stderr.trim()}`);
+  return {
+    wallMs,
+    failed: bad.length,
+    ...(bad[0] && {
+      firstError: bad[0].stderr
+        .split('\n')
+        .filter((l) => !l.startsWith('WARNING'))
+        .join(' ')
+        .trim(),
+    }),
+  };
 }
 
 async function measure(rounds: number, quick: boolean, log: (m: string) => void) {
@@ -107,20 +129,78 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
     const host = lab.hosts[0]!;
     // As users run it: log level info (the harness would say debug). The second daemon is the same code with
     // --no-probe, under another plugin name, so that the cost of the LAN probe shows on its own.
-    daemons.push(await Daemon.start({ netns: host.ns.path, mountNs: host.mountNs, pluginDir: host.pluginDir, extraArgs: ['--log-level', 'info'] }));
-    daemons.push(await Daemon.start({ netns: host.ns.path, mountNs: host.mountNs, pluginDir: noprobeDir, extraArgs: ['--log-level', 'info', '--no-probe'] }));
+    daemons.push(
+      await Daemon.start({
+        netns: host.ns.path,
+        mountNs: host.mountNs,
+        pluginDir: host.pluginDir,
+        extraArgs: ['--log-level', 'info'],
+      }),
+    );
+    daemons.push(
+      await Daemon.start({
+        netns: host.ns.path,
+        mountNs: host.mountNs,
+        pluginDir: noprobeDir,
+        extraArgs: ['--log-level', 'info', '--no-probe'],
+      }),
+    );
     fs.symlinkSync(path.join(noprobeDir, 'macnet.sock'), path.join(host.pluginDir, `${NOPROBE_PLUGIN}.sock`));
     const ipam = (plugin: string) => ['-d', plugin, '--ipam-driver', plugin];
-    await docker(host, 'network', 'create', ...ipam('macnet'), '--subnet', SUBNET, '--gateway', GATEWAY, '--ip-range', RANGE.macnet, '-o', 'parent=eth0', NETWORK.macnet);
-    await docker(host, 'network', 'create', ...ipam(NOPROBE_PLUGIN), '--subnet', SUBNET, '--gateway', GATEWAY, '--ip-range', RANGE['macnet-noprobe'], '-o', 'parent=eth0', NETWORK['macnet-noprobe']);
-    await docker(host, 'network', 'create', '-d', 'macvlan', '--subnet', SUBNET, '--gateway', GATEWAY, '--ip-range', RANGE.builtin, '-o', 'parent=eth0', NETWORK.builtin);
+    await docker(
+      host,
+      'network',
+      'create',
+      ...ipam('macnet'),
+      '--subnet',
+      SUBNET,
+      '--gateway',
+      GATEWAY,
+      '--ip-range',
+      RANGE.macnet,
+      '-o',
+      'parent=eth0',
+      NETWORK.macnet,
+    );
+    await docker(
+      host,
+      'network',
+      'create',
+      ...ipam(NOPROBE_PLUGIN),
+      '--subnet',
+      SUBNET,
+      '--gateway',
+      GATEWAY,
+      '--ip-range',
+      RANGE['macnet-noprobe'],
+      '-o',
+      'parent=eth0',
+      NETWORK['macnet-noprobe'],
+    );
+    await docker(
+      host,
+      'network',
+      'create',
+      '-d',
+      'macvlan',
+      '--subnet',
+      SUBNET,
+      '--gateway',
+      GATEWAY,
+      '--ip-range',
+      RANGE.builtin,
+      '-o',
+      'parent=eth0',
+      NETWORK.builtin,
+    );
 
     for (let i = 0; i < WARMUP; i++) for (const m of METHODS) await timedRun(host, m);
     const samples: Record<Method, number[]> = { macnet: [], 'macnet-noprobe': [], builtin: [], none: [] };
     const started = Date.now();
     for (let i = 0; i < rounds; i++) {
       for (const m of rotation(i)) samples[m].push(await timedRun(host, m));
-      if ((i + 1) % 5 === 0 || i + 1 === rounds) log(`docker-run: ${i + 1}/${rounds} rounds, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if ((i + 1) % 5 === 0 || i + 1 === rounds)
+        log(`docker-run: ${i + 1}/${rounds} rounds, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
 
     const n = quick ? PARALLEL_QUICK : PARALLEL;
@@ -129,7 +209,9 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
       for (const m of rotation(b)) {
         const r = await parallelStart(host, m, n);
         parallel[m].push(r);
-        log(`docker-run: parallel batch ${b + 1}: ${n} on ${NETWORK[m]}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.failed} failed`);
+        log(
+          `docker-run: parallel batch ${b + 1}: ${n} on ${NETWORK[m]}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.failed} failed`,
+        );
       }
     }
 
@@ -150,7 +232,7 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
 
 export const dockerRun: Figure = {
   id: 'docker-run',
-  title: '`docker run --rm` on a macnet network vs. Docker\'s built-in macvlan vs. --net none; parallel starts',
+  title: "`docker run --rm` on a macnet network vs. Docker's built-in macvlan vs. --net none; parallel starts",
   defaultRounds: 30,
   quickRounds: 5,
   async run({ rounds, log }): Promise<FigureResult> {
@@ -168,24 +250,30 @@ export const dockerRun: Figure = {
       ...METHODS.map((method) => ({ op: RESTART, method, samplesMs: restart[method].ms })),
     ];
     const restartRatio = ratio(median(restart.macnet.ms), median(restart.builtin.ms));
-    const restartLine = `docker restart -t 0, macnet / built-in median ratio: ${fmtRatio(restartRatio)} ` +
+    const restartLine =
+      `docker restart -t 0, macnet / built-in median ratio: ${fmtRatio(restartRatio)} ` +
       `(macnet ${fmtMs(median(restart.macnet.ms))} ms, built-in macvlan ${fmtMs(median(restart.builtin.ms))} ms, ` +
       `--no-probe ${fmtMs(median(restart['macnet-noprobe'].ms))} ms, --net none ${fmtMs(median(restart.none.ms))} ms, ` +
       `medians of ${restart.macnet.ms.length}); address moved at a restart: ` +
-      `${METHODS.filter((m) => m !== 'none').map((m) => `${m} ${restart[m].moved}`).join(', ')} of ${rounds + WARMUP}`;
+      `${METHODS.filter((m) => m !== 'none')
+        .map((m) => `${m} ${restart[m].moved}`)
+        .join(', ')} of ${rounds + WARMUP}`;
     const r = ratio(median(samples.macnet), median(samples.builtin));
     const shareRatio = median(share('builtin')) > 0 ? ratio(median(share('macnet')), median(share('builtin'))) : NaN;
-    const target = `${r <= TARGET_RATIO ? 'PASS' : 'FAIL'}: macnet/built-in median ratio at most ${TARGET_RATIO}: ${fmtRatio(r)} ` +
+    const target =
+      `${r <= TARGET_RATIO ? 'PASS' : 'FAIL'}: macnet/built-in median ratio at most ${TARGET_RATIO}: ${fmtRatio(r)} ` +
       `(macnet ${fmtMs(median(samples.macnet))} ms, built-in macvlan ${fmtMs(median(samples.builtin))} ms, medians of ${rounds})`;
     // Issue 5's own target: what probing (with the warm set) adds to a start, against the same plugin without it.
     const probeRatio = ratio(median(samples.macnet), median(samples['macnet-noprobe']));
-    const probeTarget = `${probeRatio <= TARGET_RATIO ? 'PASS' : 'FAIL'}: probing on / off (the same plugin with --no-probe) median ratio at most ${TARGET_RATIO}: ${fmtRatio(probeRatio)} ` +
+    const probeTarget =
+      `${probeRatio <= TARGET_RATIO ? 'PASS' : 'FAIL'}: probing on / off (the same plugin with --no-probe) median ratio at most ${TARGET_RATIO}: ${fmtRatio(probeRatio)} ` +
       `(macnet ${fmtMs(median(samples.macnet))} ms, --no-probe ${fmtMs(median(samples['macnet-noprobe']))} ms, medians of ${rounds}; ` +
       `per-round paired median ${fmtRatio(median(samples.macnet.map((x, i) => ratio(x, samples['macnet-noprobe'][i]!))))})`;
     const parRatios = parallel.macnet.map((x, i) => ratio(x.wallMs, parallel.builtin[i]!.wallMs));
     const parRatio = median(parRatios);
     const parFailed = parallel.macnet.reduce((a, x) => a + x.failed, 0);
-    const parTarget = `${parRatio <= TARGET_RATIO && parFailed === 0 ? 'PASS' : 'FAIL'}: parallel start of ${n}, macnet/built-in wall-time ratio at most ${TARGET_RATIO} with no failures: ` +
+    const parTarget =
+      `${parRatio <= TARGET_RATIO && parFailed === 0 ? 'PASS' : 'FAIL'}: parallel start of ${n}, macnet/built-in wall-time ratio at most ${TARGET_RATIO} with no failures: ` +
       `${fmtRatio(parRatio)} (median of ${parRatios.length} batch ratios: ${parRatios.map(fmtRatio).join(', ')}), ${parFailed} failed`;
     const lines = [
       target,
@@ -197,8 +285,11 @@ export const dockerRun: Figure = {
         `macnet / built-in: ${Number.isFinite(shareRatio) ? fmtRatio(shareRatio) : 'n/a (built-in share not positive)'}`,
       parTarget,
       restartLine,
-      `parallel start, ${n} × \`docker run -d\` at once, ${parallel.macnet.length} batches per network (median wall): ${METHODS.map((m) => `${m} ${(median(parallel[m].map((x) => x.wallMs)) / 1000).toFixed(1)} s, ` +
-        `${parallel[m].reduce((a, x) => a + x.failed, 0)} failed${parallel[m].find((x) => x.firstError) ? ` (first: ${parallel[m].find((x) => x.firstError)!.firstError})` : ''}`).join('; ')}`,
+      `parallel start, ${n} × \`docker run -d\` at once, ${parallel.macnet.length} batches per network (median wall): ${METHODS.map(
+        (m) =>
+          `${m} ${(median(parallel[m].map((x) => x.wallMs)) / 1000).toFixed(1)} s, ` +
+          `${parallel[m].reduce((a, x) => a + x.failed, 0)} failed${parallel[m].find((x) => x.firstError) ? ` (first: ${parallel[m].find((x) => x.firstError)!.firstError})` : ''}`,
+      ).join('; ')}`,
     ];
     // Printed with the table (stdout); the report takes PASS/FAIL lines from the notes.
     console.log(`\n${lines.join('\n')}`);
@@ -215,9 +306,10 @@ export const dockerRun: Figure = {
         `CLIs exit, counts failures, then removes them. The restart part runs one \`sleep 600\` container per ` +
         `network and times \`docker restart -t 0\` of each, the order rotating, ${WARMUP} untimed rounds first.`,
       methods: {
-        macnet: '`--net bench-macnet`: `-d macnet --ipam-driver macnet -o parent=eth0`, the daemon as users run it (LAN probes with a warm set, announcements)',
+        macnet:
+          '`--net bench-macnet`: `-d macnet --ipam-driver macnet -o parent=eth0`, the daemon as users run it (LAN probes with a warm set, announcements)',
         'macnet-noprobe': `\`--net bench-macnet-np\`: the same with a daemon started with --no-probe (plugin name ${NOPROBE_PLUGIN})`,
-        builtin: '`--net bench-macvlan`: `-d macvlan -o parent=eth0`, Docker\'s default IPAM',
+        builtin: "`--net bench-macvlan`: `-d macvlan -o parent=eth0`, Docker's default IPAM",
         none: '`--net none`: the same container without a network',
       },
       baseline: 'builtin',
@@ -228,17 +320,17 @@ export const dockerRun: Figure = {
         ...lines,
         'The "network\'s share" rows are per-round differences (each network\'s run minus the `--net none` run of the ' +
           'same round), so drift between rounds cancels; their ratio column divides medians of those differences.',
-        'macnet\'s default daemon probes the LAN (ARP, RFC 5227 style, bounded window of 300 ms: `--probe-window`) ' +
+        "macnet's default daemon probes the LAN (ARP, RFC 5227 style, bounded window of 300 ms: `--probe-window`) " +
           'so that no address a LAN device uses is given to a container, and announces the address after Join ' +
-          '(docs/lan.md). A start normally takes an address from the pool\'s warm set (verified free in the background), ' +
-          'so it waits on a probe window only when that set is empty: the pool\'s first start, or when starts come ' +
+          "(docs/lan.md). A start normally takes an address from the pool's warm set (verified free in the background), " +
+          "so it waits on a probe window only when that set is empty: the pool's first start, or when starts come " +
           'faster than the background refill (this figure starts one container every few hundred ms). ' +
-          'Docker\'s built-in IPAM does not look at the LAN at all. The --no-probe row is the plugin without probing ' +
+          "Docker's built-in IPAM does not look at the LAN at all. The --no-probe row is the plugin without probing " +
           'or announcing.',
         'The parallel part: each batch is one sample per network (wall time of the whole batch); its ratio is the median of per-batch ratios (macnet batch i / built-in batch i). Quote it ' +
           'only together with the run-to-run spread of a few bench runs. A burst empties the warm set, after which ' +
           'allocations on one subnet (serialised per subnet) wait on probe windows.',
-        'Each sample includes the docker CLI\'s own start-up (about the same for every method).',
+        "Each sample includes the docker CLI's own start-up (about the same for every method).",
       ],
     };
   },

@@ -1,7 +1,7 @@
 // Figure "ipam": how fast the IPAM hands out and takes back addresses, in memory and persisted. The questions
-// it answers: does lowest-free allocation over the interval index stay fast across a whole IPv4 /16 and deep into an IPv6
-// /64 (no scan from the start of the range per allocation), what does the SQLite transaction per address cost,
-// and what does durability (an allocation on disk before its answer, docs/ipam.md "Durability") cost against
+// it answers: does lowest-free allocation over the interval index stay fast across a whole IPv4 /16 and deep
+// into an IPv6 /64 (no scan from the start of the range per allocation), what does the SQLite transaction per
+// address cost, and what does durability (an allocation on disk before its answer, docs/ipam.md "Durability") cost against
 // the store as it was (synchronous=NORMAL, no fsync)? Targets (reported, never asserted): 50,000 allocations/s
 // in memory, 5,000 durable allocations/s persisted (with IN_FLIGHT requests at a time, as dockerd starting
 // many containers sends them: one caller at a time waits for one fsync per allocation whatever the design).
@@ -19,7 +19,14 @@ import { MemoryStore } from '../src/store/memory';
 import { SqliteStore } from '../src/store/sqlite';
 import type { Store } from '../src/store/types';
 import {
-  type ExtraTable, type Figure, type PlotPanel, type RichFigureResult, type Series, fmtRatio, summarize, textTable,
+  type ExtraTable,
+  type Figure,
+  type PlotPanel,
+  type RichFigureResult,
+  type Series,
+  fmtRatio,
+  summarize,
+  textTable,
 } from './stats';
 
 const FULL = 100_000;
@@ -85,7 +92,10 @@ function gc(): void {
 const mib = (bytes: number) => bytes / 2 ** 20;
 
 /** Times each call on its own. Samples go to a Float64Array: off the JS heap, so not in the heap delta. */
-async function timedLoop(n: number, fn: (i: number) => Promise<unknown>): Promise<{ samplesMs: Float64Array; perSecond: number }> {
+async function timedLoop(
+  n: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ samplesMs: Float64Array; perSecond: number }> {
   const samplesMs = new Float64Array(n);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
@@ -107,32 +117,44 @@ async function concurrentLoop(n: number, inFlight: number, fn: (i: number) => Pr
   let next = 0;
   h.enable();
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    for (let i = next++; i < n; i = next++) {
-      await new Promise((r) => setImmediate(r));
-      const s = process.hrtime.bigint();
-      await fn(i);
-      samplesMs[i] = Number(process.hrtime.bigint() - s) / 1e6;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        await new Promise((r) => setImmediate(r));
+        const s = process.hrtime.bigint();
+        await fn(i);
+        samplesMs[i] = Number(process.hrtime.bigint() - s) / 1e6;
+      }
+    }),
+  );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   h.disable();
   const ms = (ns: number) => ns / 1e6;
-  return { samplesMs, perSecond: n / seconds, loop: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) } };
+  return {
+    samplesMs,
+    perSecond: n / seconds,
+    loop: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) },
+  };
 }
 
 /** One family on one store: warm up, allocate `count`, check, release them all, check. */
 async function measure({ method, family, count, tmp, inFlight }: Job, log: (m: string) => void): Promise<Measured> {
   const file = path.join(tmp, `${method}-${inFlight}-${family.slice(0, 4)}`, 'state.db');
-  const sqlite = method === 'memory' ? undefined : SqliteStore.open(file, { durability: method === 'durable' ? 'group' : 'none' });
+  const sqlite =
+    method === 'memory' ? undefined : SqliteStore.open(file, { durability: method === 'durable' ? 'group' : 'none' });
   const store: Store = sqlite ?? new MemoryStore();
-  const loop = inFlight === 1 ? timedLoop : (n: number, fn: (i: number) => Promise<unknown>) => concurrentLoop(n, inFlight, fn);
+  const loop =
+    inFlight === 1 ? timedLoop : (n: number, fn: (i: number) => Promise<unknown>) => concurrentLoop(n, inFlight, fn);
   const label = `${method} ${family}${inFlight === 1 ? '' : `, ${inFlight} in flight`}`;
   try {
     const ipam = new Ipam(store);
     await ipam.load();
     const v6 = family.startsWith('IPv6');
-    const warm = await ipam.requestPool({ addressSpace: 'LocalDefault', pool: v6 ? '2001:db8:ffff::/64' : '198.19.0.0/16', v6 });
+    const warm = await ipam.requestPool({
+      addressSpace: 'LocalDefault',
+      pool: v6 ? '2001:db8:ffff::/64' : '198.19.0.0/16',
+      v6,
+    });
     for (let i = 0; i < WARMUP; i++) await ipam.requestAddress({ poolId: warm.poolId });
     await ipam.releasePool(warm.poolId);
 
@@ -153,26 +175,37 @@ async function measure({ method, family, count, tmp, inFlight }: Job, log: (m: s
     if (new Set(addresses).size !== count) throw new Error(`ipam bench: ${label} handed out duplicate addresses`);
     if (!v6 && count === V4_USABLE) {
       // The whole /16 is allocated: one more must be refused, or the figure did not cover every address.
-      const more = await ipam.requestAddress({ poolId }).then(() => undefined, (e: unknown) => e);
-      if (!isMacnetError(more, 'IPAM_POOL_EXHAUSTED')) throw new Error(`ipam bench: a full ${V4_SUBNET} was not exhausted: ${String(more)}`);
+      const more = await ipam.requestAddress({ poolId }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (!isMacnetError(more, 'IPAM_POOL_EXHAUSTED'))
+        throw new Error(`ipam bench: a full ${V4_SUBNET} was not exhausted: ${String(more)}`);
     }
     const plain = addresses.map((a) => a.slice(0, a.indexOf('/')));
     const release = await loop(count, (i) => ipam.releaseAddress(poolId, plain[i]!));
     log(`ipam: ${label}: ${count} released, ${Math.round(release.perSecond)}/s`);
-    if ((await ipam.allocations(poolId)).length !== 0) throw new Error(`ipam bench: ${label}: addresses left after release`);
+    if ((await ipam.allocations(poolId)).length !== 0)
+      throw new Error(`ipam bench: ${label}: addresses left after release`);
     await ipam.releasePool(poolId);
 
     const suffix = inFlight === 1 ? '' : `, ${inFlight} in flight`;
     const run = (op: string, r: typeof alloc & { loop?: Run['loop'] }, extra: Partial<Run> = {}): Run => ({
-      op: `${op} ${family}${suffix}`, method, inFlight, samplesMs: Array.from(r.samplesMs), perSecond: r.perSecond,
-      ...(r.loop && { loop: r.loop }), ...extra,
+      op: `${op} ${family}${suffix}`,
+      method,
+      inFlight,
+      samplesMs: Array.from(r.samplesMs),
+      perSecond: r.perSecond,
+      ...(r.loop && { loop: r.loop }),
+      ...extra,
     });
     return {
       runs: [run('allocate', alloc, sqlite?.group ? { fsyncsPerOp: fsyncs / count } : {}), run('release', release)],
       // Memory is compared between full one-at-a-time runs only (the same count, the same code path).
-      ...(inFlight === 1 && method !== 'durable' && {
-        mem: { family, method, count, rssMiB: mib(m1.rss - m0.rss), heapMiB: mib(m1.heapUsed - m0.heapUsed) },
-      }),
+      ...(inFlight === 1 &&
+        method !== 'durable' && {
+          mem: { family, method, count, rssMiB: mib(m1.rss - m0.rss), heapMiB: mib(m1.heapUsed - m0.heapUsed) },
+        }),
     };
   } finally {
     await store.close();
@@ -198,7 +231,12 @@ function inChild(job: Job, log: (m: string) => void): Promise<Measured> {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (result && code === 0) resolve(result);
-      else reject(new Error(`bench ipam: ${job.method} ${job.family} (${job.inFlight} in flight) child exited with ${signal ?? `code ${code}`}`));
+      else
+        reject(
+          new Error(
+            `bench ipam: ${job.method} ${job.family} (${job.inFlight} in flight) child exited with ${signal ?? `code ${code}`}`,
+          ),
+        );
     });
   });
 }
@@ -222,12 +260,18 @@ function tablesOf(runs: Run[]): ExtraTable[] {
   const ms = (x: number) => x.toFixed(2);
   return [
     {
-      title: 'Allocations per second, durable against today\'s store (sqlite), in the same run',
+      title: "Allocations per second, durable against today's store (sqlite), in the same run",
       header: ['op', 'memory /s', 'sqlite /s', 'durable /s', 'durable / sqlite', 'fsyncs per durable allocation'],
       rows: ops.map((op) => {
         const [m, q, d] = (['memory', 'sqlite', 'durable'] as const).map((x) => find(op, x));
-        return [op, cell(m), cell(q), cell(d), q && d ? fmtRatio(d.perSecond / q.perSecond) : '-',
-          d?.fsyncsPerOp !== undefined ? d.fsyncsPerOp.toFixed(3) : '-'];
+        return [
+          op,
+          cell(m),
+          cell(q),
+          cell(d),
+          q && d ? fmtRatio(d.perSecond / q.perSecond) : '-',
+          d?.fsyncsPerOp !== undefined ? d.fsyncsPerOp.toFixed(3) : '-',
+        ];
       }),
     },
     {
@@ -253,7 +297,10 @@ export async function ipamDetails(
   const runs: Run[] = [];
   const memory: MemoryUse[] = [];
   try {
-    for (const [family, count] of [['IPv4 /16', v4], ['IPv6 /64', n]] as const) {
+    for (const [family, count] of [
+      ['IPv4 /16', v4],
+      ['IPv6 /64', n],
+    ] as const) {
       const jobs: Omit<Job, 'family' | 'tmp'>[] = [
         { method: 'memory', count, inFlight: 1 },
         { method: 'sqlite', count, inFlight: 1 },
@@ -273,29 +320,41 @@ export async function ipamDetails(
   }
 
   const slowest = (m: Method, inFlight: number) =>
-    Math.min(...runs.filter((r) => r.method === m && r.inFlight === inFlight && r.op.startsWith('allocate')).map((r) => r.perSecond));
+    Math.min(
+      ...runs
+        .filter((r) => r.method === m && r.inFlight === inFlight && r.op.startsWith('allocate'))
+        .map((r) => r.perSecond),
+    );
   const line = (ok: boolean, what: string, x: number, target: number) =>
     `${ok ? 'PASS' : 'FAIL'}: ${what}: slowest allocation run ${perS(x)}/s, target at least ${perS(target)}/s`;
   const mem = slowest('memory', 1);
   const durable = slowest('durable', IN_FLIGHT);
   const targets = [
     line(mem >= TARGET_PER_S.memory, 'in memory', mem, TARGET_PER_S.memory),
-    line(durable >= TARGET_PER_S.durable, `persisted and durable (SQLite, group commit, ${IN_FLIGHT} in flight)`, durable,
-      TARGET_PER_S.durable),
+    line(
+      durable >= TARGET_PER_S.durable,
+      `persisted and durable (SQLite, group commit, ${IN_FLIGHT} in flight)`,
+      durable,
+      TARGET_PER_S.durable,
+    ),
   ];
   const tables = tablesOf(runs);
   const rate = (r: Run) => `${r.op} / ${r.method}: ${perS(r.perSecond)}/s`;
-  const plot: PlotPanel[] = [{
-    title: `allocations/s, IPv4 /16 (durable: target ${perS(TARGET_PER_S.durable)}/s)`,
-    unit: '/s',
-    better: 'higher',
-    bars: runs.filter((r) => r.method !== 'memory' && r.op.startsWith('allocate IPv4')).map((r) => ({
-      label: `${r.method}, ${r.inFlight === 1 ? 'one at a time' : `${r.inFlight} in flight`}`,
-      value: r.perSecond,
-      ...(r.method === 'durable' && r.inFlight > 1 && { pass: r.perSecond >= TARGET_PER_S.durable }),
-    })),
-    lines: [{ value: TARGET_PER_S.durable, label: 'target (durable)', kind: 'target' }],
-  }];
+  const plot: PlotPanel[] = [
+    {
+      title: `allocations/s, IPv4 /16 (durable: target ${perS(TARGET_PER_S.durable)}/s)`,
+      unit: '/s',
+      better: 'higher',
+      bars: runs
+        .filter((r) => r.method !== 'memory' && r.op.startsWith('allocate IPv4'))
+        .map((r) => ({
+          label: `${r.method}, ${r.inFlight === 1 ? 'one at a time' : `${r.inFlight} in flight`}`,
+          value: r.perSecond,
+          ...(r.method === 'durable' && r.inFlight > 1 && { pass: r.perSecond >= TARGET_PER_S.durable }),
+        })),
+      lines: [{ value: TARGET_PER_S.durable, label: 'target (durable)', kind: 'target' }],
+    },
+  ];
   const result: RichFigureResult = {
     what:
       `One Ipam per store, family and way of calling, each in a fresh process. After ${WARMUP} untimed allocations on ` +
@@ -308,9 +367,11 @@ export async function ipamDetails(
       'awaited call); ops/s is the count divided by the wall time of the whole loop.',
     methods: {
       memory: 'Ipam on MemoryStore (src/store/memory.ts, the unit-test fake: nothing persisted)',
-      sqlite: "Ipam on SqliteStore as it was before durability (durability 'none': WAL, synchronous=NORMAL, SQLite's " +
+      sqlite:
+        "Ipam on SqliteStore as it was before durability (durability 'none': WAL, synchronous=NORMAL, SQLite's " +
         'own checkpoints): one transaction per address, no fsync; a power cut can roll back the last allocations',
-      durable: 'Ipam on SqliteStore as the daemon runs it (WAL, synchronous=NORMAL, then Store.sync: one fdatasync of ' +
+      durable:
+        'Ipam on SqliteStore as the daemon runs it (WAL, synchronous=NORMAL, then Store.sync: one fdatasync of ' +
         'the WAL on the thread pool for every allocation committed before it, checkpoints on a worker thread): no ' +
         'answer before its allocation is on disk',
     },
@@ -326,11 +387,12 @@ export async function ipamDetails(
       'Memory: rss and heap after allocating minus before, each after a full GC, in a fresh process per run (the ' +
         'one-at-a-time runs of memory and sqlite). The heap ' +
         "delta includes MemoryStore's own entries (for memory) and the benchmark's own array of the returned address " +
-        `strings (about 40 to 60 bytes per address); RSS also counts SQLite's page cache and heap pages V8 has not returned. ${memory.map((m) =>
-        `${m.family} / ${m.method}: rss ${m.rssMiB.toFixed(1)} MiB, heap ${m.heapMiB.toFixed(1)} MiB`).join('; ')}.`,
+        `strings (about 40 to 60 bytes per address); RSS also counts SQLite's page cache and heap pages V8 has not returned. ${memory
+          .map((m) => `${m.family} / ${m.method}: rss ${m.rssMiB.toFixed(1)} MiB, heap ${m.heapMiB.toFixed(1)} MiB`)
+          .join('; ')}.`,
       'A durable allocation one at a time waits for one fsync of the disk the temporary directory is on; with many in ' +
         'flight, one fsync covers every allocation committed while the previous one ran (group commit), so the rate ' +
-        'approaches the no-fsync rate. The sqlite rows fsync only inside SQLite\'s own checkpoints, on the event loop ' +
+        "approaches the no-fsync rate. The sqlite rows fsync only inside SQLite's own checkpoints, on the event loop " +
         '(its event-loop delay shows them).',
     ],
   };
@@ -355,13 +417,22 @@ export const ipam: Figure = {
 
 function print(details: IpamFigureDetails): void {
   const us = (ms: number) => (ms * 1000).toFixed(1);
-  console.log(textTable(['op', 'method', 'n', 'ops/s', 'median µs', 'p90 µs', 'max µs'], details.runs.map((r) => {
-    const s = summarize(r.samplesMs);
-    return [r.op, r.method, String(s.n), String(Math.round(r.perSecond)), us(s.median), us(s.p90), us(s.max)];
-  })));
+  console.log(
+    textTable(
+      ['op', 'method', 'n', 'ops/s', 'median µs', 'p90 µs', 'max µs'],
+      details.runs.map((r) => {
+        const s = summarize(r.samplesMs);
+        return [r.op, r.method, String(s.n), String(Math.round(r.perSecond)), us(s.median), us(s.p90), us(s.max)];
+      }),
+    ),
+  );
   console.log();
-  console.log(textTable(['family', 'method', 'addresses', 'rss delta MiB', 'heap delta MiB'], details.memory.map((m) =>
-    [m.family, m.method, String(m.count), m.rssMiB.toFixed(1), m.heapMiB.toFixed(1)])));
+  console.log(
+    textTable(
+      ['family', 'method', 'addresses', 'rss delta MiB', 'heap delta MiB'],
+      details.memory.map((m) => [m.family, m.method, String(m.count), m.rssMiB.toFixed(1), m.heapMiB.toFixed(1)]),
+    ),
+  );
   for (const t of details.tables) console.log(`\n${t.title}:\n\n${textTable(t.header, t.rows)}`);
   console.log();
   for (const t of details.targets) console.log(t);
@@ -379,8 +450,11 @@ if (require.main === module && process.argv[2] === '--child') {
   });
 } else if (require.main === module) {
   const quick = process.argv.includes('--quick') || /^(1|true|yes)$/i.test(process.env['BENCH_QUICK'] ?? '');
-  ipamDetails({ quick }).then(({ details }) => print(details), (e: unknown) => {
-    console.error('bench ipam:', e);
-    process.exitCode = 1;
-  });
+  ipamDetails({ quick }).then(
+    ({ details }) => print(details),
+    (e: unknown) => {
+      console.error('bench ipam:', e);
+      process.exitCode = 1;
+    },
+  );
 }

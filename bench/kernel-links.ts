@@ -48,7 +48,8 @@ async function measure(rounds: number, log: (msg: string) => void): Promise<Seri
           delete: (name) => k.links.delete(name),
         },
         ip: {
-          create: (name) => execFileP('ip', ['-n', ns.name, 'link', 'add', name, 'link', PARENT, 'type', 'macvlan', 'mode', 'bridge']),
+          create: (name) =>
+            execFileP('ip', ['-n', ns.name, 'link', 'add', name, 'link', PARENT, 'type', 'macvlan', 'mode', 'bridge']),
           delete: (name) => execFileP('ip', ['-n', ns.name, 'link', 'del', name]),
         },
       };
@@ -81,7 +82,8 @@ async function measure(rounds: number, log: (msg: string) => void): Promise<Seri
           for (const name of names) samples[m].delete.push(await timed(() => ops[m].delete(name)));
         }
         done += n;
-        if (block % 4 === 3 || done === rounds) log(`kernel-links: ${done}/${rounds} rounds, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        if (block % 4 === 3 || done === rounds)
+          log(`kernel-links: ${done}/${rounds} rounds, ${((Date.now() - started) / 1000).toFixed(1)} s`);
       }
 
       // Every delete above succeeded, but check the kernel's own view: a figure for deletes that did not
@@ -90,7 +92,8 @@ async function measure(rounds: number, log: (msg: string) => void): Promise<Seri
       if (left !== 0) throw new Error(`kernel-links: ${left} macvlan link(s) left in ${ns.name} after the run`);
 
       return (['create', 'delete'] as const).flatMap((op) =>
-        (['kernel', 'ip'] as const).map((method) => ({ op, method, samplesMs: samples[method][op] })));
+        (['kernel', 'ip'] as const).map((method) => ({ op, method, samplesMs: samples[method][op] })),
+      );
     } finally {
       await k.close();
     }
@@ -127,13 +130,13 @@ export const kernelLinks: Figure = {
         '`k.links.create` is measured as callers get it: it resolves the parent by name (one RTM_GETLINK) and reads ' +
           'the new link back (another RTM_GETLINK), so one create is three netlink round trips; `ip link add` sends ' +
           'one RTM_NEWLINK after its own name lookup and prints nothing back.',
-        'Delete time is mostly the kernel\'s own: the kernel-layer delete is a single netlink request and still ' +
+        "Delete time is mostly the kernel's own: the kernel-layer delete is a single netlink request and still " +
           'takes about as long as a dozen creates. So the spawn is a much smaller share of a delete than of a create.',
         'The `ip` delete costs more than kernel delete + one spawn. In a one-off side experiment (not part of this ' +
           'suite, 120 samples each) a kernel-layer delete issued right after spawning `true` took about 3 ms longer ' +
-          'than one without (median 18.4 vs 15.2 ms): a process exiting just before seems to slow the kernel\'s own ' +
+          "than one without (median 18.4 vs 15.2 ms): a process exiting just before seems to slow the kernel's own " +
           'delete. The cause was not investigated further.',
-        'The spawned `ip` includes fork/exec of `ip`, its own setns into the namespace (`-n`) and Node\'s child ' +
+        "The spawned `ip` includes fork/exec of `ip`, its own setns into the namespace (`-n`) and Node's child " +
           'process bookkeeping: what a Node program that shells out pays per call.',
       ],
     };

@@ -96,7 +96,11 @@ function connect(target: string): Promise<net.Socket> {
 }
 
 /** Bytes and ms as the receiver counted them; for up also the client address the server saw (NAT shows here). */
-async function bulk(target: string, mode: 'up' | 'down', seconds: number): Promise<{ bytes: number; ms: number; peer?: string }> {
+async function bulk(
+  target: string,
+  mode: 'up' | 'down',
+  seconds: number,
+): Promise<{ bytes: number; ms: number; peer?: string }> {
   const sock = await connect(target);
   sock.write(`${JSON.stringify({ mode, seconds } satisfies Header)}\n`);
   if (mode === 'down') {
@@ -111,9 +115,15 @@ async function bulk(target: string, mode: 'up' | 'down', seconds: number): Promi
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
     let answer = '';
-    sock.on('data', (b: Buffer) => { answer += b.toString(); });
+    sock.on('data', (b: Buffer) => {
+      answer += b.toString();
+    });
     sock.once('end', () => {
-      try { resolve(JSON.parse(answer) as { bytes: number; ms: number; peer: string }); } catch (e) { reject(e as Error); }
+      try {
+        resolve(JSON.parse(answer) as { bytes: number; ms: number; peer: string });
+      } catch (e) {
+        reject(e as Error);
+      }
     });
     blast(sock, seconds);
   });
@@ -153,14 +163,21 @@ async function requestResponse(target: string, count: number, warmup: number, si
   return samples;
 }
 
-interface Command { mode: 'up' | 'down' | 'rr'; seconds?: number; count?: number; warmup?: number; size?: number }
+interface Command {
+  mode: 'up' | 'down' | 'rr';
+  seconds?: number;
+  count?: number;
+  warmup?: number;
+  size?: number;
+}
 
 async function runOne(target: string, c: Command): Promise<Record<string, unknown>> {
   if (c.mode === 'up' || c.mode === 'down') {
     const r = await bulk(target, c.mode, c.seconds ?? 3);
     return { ...r, mbitPerS: (r.bytes * 8) / (r.ms * 1000) };
   }
-  if (c.mode === 'rr') return { samplesMs: await requestResponse(target, c.count ?? 2000, c.warmup ?? 200, c.size ?? 64) };
+  if (c.mode === 'rr')
+    return { samplesMs: await requestResponse(target, c.count ?? 2000, c.warmup ?? 200, c.size ?? 64) };
   throw new Error(`unknown mode ${String(c.mode)}`);
 }
 
@@ -174,17 +191,30 @@ async function fromStdin(target: string): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, options: {
-      port: { type: 'string' }, connect: { type: 'string' }, mode: { type: 'string' }, seconds: { type: 'string' },
-      count: { type: 'string' }, warmup: { type: 'string' }, size: { type: 'string' }, stdin: { type: 'boolean' },
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      connect: { type: 'string' },
+      mode: { type: 'string' },
+      seconds: { type: 'string' },
+      count: { type: 'string' },
+      warmup: { type: 'string' },
+      size: { type: 'string' },
+      stdin: { type: 'boolean' },
     },
   });
   if (positionals[0] === 'server') return serve(Number(values.port ?? 5201));
-  if (positionals[0] !== 'client' || !values.connect) throw new Error('usage: net-peer server --port P | client --connect HOST:PORT --mode up|down|rr');
+  if (positionals[0] !== 'client' || !values.connect)
+    throw new Error('usage: net-peer server --port P | client --connect HOST:PORT --mode up|down|rr');
   if (values.stdin) return fromStdin(values.connect);
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const result = await runOne(values.connect, {
-    mode: (values.mode ?? 'up') as Command['mode'], seconds: num(values.seconds), count: num(values.count), warmup: num(values.warmup), size: num(values.size),
+    mode: (values.mode ?? 'up') as Command['mode'],
+    seconds: num(values.seconds),
+    count: num(values.count),
+    warmup: num(values.warmup),
+    size: num(values.size),
   });
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

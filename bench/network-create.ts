@@ -26,7 +26,10 @@ function cliArgs(method: Method, name: string, parent: string): string[] {
 /** The Engine API body the CLI sends for the same create. */
 function apiBody(method: Method, name: string, parent: string): unknown {
   return {
-    Name: name, Driver: method, CheckDuplicate: true, Options: { parent },
+    Name: name,
+    Driver: method,
+    CheckDuplicate: true,
+    Options: { parent },
     IPAM: { Driver: method === 'macnet' ? 'macnet' : 'default', Config: [{ Subnet: SUBNET, Gateway: GATEWAY }] },
   };
 }
@@ -44,10 +47,24 @@ async function vlanMissing(host: LabHost): Promise<string | undefined> {
   });
 }
 
-interface Samples { [op: string]: { [m in Method]: number[] } }
+interface Samples {
+  [op: string]: { [m in Method]: number[] };
+}
 
-async function measure(host: LabHost, rounds: number, parent: string, tag: string, samples: Samples, log: (m: string) => void): Promise<void> {
-  const ops = [`create${tag} (docker CLI)`, `rm${tag} (docker CLI)`, `create${tag} (Engine API)`, `delete${tag} (Engine API)`] as const;
+async function measure(
+  host: LabHost,
+  rounds: number,
+  parent: string,
+  tag: string,
+  samples: Samples,
+  log: (m: string) => void,
+): Promise<void> {
+  const ops = [
+    `create${tag} (docker CLI)`,
+    `rm${tag} (docker CLI)`,
+    `create${tag} (Engine API)`,
+    `delete${tag} (Engine API)`,
+  ] as const;
   for (const op of ops) samples[op] ??= { macnet: [], macvlan: [] };
   let n = 0;
   const once = async (method: Method, timed: boolean) => {
@@ -57,15 +74,21 @@ async function measure(host: LabHost, rounds: number, parent: string, tag: strin
       await elapsedMs(() => docker(host, 'network', 'rm', name)),
     ];
     let id = '';
-    t.push(await elapsedMs(async () => {
-      const r = await engine(host, 'POST', '/networks/create', apiBody(method, `${name}-api`, parent));
-      if (r.status !== 201) throw new Error(`${method}: POST /networks/create: ${r.status} ${JSON.stringify(r.body)}`);
-      id = (r.body as { Id: string }).Id;
-    }));
-    t.push(await elapsedMs(async () => {
-      const r = await engine(host, 'DELETE', `/networks/${id}`);
-      if (r.status !== 204) throw new Error(`${method}: DELETE /networks/${id}: ${r.status} ${JSON.stringify(r.body)}`);
-    }));
+    t.push(
+      await elapsedMs(async () => {
+        const r = await engine(host, 'POST', '/networks/create', apiBody(method, `${name}-api`, parent));
+        if (r.status !== 201)
+          throw new Error(`${method}: POST /networks/create: ${r.status} ${JSON.stringify(r.body)}`);
+        id = (r.body as { Id: string }).Id;
+      }),
+    );
+    t.push(
+      await elapsedMs(async () => {
+        const r = await engine(host, 'DELETE', `/networks/${id}`);
+        if (r.status !== 204)
+          throw new Error(`${method}: DELETE /networks/${id}: ${r.status} ${JSON.stringify(r.body)}`);
+      }),
+    );
     if (timed) ops.forEach((op, i) => samples[op]![method].push(t[i]!));
   };
   for (let i = 0; i < WARMUP; i++) for (const m of METHODS) await once(m, false);
@@ -79,7 +102,8 @@ async function measure(host: LabHost, rounds: number, parent: string, tag: strin
 }
 
 function cliShare(samples: Samples): string {
-  const cli = samples['create (docker CLI)'], api = samples['create (Engine API)'];
+  const cli = samples['create (docker CLI)'],
+    api = samples['create (Engine API)'];
   return cli && api ? `${(median(cli.macvlan) - median(api.macvlan)).toFixed(1)} ms` : 'not measured';
 }
 
@@ -102,17 +126,26 @@ export async function networkCreateFigure(rounds: number, log: (m: string) => vo
     await lab.destroy();
   }
 
-  const series: Series[] = Object.entries(samples).flatMap(([op, by]) => METHODS.map((method) => ({ op, method, samplesMs: by[method] })));
+  const series: Series[] = Object.entries(samples).flatMap(([op, by]) =>
+    METHODS.map((method) => ({ op, method, samplesMs: by[method] })),
+  );
   const panel: PlotPanel = {
     title: 'Network create + delete: macnet / built-in macvlan, median time',
-    unit: '×', better: 'lower',
-    bars: Object.entries(samples).map(([op, by]) => ({ label: op, value: ratio(median(by.macnet), median(by.macvlan)) })),
+    unit: '×',
+    better: 'lower',
+    bars: Object.entries(samples).map(([op, by]) => ({
+      label: op,
+      value: ratio(median(by.macnet), median(by.macvlan)),
+    })),
     lines: [{ value: 1, label: 'parity', kind: 'reference' }],
   };
-  const skipped = vlanReason === undefined ? [] : [
-    `create + delete with an 802.1q parent (-o parent=${VLAN_PARENT}): skipped, this kernel cannot create vlan links ` +
-      `(probe in the lab host: ${vlanReason}). The VM with the stock Debian kernel has vlan, but no dockerd runs there.`,
-  ];
+  const skipped =
+    vlanReason === undefined
+      ? []
+      : [
+          `create + delete with an 802.1q parent (-o parent=${VLAN_PARENT}): skipped, this kernel cannot create vlan links ` +
+            `(probe in the lab host: ${vlanReason}). The VM with the stock Debian kernel has vlan, but no dockerd runs there.`,
+        ];
   return {
     what:
       `One lab host (its own network namespace, mount namespace and dockerd ${dockerVersion}), with \`bin/macnet daemon\` ` +
@@ -122,10 +155,12 @@ export async function networkCreateFigure(rounds: number, log: (m: string) => vo
       `each round, A B then B A. ${WARMUP} untimed rounds come first. Each operation is timed on its own as the ` +
       'bench process sees it: the CLI times include starting the docker CLI process.',
     methods: {
-      macnet: `\`docker network create -d macnet --ipam-driver macnet --subnet ${SUBNET} --gateway ${GATEWAY} -o parent=eth0 NAME\`: ` +
+      macnet:
+        `\`docker network create -d macnet --ipam-driver macnet --subnet ${SUBNET} --gateway ${GATEWAY} -o parent=eth0 NAME\`: ` +
         'dockerd calls macnet over its socket (RequestPool, RequestAddress for the gateway, CreateNetwork; on rm ' +
         'DeleteNetwork, ReleaseAddress, ReleasePool)',
-      macvlan: `\`docker network create -d macvlan --subnet ${SUBNET} --gateway ${GATEWAY} -o parent=eth0 NAME\`: ` +
+      macvlan:
+        `\`docker network create -d macvlan --subnet ${SUBNET} --gateway ${GATEWAY} -o parent=eth0 NAME\`: ` +
         "Docker's built-in driver and default IPAM, inside dockerd",
     },
     baseline: 'macvlan',

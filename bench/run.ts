@@ -28,7 +28,16 @@ import { networkCreate } from './network-create';
 import { panelsOf, renderSvg } from './plot';
 import { type Engine, ENGINE_IDS, type EngineId, ensureCurrentEngine, systemEngine } from '../test/lab/engines';
 import {
-  type Figure, type FigureResult, type RichFigureResult, fmtMs, fmtRatio, markdownTable, ratio, summarize, targetLine, textTable,
+  type Figure,
+  type FigureResult,
+  type RichFigureResult,
+  fmtMs,
+  fmtRatio,
+  markdownTable,
+  ratio,
+  summarize,
+  targetLine,
+  textTable,
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
@@ -72,7 +81,8 @@ function parse(argv: string[]): Options | undefined {
     return undefined;
   }
   if (values.list) {
-    for (const f of FIGURES) console.log(`${f.id.padEnd(16)} ${f.title} (${f.defaultRounds} rounds, --quick: ${f.quickRounds})`);
+    for (const f of FIGURES)
+      console.log(`${f.id.padEnd(16)} ${f.title} (${f.defaultRounds} rounds, --quick: ${f.quickRounds})`);
     return undefined;
   }
   const unknown = positionals.filter((p) => !FIGURES.some((f) => f.id === p));
@@ -83,7 +93,8 @@ function parse(argv: string[]): Options | undefined {
   let fixed: number | undefined;
   if (roundsArg !== undefined && roundsArg !== '') {
     fixed = Number(roundsArg);
-    if (!Number.isInteger(fixed) || fixed < 1) throw new UsageError(`rounds ${JSON.stringify(roundsArg)} is not a positive integer`);
+    if (!Number.isInteger(fixed) || fixed < 1)
+      throw new UsageError(`rounds ${JSON.stringify(roundsArg)} is not a positive integer`);
   }
   const quick = values.quick === true || /^(1|true|yes)$/i.test(process.env['BENCH_QUICK'] ?? '');
   const rounds = (f: Figure) => fixed ?? (quick ? f.quickRounds : f.defaultRounds);
@@ -100,7 +111,10 @@ class UsageError extends Error {}
 
 /** The command as the person typed it, so the report can say what to run to get the same figures. */
 function invocation(): string {
-  const env = ['BENCH_QUICK', 'BENCH_ROUNDS', 'BENCH_ENGINE'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
+  const env = ['BENCH_QUICK', 'BENCH_ROUNDS', 'BENCH_ENGINE']
+    .filter((k) => process.env[k])
+    .map((k) => `${k}=${process.env[k]} `)
+    .join('');
   const args = process.argv.slice(2).join(' ');
   return process.env['npm_lifecycle_event'] === 'bench'
     ? `${env}npm run bench${args ? ` -- ${args}` : ''}`
@@ -126,9 +140,20 @@ function machine(engine: Engine): [string, string][] {
     ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
     ['node', process.version],
     ['iproute2', tryRun('ip', ['-V'])?.replace(/^ip utility, /, '') ?? 'unknown'],
-    ['load average at start (1/5/15 min)', os.loadavg().map((x) => x.toFixed(2)).join(' ')],
+    [
+      'load average at start (1/5/15 min)',
+      os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' '),
+    ],
     ['Docker engine of the Docker figures', `${engine.label} (${engine.source})`],
-    ['code', commit ? `git ${commit}${dirty ? ' + uncommitted changes in src/, bench/ or native/' : ''}` : 'not a git checkout'],
+    [
+      'code',
+      commit
+        ? `git ${commit}${dirty ? ' + uncommitted changes in src/, bench/ or native/' : ''}`
+        : 'not a git checkout',
+    ],
   ];
 }
 
@@ -148,15 +173,30 @@ function rows(r: FigureResult): Row[] {
       op: s.op,
       method: s.method,
       cells: [
-        s.op, s.method, String(sum.n), fmtMs(sum.median), fmtMs(sum.p90), fmtMs(sum.min), fmtMs(sum.max),
-        bs ? fmtRatio(ratio(sum.median, bs.median)) : '-', bs ? fmtRatio(ratio(sum.p90, bs.p90)) : '-',
+        s.op,
+        s.method,
+        String(sum.n),
+        fmtMs(sum.median),
+        fmtMs(sum.p90),
+        fmtMs(sum.min),
+        fmtMs(sum.max),
+        bs ? fmtRatio(ratio(sum.median, bs.median)) : '-',
+        bs ? fmtRatio(ratio(sum.p90, bs.p90)) : '-',
       ],
     };
   });
 }
 
 const header = (r: FigureResult) => [
-  'op', 'method', 'n', 'median ms', 'p90 ms', 'min ms', 'max ms', `median / ${r.baseline}`, `p90 / ${r.baseline}`,
+  'op',
+  'method',
+  'n',
+  'median ms',
+  'p90 ms',
+  'min ms',
+  'max ms',
+  `median / ${r.baseline}`,
+  `p90 / ${r.baseline}`,
 ];
 
 interface Done {
@@ -183,15 +223,21 @@ const WHOLE_RUN_TARGET_S = 20 * 60;
 
 /** Every PASS/FAIL line of the run, each with its figure: targets, target lines in notes, the run's own time. */
 function targetLines(opts: Options, done: Done[], seconds: number): string[] {
-  const lines = done.flatMap(({ figure: f, result: r }) => [
-    ...((r as RichFigureResult).targets ?? []).map(targetLine),
-    ...r.notes.filter((n) => /^(PASS|FAIL): /.test(n)),
-  ].map((l) => l.replace(/^(PASS|FAIL): /, `$1: ${f.id}: `)));
+  const lines = done.flatMap(({ figure: f, result: r }) =>
+    [
+      ...((r as RichFigureResult).targets ?? []).map(targetLine),
+      ...r.notes.filter((n) => /^(PASS|FAIL): /.test(n)),
+    ].map((l) => l.replace(/^(PASS|FAIL): /, `$1: ${f.id}: `)),
+  );
   const took = `${seconds.toFixed(0)} s (${(seconds / 60).toFixed(1)} min) from the bench's start to its report, without the build before it`;
   if (opts.figures.length === FIGURES.length && !opts.smoke) {
-    lines.push(`${seconds < WHOLE_RUN_TARGET_S ? 'PASS' : 'FAIL'}: whole \`npm run bench\`: ${took}, target under ${WHOLE_RUN_TARGET_S / 60} min`);
+    lines.push(
+      `${seconds < WHOLE_RUN_TARGET_S ? 'PASS' : 'FAIL'}: whole \`npm run bench\`: ${took}, target under ${WHOLE_RUN_TARGET_S / 60} min`,
+    );
   } else {
-    lines.push(`not evaluated: the whole-run target (under ${WHOLE_RUN_TARGET_S / 60} min) applies to \`npm run bench\` with every figure at default rounds; this run: ${took}`);
+    lines.push(
+      `not evaluated: the whole-run target (under ${WHOLE_RUN_TARGET_S / 60} min) applies to \`npm run bench\` with every figure at default rounds; this run: ${took}`,
+    );
   }
   return lines;
 }
@@ -208,9 +254,28 @@ function report(opts: Options, facts: [string, string][], done: Done[], started:
     '',
     '## Machine',
     '',
-    markdownTable(['fact', 'value'], [...facts, ['load average at end (1/5/15 min)', os.loadavg().map((x) => x.toFixed(2)).join(' ')]]),
-    '', '## Targets', '', 'Reported, never asserted.', '', ...targetLines(opts, done, seconds).map((l) => `- ${l}`),
-    '', '## Plot', '',
+    markdownTable(
+      ['fact', 'value'],
+      [
+        ...facts,
+        [
+          'load average at end (1/5/15 min)',
+          os
+            .loadavg()
+            .map((x) => x.toFixed(2))
+            .join(' '),
+        ],
+      ],
+    ),
+    '',
+    '## Targets',
+    '',
+    'Reported, never asserted.',
+    '',
+    ...targetLines(opts, done, seconds).map((l) => `- ${l}`),
+    '',
+    '## Plot',
+    '',
     `![Each figure's ratios (macnet / built-in, or method / baseline) and measured values against their targets](${path.basename(svgPath(opts.out))})`,
     '',
     'One panel per figure part, each on its own linear axis from 0; bars green when they meet their target, red when ' +
@@ -220,14 +285,27 @@ function report(opts: Options, facts: [string, string][], done: Done[], started:
   ];
   for (const { figure: f, result: r, seconds: s } of done) {
     md.push(
-      '', `## ${f.id}: ${f.title}`, '',
+      '',
+      `## ${f.id}: ${f.title}`,
+      '',
       `Command: \`${reproduce(f, r.rounds)}\` (or \`npm run bench\` for the whole suite). ` +
         `Rounds: ${r.rounds} (one round: ${r.roundUnit}). Took ${s.toFixed(1)} s.`,
-      '', r.what, '', 'Methods:', '',
+      '',
+      r.what,
+      '',
+      'Methods:',
+      '',
       ...Object.entries(r.methods).map(([k, v]) => `- \`${k}\`${k === r.baseline ? ' (baseline)' : ''}: ${v}`),
-      '', markdownTable(header(r), rows(r).map((x) => x.cells)),
+      '',
+      markdownTable(
+        header(r),
+        rows(r).map((x) => x.cells),
+      ),
       ...extras(r, markdownTable),
-      '', 'Notes:', '', ...r.notes.map((n) => `- ${n}`),
+      '',
+      'Notes:',
+      '',
+      ...r.notes.map((n) => `- ${n}`),
     );
   }
   return `${md.join('\n')}\n`;
@@ -275,21 +353,40 @@ async function main(): Promise<number> {
     }
     const seconds = (performance.now() - t0) / 1000;
     done.push({ figure, result, seconds });
-    console.log(`\n${figure.id}: ${figure.title}\n${result.rounds} rounds (${result.roundUnit}), ${seconds.toFixed(1)} s\n`);
-    console.log(textTable(header(result), rows(result).map((x) => x.cells)));
+    console.log(
+      `\n${figure.id}: ${figure.title}\n${result.rounds} rounds (${result.roundUnit}), ${seconds.toFixed(1)} s\n`,
+    );
+    console.log(
+      textTable(
+        header(result),
+        rows(result).map((x) => x.cells),
+      ),
+    );
     for (const line of extras(result, textTable)) console.log(line);
   }
   const total = (Date.now() - started.getTime()) / 1000;
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, report(opts, facts, done, started, total));
-  fs.writeFileSync(svgPath(opts.out), renderSvg(panelsOf(done.map((d) => ({ id: d.figure.id, result: d.result }))),
-    `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, ${invocation()}`));
+  fs.writeFileSync(
+    svgPath(opts.out),
+    renderSvg(
+      panelsOf(done.map((d) => ({ id: d.figure.id, result: d.result }))),
+      `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, ${invocation()}`,
+    ),
+  );
   console.log(`\nTargets (reported, never asserted):\n${targetLines(opts, done, total).join('\n')}`);
-  console.log(`\nwrote ${path.relative(process.cwd(), opts.out) || opts.out} and ${path.basename(svgPath(opts.out))} (${total.toFixed(1)} s)`);
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), opts.out) || opts.out} and ${path.basename(svgPath(opts.out))} (${total.toFixed(1)} s)`,
+  );
   return 0;
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
-  (e) => { console.error('bench:', e); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error('bench:', e);
+    process.exitCode = 1;
+  },
 );

@@ -49,7 +49,11 @@ const isDocker = (f) => {
   const src = fs.readFileSync(f, 'utf8');
   if (requiresEngineTest(src)) return true;
   return [...src.matchAll(/require\("\.\/([\w-]+)"\)/g)].some(([, m]) => {
-    try { return requiresEngineTest(fs.readFileSync(path.join(path.dirname(f), `${m}.js`), 'utf8')); } catch { return false; }
+    try {
+      return requiresEngineTest(fs.readFileSync(path.join(path.dirname(f), `${m}.js`), 'utf8'));
+    } catch {
+      return false;
+    }
   });
 };
 const dockerFiles = files.filter(isDocker);
@@ -58,7 +62,10 @@ const otherFiles = files.filter((f) => !isDocker(f));
 const problems = [];
 const timing = [];
 const t0 = Date.now();
-const wanted = (process.env.MACNET_ENGINES ?? 'system,current').split(',').map((s) => s.trim()).filter(Boolean);
+const wanted = (process.env.MACNET_ENGINES ?? 'system,current')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const ready = []; // [{ id, engine }]
 for (const id of wanted) {
   if (!engines.ENGINE_IDS.includes(id)) {
@@ -84,11 +91,21 @@ function pass(label, passFiles, engineId) {
   const out = path.join(work, `${timing.length}.jsonl`);
   console.log(`# ---- ${label}: ${passFiles.length} files ----`);
   const t = Date.now();
-  const r = spawnSync(process.execPath, [
-    '--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=900000',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    `--test-reporter=${reporter}`, `--test-reporter-destination=${out}`, ...passFiles,
-  ], { stdio: 'inherit', env: { ...process.env, MACNET_ENGINE: engineId, MACNET_RESIDUE_BASELINE: baselineFile } });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--enable-source-maps',
+      '--test',
+      '--test-concurrency=1',
+      '--test-timeout=900000',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${reporter}`,
+      `--test-reporter-destination=${out}`,
+      ...passFiles,
+    ],
+    { stdio: 'inherit', env: { ...process.env, MACNET_ENGINE: engineId, MACNET_RESIDUE_BASELINE: baselineFile } },
+  );
   timing.push([label, Date.now() - t]);
   if (r.status !== 0) problems.push(`${label}: node --test exited ${r.status ?? r.signal}`);
   else if (!fs.existsSync(out) || fs.readFileSync(out, 'utf8').trim() === '') problems.push(`${label}: no test ran`);
@@ -97,12 +114,26 @@ function pass(label, passFiles, engineId) {
 
 const results = [];
 const [first, ...others] = ready;
-results.push(pass(first ? `tests, Docker tests on ${first.engine.label}` : 'tests', [...otherFiles, ...(first ? dockerFiles : [])], first?.id ?? 'system'));
+results.push(
+  pass(
+    first ? `tests, Docker tests on ${first.engine.label}` : 'tests',
+    [...otherFiles, ...(first ? dockerFiles : [])],
+    first?.id ?? 'system',
+  ),
+);
 for (const o of others) results.push(pass(`Docker tests on ${o.engine.label}`, dockerFiles, o.id));
 if (fs.existsSync(residueTest)) results.push(pass('residue check', [residueTest], 'system'));
 
 const outcomes = results.filter(Boolean).flatMap((f) => {
-  try { return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { return []; }
+  try {
+    return fs
+      .readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
 });
 const s = summarize(outcomes, new Map(ready.map((r) => [r.engine.label, r.engine.source])), ci);
 console.log('\n# ---- summary ----');

@@ -52,42 +52,77 @@ export interface DaemonOptions {
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
   const { values } = parseArgs({
-    args: argv, strict: true, options: {
-      'plugin-dir': { type: 'string' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' },
+    args: argv,
+    strict: true,
+    options: {
+      'plugin-dir': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'log-level': { type: 'string' },
       'default-address-pool': { type: 'string', multiple: true },
-      'probe-window': { type: 'string' }, 'no-probe': { type: 'boolean' },
-      'reclaim-after': { type: 'string' }, 'dhcp-keep': { type: 'string' },
+      'probe-window': { type: 'string' },
+      'no-probe': { type: 'boolean' },
+      'reclaim-after': { type: 'string' },
+      'dhcp-keep': { type: 'string' },
     },
   });
   const level = values['log-level'] ?? 'info';
   if (!(LEVELS as string[]).includes(level)) {
-    throw new MacnetError('OPTION_INVALID', `--log-level ${JSON.stringify(level)} is not valid: use one of ${LEVELS.join(', ')}`, { option: 'log-level', value: level });
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `--log-level ${JSON.stringify(level)} is not valid: use one of ${LEVELS.join(', ')}`,
+      { option: 'log-level', value: level },
+    );
   }
-  const pools = (values['default-address-pool'] ?? ['base=172.31.0.0/16,size=24', 'base=fd6d:6163:6e65::/48,size=64']).map((p) => {
+  const pools = (
+    values['default-address-pool'] ?? ['base=172.31.0.0/16,size=24', 'base=fd6d:6163:6e65::/48,size=64']
+  ).map((p) => {
     const m = /^base=([^,]+),size=(\d+)$/.exec(p);
-    if (!m) throw new MacnetError('OPTION_INVALID', `--default-address-pool ${JSON.stringify(p)} is not valid: write ` + 'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24', { option: 'default-address-pool', value: p });
+    if (!m)
+      throw new MacnetError(
+        'OPTION_INVALID',
+        `--default-address-pool ${JSON.stringify(p)} is not valid: write ` +
+          'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24',
+        { option: 'default-address-pool', value: p },
+      );
     return { base: m[1]!, size: Number(m[2]) };
   });
-  for (const [opt, dir] of [['plugin-dir', values['plugin-dir']], ['state-dir', values['state-dir']]] as const) {
+  for (const [opt, dir] of [
+    ['plugin-dir', values['plugin-dir']],
+    ['state-dir', values['state-dir']],
+  ] as const) {
     if (dir !== undefined && !path.isAbsolute(dir)) {
-      throw new MacnetError('OPTION_INVALID', `--${opt} ${JSON.stringify(dir)} is not valid: give an absolute path`, { option: opt, value: dir });
+      throw new MacnetError('OPTION_INVALID', `--${opt} ${JSON.stringify(dir)} is not valid: give an absolute path`, {
+        option: opt,
+        value: dir,
+      });
     }
   }
   const win = values['probe-window'] ?? '300';
   if (!/^\d+$/.test(win) || Number(win) < 10 || Number(win) > 10_000) {
-    throw new MacnetError('OPTION_INVALID', `--probe-window ${JSON.stringify(win)} is not valid: give milliseconds from 10 to 10000`, { option: 'probe-window', value: win });
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `--probe-window ${JSON.stringify(win)} is not valid: give milliseconds from 10 to 10000`,
+      { option: 'probe-window', value: win },
+    );
   }
   // Below 35 s, dockerd (which retries a plugin call for about 30 s) may still be re-sending the call that
   // would create the endpoint for an address that looks orphaned.
   const reclaim = values['reclaim-after'] ?? '60';
   if (!/^\d+$/.test(reclaim) || (Number(reclaim) !== 0 && (Number(reclaim) < 35 || Number(reclaim) > 86_400))) {
-    throw new MacnetError('OPTION_INVALID', `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give ` + 'seconds from 35 to 86400, or 0 to never give such addresses back', { option: 'reclaim-after', value: reclaim });
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give ` +
+        'seconds from 35 to 86400, or 0 to never give such addresses back',
+      { option: 'reclaim-after', value: reclaim },
+    );
   }
   const keep = values['dhcp-keep'] ?? '600';
   if (!/^\d+$/.test(keep) || Number(keep) > 86_400) {
-    throw new MacnetError('OPTION_INVALID',
+    throw new MacnetError(
+      'OPTION_INVALID',
       `--dhcp-keep ${JSON.stringify(keep)} is not valid: give seconds from 0 (release at once) to 86400`,
-      { option: 'dhcp-keep', value: keep });
+      { option: 'dhcp-keep', value: keep },
+    );
   }
   return {
     reclaimAfterMs: Number(reclaim) * 1000,
@@ -129,7 +164,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 }
 
 async function serve(
-  opts: DaemonOptions, log: Logger, instance: Instance, socket: string, passed: PassedSocket | undefined,
+  opts: DaemonOptions,
+  log: Logger,
+  instance: Instance,
+  socket: string,
+  passed: PassedSocket | undefined,
 ): Promise<number> {
   const started = performance.now();
   fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -137,12 +176,18 @@ async function serve(
   const kernel = Kernel.open();
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
-    probe: opts.probe, probeWindowMs: opts.probeWindowMs, ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
-    ipamName: (subnet, ip) => ipam.nameOf(subnet, ip), ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
+    probe: opts.probe,
+    probeWindowMs: opts.probeWindowMs,
+    ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
+    ipamName: (subnet, ip) => ipam.nameOf(subnet, ip),
+    ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
   });
   const ipam: Ipam = new Ipam(store, {
-    defaultPools: opts.defaultPools, ...(driver.lan && { lan: driver.lan }), dhcp: driver.dhcpLinks,
-    dhcpKeepMs: opts.dhcpKeepMs, log,
+    defaultPools: opts.defaultPools,
+    ...(driver.lan && { lan: driver.lan }),
+    dhcp: driver.dhcpLinks,
+    dhcpKeepMs: opts.dhcpKeepMs,
+    log,
   });
   const h = handlers(driver, ipam);
   addFaultHook(h, log);
@@ -153,13 +198,19 @@ async function serve(
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
   if (passed) {
     // systemd's socket (src/cli/systemd.ts): calls that came while this process started wait in its backlog.
-    if (passed.count > 1) log.warn('socket activation passed more than one socket: serving the first', { count: passed.count });
+    if (passed.count > 1)
+      log.warn('socket activation passed more than one socket: serving the first', { count: passed.count });
     await server.listenFd(passed.fd);
   } else {
     await server.listen(socket);
   }
   const where = passed ? { socket: passed.path ?? `fd ${passed.fd}`, activation: 'systemd' } : { socket };
-  log.info('ready', { ...where, stateDir: opts.stateDir, ms: Math.round(performance.now() - started), pid: process.pid });
+  log.info('ready', {
+    ...where,
+    stateDir: opts.stateDir,
+    ms: Math.round(performance.now() - started),
+    pid: process.pid,
+  });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -19,8 +19,11 @@ export const FAULTS_ENV = 'MACNET_TEST_FAULTS';
 export function installFatalHandlers(log: Logger, cleanUp: () => void): void {
   const die = (what: string, e: unknown) => {
     const err = e instanceof Error ? e : new Error(String(e));
-    log.error(`fatal: ${what}: exiting for the supervisor to restart macnet`,
-      { error: err.message, stack: err.stack, exitCode: FATAL_EXIT_CODE });
+    log.error(`fatal: ${what}: exiting for the supervisor to restart macnet`, {
+      error: err.message,
+      stack: err.stack,
+      exitCode: FATAL_EXIT_CODE,
+    });
     try {
       cleanUp();
     } finally {

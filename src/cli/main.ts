@@ -28,13 +28,31 @@ Options:
 `;
 
 function describe(l: Link, byIndex: Map<number, string>): string {
-  const parent = l.parentIndex === undefined ? '' : ' parent ' + (byIndex.get(l.parentIndex) ?? `index ${l.parentIndex}${l.parentNetnsId !== undefined ? ' (other netns)' : ''}`);
-  const data = l.data === undefined ? '' : ` ${Object.entries(l.data).filter(([k]) => k !== 'kind').map(([k, v]) => `${k} ${v}`).join(' ')}`;
-  return `${l.index}: ${l.name} ${l.kind ?? (l.hwType === 772 ? 'loopback' : 'device')}${data}${parent} mac ` + `${l.mac ?? '-'} mtu ${l.mtu} ${l.up ? 'up' : 'down'}${l.promisc ? ' promisc' : ''} ${l.operstate}`;
+  const parent =
+    l.parentIndex === undefined
+      ? ''
+      : ' parent ' +
+        (byIndex.get(l.parentIndex) ??
+          `index ${l.parentIndex}${l.parentNetnsId !== undefined ? ' (other netns)' : ''}`);
+  const data =
+    l.data === undefined
+      ? ''
+      : ` ${Object.entries(l.data)
+          .filter(([k]) => k !== 'kind')
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' ')}`;
+  return (
+    `${l.index}: ${l.name} ${l.kind ?? (l.hwType === 772 ? 'loopback' : 'device')}${data}${parent} mac ` +
+    `${l.mac ?? '-'} mtu ${l.mtu} ${l.up ? 'up' : 'down'}${l.promisc ? ' promisc' : ''} ${l.operstate}`
+  );
 }
 
 async function links(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { netns: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { netns: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+  });
   return Kernel.with(values.netns, async (k) => {
     const all = await k.links.list();
     if (values.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
@@ -77,8 +95,10 @@ export async function main(argv: string[]): Promise<number> {
         }
         return installUnits(rest);
       default:
-        process.stderr.write(`macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan, ` +
-          'install-units (macnet --help)\n');
+        process.stderr.write(
+          `macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan, ` +
+            'install-units (macnet --help)\n',
+        );
         return 2;
     }
   } catch (e) {

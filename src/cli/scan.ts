@@ -20,17 +20,31 @@ Options:
   --docker-host URL        the Docker Engine API for names (default DOCKER_HOST, else unix:///var/run/docker.sock)
 `;
 
-interface Reply { status: number; body: string }
+interface Reply {
+  status: number;
+  body: string;
+}
 
 function request(socketPath: string, method: string, urlPath: string, body?: unknown): Promise<Reply> {
   const text = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: urlPath, method, headers: { Host: 'localhost', ...(text !== undefined && { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        socketPath,
+        path: urlPath,
+        method,
+        headers: {
+          Host: 'localhost',
+          ...(text !== undefined && { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });
@@ -39,7 +53,11 @@ function request(socketPath: string, method: string, urlPath: string, body?: unk
 function dockerSocket(flag: string | undefined): string {
   const url = flag ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   if (!url.startsWith('unix://')) {
-    throw new MacnetError('OPTION_INVALID', `--docker-host ${JSON.stringify(url)} is not valid: give a unix socket as unix:///path (tcp is not supported)`, { option: 'docker-host', value: url });
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `--docker-host ${JSON.stringify(url)} is not valid: give a unix socket as unix:///path (tcp is not supported)`,
+      { option: 'docker-host', value: url },
+    );
   }
   return url.slice('unix://'.length);
 }
@@ -52,12 +70,29 @@ async function resolve(network: string, dockerHost: string | undefined): Promise
   try {
     r = await request(sock, 'GET', `/networks/${encodeURIComponent(network)}`);
   } catch (e) {
-    throw new MacnetError('DOCKER_UNREACHABLE', `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ` + `${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`, { socket: sock }, e);
+    throw new MacnetError(
+      'DOCKER_UNREACHABLE',
+      `scan: cannot reach the Docker Engine API at unix://${sock} to look up network ` +
+        `${JSON.stringify(network)} (${(e as Error).message}); give --docker-host, or the network id`,
+      { socket: sock },
+      e,
+    );
   }
   if (r.status === 404) {
-    throw new MacnetError('NETWORK_NOT_FOUND', `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}` + '; `docker network ls --filter driver=macnet` lists the macnet networks', { network });
+    throw new MacnetError(
+      'NETWORK_NOT_FOUND',
+      `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}` +
+        '; `docker network ls --filter driver=macnet` lists the macnet networks',
+      { network },
+    );
   }
-  if (r.status !== 200) throw new MacnetError('DOCKER_UNREACHABLE', `scan: the Docker Engine API at unix://${sock} answered ${r.status}` + ` for network ${JSON.stringify(network)}: ${r.body.trim()}`, { socket: sock });
+  if (r.status !== 200)
+    throw new MacnetError(
+      'DOCKER_UNREACHABLE',
+      `scan: the Docker Engine API at unix://${sock} answered ${r.status}` +
+        ` for network ${JSON.stringify(network)}: ${r.body.trim()}`,
+      { socket: sock },
+    );
   return { id: (JSON.parse(r.body) as { Id: string }).Id, name: network };
 }
 
@@ -65,40 +100,68 @@ export function formatTable(rows: readonly Row[]): string {
   const head = ['ADDRESS', 'MAC', 'OWNER', 'NOTE'];
   const cells = rows.map((r) => [r.address, r.mac || '-', r.owner, r.note]);
   const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(width[i]!))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === c.length - 1 ? x : x.padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...cells.map(line)].join('\n') + '\n';
 }
 
 export async function scan(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
-    options: { json: { type: 'boolean' }, 'plugin-dir': { type: 'string' }, 'docker-host': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      'plugin-dir': { type: 'string' },
+      'docker-host': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     process.stdout.write(SCAN_HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new MacnetError('INVALID_ARGUMENT', `scan takes one NETWORK (a name, id or id prefix), got ${positionals.length}: macnet scan --help`, {});
+  if (positionals.length !== 1)
+    throw new MacnetError(
+      'INVALID_ARGUMENT',
+      `scan takes one NETWORK (a name, id or id prefix), got ${positionals.length}: macnet scan --help`,
+      {},
+    );
   const network = await resolve(positionals[0]!, values['docker-host']);
   const socket = path.join(values['plugin-dir'] ?? '/run/docker/plugins', 'macnet.sock');
   let r: Reply;
   try {
     r = await request(socket, 'POST', '/macnet/scan', { network: network.id });
   } catch (e) {
-    throw new MacnetError('DAEMON_UNREACHABLE', `scan: cannot connect to the macnet daemon at ${socket} (` + `${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`, { socket }, e);
+    throw new MacnetError(
+      'DAEMON_UNREACHABLE',
+      `scan: cannot connect to the macnet daemon at ${socket} (` +
+        `${(e as Error).message}); is \`macnet daemon\` running with this --plugin-dir?`,
+      { socket },
+      e,
+    );
   }
   const body = JSON.parse(r.body) as ScanResult & { Err?: string };
   if (body.Err) {
     // The daemon's reply carries "CODE: message" (server.ts); keep the code, say which name it was.
     const m = /^([A-Z_]+): ([\s\S]*)$/.exec(body.Err);
-    const named = network.name ? ` (Docker network ${JSON.stringify(network.name)}; is it a macnet network of this daemon?)` : '';
+    const named = network.name
+      ? ` (Docker network ${JSON.stringify(network.name)}; is it a macnet network of this daemon?)`
+      : '';
     throw new MacnetError((m?.[1] ?? 'INVALID_ARGUMENT') as 'INVALID_ARGUMENT', `${m?.[2] ?? body.Err}${named}`, {});
   }
   if (values.json) process.stdout.write(`${JSON.stringify(body.rows, null, 2)}\n`);
   else {
     process.stdout.write(formatTable(body.rows));
     const conflicts = body.rows.filter((x) => x.conflict).length;
-    process.stderr.write(`network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; ` + `asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ` + `${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`);
+    process.stderr.write(
+      `network ${body.network.slice(0, 12)} on ${body.parent}: ${body.subnets.join(', ')}; ` +
+        `asked ${body.asked.ipv4} IPv4 and ${body.asked.ipv6} IPv6 addresses in ${body.ms} ms; ` +
+        `${body.rows.length} listed, ${conflicts} conflict${conflicts === 1 ? '' : 's'}\n`,
+    );
   }
   return 0;
 }

@@ -9,9 +9,25 @@
 import { randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
 import {
-  DHCPACK, DHCPDECLINE, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPRELEASE, DHCPREQUEST, type DhcpMessage, decodeReply,
-  encodeDhcp, encodeUdp, FLAG_BROADCAST, leaseOptions, maskToPrefix, OPT, optIp,
-  PARAMETER_REQUEST_LIST, SERVER_PORT, CLIENT_PORT,
+  DHCPACK,
+  DHCPDECLINE,
+  DHCPDISCOVER,
+  DHCPNAK,
+  DHCPOFFER,
+  DHCPRELEASE,
+  DHCPREQUEST,
+  type DhcpMessage,
+  decodeReply,
+  encodeDhcp,
+  encodeUdp,
+  FLAG_BROADCAST,
+  leaseOptions,
+  maskToPrefix,
+  OPT,
+  optIp,
+  PARAMETER_REQUEST_LIST,
+  SERVER_PORT,
+  CLIENT_PORT,
 } from './packets';
 
 /** What the client needs of a packet socket; src/kernel's PacketSocket (SOCK_DGRAM, ETH_P_IP) fits. */
@@ -133,10 +149,15 @@ function exchange<R>(sock: DhcpSocket, x: Exchange<R>, started: number): Promise
       }
       sends++;
       const gap = gaps.shift();
-      timer = setTimeout(gap === undefined ? () => done(() => resolve({ result: undefined, sends })) : send,
-        gap ?? Math.max(0, x.deadline - Date.now()));
+      timer = setTimeout(
+        gap === undefined ? () => done(() => resolve({ result: undefined, sends })) : send,
+        gap ?? Math.max(0, x.deadline - Date.now()),
+      );
     };
-    if (x.signal?.aborted) { reject(x.signal.reason); return; }
+    if (x.signal?.aborted) {
+      reject(x.signal.reason);
+      return;
+    }
     x.signal?.addEventListener('abort', onAbort);
     sock.on('packet', onPacket);
     send();
@@ -161,7 +182,13 @@ function classfulPrefix(ip: string): number {
   return first < 128 ? 8 : first < 192 ? 16 : 24;
 }
 
-function leaseFrom(ack: DhcpMessage, srcMac: string, srcIp: string, base: { mac: string; clientId: string; hostname?: string | undefined }, obtainedAt: number): DhcpLease {
+function leaseFrom(
+  ack: DhcpMessage,
+  srcMac: string,
+  srcIp: string,
+  base: { mac: string; clientId: string; hostname?: string | undefined },
+  obtainedAt: number,
+): DhcpLease {
   const o = leaseOptions(ack);
   const lease = o.leaseSeconds ?? INFINITE;
   // RFC 2131 4.4.5 defaults; a server's T1/T2 that are out of order are ignored rather than trusted.
@@ -178,18 +205,33 @@ function leaseFrom(ack: DhcpMessage, srcMac: string, srcIp: string, base: { mac:
     ...(o.domain && { domain: o.domain }),
     serverId: o.serverId ?? srcIp,
     serverMac: srcMac,
-    leaseSeconds: lease, renewSeconds: t1, rebindSeconds: t2,
-    obtainedAt, mac: base.mac, clientId: base.clientId,
+    leaseSeconds: lease,
+    renewSeconds: t1,
+    rebindSeconds: t2,
+    obtainedAt,
+    mac: base.mac,
+    clientId: base.clientId,
     ...(base.hostname && { hostname: base.hostname }),
   };
 }
 
-const nakReason = (m: DhcpMessage) => (leaseOptions(m).message ? `: "${leaseOptions(m).message}"` : ' (no reason given)');
+const nakReason = (m: DhcpMessage) =>
+  leaseOptions(m).message ? `: "${leaseOptions(m).message}"` : ' (no reason given)';
 
-function noAnswer(where: string | undefined, timeoutMs: number, what: string, sends: number, mac: string, extra = ''): MacnetError {
-  return new MacnetError('DHCP_NO_ANSWER',
-    `no DHCP server answered on ${where ?? 'the link'} within ${timeoutMs} ms (` + `${what} sent ${sends} time${sends === 1 ? '' : 's'} for MAC ${mac}${extra})`,
-    { where, timeoutMs, message: what, sends, mac });
+function noAnswer(
+  where: string | undefined,
+  timeoutMs: number,
+  what: string,
+  sends: number,
+  mac: string,
+  extra = '',
+): MacnetError {
+  return new MacnetError(
+    'DHCP_NO_ANSWER',
+    `no DHCP server answered on ${where ?? 'the link'} within ${timeoutMs} ms (` +
+      `${what} sent ${sends} time${sends === 1 ? '' : 's'} for MAC ${mac}${extra})`,
+    { where, timeoutMs, message: what, sends, mac },
+  );
 }
 
 /**
@@ -207,46 +249,98 @@ export async function acquire(sock: DhcpSocket, opts: AcquireOptions): Promise<D
   let lastNak = '';
   for (let attempt = 0; attempt < 2; attempt++) {
     const xid = newXid();
-    const offer = await exchange(sock, {
-      xid, mac, deadline, ...(opts.signal && { signal: opts.signal }),
-      build: (secs) => broadcast(encodeDhcp({
-        xid, secs, flags: FLAG_BROADCAST, chaddr: mac, type: DHCPDISCOVER,
-        options: [...(opts.requestedAddress ? [[OPT.REQUESTED_IP, optIp(opts.requestedAddress)] as [number, Buffer]] : []), ...common],
-      })),
-      accept: (m) => {
-        const serverId = leaseOptions(m).serverId;
-        return m.type === DHCPOFFER && m.yiaddr !== '0.0.0.0' && serverId ? { address: m.yiaddr, serverId } : undefined;
+    const offer = await exchange(
+      sock,
+      {
+        xid,
+        mac,
+        deadline,
+        ...(opts.signal && { signal: opts.signal }),
+        build: (secs) =>
+          broadcast(
+            encodeDhcp({
+              xid,
+              secs,
+              flags: FLAG_BROADCAST,
+              chaddr: mac,
+              type: DHCPDISCOVER,
+              options: [
+                ...(opts.requestedAddress
+                  ? [[OPT.REQUESTED_IP, optIp(opts.requestedAddress)] as [number, Buffer]]
+                  : []),
+                ...common,
+              ],
+            }),
+          ),
+        accept: (m) => {
+          const serverId = leaseOptions(m).serverId;
+          return m.type === DHCPOFFER && m.yiaddr !== '0.0.0.0' && serverId
+            ? { address: m.yiaddr, serverId }
+            : undefined;
+        },
       },
-    }, started);
+      started,
+    );
     if (!offer.result) throw noAnswer(opts.where, timeoutMs, 'DISCOVER', offer.sends, mac, lastNak);
     const chosen = offer.result;
     const requestedAt = Date.now();
-    const ack = await exchange(sock, {
-      xid, mac, deadline, ...(opts.signal && { signal: opts.signal }),
-      // RFC 2131 4.3.2 SELECTING: option 54 and 50 filled in, ciaddr zero; broadcast so other servers see the choice.
-      build: (secs) => broadcast(encodeDhcp({
-        xid, secs, flags: FLAG_BROADCAST, chaddr: mac, type: DHCPREQUEST,
-        options: [[OPT.REQUESTED_IP, optIp(chosen.address)], [OPT.SERVER_ID, optIp(chosen.serverId)], ...common],
-      })),
-      accept: (m, srcMac, srcIp) => {
-        const serverId = leaseOptions(m).serverId;
-        if (m.type === DHCPNAK && (serverId === undefined || serverId === chosen.serverId)) return { kind: 'nak', msg: m } as const;
-        if (m.type === DHCPACK && serverId === chosen.serverId && m.yiaddr === chosen.address) return { kind: 'ack', msg: m, srcMac, srcIp } as const;
-        return undefined;
+    const ack = await exchange(
+      sock,
+      {
+        xid,
+        mac,
+        deadline,
+        ...(opts.signal && { signal: opts.signal }),
+        // RFC 2131 4.3.2 SELECTING: option 54 and 50 filled in, ciaddr zero; broadcast so other servers see the choice.
+        build: (secs) =>
+          broadcast(
+            encodeDhcp({
+              xid,
+              secs,
+              flags: FLAG_BROADCAST,
+              chaddr: mac,
+              type: DHCPREQUEST,
+              options: [[OPT.REQUESTED_IP, optIp(chosen.address)], [OPT.SERVER_ID, optIp(chosen.serverId)], ...common],
+            }),
+          ),
+        accept: (m, srcMac, srcIp) => {
+          const serverId = leaseOptions(m).serverId;
+          if (m.type === DHCPNAK && (serverId === undefined || serverId === chosen.serverId))
+            return { kind: 'nak', msg: m } as const;
+          if (m.type === DHCPACK && serverId === chosen.serverId && m.yiaddr === chosen.address)
+            return { kind: 'ack', msg: m, srcMac, srcIp } as const;
+          return undefined;
+        },
       },
-    }, started);
+      started,
+    );
     if (!ack.result) {
-      throw noAnswer(opts.where, timeoutMs, 'REQUEST', ack.sends, mac, `, after an OFFER of ${chosen.address} from server ${chosen.serverId}`);
+      throw noAnswer(
+        opts.where,
+        timeoutMs,
+        'REQUEST',
+        ack.sends,
+        mac,
+        `, after an OFFER of ${chosen.address} from server ${chosen.serverId}`,
+      );
     }
     if (ack.result.kind === 'ack') {
-      return leaseFrom(ack.result.msg, ack.result.srcMac, ack.result.srcIp,
-        { mac, clientId: opts.clientId.toString('hex'), hostname: opts.hostname }, requestedAt);
+      return leaseFrom(
+        ack.result.msg,
+        ack.result.srcMac,
+        ack.result.srcIp,
+        { mac, clientId: opts.clientId.toString('hex'), hostname: opts.hostname },
+        requestedAt,
+      );
     }
     lastNak = `, after a NAK from server ${chosen.serverId} for ${chosen.address}`;
     if (attempt === 1) {
-      throw new MacnetError('DHCP_NAK',
-        `DHCP server ${chosen.serverId} refused ${chosen.address} for MAC ${mac}` + ` on ${opts.where ?? 'the link'} twice${nakReason(ack.result.msg)}`,
-        { serverId: chosen.serverId, address: chosen.address, mac });
+      throw new MacnetError(
+        'DHCP_NAK',
+        `DHCP server ${chosen.serverId} refused ${chosen.address} for MAC ${mac}` +
+          ` on ${opts.where ?? 'the link'} twice${nakReason(ack.result.msg)}`,
+        { serverId: chosen.serverId, address: chosen.address, mac },
+      );
     }
   }
   throw new Error('unreachable');
@@ -259,43 +353,68 @@ async function extend(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions, un
   const xid = newXid();
   const clientId = Buffer.from(lease.clientId, 'hex');
   const what = unicast ? `REQUEST (renewing, to server ${lease.serverId})` : 'REQUEST (rebinding, broadcast)';
-  const r = await exchange(sock, {
-    xid, mac: lease.mac, deadline: started + timeoutMs, ...(opts.signal && { signal: opts.signal }),
-    build: (secs) => {
-      const dhcp = encodeDhcp({ xid, secs, ciaddr: lease.address, chaddr: lease.mac, type: DHCPREQUEST, options: commonOptions(clientId, lease.hostname) });
-      return unicast
-        ? { frame: frame(lease.address, lease.serverId, dhcp), dstMac: lease.serverMac }
-        : { frame: frame(lease.address, BROADCAST_IP, dhcp), dstMac: BROADCAST_MAC };
+  const r = await exchange(
+    sock,
+    {
+      xid,
+      mac: lease.mac,
+      deadline: started + timeoutMs,
+      ...(opts.signal && { signal: opts.signal }),
+      build: (secs) => {
+        const dhcp = encodeDhcp({
+          xid,
+          secs,
+          ciaddr: lease.address,
+          chaddr: lease.mac,
+          type: DHCPREQUEST,
+          options: commonOptions(clientId, lease.hostname),
+        });
+        return unicast
+          ? { frame: frame(lease.address, lease.serverId, dhcp), dstMac: lease.serverMac }
+          : { frame: frame(lease.address, BROADCAST_IP, dhcp), dstMac: BROADCAST_MAC };
+      },
+      accept: (m, srcMac, srcIp) => {
+        const serverId = leaseOptions(m).serverId;
+        // Renewing talks to one server; rebinding accepts any server's answer (RFC 2131 4.4.5).
+        if (unicast && serverId !== undefined && serverId !== lease.serverId) return undefined;
+        if (m.type === DHCPNAK) return { kind: 'nak', msg: m } as const;
+        if (m.type === DHCPACK && m.yiaddr !== '0.0.0.0') return { kind: 'ack', msg: m, srcMac, srcIp } as const;
+        return undefined;
+      },
     },
-    accept: (m, srcMac, srcIp) => {
-      const serverId = leaseOptions(m).serverId;
-      // Renewing talks to one server; rebinding accepts any server's answer (RFC 2131 4.4.5).
-      if (unicast && serverId !== undefined && serverId !== lease.serverId) return undefined;
-      if (m.type === DHCPNAK) return { kind: 'nak', msg: m } as const;
-      if (m.type === DHCPACK && m.yiaddr !== '0.0.0.0') return { kind: 'ack', msg: m, srcMac, srcIp } as const;
-      return undefined;
-    },
-  }, started);
+    started,
+  );
   if (!r.result) throw noAnswer(opts.where, timeoutMs, what, r.sends, lease.mac, `, lease of ${lease.address}`);
   if (r.result.kind === 'nak') {
-    throw new MacnetError('DHCP_NAK',
-      `DHCP server ${leaseOptions(r.result.msg).serverId ?? lease.serverId} refused to extend the lease ` + `of ${lease.address} for MAC ${lease.mac} on ${opts.where ?? 'the link'}${nakReason(r.result.msg)}`,
-      { serverId: lease.serverId, address: lease.address, mac: lease.mac });
+    throw new MacnetError(
+      'DHCP_NAK',
+      `DHCP server ${leaseOptions(r.result.msg).serverId ?? lease.serverId} refused to extend the lease ` +
+        `of ${lease.address} for MAC ${lease.mac} on ${opts.where ?? 'the link'}${nakReason(r.result.msg)}`,
+      { serverId: lease.serverId, address: lease.address, mac: lease.mac },
+    );
   }
   return leaseFrom(r.result.msg, r.result.srcMac, r.result.srcIp, lease, started);
 }
 
 /** RENEWING: unicast to the server (its IP and the MAC its ACK came from). The returned lease replaces the old. */
-export const renew = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> => extend(sock, lease, opts, true);
+export const renew = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
+  extend(sock, lease, opts, true);
 
 /** REBINDING: broadcast, any server may answer; the returned lease may name another server. */
-export const rebind = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> => extend(sock, lease, opts, false);
+export const rebind = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
+  extend(sock, lease, opts, false);
 
 /** DHCPRELEASE, unicast to the server, sent once: the server does not answer (RFC 2131 4.4.6). */
 export function release(sock: DhcpSocket, lease: DhcpLease): void {
   const dhcp = encodeDhcp({
-    xid: newXid(), ciaddr: lease.address, chaddr: lease.mac, type: DHCPRELEASE,
-    options: [[OPT.SERVER_ID, optIp(lease.serverId)], [OPT.CLIENT_ID, Buffer.from(lease.clientId, 'hex')]],
+    xid: newXid(),
+    ciaddr: lease.address,
+    chaddr: lease.mac,
+    type: DHCPRELEASE,
+    options: [
+      [OPT.SERVER_ID, optIp(lease.serverId)],
+      [OPT.CLIENT_ID, Buffer.from(lease.clientId, 'hex')],
+    ],
   });
   sock.send(frame(lease.address, lease.serverId, dhcp), lease.serverMac);
 }
@@ -306,8 +425,14 @@ export function release(sock: DhcpSocket, lease: DhcpLease): void {
  */
 export function decline(sock: DhcpSocket, lease: Pick<DhcpLease, 'address' | 'serverId' | 'mac' | 'clientId'>): void {
   const dhcp = encodeDhcp({
-    xid: newXid(), chaddr: lease.mac, type: DHCPDECLINE,
-    options: [[OPT.REQUESTED_IP, optIp(lease.address)], [OPT.SERVER_ID, optIp(lease.serverId)], [OPT.CLIENT_ID, Buffer.from(lease.clientId, 'hex')]],
+    xid: newXid(),
+    chaddr: lease.mac,
+    type: DHCPDECLINE,
+    options: [
+      [OPT.REQUESTED_IP, optIp(lease.address)],
+      [OPT.SERVER_ID, optIp(lease.serverId)],
+      [OPT.CLIENT_ID, Buffer.from(lease.clientId, 'hex')],
+    ],
   });
   sock.send(frame('0.0.0.0', BROADCAST_IP, dhcp), BROADCAST_MAC);
 }

@@ -128,7 +128,10 @@ export class LeaseKeeper extends EventEmitter {
     e.abort = abort;
     try {
       const sock = await this.opts.socketFor(key, e.lease);
-      if (abort.signal.aborted) { sock.close(); return; }
+      if (abort.signal.aborted) {
+        sock.close();
+        return;
+      }
       e.sock = sock;
       const fn = rebinding ? (this.opts.client?.rebind ?? rebind) : (this.opts.client?.renew ?? renew);
       const next = await fn(sock, e.lease, {
@@ -174,7 +177,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Absolute ms epoch times of T1, T2 and expiry. */
 export function times(l: DhcpLease): { renew: number; rebind: number; expiry: number } {
-  return { renew: l.obtainedAt + l.renewSeconds * 1000, rebind: l.obtainedAt + l.rebindSeconds * 1000, expiry: l.obtainedAt + l.leaseSeconds * 1000 };
+  return {
+    renew: l.obtainedAt + l.renewSeconds * 1000,
+    rebind: l.obtainedAt + l.rebindSeconds * 1000,
+    expiry: l.obtainedAt + l.leaseSeconds * 1000,
+  };
 }
 
 /**

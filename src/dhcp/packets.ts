@@ -17,13 +17,34 @@ export const DHCPNAK = 6;
 export const DHCPRELEASE = 7;
 
 export const MESSAGE_NAMES: Readonly<Record<number, string>> = {
-  1: 'DISCOVER', 2: 'OFFER', 3: 'REQUEST', 4: 'DECLINE', 5: 'ACK', 6: 'NAK', 7: 'RELEASE', 8: 'INFORM',
+  1: 'DISCOVER',
+  2: 'OFFER',
+  3: 'REQUEST',
+  4: 'DECLINE',
+  5: 'ACK',
+  6: 'NAK',
+  7: 'RELEASE',
+  8: 'INFORM',
 };
 
 /** Option codes (RFC 2132) macnet sends or reads. */
 export const OPT = {
-  PAD: 0, SUBNET_MASK: 1, ROUTER: 3, DNS: 6, HOSTNAME: 12, DOMAIN: 15, REQUESTED_IP: 50, LEASE_TIME: 51,
-  MESSAGE_TYPE: 53, SERVER_ID: 54, PARAMS: 55, MESSAGE: 56, T1: 58, T2: 59, CLIENT_ID: 61, END: 255,
+  PAD: 0,
+  SUBNET_MASK: 1,
+  ROUTER: 3,
+  DNS: 6,
+  HOSTNAME: 12,
+  DOMAIN: 15,
+  REQUESTED_IP: 50,
+  LEASE_TIME: 51,
+  MESSAGE_TYPE: 53,
+  SERVER_ID: 54,
+  PARAMS: 55,
+  MESSAGE: 56,
+  T1: 58,
+  T2: 59,
+  CLIENT_ID: 61,
+  END: 255,
 } as const;
 
 /** What we ask for (option 55): mask, router, DNS, domain, lease time, server id, T1, T2. */
@@ -105,8 +126,14 @@ export function decodeDhcp(b: Buffer): DhcpMessage | undefined {
   let ended = false;
   while (off < b.length) {
     const code = b[off]!;
-    if (code === OPT.PAD) { off++; continue; }
-    if (code === OPT.END) { ended = true; break; }
+    if (code === OPT.PAD) {
+      off++;
+      continue;
+    }
+    if (code === OPT.END) {
+      ended = true;
+      break;
+    }
     if (off + 2 > b.length) return undefined;
     const len = b[off + 1]!;
     if (off + 2 + len > b.length) return undefined;
@@ -120,9 +147,14 @@ export function decodeDhcp(b: Buffer): DhcpMessage | undefined {
   if (!ended) return undefined;
   const type = options.get(OPT.MESSAGE_TYPE);
   return {
-    op: b[0]!, xid: b.readUInt32BE(4), secs: b.readUInt16BE(8), flags: b.readUInt16BE(10),
-    ciaddr: bytesToIp(b.subarray(12, 16)), yiaddr: bytesToIp(b.subarray(16, 20)),
-    siaddr: bytesToIp(b.subarray(20, 24)), giaddr: bytesToIp(b.subarray(24, 28)),
+    op: b[0]!,
+    xid: b.readUInt32BE(4),
+    secs: b.readUInt16BE(8),
+    flags: b.readUInt16BE(10),
+    ciaddr: bytesToIp(b.subarray(12, 16)),
+    yiaddr: bytesToIp(b.subarray(16, 20)),
+    siaddr: bytesToIp(b.subarray(20, 24)),
+    giaddr: bytesToIp(b.subarray(24, 28)),
     chaddr: bytesToMac(b.subarray(28, 34)),
     type: type?.length === 1 ? type[0]! : 0,
     options,
@@ -132,7 +164,11 @@ export function decodeDhcp(b: Buffer): DhcpMessage | undefined {
 // ---- option values ----
 
 export const optIp = (ip: string): Buffer => ipToBytes(ip);
-export const optU32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
+export const optU32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+};
 
 const readIps = (v: Buffer | undefined): string[] => {
   if (!v || v.length % 4 !== 0) return [];
@@ -173,9 +209,14 @@ export function leaseOptions(m: DhcpMessage): LeaseOptions {
   const message = text(OPT.MESSAGE);
   return {
     dns: readIps(o.get(OPT.DNS)),
-    ...(serverId && { serverId }), ...(subnetMask && { subnetMask }), ...(router && { router }),
-    ...(domain && { domain }), ...(leaseSeconds !== undefined && { leaseSeconds }),
-    ...(t1 !== undefined && { t1 }), ...(t2 !== undefined && { t2 }), ...(message && { message }),
+    ...(serverId && { serverId }),
+    ...(subnetMask && { subnetMask }),
+    ...(router && { router }),
+    ...(domain && { domain }),
+    ...(leaseSeconds !== undefined && { leaseSeconds }),
+    ...(t1 !== undefined && { t1 }),
+    ...(t2 !== undefined && { t2 }),
+    ...(message && { message }),
   };
 }
 
@@ -253,13 +294,20 @@ export function decodeUdp(b: Buffer): Udp | undefined {
   const len = udp.readUInt16BE(4);
   if (len < 8 || len > udp.length) return undefined;
   return {
-    src: bytesToIp(b.subarray(12, 16)), dst: bytesToIp(b.subarray(16, 20)),
-    srcPort: udp.readUInt16BE(0), dstPort: udp.readUInt16BE(2), payload: udp.subarray(8, len),
+    src: bytesToIp(b.subarray(12, 16)),
+    dst: bytesToIp(b.subarray(16, 20)),
+    srcPort: udp.readUInt16BE(0),
+    dstPort: udp.readUInt16BE(2),
+    payload: udp.subarray(8, len),
   };
 }
 
 /** A BOOTREPLY to port 68 for our transaction (xid) and client (chaddr), with its IP source; else undefined. */
-export function decodeReply(packet: Buffer, xid: number, chaddr: string): { msg: DhcpMessage; srcIp: string } | undefined {
+export function decodeReply(
+  packet: Buffer,
+  xid: number,
+  chaddr: string,
+): { msg: DhcpMessage; srcIp: string } | undefined {
   const u = decodeUdp(packet);
   if (!u || u.dstPort !== CLIENT_PORT) return undefined;
   const msg = decodeDhcp(u.payload);

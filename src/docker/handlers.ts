@@ -26,23 +26,31 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     const i = iface(b, 'CreateEndpoint');
     // Options hold more than strings (exposed ports and port maps are arrays): only the interface name is read.
     const opts = b.Options;
-    const ifname = opts && typeof opts === 'object' && !Array.isArray(opts) ? (opts as Record<string, unknown>)[IFNAME_OPTION] : undefined;
+    const ifname =
+      opts && typeof opts === 'object' && !Array.isArray(opts)
+        ? (opts as Record<string, unknown>)[IFNAME_OPTION]
+        : undefined;
     const ep = await driver.createEndpoint({
-      networkId: str(b, 'NetworkID', 'CreateEndpoint'), endpointId: str(b, 'EndpointID', 'CreateEndpoint'),
-      ...(i.Address && { address: i.Address }), ...(i.AddressIPv6 && { addressIPv6: i.AddressIPv6 }),
+      networkId: str(b, 'NetworkID', 'CreateEndpoint'),
+      endpointId: str(b, 'EndpointID', 'CreateEndpoint'),
+      ...(i.Address && { address: i.Address }),
+      ...(i.AddressIPv6 && { addressIPv6: i.AddressIPv6 }),
       ...(i.MacAddress && { macAddress: i.MacAddress }),
       ...(ifname !== undefined && { ifname: ifname as string }), // checked by the driver (ifnamePrefix)
     });
     // The reply may only fill fields that arrived empty; dockerd rejects a changed one.
     return !i.MacAddress && ep.mac ? { Interface: { MacAddress: ep.mac } } : {};
   });
-  h.set('NetworkDriver.EndpointOperInfo', async (b) => ({ Value: await driver.endpointInfo(str(b, 'NetworkID', 'EndpointOperInfo'), str(b, 'EndpointID', 'EndpointOperInfo')) }));
+  h.set('NetworkDriver.EndpointOperInfo', async (b) => ({
+    Value: await driver.endpointInfo(str(b, 'NetworkID', 'EndpointOperInfo'), str(b, 'EndpointID', 'EndpointOperInfo')),
+  }));
   h.set('NetworkDriver.DeleteEndpoint', async (b) => {
     await driver.deleteEndpoint(str(b, 'NetworkID', 'DeleteEndpoint'), str(b, 'EndpointID', 'DeleteEndpoint'));
     return {};
   });
   h.set('NetworkDriver.Join', async (b) =>
-    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), sandboxKey(b, 'Join')));
+    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), sandboxKey(b, 'Join')),
+  );
   h.set('NetworkDriver.Leave', async (b) => {
     await driver.leave(str(b, 'NetworkID', 'Leave'), str(b, 'EndpointID', 'Leave'));
     return {};
@@ -59,8 +67,10 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     const subPool = str(b, 'SubPool', call, false, 'a CIDR string');
     const r = await ipam.requestPool({
       addressSpace: str(b, 'AddressSpace', call, false),
-      ...(pool && { pool }), ...(subPool && { subPool }),
-      options: stringMap(b, 'Options', call), v6: bool(b, 'V6', call),
+      ...(pool && { pool }),
+      ...(subPool && { subPool }),
+      options: stringMap(b, 'Options', call),
+      v6: bool(b, 'V6', call),
     });
     return { PoolID: r.poolId, Pool: r.pool, Data: r.data };
   });
@@ -71,7 +81,8 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
   h.set('IpamDriver.RequestAddress', async (b) => {
     const address = str(b, 'Address', 'RequestAddress', false, 'an IP address string');
     const r = await ipam.requestAddress({
-      poolId: str(b, 'PoolID', 'RequestAddress'), ...(address && { address }),
+      poolId: str(b, 'PoolID', 'RequestAddress'),
+      ...(address && { address }),
       options: stringMap(b, 'Options', 'RequestAddress'),
     });
     return { Address: r.address, Data: r.data };

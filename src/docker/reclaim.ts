@@ -60,8 +60,11 @@ export async function reclaimOrphans(d: ReclaimDeps, confirmMs: number, signal?:
     const still = async () => (await findOrphans(d, o)).some((x) => x.address === o.address);
     if (await d.ipam.reclaim(o.space, o.subnet, o.address, still)) {
       given.push(o.address);
-      d.log.warn('gave back an address no container uses: a docker command ' + 'was interrupted by a macnet restart (moby/moby#39331)',
-        { address: o.address, subnet: o.subnet });
+      d.log.warn(
+        'gave back an address no container uses: a docker command ' +
+          'was interrupted by a macnet restart (moby/moby#39331)',
+        { address: o.address, subnet: o.subnet },
+      );
     }
   }
   d.log.info('looked for addresses left allocated by a crash', { candidates: first.length, gaveBack: given.length });
@@ -73,7 +76,9 @@ export function scheduleReclaim(d: ReclaimDeps, afterMs: number, confirmMs: numb
   if (afterMs <= 0) return () => undefined;
   const stop = new AbortController();
   const timer = setTimeout(() => {
-    reclaimOrphans(d, confirmMs, stop.signal).catch((e: unknown) => d.log.error('could not look for addresses left by a crash', { error: e }));
+    reclaimOrphans(d, confirmMs, stop.signal).catch((e: unknown) =>
+      d.log.error('could not look for addresses left by a crash', { error: e }),
+    );
   }, afterMs);
   timer.unref();
   return () => {

@@ -10,15 +10,23 @@ type Body = Record<string, unknown>;
 const MAX_FIELD_CHARS = 4096;
 
 function bad(call: string, field: string, want: string, got: unknown): MacnetError {
-  return new MacnetError('PLUGIN_REQUEST_INVALID', `${call}: field ${field} must be ${want}, got ${clip(got)}`,
-    { call, field, value: clip(got) });
+  return new MacnetError('PLUGIN_REQUEST_INVALID', `${call}: field ${field} must be ${want}, got ${clip(got)}`, {
+    call,
+    field,
+    value: clip(got),
+  });
 }
 
 const absent = (v: unknown) => v === undefined || v === null;
 
 /** A string field: required ones non-empty; at most MAX_FIELD_CHARS and without NUL bytes. */
 export function str(
-  body: Body, field: string, call: string, required = true, what = 'a string', label = field,
+  body: Body,
+  field: string,
+  call: string,
+  required = true,
+  what = 'a string',
+  label = field,
 ): string {
   const v = body[field];
   if (!required && absent(v)) return '';

@@ -24,8 +24,13 @@ const MAX_ERROR_CHARS = 800;
  * pool instead of the --subnet the user asked for.
  */
 const BODY_NOT_NEEDED = new Set([
-  'Plugin.Activate', 'NetworkDriver.GetCapabilities', 'IpamDriver.GetCapabilities', 'IpamDriver.GetDefaultAddressSpaces',
-  'NetworkDriver.DiscoverNew', 'NetworkDriver.DiscoverDelete', 'NetworkDriver.ProgramExternalConnectivity',
+  'Plugin.Activate',
+  'NetworkDriver.GetCapabilities',
+  'IpamDriver.GetCapabilities',
+  'IpamDriver.GetDefaultAddressSpaces',
+  'NetworkDriver.DiscoverNew',
+  'NetworkDriver.DiscoverDelete',
+  'NetworkDriver.ProgramExternalConnectivity',
   'NetworkDriver.RevokeExternalConnectivity',
 ]);
 
@@ -33,7 +38,10 @@ export class PluginServer {
   private readonly server: http.Server;
   private readonly inflight = new Set<Promise<unknown>>();
 
-  constructor(private readonly handlers: ReadonlyMap<string, Handler>, private readonly log: Logger) {
+  constructor(
+    private readonly handlers: ReadonlyMap<string, Handler>,
+    private readonly log: Logger,
+  ) {
     this.server = http.createServer((req, res) => this.serve(req, res));
   }
 
@@ -57,12 +65,13 @@ export class PluginServer {
     });
     req.on('end', () => {
       if (size > MAX_BODY_BYTES) return;
-      const p = this.dispatch(req.method ?? '', call, Buffer.concat(chunks).toString('utf8'))
-        .then(({ status, body }) => {
+      const p = this.dispatch(req.method ?? '', call, Buffer.concat(chunks).toString('utf8')).then(
+        ({ status, body }) => {
           const text = JSON.stringify(body);
           res.writeHead(status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
           res.end(text);
-        });
+        },
+      );
       this.inflight.add(p);
       void p.finally(() => this.inflight.delete(p));
     });
@@ -70,8 +79,12 @@ export class PluginServer {
 
   /** 413 with the usual error body, then the connection is closed: the rest of the body is never read. */
   private refuseLarge(req: http.IncomingMessage, res: http.ServerResponse, call: string, bytes: number): void {
-    const e = new MacnetError('PLUGIN_REQUEST_TOO_LARGE', `${clip(call, 100)}: refused, the request body is larger ` +
-      `than 1 MiB (${bytes} bytes so far); Docker's plugin calls are a few kB`, { bytes });
+    const e = new MacnetError(
+      'PLUGIN_REQUEST_TOO_LARGE',
+      `${clip(call, 100)}: refused, the request body is larger ` +
+        `than 1 MiB (${bytes} bytes so far); Docker's plugin calls are a few kB`,
+      { bytes },
+    );
     const msg = `${e.code}: ${e.message}`;
     this.log.warn('bad request', { call: clipText(call, 100), error: msg, bytes });
     const text = JSON.stringify({ Err: msg, Error: msg });
@@ -96,8 +109,10 @@ export class PluginServer {
     const started = process.hrtime.bigint();
     let body: Record<string, unknown> = {};
     if (!raw.trim() && !BODY_NOT_NEEDED.has(call)) {
-      const msg = `PLUGIN_REQUEST_INVALID: ${call}: refused, the request body is empty. dockerd sends an empty body ` +
-        'when it retries a call the plugin did not answer (moby/moby#39331), ' + 'for example one in flight while macnet restarted: ' +
+      const msg =
+        `PLUGIN_REQUEST_INVALID: ${call}: refused, the request body is empty. dockerd sends an empty body ` +
+        'when it retries a call the plugin did not answer (moby/moby#39331), ' +
+        'for example one in flight while macnet restarted: ' +
         'run the docker command again';
       this.log.warn('bad request', { call, error: msg });
       return { status: 200, body: { Err: msg, Error: msg } };
@@ -105,7 +120,8 @@ export class PluginServer {
     try {
       if (raw.trim()) {
         const parsed: unknown = JSON.parse(raw);
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+          throw new Error('not a JSON object');
         body = parsed as Record<string, unknown>;
       }
     } catch (e) {
@@ -123,7 +139,11 @@ export class PluginServer {
       // NetworkDriver replies carry the error in "Err", IpamDriver replies in "Error"; both, always.
       const full = isMacnetError(e) ? `${e.code}: ${e.message}` : `INTERNAL: ${(e as Error).message ?? String(e)}`;
       const msg = clipText(full, MAX_ERROR_CHARS);
-      (isMacnetError(e) ? this.log.info : this.log.error)('call refused', { call, error: msg, ...(!isMacnetError(e) && { stack: (e as Error).stack }) });
+      (isMacnetError(e) ? this.log.info : this.log.error)('call refused', {
+        call,
+        error: msg,
+        ...(!isMacnetError(e) && { stack: (e as Error).stack }),
+      });
       return { status: 200, body: { Err: msg, Error: msg } };
     }
   }
@@ -166,12 +186,17 @@ export class PluginServer {
     let st: fs.Stats | undefined;
     try {
       st = fs.lstatSync(socketPath);
-    } catch { /* absent */ }
+    } catch {
+      /* absent */
+    }
     if (!st?.isSocket()) return false;
     if (await answers(socketPath)) {
-      throw new MacnetError('DAEMON_ALREADY_RUNNING', `the plugin socket ${socketPath} is served by another process ` +
-        '(a macnet daemon in another network namespace?): give this daemon its own --plugin-dir, or stop that one',
-        { socket: socketPath });
+      throw new MacnetError(
+        'DAEMON_ALREADY_RUNNING',
+        `the plugin socket ${socketPath} is served by another process ` +
+          '(a macnet daemon in another network namespace?): give this daemon its own --plugin-dir, or stop that one',
+        { socket: socketPath },
+      );
     }
     return true;
   }
@@ -201,7 +226,9 @@ export class PluginServer {
     try {
       const st = fs.lstatSync(o.path);
       if (st.dev === o.dev && st.ino === o.ino) fs.unlinkSync(o.path);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
 
   /** Stops accepting, lets in-flight calls finish, closes the socket. */

@@ -7,7 +7,13 @@ import type { Logger } from '../log';
 import { announce } from '../probe/prober';
 import { parseCidr } from '../types/ip';
 
-export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[], log: Logger, signal?: AbortSignal, timeoutMs = 10_000): Promise<void> {
+export async function announceWhenUp(
+  sandboxKey: string,
+  cidrs: readonly string[],
+  log: Logger,
+  signal?: AbortSignal,
+  timeoutMs = 10_000,
+): Promise<void> {
   const wanted = cidrs.map((c) => parseCidr(c).address);
   if (wanted.length === 0) return;
   const deadline = Date.now() + timeoutMs;
@@ -58,7 +64,11 @@ export async function announceWhenUp(sandboxKey: string, cidrs: readonly string[
       }
       if (pending.size) await changed;
     }
-    if (pending.size) log.warn('addresses not announced: the interface did not come up in time', { addresses: [...pending], sandboxKey });
+    if (pending.size)
+      log.warn('addresses not announced: the interface did not come up in time', {
+        addresses: [...pending],
+        sandboxKey,
+      });
   } catch (e) {
     // The container may be gone already (a short-lived `docker run --rm`): nothing to announce then.
     log.debug('announcement stopped', { sandboxKey, error: e });

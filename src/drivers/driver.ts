@@ -6,7 +6,14 @@ import { checkNetnsFile, ETH_P_IP, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
-import { type CreateEndpointInput, ENDPOINT_LINK_PATTERN, type JoinResult, createEndpoint, forgetEndpoint, joinEndpoint } from './endpoint';
+import {
+  type CreateEndpointInput,
+  ENDPOINT_LINK_PATTERN,
+  type JoinResult,
+  createEndpoint,
+  forgetEndpoint,
+  joinEndpoint,
+} from './endpoint';
 import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './network';
 import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
@@ -51,10 +58,22 @@ export class NetworkDriver {
   /** -o host_access=true: the host-side links, their addresses and routes (host-access.ts). */
   readonly hostAccess: HostAccess;
 
-  constructor(private readonly k: Kernel, store: Store, private readonly log: Logger, private readonly opts: DriverOptions = {}) {
+  constructor(
+    private readonly k: Kernel,
+    store: Store,
+    private readonly log: Logger,
+    private readonly opts: DriverOptions = {},
+  ) {
     this.state = new DriverState(store);
-    this.lan = opts.probe === false ? undefined : new LanGuard(k, this.state, log, { ...(opts.probeWindowMs !== undefined && { windowMs: opts.probeWindowMs }) });
-    this.hostAccess = new HostAccess({ k, state: this.state, lan: this.lan, ipamHolds: opts.ipamHolds }, log, (fn) => this.lock.run(fn));
+    this.lan =
+      opts.probe === false
+        ? undefined
+        : new LanGuard(k, this.state, log, {
+            ...(opts.probeWindowMs !== undefined && { windowMs: opts.probeWindowMs }),
+          });
+    this.hostAccess = new HostAccess({ k, state: this.state, lan: this.lan, ipamHolds: opts.ipamHolds }, log, (fn) =>
+      this.lock.run(fn),
+    );
   }
 
   /**
@@ -70,9 +89,13 @@ export class NetworkDriver {
       if (!subnet || (await this.opts.ipamHolds?.(subnet, ip))) continue;
       const h = (await this.lan.check(c, [ip])).get(ip);
       if (h && (c.conflict ?? 'refuse') === 'refuse') {
-        throw new MacnetError('ADDRESS_CONFLICT',
-          `address ${ip} is in use on the LAN by ${h.mac} (` + `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` + '); pick another address, or create the network with -o conflict=warn to use it anyway',
-          { address: ip, mac: h.mac, subnet });
+        throw new MacnetError(
+          'ADDRESS_CONFLICT',
+          `address ${ip} is in use on the LAN by ${h.mac} (` +
+            `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
+            '); pick another address, or create the network with -o conflict=warn to use it anyway',
+          { address: ip, mac: h.mac, subnet },
+        );
       }
     }
   }
@@ -87,11 +110,18 @@ export class NetworkDriver {
   /** Sockets for the IPAM's DHCP client: the probe link before Join, the container's own interface after. */
   readonly dhcpLinks: DhcpLinks = {
     probeSocket: async (subnet) => {
-      if (!this.lan) throw new MacnetError('OPTION_INVALID', '--ipam-opt mode=dhcp needs the daemon\'s LAN link: start it without --no-probe', { option: 'mode' });
+      if (!this.lan)
+        throw new MacnetError(
+          'OPTION_INVALID',
+          "--ipam-opt mode=dhcp needs the daemon's LAN link: start it without --no-probe",
+          { option: 'mode' },
+        );
       return this.lan.dhcpSocket(subnet);
     },
     containerSocket: async (subnet, ip) => {
-      const ep = (await this.state.endpoints()).find((e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip));
+      const ep = (await this.state.endpoints()).find(
+        (e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip),
+      );
       if (!ep?.sandboxKey || !ep.mac) return undefined;
       await checkNetnsFile(ep.sandboxKey);
       const k = Kernel.open(ep.sandboxKey);
@@ -109,7 +139,11 @@ export class NetworkDriver {
   private async config(networkId: string, call: string): Promise<NetworkConfig> {
     const rec = await this.state.network(networkId);
     if (!rec) {
-      throw new MacnetError('NETWORK_NOT_FOUND', `${call}: network ${networkId.slice(0, 12)} is not known to macnet (was its state dir removed?)`, { network: networkId });
+      throw new MacnetError(
+        'NETWORK_NOT_FOUND',
+        `${call}: network ${networkId.slice(0, 12)} is not known to macnet (was its state dir removed?)`,
+        { network: networkId },
+      );
     }
     return rec.config;
   }
@@ -126,12 +160,23 @@ export class NetworkDriver {
         await this.hostAccess.attach(c);
       } catch (e) {
         // All or nothing: a network whose host access failed is not left half made.
-        await this.hostAccess.detach(c.id, c.parent.name).catch((u) => this.log.error('undo: host access', { network: c.id, error: u }));
-        await teardownNetwork(this.k, this.state, c.id, this.log).catch((u) => this.log.error('undo: network', { network: c.id, error: u }));
-        if (this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === c.parent.name)) await this.lan.releaseParent(c.parent.name);
+        await this.hostAccess
+          .detach(c.id, c.parent.name)
+          .catch((u) => this.log.error('undo: host access', { network: c.id, error: u }));
+        await teardownNetwork(this.k, this.state, c.id, this.log).catch((u) =>
+          this.log.error('undo: network', { network: c.id, error: u }),
+        );
+        if (this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === c.parent.name))
+          await this.lan.releaseParent(c.parent.name);
         throw e;
       }
-      this.log.info('network created', { network: c.id, kind: c.kind, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet), ...(c.hostAccess && { hostAccess: await this.hostAccess.hostAddressOf(c) }) });
+      this.log.info('network created', {
+        network: c.id,
+        kind: c.kind,
+        parent: c.parent.name,
+        subnets: c.subnets.map((s) => s.subnet),
+        ...(c.hostAccess && { hostAccess: await this.hostAccess.hostAddressOf(c) }),
+      });
       return c;
     });
   }
@@ -142,7 +187,8 @@ export class NetworkDriver {
       if (parent) await this.hostAccess.detach(networkId, parent);
       await this.awaitReaped();
       await teardownNetwork(this.k, this.state, networkId, this.log);
-      if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent)) await this.lan.releaseParent(parent);
+      if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent))
+        await this.lan.releaseParent(parent);
       this.log.info('network deleted', { network: networkId });
     });
   }
@@ -155,7 +201,12 @@ export class NetworkDriver {
         for (const a of [input.address, input.addressIPv6]) {
           const ip = a && parseCidr(a).address;
           if (ip && mine.includes(ip)) {
-            throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is the host's own address on this ` + 'network (host access); give the container another address', { value: a });
+            throw new MacnetError(
+              'ENDPOINT_INVALID',
+              `endpoint address ${ip} is the host's own address on this ` +
+                'network (host access); give the container another address',
+              { value: a },
+            );
           }
         }
         await this.checkUnprobed(c, input);
@@ -164,9 +215,14 @@ export class NetworkDriver {
       if (lease) {
         // The lease was taken for this MAC before Docker told anyone the container's own: use it.
         if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
-          throw new MacnetError('ENDPOINT_INVALID',
-            `--mac-address ${input.macAddress} cannot be used with --ipam-opt mode=dhcp: ` + `the address ${lease.lease.address} was leased for MAC ${lease.lease.mac} ` + "before Docker passed the container's MAC to the driver; leave --mac-address " + "out (macnet's MAC for a container name is stable when the engine sends names)",
-            { option: 'mac-address', value: input.macAddress });
+          throw new MacnetError(
+            'ENDPOINT_INVALID',
+            `--mac-address ${input.macAddress} cannot be used with --ipam-opt mode=dhcp: ` +
+              `the address ${lease.lease.address} was leased for MAC ${lease.lease.mac} ` +
+              "before Docker passed the container's MAC to the driver; leave --mac-address " +
+              "out (macnet's MAC for a container name is stable when the engine sends names)",
+            { option: 'mac-address', value: input.macAddress },
+          );
         }
         return createEndpoint(this.state, c, { ...input, macAddress: lease.lease.mac }, this.log);
       }
@@ -187,13 +243,19 @@ export class NetworkDriver {
     return this.lock.run(async () => {
       const c = await this.config(networkId, 'Join');
       const ep = await this.state.endpoint(networkId, endpointId);
-      if (!ep) throw new MacnetError('ENDPOINT_NOT_FOUND', `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`, { endpoint: endpointId });
+      if (!ep)
+        throw new MacnetError(
+          'ENDPOINT_NOT_FOUND',
+          `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`,
+          { endpoint: endpointId },
+        );
       if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.awaitReaped();
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       // DHCP: the router the lease names (the LAN's own answer) rather than the --gateway given at create, when
       // the network has a gateway at all (not internal) and the router is on the container's subnet.
       const router = this.leaseFor(c, ep.ipv4)?.lease.router;
-      const own = ep.ipv4 && c.subnets.find((s) => s.family === 4 && cidrContains(s.subnet, parseCidr(ep.ipv4!).address));
+      const own =
+        ep.ipv4 && c.subnets.find((s) => s.family === 4 && cidrContains(s.subnet, parseCidr(ep.ipv4!).address));
       if (router && res.Gateway && own && cidrContains(own.subnet, router)) res.Gateway = router;
       try {
         await this.hostAccess.join(c, { ...ep, sandboxKey });
@@ -203,7 +265,12 @@ export class NetworkDriver {
         throw e;
       }
       if (this.lan) {
-        const p = announceWhenUp(sandboxKey, [ep.ipv4, ep.ipv6].filter((a): a is string => !!a), this.log, this.stopping.signal);
+        const p = announceWhenUp(
+          sandboxKey,
+          [ep.ipv4, ep.ipv6].filter((a): a is string => !!a),
+          this.log,
+          this.stopping.signal,
+        );
         this.announcing.add(p);
         void p.finally(() => this.announcing.delete(p));
       }
@@ -233,12 +300,16 @@ export class NetworkDriver {
    */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.lock.run(async () => {
-      await this.hostAccess.leave((await this.state.network(networkId))?.config, await this.state.endpoint(networkId, endpointId));
+      await this.hostAccess.leave(
+        (await this.state.network(networkId))?.config,
+        await this.state.endpoint(networkId, endpointId),
+      );
       const link = await forgetEndpoint(this.state, networkId, endpointId);
       this.reaper ??= this.k.sibling();
       const p = this.reaper.links.deleteIfExists(link).then(
         () => undefined,
-        (e: unknown) => this.log.error('could not delete an endpoint link; it is removed at the next start', { link, error: e }),
+        (e: unknown) =>
+          this.log.error('could not delete an endpoint link; it is removed at the next start', { link, error: e }),
       );
       this.reaping.add(p);
       void p.finally(() => this.reaping.delete(p));
@@ -254,8 +325,11 @@ export class NetworkDriver {
     const ep = await this.state.endpoint(networkId, endpointId);
     if (!ep) return {};
     return {
-      kind: c.kind, parent: c.parent.name, mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
-      link: ep.linkName, ...(ep.mac && { mac: ep.mac }),
+      kind: c.kind,
+      parent: c.parent.name,
+      mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
+      link: ep.linkName,
+      ...(ep.mac && { mac: ep.mac }),
       ...dhcpInfo(this.leaseFor(c, ep.ipv4)),
     };
   }
@@ -265,7 +339,10 @@ export class NetworkDriver {
    * and the addresses they use (gateways, aux addresses, endpoints'). An IPAM allocation outside that set is
    * held by no network of this host.
    */
-  async subnetUse(subnet: string, same: (a: string, b: string) => boolean): Promise<{ networks: number; addresses: Set<string> }> {
+  async subnetUse(
+    subnet: string,
+    same: (a: string, b: string) => boolean,
+  ): Promise<{ networks: number; addresses: Set<string> }> {
     const addresses = new Set<string>();
     let networks = 0;
     for (const n of await this.state.networks()) {
@@ -276,7 +353,8 @@ export class NetworkDriver {
         if (s.gateway) addresses.add(s.gateway);
         for (const a of Object.values(s.auxAddresses)) addresses.add(a);
       }
-      for (const ep of await this.state.endpoints(n.config.id)) for (const a of [ep.ipv4, ep.ipv6]) if (a) addresses.add(parseCidr(a).address);
+      for (const ep of await this.state.endpoints(n.config.id))
+        for (const a of [ep.ipv4, ep.ipv6]) if (a) addresses.add(parseCidr(a).address);
     }
     return { networks, addresses };
   }
@@ -343,8 +421,11 @@ function dhcpInfo(r: LeaseRecord | undefined): Record<string, string> {
   if (!r) return {};
   const until = new Date(r.lease.obtainedAt + r.lease.leaseSeconds * 1000).toISOString();
   return {
-    dhcp_state: r.state, dhcp_server: r.lease.serverId, dhcp_lease_until: until,
-    ...(r.lease.router && { dhcp_router: r.lease.router }), ...(r.lease.dns.length && { dhcp_dns: r.lease.dns.join(',') }),
+    dhcp_state: r.state,
+    dhcp_server: r.lease.serverId,
+    dhcp_lease_until: until,
+    ...(r.lease.router && { dhcp_router: r.lease.router }),
+    ...(r.lease.dns.length && { dhcp_dns: r.lease.dns.join(',') }),
     ...(r.changedTo && { dhcp_changed_to: r.changedTo }),
   };
 }

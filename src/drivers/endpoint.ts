@@ -24,7 +24,8 @@ export const randomMac = (): string => signedMac(MAC_SIGNATURE);
  * when the engine sends it, otherwise its address), so that a re-created container keeps its MAC and DHCP
  * reservations, switch port security and neighbours' caches stay right.
  */
-export const stableMac = (networkId: string, identity: string): string => signedMac(MAC_SIGNATURE, `macnet|${networkId}|${identity}`);
+export const stableMac = (networkId: string, identity: string): string =>
+  signedMac(MAC_SIGNATURE, `macnet|${networkId}|${identity}`);
 
 export interface CreateEndpointInput {
   networkId: string;
@@ -49,19 +50,31 @@ export const IFNAME_OPTION = 'com.docker.network.endpoint.ifname';
  * before anything exists rather than silently renamed.
  */
 export function ifnamePrefix(name: unknown): string {
-  const valid = 'a Linux interface name of at most 15 bytes that ends in 0 after a letter or "-", such as lan0 or iot0 ' +
-    '(Docker gives a plugin\'s interface a prefix and numbers it from 0; it cannot take any other name)';
+  const valid =
+    'a Linux interface name of at most 15 bytes that ends in 0 after a letter or "-", such as lan0 or iot0 ' +
+    "(Docker gives a plugin's interface a prefix and numbers it from 0; it cannot take any other name)";
   const shown = JSON.stringify(String(name).slice(0, 40));
   if (typeof name !== 'string' || Buffer.byteLength(name) > 15 || !/^[A-Za-z0-9_.-]*[A-Za-z_.-]0$/.test(name)) {
-    throw new MacnetError('ENDPOINT_INVALID', `--driver-opt ${IFNAME_OPTION}=${shown.slice(1, -1)}: give ${valid}`,
-      { option: IFNAME_OPTION, value: String(name).slice(0, 40) });
+    throw new MacnetError('ENDPOINT_INVALID', `--driver-opt ${IFNAME_OPTION}=${shown.slice(1, -1)}: give ${valid}`, {
+      option: IFNAME_OPTION,
+      value: String(name).slice(0, 40),
+    });
   }
   return name.slice(0, -1);
 }
 
-export async function createEndpoint(state: DriverState, c: NetworkConfig, input: CreateEndpointInput, log: Logger): Promise<EndpointRecord> {
+export async function createEndpoint(
+  state: DriverState,
+  c: NetworkConfig,
+  input: CreateEndpointInput,
+  log: Logger,
+): Promise<EndpointRecord> {
   if (!/^[0-9a-f]{12,}$/i.test(input.endpointId)) {
-    throw new MacnetError('PLUGIN_REQUEST_INVALID', `CreateEndpoint: EndpointID ${JSON.stringify(input.endpointId)} is not a Docker endpoint id`, {});
+    throw new MacnetError(
+      'PLUGIN_REQUEST_INVALID',
+      `CreateEndpoint: EndpointID ${JSON.stringify(input.endpointId)} is not a Docker endpoint id`,
+      {},
+    );
   }
   const existing = await state.endpoint(input.networkId, input.endpointId);
   if (existing) return existing;
@@ -69,27 +82,51 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
   let mac: string | undefined;
   if (input.macAddress) {
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(input.macAddress)) {
-      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${JSON.stringify(input.macAddress)} is not ` + 'a MAC address: use six hex pairs such as 02:42:c6:12:0f:05', { option: 'mac-address', value: input.macAddress });
+      throw new MacnetError(
+        'ENDPOINT_INVALID',
+        `--mac-address ${JSON.stringify(input.macAddress)} is not ` +
+          'a MAC address: use six hex pairs such as 02:42:c6:12:0f:05',
+        { option: 'mac-address', value: input.macAddress },
+      );
     }
     if (macFirstOctet(input.macAddress) & 1) {
-      throw new MacnetError('ENDPOINT_INVALID', `--mac-address ${input.macAddress} is a multicast address: a container ` + 'needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05', { option: 'mac-address', value: input.macAddress });
+      throw new MacnetError(
+        'ENDPOINT_INVALID',
+        `--mac-address ${input.macAddress} is a multicast address: a container ` +
+          'needs a unicast MAC (first octet even), e.g. 02:42:c6:12:0f:05',
+        { option: 'mac-address', value: input.macAddress },
+      );
     }
     mac = input.macAddress.toLowerCase();
   }
   if (c.kind === 'ipvlan') {
     // ipvlan children all carry the parent's MAC; that is the point of ipvlan. Docker's driver ignores it too.
-    if (mac) log.warn('ipvlan endpoints use the parent\'s MAC: --mac-address ignored', { endpoint: input.endpointId, mac });
+    if (mac)
+      log.warn("ipvlan endpoints use the parent's MAC: --mac-address ignored", { endpoint: input.endpointId, mac });
     mac = undefined;
   } else if (!mac && c.macvlanMode !== 'passthru') {
     // passthru keeps the parent's own MAC unless the user asks: setting one would change the parent's.
-    const identity = input.name ? `name:${input.name}` : input.address ? `ip:${parseCidr(input.address).address}` : input.addressIPv6 ? `ip:${parseCidr(input.addressIPv6).address}` : undefined;
+    const identity = input.name
+      ? `name:${input.name}`
+      : input.address
+        ? `ip:${parseCidr(input.address).address}`
+        : input.addressIPv6
+          ? `ip:${parseCidr(input.addressIPv6).address}`
+          : undefined;
     if (c.mac === 'stable' && identity) mac = stableMac(c.id, identity);
     else {
-      if (c.mac === 'stable') log.warn('mac=stable: the endpoint has neither a name nor an address to derive a MAC from; a random one is used', { endpoint: input.endpointId });
+      if (c.mac === 'stable')
+        log.warn(
+          'mac=stable: the endpoint has neither a name nor an address to derive a MAC from; a random one is used',
+          { endpoint: input.endpointId },
+        );
       mac = randomMac();
     }
   }
-  for (const [addr, fam] of [[input.address, 4], [input.addressIPv6, 6]] as const) {
+  for (const [addr, fam] of [
+    [input.address, 4],
+    [input.addressIPv6, 6],
+  ] as const) {
     if (!addr) continue;
     let ip: string;
     try {
@@ -97,15 +134,32 @@ export async function createEndpoint(state: DriverState, c: NetworkConfig, input
       if (p.family !== fam) throw new Error('family');
       ip = p.address;
     } catch {
-      throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${JSON.stringify(addr)} is not an IPv${fam} address in CIDR form`, { value: addr });
+      throw new MacnetError(
+        'ENDPOINT_INVALID',
+        `endpoint address ${JSON.stringify(addr)} is not an IPv${fam} address in CIDR form`,
+        { value: addr },
+      );
     }
     if (!c.subnets.some((s) => s.family === fam && cidrContains(s.subnet, ip))) {
-      throw new MacnetError('ENDPOINT_INVALID', `endpoint address ${ip} is in none of the network's IPv${fam} subnets (${c.subnets.filter((s) => s.family === fam).map((s) => s.subnet).join(', ') || 'none'})`, { value: addr });
+      throw new MacnetError(
+        'ENDPOINT_INVALID',
+        `endpoint address ${ip} is in none of the network's IPv${fam} subnets (${
+          c.subnets
+            .filter((s) => s.family === fam)
+            .map((s) => s.subnet)
+            .join(', ') || 'none'
+        })`,
+        { value: addr },
+      );
     }
   }
   const rec: EndpointRecord = {
-    networkId: input.networkId, endpointId: input.endpointId, linkName: endpointLinkName(input.endpointId),
-    ...(mac && { mac }), ...(input.address && { ipv4: input.address }), ...(input.addressIPv6 && { ipv6: input.addressIPv6 }),
+    networkId: input.networkId,
+    endpointId: input.endpointId,
+    linkName: endpointLinkName(input.endpointId),
+    ...(mac && { mac }),
+    ...(input.address && { ipv4: input.address }),
+    ...(input.addressIPv6 && { ipv6: input.addressIPv6 }),
     ...(dstPrefix && { dstPrefix }),
   };
   await state.store.put(endpointKey(input.networkId, input.endpointId), JSON.stringify(rec));
@@ -121,10 +175,24 @@ export interface JoinResult {
 }
 
 /** Creates the endpoint's link on the parent, in the host namespace; dockerd moves it into the container. */
-export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConfig, ep: EndpointRecord, sandboxKey: string, log: Logger): Promise<JoinResult> {
-  const spec = c.kind === 'macvlan'
-    ? { kind: 'macvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.macvlanMode, ...(ep.mac && { mac: ep.mac }) }
-    : { kind: 'ipvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag };
+export async function joinEndpoint(
+  k: Kernel,
+  state: DriverState,
+  c: NetworkConfig,
+  ep: EndpointRecord,
+  sandboxKey: string,
+  log: Logger,
+): Promise<JoinResult> {
+  const spec =
+    c.kind === 'macvlan'
+      ? {
+          kind: 'macvlan' as const,
+          name: ep.linkName,
+          parent: c.parent.name,
+          mode: c.macvlanMode,
+          ...(ep.mac && { mac: ep.mac }),
+        }
+      : { kind: 'ipvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag };
   const withMtu = c.mtu !== undefined ? { ...spec, mtu: c.mtu } : spec;
   try {
     await k.links.create(withMtu);
@@ -137,12 +205,17 @@ export async function joinEndpoint(k: Kernel, state: DriverState, c: NetworkConf
     await k.links.create(withMtu);
   }
   await state.store.put(endpointKey(ep.networkId, ep.endpointId), JSON.stringify({ ...ep, sandboxKey }));
-  const res: JoinResult = { InterfaceName: { SrcName: ep.linkName, DstPrefix: ep.dstPrefix ?? 'eth' }, DisableGatewayService: true };
+  const res: JoinResult = {
+    InterfaceName: { SrcName: ep.linkName, DstPrefix: ep.dstPrefix ?? 'eth' },
+    DisableGatewayService: true,
+  };
   if (c.internal && c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
     // l3 routes between the network's subnets inside the parent; without a default route the container
     // still needs device routes to the network's other subnets (Docker's L3NilParent scenario).
     const mine = [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => parseCidr(a));
-    const others = c.subnets.filter((s) => mine.some((m) => m.family === s.family && !cidrContains(s.subnet, m.address)));
+    const others = c.subnets.filter((s) =>
+      mine.some((m) => m.family === s.family && !cidrContains(s.subnet, m.address)),
+    );
     if (others.length) res.StaticRoutes = others.map((s) => ({ Destination: s.subnet, RouteType: 1 }));
     return res;
   }

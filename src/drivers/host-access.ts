@@ -17,7 +17,8 @@ import { hostAddresses, type AddressDeps } from './host-address';
 import { type DriverState, type EndpointRecord, type HostAccessRecord, hostAccessKey, putJson } from './state';
 
 export const HOST_LINK_PATTERN = /^mnh[0-9a-f]{10}$/;
-export const hostLinkName = (parent: string): string => `mnh${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
+export const hostLinkName = (parent: string): string =>
+  `mnh${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
 
 /** How often routes and addresses are checked against the records while host access is in use. */
 export const CHECK_INTERVAL_MS = 30_000;
@@ -33,23 +34,40 @@ export class HostAccess {
   private parents = new Set<string>();
 
   /** `serialize` runs background repairs under the driver's lock. */
-  constructor(private readonly d: AddressDeps, private readonly log: Logger, private readonly serialize: (fn: () => Promise<void>) => Promise<void>) {}
+  constructor(
+    private readonly d: AddressDeps,
+    private readonly log: Logger,
+    private readonly serialize: (fn: () => Promise<void>) => Promise<void>,
+  ) {}
 
-  private get k(): Kernel { return this.d.k; }
-  private get state(): DriverState { return this.d.state; }
+  private get k(): Kernel {
+    return this.d.k;
+  }
+  private get state(): DriverState {
+    return this.d.state;
+  }
 
   /** CreateNetwork, after the network's own setup: the host's addresses chosen and recorded, the link made. */
   async attach(c: NetworkConfig): Promise<void> {
     if (!c.hostAccess) return;
     const old = await this.state.hostAccess(c.parent.name);
-    const shared = [...new Set(Object.entries(old?.networks ?? {}).filter(([n]) => n !== c.id).flatMap(([, a]) => a))];
+    const shared = [
+      ...new Set(
+        Object.entries(old?.networks ?? {})
+          .filter(([n]) => n !== c.id)
+          .flatMap(([, a]) => a),
+      ),
+    ];
     const addresses = await hostAddresses(this.d, c, shared);
     const rec: HostAccessRecord = old
       ? { ...old, networks: { ...old.networks, [c.id]: addresses } }
       : {
-        parent: c.parent.name, link: hostLinkName(c.parent.name), kind: c.kind,
-        ...(c.kind === 'ipvlan' && { ipvlanMode: c.ipvlanMode }), networks: { [c.id]: addresses },
-      };
+          parent: c.parent.name,
+          link: hostLinkName(c.parent.name),
+          kind: c.kind,
+          ...(c.kind === 'ipvlan' && { ipvlanMode: c.ipvlanMode }),
+          networks: { [c.id]: addresses },
+        };
     // Recorded before the kernel work: a crash in between leaves a record that reconcile completes.
     await this.state.commit('host access', [putJson(hostAccessKey(rec.parent), rec)]);
     this.parents.add(rec.parent);
@@ -72,13 +90,18 @@ export class HostAccess {
     const rec = await this.state.hostAccess(c.parent.name);
     const mine = rec?.networks[c.id];
     if (!rec || !mine) return;
-    const link = await this.k.links.find(rec.link) ?? await this.converge(rec);
+    const link = (await this.k.links.find(rec.link)) ?? (await this.converge(rec));
     if (!link) return;
     const have = new Set((await this.k.routes.list()).filter((r) => r.oif === link.index).map((r) => r.dst));
     for (const r of routesOf(ep, mine)) {
       if (have.has(r.dst)) continue;
       await this.k.routes.add({ dst: r.dst, dev: link.index, prefsrc: r.src });
-      this.log.info('host access: route added', { link: rec.link, route: r.dst, src: r.src, endpoint: ep.endpointId.slice(0, 12) });
+      this.log.info('host access: route added', {
+        link: rec.link,
+        route: r.dst,
+        src: r.src,
+        endpoint: ep.endpointId.slice(0, 12),
+      });
     }
   }
 
@@ -86,16 +109,21 @@ export class HostAccess {
   async leave(c: NetworkConfig | undefined, ep: EndpointRecord | undefined): Promise<void> {
     if (!c?.hostAccess || !ep) return;
     const rec = await this.state.hostAccess(c.parent.name);
-    const link = rec && await this.k.links.find(rec.link);
+    const link = rec && (await this.k.links.find(rec.link));
     if (!link) return;
     for (const r of routesOf(ep, rec.networks[c.id] ?? [])) {
-      if (await this.k.routes.deleteIfExists({ dst: r.dst, dev: link.index })) this.log.info('host access: route removed', { link: rec.link, route: r.dst, endpoint: ep.endpointId.slice(0, 12) });
+      if (await this.k.routes.deleteIfExists({ dst: r.dst, dev: link.index }))
+        this.log.info('host access: route removed', {
+          link: rec.link,
+          route: r.dst,
+          endpoint: ep.endpointId.slice(0, 12),
+        });
     }
   }
 
   /** An endpoint must not take the host's own address on the network. */
   async hostAddressOf(c: NetworkConfig): Promise<readonly string[]> {
-    return c.hostAccess ? (await this.state.hostAccess(c.parent.name))?.networks[c.id] ?? [] : [];
+    return c.hostAccess ? ((await this.state.hostAccess(c.parent.name))?.networks[c.id] ?? []) : [];
   }
 
   /** Daemon start and repairs: every record's link, addresses and routes as recorded; stale entries dropped. */
@@ -106,11 +134,16 @@ export class HostAccess {
     for (const rec of recs) {
       const networks = Object.fromEntries(Object.entries(rec.networks).filter(([n]) => live.has(n)));
       const fixed = { ...rec, networks };
-      if (Object.keys(networks).length !== Object.keys(rec.networks).length) await this.state.commit('host access', [putJson(hostAccessKey(rec.parent), fixed)]);
+      if (Object.keys(networks).length !== Object.keys(rec.networks).length)
+        await this.state.commit('host access', [putJson(hostAccessKey(rec.parent), fixed)]);
       try {
         await this.converge(fixed);
       } catch (e) {
-        this.log.error('host access: could not restore the host-side link (retried on the next check)', { parent: rec.parent, link: rec.link, error: e });
+        this.log.error('host access: could not restore the host-side link (retried on the next check)', {
+          parent: rec.parent,
+          link: rec.link,
+          error: e,
+        });
       }
     }
     if ((await this.state.hostAccesses()).length) this.watch();
@@ -124,14 +157,17 @@ export class HostAccess {
   private async converge(rec: HostAccessRecord): Promise<Link | undefined> {
     const nets = Object.keys(rec.networks);
     if (nets.length === 0) {
-      if (await this.k.links.deleteIfExists(rec.link)) this.log.info('host access: link removed (its last network is gone)', { parent: rec.parent, link: rec.link });
+      if (await this.k.links.deleteIfExists(rec.link))
+        this.log.info('host access: link removed (its last network is gone)', { parent: rec.parent, link: rec.link });
       await this.state.store.delete(hostAccessKey(rec.parent));
       return undefined;
     }
     let link = await this.k.links.find(rec.link);
     if (!link) link = await this.createLink(rec);
     const wanted = [...new Set(Object.values(rec.networks).flat())];
-    const have = (await this.k.addresses.list({ link: link.index })).filter((a) => !(a.family === 6 && a.address.startsWith('fe80:')));
+    const have = (await this.k.addresses.list({ link: link.index })).filter(
+      (a) => !(a.family === 6 && a.address.startsWith('fe80:')),
+    );
     for (const a of have) {
       if (wanted.includes(a.address) && a.prefix === (a.family === 4 ? 32 : 128)) continue;
       await this.k.addresses.delete(link.index, `${a.address}/${a.prefix}`);
@@ -144,10 +180,13 @@ export class HostAccess {
     }
     const routes = new Map<string, string>();
     for (const n of nets) {
-      for (const ep of await this.state.endpoints(n)) if (ep.sandboxKey) for (const r of routesOf(ep, rec.networks[n]!)) routes.set(r.dst, r.src);
+      for (const ep of await this.state.endpoints(n))
+        if (ep.sandboxKey) for (const r of routesOf(ep, rec.networks[n]!)) routes.set(r.dst, r.src);
     }
     // Only host routes on our own link are ours: the kernel's fe80::/64 and anything else stay.
-    const present = (await this.k.routes.list()).filter((r) => r.oif === link!.index && !r.gateway && /\/(32|128)$/.test(r.dst) && r.type === 'unicast');
+    const present = (await this.k.routes.list()).filter(
+      (r) => r.oif === link!.index && !r.gateway && /\/(32|128)$/.test(r.dst) && r.type === 'unicast',
+    );
     for (const r of present) {
       if (routes.get(r.dst) === r.prefsrc) continue;
       await this.k.routes.deleteIfExists({ dst: r.dst, dev: link.index });
@@ -162,9 +201,16 @@ export class HostAccess {
   }
 
   private async createLink(rec: HostAccessRecord): Promise<Link> {
-    const spec = rec.kind === 'macvlan'
-      ? { kind: 'macvlan' as const, name: rec.link, parent: rec.parent, mode: 'bridge' as const }
-      : { kind: 'ipvlan' as const, name: rec.link, parent: rec.parent, mode: rec.ipvlanMode ?? 'l2', flag: 'bridge' as const };
+    const spec =
+      rec.kind === 'macvlan'
+        ? { kind: 'macvlan' as const, name: rec.link, parent: rec.parent, mode: 'bridge' as const }
+        : {
+            kind: 'ipvlan' as const,
+            name: rec.link,
+            parent: rec.parent,
+            mode: rec.ipvlanMode ?? 'l2',
+            flag: 'bridge' as const,
+          };
     const link = await this.k.links.create(spec);
     try {
       // Answer ARP only for requests the host would answer through this link (from its own containers, to
@@ -172,15 +218,28 @@ export class HostAccess {
       // parent's MAC alone. IPv6 answers only for addresses on the link anyway (RFC 4861 7.2.3 as Linux
       // does it). No router advertisements: a default route or SLAAC address here would move LAN traffic.
       await this.k.setLinkSysctl('ipv4', rec.link, 'arp_filter', 1);
-      for (const [name, v] of [['accept_ra', 0], ['autoconf', 0]] as const) {
-        await this.k.setLinkSysctl('ipv6', rec.link, name, v).catch((e) => this.log.warn('host access: IPv6 sysctl not set (IPv6 disabled?)', { link: rec.link, name, error: e }));
+      for (const [name, v] of [
+        ['accept_ra', 0],
+        ['autoconf', 0],
+      ] as const) {
+        await this.k
+          .setLinkSysctl('ipv6', rec.link, name, v)
+          .catch((e) =>
+            this.log.warn('host access: IPv6 sysctl not set (IPv6 disabled?)', { link: rec.link, name, error: e }),
+          );
       }
       await this.k.links.setUp(link.index);
     } catch (e) {
       await this.k.links.deleteIfExists(link.index);
       throw e;
     }
-    this.log.info('host access: link created', { parent: rec.parent, link: rec.link, kind: spec.kind, mode: spec.mode, networks: Object.keys(rec.networks).map((n) => n.slice(0, 12)) });
+    this.log.info('host access: link created', {
+      parent: rec.parent,
+      link: rec.link,
+      kind: spec.kind,
+      mode: spec.mode,
+      networks: Object.keys(rec.networks).map((n) => n.slice(0, 12)),
+    });
     return this.k.links.get(link.index);
   }
 
@@ -192,7 +251,11 @@ export class HostAccess {
     this.events.on('overrun', () => this.schedule());
     this.events.on('event', (e) => {
       // Deletions of our links or addresses, and a parent that (re)appears: converge soon.
-      if (e.type === 'link' && (HOST_LINK_PATTERN.test(e.link.name) ? e.action === 'del' : e.action === 'new' && this.parents.has(e.link.name))) this.schedule();
+      if (
+        e.type === 'link' &&
+        (HOST_LINK_PATTERN.test(e.link.name) ? e.action === 'del' : e.action === 'new' && this.parents.has(e.link.name))
+      )
+        this.schedule();
       else if (e.type === 'address' && e.action === 'del') this.schedule();
     });
     this.timer = setInterval(() => this.schedule(), CHECK_INTERVAL_MS);
@@ -213,7 +276,9 @@ export class HostAccess {
     if (this.pending || !this.events) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      void this.serialize(() => this.reconcile()).catch((e: unknown) => this.log.error('host access: repair failed', { error: e }));
+      void this.serialize(() => this.reconcile()).catch((e: unknown) =>
+        this.log.error('host access: repair failed', { error: e }),
+      );
     }, 100);
   }
 

@@ -36,7 +36,8 @@ async function taken(d: AddressDeps, c: NetworkConfig): Promise<Set<string>> {
   }
   for (const ep of await d.state.endpoints()) for (const a of [ep.ipv4, ep.ipv6]) if (a) out.add(parseCidr(a).address);
   for (const a of await d.k.addresses.list()) out.add(a.address);
-  for (const r of await d.state.hostAccesses()) for (const ips of Object.values(r.networks)) for (const ip of ips) out.add(ip);
+  for (const r of await d.state.hostAccesses())
+    for (const ips of Object.values(r.networks)) for (const ip of ips) out.add(ip);
   // IPAM's warm set and just-allocated addresses: free on the LAN, but promised to this host's containers.
   for (const ip of d.lan?.claimedAddresses() ?? []) out.add(ip);
   return out;
@@ -46,11 +47,19 @@ async function taken(d: AddressDeps, c: NetworkConfig): Promise<Set<string>> {
  * Whether a LAN machine or macnet's IPAM uses `ips`; the in-use ones, with who holds them. `probing`: another
  * host is probing the address right now (it may be choosing its own host address at the same instant).
  */
-async function inUse(d: AddressDeps, c: NetworkConfig, subnet: string, ips: readonly string[]): Promise<Map<string, { who: string; probing: boolean }>> {
+async function inUse(
+  d: AddressDeps,
+  c: NetworkConfig,
+  subnet: string,
+  ips: readonly string[],
+): Promise<Map<string, { who: string; probing: boolean }>> {
   const out = new Map<string, { who: string; probing: boolean }>();
-  for (const ip of ips) if (await d.ipamHolds?.(subnet, ip)) out.set(ip, { who: 'a container (macnet IPAM)', probing: false });
+  for (const ip of ips)
+    if (await d.ipamHolds?.(subnet, ip)) out.set(ip, { who: 'a container (macnet IPAM)', probing: false });
   const rest = ips.filter((ip) => !out.has(ip));
-  if (d.lan && rest.length) for (const [ip, h] of await d.lan.check(c, rest, { exclusive: true })) out.set(ip, { who: `${h.mac} on the LAN`, probing: h.reason === 'probing' });
+  if (d.lan && rest.length)
+    for (const [ip, h] of await d.lan.check(c, rest, { exclusive: true }))
+      out.set(ip, { who: `${h.mac} on the LAN`, probing: h.reason === 'probing' });
   return out;
 }
 
@@ -67,11 +76,22 @@ export async function hostAddresses(d: AddressDeps, c: NetworkConfig, shared: re
     if (given) {
       const subnet = subnets.find((s) => cidrContains(s.subnet, given))!.subnet;
       if (!shared.includes(given)) {
-        const ep = (await d.state.endpoints()).find((e) => [e.ipv4, e.ipv6].some((a) => a && parseCidr(a).address === given));
+        const ep = (await d.state.endpoints()).find((e) =>
+          [e.ipv4, e.ipv6].some((a) => a && parseCidr(a).address === given),
+        );
         const own = (await d.k.addresses.list()).some((a) => a.address === given);
-        const holder = ep ? `container endpoint ${ep.endpointId.slice(0, 12)}` : own ? 'this host (an address of its own)' : (await inUse(d, c, subnet, [given])).get(given)?.who;
+        const holder = ep
+          ? `container endpoint ${ep.endpointId.slice(0, 12)}`
+          : own
+            ? 'this host (an address of its own)'
+            : (await inUse(d, c, subnet, [given])).get(given)?.who;
         if (holder && c.conflict !== 'warn') {
-          throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `option host_access_address: ${given} is in use by ${holder}; give a ` + `free address of ${subnet}, or leave the option out and macnet picks one`, { option: 'host_access_address', value: given, subnet });
+          throw new MacnetError(
+            'HOST_ACCESS_ADDRESS_UNAVAILABLE',
+            `option host_access_address: ${given} is in use by ${holder}; give a ` +
+              `free address of ${subnet}, or leave the option out and macnet picks one`,
+            { option: 'host_access_address', value: given, subnet },
+          );
         }
       }
       out.push(given);
@@ -107,5 +127,11 @@ async function pick(d: AddressDeps, c: NetworkConfig, subnet: string, fam: Famil
     // in step, batch after batch. As RFC 5227 2.1.1 has it, back off for a random while so that one goes first.
     if ([...used.values()].some((u) => u.probing)) await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
   }
-  throw new MacnetError('HOST_ACCESS_ADDRESS_UNAVAILABLE', `host access: no free address among the ${candidates.length} highest of ${subnet}` + `${busy.length ? ` (in use: ${busy.slice(0, 4).join(', ')}${busy.length > 4 ? ', ...' : ''})` : ''}` + '; give one with -o host_access_address=IP', { option: 'host_access_address', subnet });
+  throw new MacnetError(
+    'HOST_ACCESS_ADDRESS_UNAVAILABLE',
+    `host access: no free address among the ${candidates.length} highest of ${subnet}` +
+      `${busy.length ? ` (in use: ${busy.slice(0, 4).join(', ')}${busy.length > 4 ? ', ...' : ''})` : ''}` +
+      '; give one with -o host_access_address=IP',
+    { option: 'host_access_address', subnet },
+  );
 }

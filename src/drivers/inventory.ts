@@ -14,7 +14,12 @@ export type Owner =
 
 export interface Known {
   /** This host's endpoints with an address on the swept subnets. */
-  readonly endpoints: readonly { readonly address: string; readonly mac?: string; readonly endpointId: string; readonly link: string }[];
+  readonly endpoints: readonly {
+    readonly address: string;
+    readonly mac?: string;
+    readonly endpointId: string;
+    readonly link: string;
+  }[];
   /** This host's addresses (any link, the host-access link included) on the swept subnets. */
   readonly host: readonly { readonly address: string; readonly link: string; readonly mac: string }[];
   /**
@@ -79,24 +84,36 @@ function row(address: string, macs: readonly string[], known: Known): Row {
     note = `endpoint ${ep.endpointId.slice(0, 12)}, link ${ep.link}`;
     expected = ep.mac ? [ep.mac] : [];
     if (!answered.length) {
-      note = known.fromParent ? `${note} (from macnet's records: ipvlan children do not hear their parent's requests)`
+      note = known.fromParent
+        ? `${note} (from macnet's records: ipvlan children do not hear their parent's requests)`
         : `silent: no reply (${note}: not running, or its interface is down)`;
     }
   } else if (host.length) {
     owner = 'host';
     expected = [...new Set([...host.map((h) => h.mac), ...known.hostMacs])];
     // A macvlan parent does not hear its children, so the probe link cannot ask the host's own links.
-    note = `link ${host.map((h) => h.link).join(', ')}` + (answered.length ? '' : known.fromParent ? ' (from the kernel: requests from the parent do not reach the host itself)' : ' (from the kernel: the probe link cannot reach its own parent)');
+    note =
+      `link ${host.map((h) => h.link).join(', ')}` +
+      (answered.length
+        ? ''
+        : known.fromParent
+          ? ' (from the kernel: requests from the parent do not reach the host itself)'
+          : ' (from the kernel: the probe link cannot reach its own parent)');
   } else if (known.gateways.includes(address)) {
     owner = 'gateway';
     note = answered.length ? "the network's gateway" : "silent: the network's gateway did not answer";
   } else if (answered.length) {
     owner = ownerByMac(answered[0]!);
-    note = owner === 'macnet reserved (other host)' ? "another host's macnet probe link defends it for its next container" : '';
+    note =
+      owner === 'macnet reserved (other host)'
+        ? "another host's macnet probe link defends it for its next container"
+        : '';
     if (stopped) note = `${note ? `${note}; ` : ''}was the last address of stopped container ${stopped.name}`;
   } else {
     owner = 'container (this host)';
-    note = `silent: last address of stopped container ${stopped!.name}` + ' (given back to it when it starts again, if still free)';
+    note =
+      `silent: last address of stopped container ${stopped!.name}` +
+      ' (given back to it when it starts again, if still free)';
   }
   // Another host's macnet defends an address its probe link verified for 30 s after handing it out
   // (lan.ts, CLAIM_MS), while its container already answers: a just-started container, not a conflict.
@@ -104,14 +121,19 @@ function row(address: string, macs: readonly string[], known: Known): Row {
   const counted = defended ? answered.filter((m) => ownerByMac(m) !== 'macnet reserved (other host)') : answered;
   if (defended && counted.length < answered.length) {
     owner = 'macnet container (other host)';
-    note = "just started: its host's probe link still defends the address" + `${note && !note.startsWith('another') ? `; ${note}` : ''}`;
+    note =
+      "just started: its host's probe link still defends the address" +
+      `${note && !note.startsWith('another') ? `; ${note}` : ''}`;
   }
   const foreign = expected.length ? answered.filter((m) => !expected.includes(m)) : counted.slice(1);
   const conflict = foreign.length > 0;
   if (conflict) {
     const who = answered.map((m) => `${m} (${expected.includes(m) ? owner : ownerByMac(m)})`).join(', ');
-    note = 'CONFLICT: ' + `${answered.length > 1 ? `${answered.length} MACs answer` : 'answered by a MAC that is not its own'}` + `: ${who}${note ? `; ${note}` : ''}`;
+    note =
+      'CONFLICT: ' +
+      `${answered.length > 1 ? `${answered.length} MACs answer` : 'answered by a MAC that is not its own'}` +
+      `: ${who}${note ? `; ${note}` : ''}`;
   }
-  const mac = answered.length ? answered.join(',') : ep?.mac ?? host[0]?.mac ?? '';
+  const mac = answered.length ? answered.join(',') : (ep?.mac ?? host[0]?.mac ?? '');
   return { address, mac, owner, note, conflict, replies };
 }

@@ -18,7 +18,8 @@ export type Holder = { readonly mac: string; readonly reason: 'answered' | 'prob
 
 /** 'mnp' + 10 hex digits of the parent's name: stable per parent, recognisable when reconciling. */
 export const PROBE_LINK_PATTERN = /^mnp[0-9a-f]{10}$/;
-export const probeLinkName = (parent: string): string => `mnp${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
+export const probeLinkName = (parent: string): string =>
+  `mnp${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
 
 /**
  * First octet of a probe link's MAC: locally administered unicast like containers' 0a (endpoint.ts), but its
@@ -28,7 +29,11 @@ export const probeLinkName = (parent: string): string => `mnp${createHash('sha1'
 export { PROBE_MAC_SIGNATURE } from '../types/ip';
 
 /** An address of this host, on any of its links (parent, host-access link, others). */
-export interface HostAddress { readonly address: string; readonly link: string; readonly mac: string }
+export interface HostAddress {
+  readonly address: string;
+  readonly link: string;
+  readonly mac: string;
+}
 
 interface ProbeLink {
   readonly name: string;
@@ -50,10 +55,17 @@ export class LanGuard {
   /** Link events: a probe link deleted by someone else (an operator's `ip link del`) is re-created. */
   private events: EventStream | undefined;
 
-  constructor(private readonly k: Kernel, private readonly state: DriverState, private readonly log: Logger, private readonly opts: LanGuardOptions = {}) {}
+  constructor(
+    private readonly k: Kernel,
+    private readonly state: DriverState,
+    private readonly log: Logger,
+    private readonly opts: LanGuardOptions = {},
+  ) {}
 
   private async networkFor(subnet: string): Promise<NetworkConfig | undefined> {
-    return (await this.state.networks()).find((n) => n.state === 'ready' && n.config.subnets.some((s) => s.subnet === subnet))?.config;
+    return (await this.state.networks()).find(
+      (n) => n.state === 'ready' && n.config.subnets.some((s) => s.subnet === subnet),
+    )?.config;
   }
 
   async conflictPolicy(subnet: string): Promise<'refuse' | 'warn'> {
@@ -68,17 +80,30 @@ export class LanGuard {
   }
 
   /** `exclusive`: the caller takes a free address for the host, not for IPAM (ProbeOptions.exclusive). */
-  async check(c: NetworkConfig, candidates: readonly string[], opts: { exclusive?: boolean } = {}): Promise<Map<string, Holder>> {
+  async check(
+    c: NetworkConfig,
+    candidates: readonly string[],
+    opts: { exclusive?: boolean } = {},
+  ): Promise<Map<string, Holder>> {
     const out = new Map<string, Holder>();
     // The host's own addresses: macvlan isolates a parent from its children, so the host would not answer.
-    for (const a of await this.hostAddresses()) if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
+    for (const a of await this.hostAddresses())
+      if (candidates.includes(a.address)) out.set(a.address, { mac: a.mac, reason: 'answered' });
     const rest = candidates.filter((a) => !out.has(a));
     if (rest.length && probeable(c)) {
       const found = await this.withLink(c, (link) =>
-        link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300, ...(opts.exclusive && { exclusive: true }) }));
+        link.prober.probe(rest, { windowMs: this.opts.windowMs ?? 300, ...(opts.exclusive && { exclusive: true }) }),
+      );
       for (const [a, r] of found) if (!r.free) out.set(a, holder(r));
     }
-    for (const [address, h] of out) this.log.warn('address in use on the LAN: skipped', { address, mac: h.mac, reason: h.reason, network: c.id, parent: c.parent.name });
+    for (const [address, h] of out)
+      this.log.warn('address in use on the LAN: skipped', {
+        address,
+        mac: h.mac,
+        reason: h.reason,
+        network: c.id,
+        parent: c.parent.name,
+      });
     return out;
   }
 
@@ -89,12 +114,21 @@ export class LanGuard {
   async dhcpSocket(subnet: string): Promise<{ sock: PacketSocket; where: string }> {
     const c = await this.networkFor(subnet);
     if (!c) {
-      throw new MacnetError('NETWORK_NOT_FOUND', `DHCP: no macnet network on this host uses subnet ${subnet} (is the network being created or removed?)`, { subnet });
+      throw new MacnetError(
+        'NETWORK_NOT_FOUND',
+        `DHCP: no macnet network on this host uses subnet ${subnet} (is the network being created or removed?)`,
+        { subnet },
+      );
     }
     if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
-      throw new MacnetError('OPTION_INVALID',
-        '--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ' + (c.kind === 'ipvlan' ? 'ipvlan children share the parent\'s MAC, so the server could not tell containers apart' : 'a passthru network has no link to ask from before the container starts'),
-        { option: 'mode', kind: c.kind });
+      throw new MacnetError(
+        'OPTION_INVALID',
+        '--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ' +
+          (c.kind === 'ipvlan'
+            ? "ipvlan children share the parent's MAC, so the server could not tell containers apart"
+            : 'a passthru network has no link to ask from before the container starts'),
+        { option: 'mode', kind: c.kind },
+      );
     }
     const link = await this.link(c);
     const sock = await this.k.openPacketSocket(link.name, { protocol: ETH_P_IP });
@@ -114,11 +148,18 @@ export class LanGuard {
    * `macnet scan`: who answers for each address on the network's LAN (LinkProber.sweep), from the probe link
    * (ipvlan: from the parent), and the MAC the requests went out with.
    */
-  async sweep(c: NetworkConfig, addresses: readonly string[], opts: SweepOptions = {}): Promise<{ replies: Map<string, string[]>; from: string }> {
+  async sweep(
+    c: NetworkConfig,
+    addresses: readonly string[],
+    opts: SweepOptions = {},
+  ): Promise<{ replies: Map<string, string[]>; from: string }> {
     if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
-      throw new MacnetError('INVALID_ARGUMENT',
-        `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for ` + 'a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks',
-        { network: c.id, kind: c.kind });
+      throw new MacnetError(
+        'INVALID_ARGUMENT',
+        `scan: network ${c.id.slice(0, 12)} is macvlan passthru (the parent takes no second child for ` +
+          'a probe link); scan works on macvlan bridge, vepa and private networks and on ipvlan networks',
+        { network: c.id, kind: c.kind },
+      );
     }
     return this.withLink(c, async ({ prober }) => ({ replies: await prober.sweep(addresses, opts), from: prober.mac }));
   }
@@ -155,12 +196,15 @@ export class LanGuard {
     this.events.on('event', (e) => {
       if (e.type !== 'link' || e.action !== 'del' || !PROBE_LINK_PATTERN.test(e.link.name)) return;
       for (const [parent, p] of this.links) {
-        void p.then((l) => {
-          if (l.index !== e.link.index || l.name !== e.link.name || this.links.get(parent) !== p) return;
-          this.log.warn('probe link deleted by someone else: re-created', { parent, link: l.name });
-          this.forget(parent, p, l);
-          this.reopen(parent);
-        }, () => undefined);
+        void p.then(
+          (l) => {
+            if (l.index !== e.link.index || l.name !== e.link.name || this.links.get(parent) !== p) return;
+            this.log.warn('probe link deleted by someone else: re-created', { parent, link: l.name });
+            this.forget(parent, p, l);
+            this.reopen(parent);
+          },
+          () => undefined,
+        );
       }
     });
   }
@@ -190,7 +234,13 @@ export class LanGuard {
     const name = probeLinkName(parent);
     this.watch();
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
-    const link = await this.k.links.create({ kind: 'macvlan', name, parent, mode: 'bridge', mac: signedMac(PROBE_MAC_SIGNATURE) });
+    const link = await this.k.links.create({
+      kind: 'macvlan',
+      name,
+      parent,
+      mode: 'bridge',
+      mac: signedMac(PROBE_MAC_SIGNATURE),
+    });
     try {
       // Other hosts' DAD probes go to solicited-node groups this link has not joined. arp_ignore 1: a link in
       // the host namespace would otherwise answer ARP for the host's own addresses too, with its own MAC, and
@@ -200,7 +250,8 @@ export class LanGuard {
       await this.k.links.setUp(name);
       const arp = await this.k.openPacketSocket(link.index, { protocol: ETH_P_ARP });
       const nd = await this.k.openPacketSocket(link.index, { protocol: ETH_P_IPV6 });
-      for (const sock of [arp, nd]) sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));
+      for (const sock of [arp, nd])
+        sock.on('error', (e: Error) => this.log.debug('probe socket', { parent, error: e }));
       this.log.info('probe link up', { parent, link: name });
       const prober = new LinkProber(link.mac!, arp, nd);
       // Re-created: what the lost link defended, this one does.
@@ -263,7 +314,11 @@ export class LanGuard {
     }
     this.claims.delete(ip);
     // The parent's link of now: it may have been re-created since the claim.
-    if (claim) void this.links.get(claim.parent)?.then((l) => l.prober.release(ip), () => undefined);
+    if (claim)
+      void this.links.get(claim.parent)?.then(
+        (l) => l.prober.release(ip),
+        () => undefined,
+      );
   }
 
   /** Removes the parent's probe link (its last network is gone). Idempotent. */
@@ -285,7 +340,8 @@ export class LanGuard {
   }
 }
 
-const holder = (r: ProbeResult): Holder => (r.free ? { mac: '', reason: 'answered' } : { mac: r.mac, reason: r.reason });
+const holder = (r: ProbeResult): Holder =>
+  r.free ? { mac: '', reason: 'answered' } : { mac: r.mac, reason: r.reason };
 
 /**
  * Where probing makes sense: a LAN behind the parent (not the dummy or bridge macnet makes for a network

@@ -32,50 +32,97 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
   const parent = await k.links.find(c.parent.name);
   if (parent) {
     if (parent.flags & IFF_LOOPBACK) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: a loopback interface ` + 'is not a valid macvlan/ipvlan parent; use an Ethernet interface', { option: 'parent', value: c.parent.name });
+      throw new MacnetError(
+        'PARENT_INVALID',
+        `option parent=${JSON.stringify(c.parent.name)}: a loopback interface ` +
+          'is not a valid macvlan/ipvlan parent; use an Ethernet interface',
+        { option: 'parent', value: c.parent.name },
+      );
     }
     if (parent.hwType !== ARPHRD_ETHER) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: not an Ethernet-like interface (hardware ` + `type ${parent.hwType}); macvlan and ipvlan need Ethernet (a NIC, bond, bridge or vlan)`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError(
+        'PARENT_INVALID',
+        `option parent=${JSON.stringify(c.parent.name)}: not an Ethernet-like interface (hardware ` +
+          `type ${parent.hwType}); macvlan and ipvlan need Ethernet (a NIC, bond, bridge or vlan)`,
+        { option: 'parent', value: c.parent.name },
+      );
     }
     checkMtu(c, parent);
     plan = { existing: parent, ...(managed && { managed }) };
   } else if (c.parent.vlan) {
     const base = await k.links.find(c.parent.vlan.base);
     if (!base) {
-      throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)}` + ` of vlan ${c.parent.vlan.id} was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError(
+        'PARENT_NOT_FOUND',
+        `option parent=${JSON.stringify(c.parent.name)}: the base interface ${JSON.stringify(c.parent.vlan.base)}` +
+          ` of vlan ${c.parent.vlan.id} was not found on the host; ${await ethernetLinks(k)}`,
+        { option: 'parent', value: c.parent.name },
+      );
     }
     if (base.flags & IFF_LOOPBACK || base.hwType !== ARPHRD_ETHER) {
-      throw new MacnetError('PARENT_INVALID', `option parent=${JSON.stringify(c.parent.name)}: the base interface ` + `${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`, { option: 'parent', value: c.parent.name });
+      throw new MacnetError(
+        'PARENT_INVALID',
+        `option parent=${JSON.stringify(c.parent.name)}: the base interface ` +
+          `${JSON.stringify(base.name)} cannot carry an 802.1q vlan (not Ethernet)`,
+        { option: 'parent', value: c.parent.name },
+      );
     }
     checkMtu(c, base);
     plan = { create: 'vlan', ...(managed && { managed }) };
   } else if (c.parent.implicit) {
     plan = { create: 'dummy' };
   } else {
-    throw new MacnetError('PARENT_NOT_FOUND', `option parent=${JSON.stringify(c.parent.name)}: the parent ` + `interface was not found on the host; ${await ethernetLinks(k)}`, { option: 'parent', value: c.parent.name });
+    throw new MacnetError(
+      'PARENT_NOT_FOUND',
+      `option parent=${JSON.stringify(c.parent.name)}: the parent ` +
+        `interface was not found on the host; ${await ethernetLinks(k)}`,
+      { option: 'parent', value: c.parent.name },
+    );
   }
   for (const other of await state.networks()) {
     if (other.config.id === c.id || other.config.parent.name !== c.parent.name) continue;
     const o = other.config;
     const who = `${describeNet(o)} already uses parent ${JSON.stringify(c.parent.name)}`;
     if (o.kind === 'macvlan' && o.macvlanMode === 'passthru') {
-      throw new MacnetError('PARENT_IN_USE', `${who} in passthru mode, which takes the whole parent; use another parent or a vlan sub-interface`, { option: 'parent', value: c.parent.name, network: o.id });
+      throw new MacnetError(
+        'PARENT_IN_USE',
+        `${who} in passthru mode, which takes the whole parent; use another parent or a vlan sub-interface`,
+        { option: 'parent', value: c.parent.name, network: o.id },
+      );
     }
     if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
-      throw new MacnetError('PARENT_IN_USE', `cannot use macvlan_mode passthru: ${who}; passthru needs a parent of its own`, { option: 'macvlan_mode', value: 'passthru', network: o.id });
+      throw new MacnetError(
+        'PARENT_IN_USE',
+        `cannot use macvlan_mode passthru: ${who}; passthru needs a parent of its own`,
+        { option: 'macvlan_mode', value: 'passthru', network: o.id },
+      );
     }
     if (o.kind !== c.kind) {
-      throw new MacnetError('PARENT_IN_USE', `${who}; macvlan and ipvlan cannot share a parent (the kernel allows one kind per parent)`, { option: 'parent', value: c.parent.name, network: o.id });
+      throw new MacnetError(
+        'PARENT_IN_USE',
+        `${who}; macvlan and ipvlan cannot share a parent (the kernel allows one kind per parent)`,
+        { option: 'parent', value: c.parent.name, network: o.id },
+      );
     }
     if (c.kind === 'ipvlan') {
-      throw new MacnetError('PARENT_IN_USE', `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); ` + `use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`, { option: 'parent', value: c.parent.name, network: o.id });
+      throw new MacnetError(
+        'PARENT_IN_USE',
+        `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); ` +
+          `use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`,
+        { option: 'parent', value: c.parent.name, network: o.id },
+      );
     }
     for (const s of c.subnets) {
       // The same subnet again is one LAN segment shared by networks with different ip-ranges (Docker v27+
       // allows it; the IPAM keeps one address set per subnet). Partial overlaps are always a mistake.
       const clash = o.subnets.find((x) => x.subnet !== s.subnet && cidrsOverlap(x.subnet, s.subnet));
       if (clash) {
-        throw new MacnetError('SUBNET_OVERLAP', `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ` + `${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`, { option: 'subnet', value: s.subnet, network: o.id });
+        throw new MacnetError(
+          'SUBNET_OVERLAP',
+          `subnet ${s.subnet} overlaps ${clash.subnet} of ${describeNet(o)} on the same parent ` +
+            `${JSON.stringify(c.parent.name)}; networks sharing a parent need disjoint subnets`,
+          { option: 'subnet', value: s.subnet, network: o.id },
+        );
       }
     }
   }
@@ -88,12 +135,20 @@ async function ethernetLinks(k: Kernel): Promise<string> {
     .filter((l) => !(l.flags & IFF_LOOPBACK) && l.hwType === ARPHRD_ETHER && !ENDPOINT_LINK_PATTERN.test(l.name))
     .map((l) => l.name);
   if (!names.length) return 'this host has no Ethernet interface';
-  return `Ethernet interfaces here: ${names.slice(0, 12).join(', ')}` + `${names.length > 12 ? `, and ${names.length - 12} more` : ''}`;
+  return (
+    `Ethernet interfaces here: ${names.slice(0, 12).join(', ')}` +
+    `${names.length > 12 ? `, and ${names.length - 12} more` : ''}`
+  );
 }
 
 function checkMtu(c: NetworkConfig, parent: Link): void {
   if (c.mtu !== undefined && c.mtu > parent.mtu) {
-    throw new MacnetError('MTU_TOO_LARGE', `option mtu=${c.mtu} is larger than the MTU ${parent.mtu} of ` + `parent ${JSON.stringify(parent.name)}; use at most ${parent.mtu}`, { option: 'mtu', value: c.mtu, parentMtu: parent.mtu });
+    throw new MacnetError(
+      'MTU_TOO_LARGE',
+      `option mtu=${c.mtu} is larger than the MTU ${parent.mtu} of ` +
+        `parent ${JSON.stringify(parent.name)}; use at most ${parent.mtu}`,
+      { option: 'mtu', value: c.mtu, parentMtu: parent.mtu },
+    );
   }
 }
 
@@ -116,7 +171,13 @@ export async function createParent(k: Kernel, rec: ParentRecord, log: Logger): P
   return { ...rec, kind: 'bridge' };
 }
 
-export async function setupNetwork(k: Kernel, state: DriverState, c: NetworkConfig, plan: ParentPlan, log: Logger): Promise<void> {
+export async function setupNetwork(
+  k: Kernel,
+  state: DriverState,
+  c: NetworkConfig,
+  plan: ParentPlan,
+  log: Logger,
+): Promise<void> {
   // Record the intent first: a crash between the kernel work and the final write then leaves a
   // 'creating' record that the next start tears down, never an unaccounted link.
   let parentRec: ParentRecord | undefined = plan.managed
@@ -138,11 +199,15 @@ export async function setupNetwork(k: Kernel, state: DriverState, c: NetworkConf
     if (c.kind === 'ipvlan') await probeIpvlan(k, c);
     await state.commit(`create ${describeNet(c)}`, [putJson(networkKey(c.id), { config: c, state: 'ready' })]);
   } catch (e) {
-    if (createdLink) await k.links.deleteIfExists(c.parent.name).catch((u) => log.error('undo: could not delete parent', { parent: c.parent.name, error: u }));
+    if (createdLink)
+      await k.links
+        .deleteIfExists(c.parent.name)
+        .catch((u) => log.error('undo: could not delete parent', { parent: c.parent.name, error: u }));
     await state.store.delete(networkKey(c.id));
     if (parentRec) {
       const rest = parentRec.networks.filter((n) => n !== c.id);
-      if (rest.length) await state.store.put(parentKey(parentRec.name), JSON.stringify({ ...parentRec, networks: rest }));
+      if (rest.length)
+        await state.store.put(parentKey(parentRec.name), JSON.stringify({ ...parentRec, networks: rest }));
       else await state.store.delete(parentKey(parentRec.name));
     }
     throw e;
@@ -174,7 +239,8 @@ export async function teardownNetwork(k: Kernel, state: DriverState, id: string,
   if (p) {
     const rest = p.record.networks.filter((n) => n !== id);
     if (rest.length === 0) {
-      if (await k.links.deleteIfExists(c.parent.name)) log.info('removed parent macnet created', { parent: c.parent.name });
+      if (await k.links.deleteIfExists(c.parent.name))
+        log.info('removed parent macnet created', { parent: c.parent.name });
       await state.store.delete(parentKey(c.parent.name));
     } else {
       await state.store.put(parentKey(c.parent.name), JSON.stringify({ ...p.record, networks: rest }));

@@ -54,15 +54,29 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
   const all = (await d.state.networks()).filter((n) => n.state === 'ready');
   const matches = all.filter((n) => n.config.id.startsWith(network.toLowerCase()));
   if (!network || matches.length === 0) {
-    throw new MacnetError('NETWORK_NOT_FOUND', `scan: no macnet network with id ${JSON.stringify(network)} (or an id starting so) on this ` + 'daemon; `docker network ls --filter driver=macnet` lists the networks macnet serves', { network });
+    throw new MacnetError(
+      'NETWORK_NOT_FOUND',
+      `scan: no macnet network with id ${JSON.stringify(network)} (or an id starting so) on this ` +
+        'daemon; `docker network ls --filter driver=macnet` lists the networks macnet serves',
+      { network },
+    );
   }
   if (matches.length > 1) {
-    throw new MacnetError('INVALID_ARGUMENT', `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (` + `${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`, { network });
+    throw new MacnetError(
+      'INVALID_ARGUMENT',
+      `scan: network id prefix ${JSON.stringify(network)} matches ${matches.length} networks (` +
+        `${matches.map((n) => n.config.id.slice(0, 12)).join(', ')}); give more of the id, or the name`,
+      { network },
+    );
   }
   const c = matches[0]!.config;
   if (scanning.has(c.id)) {
-    throw new MacnetError('SCAN_BUSY', `scan: network ${c.id.slice(0, 12)} is being scanned already: one scan per ` +
-      'network at a time; run it again when that one has answered (a /24 takes about 1.3 s)', { network: c.id });
+    throw new MacnetError(
+      'SCAN_BUSY',
+      `scan: network ${c.id.slice(0, 12)} is being scanned already: one scan per ` +
+        'network at a time; run it again when that one has answered (a /24 takes about 1.3 s)',
+      { network: c.id },
+    );
   }
   scanning.add(c.id);
   try {
@@ -73,40 +87,79 @@ export async function scanNetwork(d: ScanDeps, network: string): Promise<ScanRes
 }
 
 async function sweepNetwork(
-  d: ScanDeps, c: NetworkConfig, all: readonly { config: NetworkConfig }[], started: number,
+  d: ScanDeps,
+  c: NetworkConfig,
+  all: readonly { config: NetworkConfig }[],
+  started: number,
 ): Promise<ScanResult> {
-  if (!d.lan) throw new MacnetError('INVALID_ARGUMENT', 'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; ' +
-      'restart it without --no-probe', {});
+  if (!d.lan)
+    throw new MacnetError(
+      'INVALID_ARGUMENT',
+      'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; ' +
+        'restart it without --no-probe',
+      {},
+    );
   for (const s of c.subnets) {
     if (s.family === 4 && parseCidr(s.subnet).prefix < SCAN_MAX_IPV4_PREFIX) {
-      throw new MacnetError('SCAN_TOO_LARGE', `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than ` + `scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (` + `${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`, { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` });
+      throw new MacnetError(
+        'SCAN_TOO_LARGE',
+        `scan: subnet ${s.subnet} of network ${c.id.slice(0, 12)} has more addresses than ` +
+          `scan sweeps: at most a /${SCAN_MAX_IPV4_PREFIX} (` +
+          `${2 ** (32 - SCAN_MAX_IPV4_PREFIX) - 2} addresses) is asked, one ARP request each`,
+        { subnet: s.subnet, limit: `/${SCAN_MAX_IPV4_PREFIX}` },
+      );
     }
   }
   const inSubnets = (ip: string) => c.subnets.some((s) => cidrContains(s.subnet, ip));
   // Endpoints of every network on this parent: two networks may share a subnet (split by --ip-range).
   const sameParent = new Set(all.filter((n) => n.config.parent.name === c.parent.name).map((n) => n.config.id));
   const records = (await d.state.endpoints()).filter((e) => sameParent.has(e.networkId));
-  const toRows = (parentMac?: string) => records
-    .flatMap((e) => [e.ipv4, e.ipv6].filter((a): a is string => !!a).map((a) => {
-      const mac = e.mac ?? parentMac;
-      return { address: parseCidr(a).address, ...(mac && { mac }), endpointId: e.endpointId, link: e.linkName };
-    }))
-    .filter((e) => inSubnets(e.address));
+  const toRows = (parentMac?: string) =>
+    records
+      .flatMap((e) =>
+        [e.ipv4, e.ipv6]
+          .filter((a): a is string => !!a)
+          .map((a) => {
+            const mac = e.mac ?? parentMac;
+            return { address: parseCidr(a).address, ...(mac && { mac }), endpointId: e.endpointId, link: e.linkName };
+          }),
+      )
+      .filter((e) => inSubnets(e.address));
   let endpoints = toRows();
   const hostAll = await d.lan.hostAddresses();
   const host = hostAll.filter((h) => inSubnets(h.address));
   const now = new Set([...endpoints, ...host].map((e) => e.address));
-  const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet)))).flat().filter((s) => !now.has(s.address));
+  const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet))))
+    .flat()
+    .filter((s) => !now.has(s.address));
   const gateways = c.subnets.map((s) => s.gateway).filter((g): g is string => !!g);
   const v4 = c.subnets.filter((s) => s.family === 4).flatMap((s) => hostsOf(s.subnet));
-  const v6 = [...new Set([...endpoints, ...host, ...stopped].map((e) => e.address).concat(gateways).filter((a) => a.includes(':')))];
+  const v6 = [
+    ...new Set(
+      [...endpoints, ...host, ...stopped]
+        .map((e) => e.address)
+        .concat(gateways)
+        .filter((a) => a.includes(':')),
+    ),
+  ];
   const { replies, from } = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
   // ipvlan: the requests go out from the parent, which its own children cannot hear, and every child carries
   // the parent's MAC: any other MAC answering for one of them is a conflict.
   if (c.kind === 'ipvlan') endpoints = toRows(from);
-  const known: Known = { endpoints, host, hostMacs: [...new Set(hostAll.map((h) => h.mac))], gateways, stopped, ...(c.kind === 'ipvlan' && { fromParent: true }) };
+  const known: Known = {
+    endpoints,
+    host,
+    hostMacs: [...new Set(hostAll.map((h) => h.mac))],
+    gateways,
+    stopped,
+    ...(c.kind === 'ipvlan' && { fromParent: true }),
+  };
   return {
-    network: c.id, parent: c.parent.name, subnets: c.subnets.map((s) => s.subnet), asked: { ipv4: v4.length, ipv6: v6.length },
-    ms: Math.round(performance.now() - started), rows: classify(replies, known),
+    network: c.id,
+    parent: c.parent.name,
+    subnets: c.subnets.map((s) => s.subnet),
+    asked: { ipv4: v4.length, ipv6: v6.length },
+    ms: Math.round(performance.now() - started),
+    rows: classify(replies, known),
   };
 }

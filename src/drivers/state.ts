@@ -81,7 +81,9 @@ export class DriverState {
   }
 
   async endpoints(nid?: string): Promise<EndpointRecord[]> {
-    return (await this.store.list(nid ? `driver/endpoints/${nid}/` : 'driver/endpoints/')).map((e) => parse<EndpointRecord>(e.key, e.value));
+    return (await this.store.list(nid ? `driver/endpoints/${nid}/` : 'driver/endpoints/')).map((e) =>
+      parse<EndpointRecord>(e.key, e.value),
+    );
   }
 
   async parent(name: string): Promise<{ record: ParentRecord; revision: number } | undefined> {
@@ -108,7 +110,11 @@ export class DriverState {
    */
   async commit(what: string, ops: TxnOp[]): Promise<void> {
     if (!(await this.store.txn(ops))) {
-      throw new MacnetError('STORE_ERROR', `${what}: the state changed underneath (another writer?); nothing was changed, retry`, {});
+      throw new MacnetError(
+        'STORE_ERROR',
+        `${what}: the state changed underneath (another writer?); nothing was changed, retry`,
+        {},
+      );
     }
   }
 }

@@ -11,8 +11,11 @@ export interface CatalogueEntry {
 
 export const CATALOGUE = {
   KERNEL_ERROR: {
-    summary: 'The kernel refused a netlink request; the message names the operation, the errno and the kernel\'s own text.',
-    fix: 'Read the errno and the kernel text; ENODEV means the ' + 'named link does not exist, EEXIST that the name is taken.',
+    summary:
+      "The kernel refused a netlink request; the message names the operation, the errno and the kernel's own text.",
+    fix:
+      'Read the errno and the kernel text; ENODEV means the ' +
+      'named link does not exist, EEXIST that the name is taken.',
   },
   KERNEL_FEATURE_MISSING: {
     summary: 'The running kernel has no support for a link kind (for example dummy, vlan or ipvlan).',
@@ -27,11 +30,16 @@ export const CATALOGUE = {
     fix: 'Correct the named option.',
   },
   OPTION_UNKNOWN: {
-    summary: "A `-o` / `--opt` key (or an `--ipam-opt` key) that macnet does not know; " + "the message lists the known keys. Docker's built-in drivers ignore such " + "keys silently, so a typo like `macvlan_mdoe` would otherwise pass.",
+    summary:
+      'A `-o` / `--opt` key (or an `--ipam-opt` key) that macnet does not know; ' +
+      "the message lists the known keys. Docker's built-in drivers ignore such " +
+      'keys silently, so a typo like `macvlan_mdoe` would otherwise pass.',
     fix: 'Use one of the keys listed in the message (README, "Network options").',
   },
   OPTION_INVALID: {
-    summary: 'A known option has a value that is not valid (a mode, an MTU, a flag, an ' + 'interface name); the message names the option, the value and the valid values.',
+    summary:
+      'A known option has a value that is not valid (a mode, an MTU, a flag, an ' +
+      'interface name); the message names the option, the value and the valid values.',
     fix: 'Correct the value as the message says.',
   },
   PARENT_NOT_FOUND: {
@@ -39,15 +47,22 @@ export const CATALOGUE = {
     fix: 'Check the name with `ip link`; for a VLAN give an existing base, e.g. `eth0.50`.',
   },
   PARENT_INVALID: {
-    summary: 'The `parent` cannot carry macvlan/ipvlan children: loopback, not ' + 'Ethernet-like, or a malformed `name.vid` / vlan id outside 1 to 4094.',
+    summary:
+      'The `parent` cannot carry macvlan/ipvlan children: loopback, not ' +
+      'Ethernet-like, or a malformed `name.vid` / vlan id outside 1 to 4094.',
     fix: 'Use an Ethernet interface (or a bond, bridge or vlan on one) and a vlan id from 1 to 4094.',
   },
   PARENT_IN_USE: {
-    summary: 'The parent is already used by another network in a way that cannot be shared: ' + 'passthru takes the whole parent, ipvlan networks cannot share a parent (one ' + 'ipvlan mode per parent), and macvlan and ipvlan cannot mix on one parent.',
+    summary:
+      'The parent is already used by another network in a way that cannot be shared: ' +
+      'passthru takes the whole parent, ipvlan networks cannot share a parent (one ' +
+      'ipvlan mode per parent), and macvlan and ipvlan cannot mix on one parent.',
     fix: 'Use another parent or a vlan sub-interface (`eth0.60`), or remove the other network first.',
   },
   SUBNET_OVERLAP: {
-    summary: 'A subnet of the new network partly overlaps a subnet of another ' + 'network on the same parent (identical subnets are allowed).',
+    summary:
+      'A subnet of the new network partly overlaps a subnet of another ' +
+      'network on the same parent (identical subnets are allowed).',
     fix: 'Give networks on one parent disjoint subnets (or use `--ip-range` within one network).',
   },
   MTU_TOO_LARGE: {
@@ -55,23 +70,36 @@ export const CATALOGUE = {
     fix: "Use at most the parent's MTU, or raise the parent's MTU first.",
   },
   NETWORK_CONFIG_INVALID: {
-    summary: "The network's IP data is inconsistent: a gateway or auxiliary " + "address outside its subnet, or an IPv6 option without IPv6 data.",
+    summary:
+      "The network's IP data is inconsistent: a gateway or auxiliary " +
+      'address outside its subnet, or an IPv6 option without IPv6 data.',
     fix: 'Correct --subnet, --gateway, --aux-address or --ip-range.',
   },
   NETWORK_NOT_FOUND: {
-    summary: 'Docker referred to a network the plugin has no record of (other than on delete, ' + 'which always succeeds); or `macnet scan` was given a network that Docker does ' + 'not know by that name, or that is not a macnet network of this daemon.',
-    fix: "Re-create the network; check the daemon's state dir (--state-dir) was not " + "removed. For scan: `docker network ls --filter driver=macnet` lists the names.",
+    summary:
+      'Docker referred to a network the plugin has no record of (other than on delete, ' +
+      'which always succeeds); or `macnet scan` was given a network that Docker does ' +
+      'not know by that name, or that is not a macnet network of this daemon.',
+    fix:
+      "Re-create the network; check the daemon's state dir (--state-dir) was not " +
+      'removed. For scan: `docker network ls --filter driver=macnet` lists the names.',
   },
   ENDPOINT_NOT_FOUND: {
-    summary: 'Docker referred to an endpoint the plugin has no record ' + 'of (other than on delete or leave, which always succeed).',
+    summary:
+      'Docker referred to an endpoint the plugin has no record ' +
+      'of (other than on delete or leave, which always succeed).',
     fix: 'Restart the container; its endpoint will be created again.',
   },
   ENDPOINT_INVALID: {
-    summary: "An endpoint request is inconsistent: a MAC address that is not unicast, an " + "address outside the network's subnets, an interface name Docker cannot use.",
+    summary:
+      'An endpoint request is inconsistent: a MAC address that is not unicast, an ' +
+      "address outside the network's subnets, an interface name Docker cannot use.",
     fix: 'Correct --mac-address, --ip/--ip6 or the com.docker.network.endpoint.ifname driver option.',
   },
   IPAM_POOL_INVALID: {
-    summary: 'A subnet or ip-range is malformed, the ip-range is not inside ' + 'its subnet, or the subnet is too small to hold an address.',
+    summary:
+      'A subnet or ip-range is malformed, the ip-range is not inside ' +
+      'its subnet, or the subnet is too small to hold an address.',
     fix: 'Give --subnet as a CIDR (198.18.15.0/24, 2001:db8:15::/64) and --ip-range inside it.',
   },
   IPAM_POOL_OVERLAP: {
@@ -99,11 +127,17 @@ export const CATALOGUE = {
     fix: 'Remove unused containers or widen --ip-range / --subnet.',
   },
   PLUGIN_REQUEST_INVALID: {
-    summary: 'A request on the plugin socket is not valid JSON, lacks a required field, or has an empty body. ' + 'dockerd sends an empty body when it retries a call the plugin did not answer (moby/moby#39331), ' + 'e.g. one in flight while macnet restarted; otherwise only a hand-made request does.',
-    fix: 'After a macnet restart: run the docker command again. A hand-made request: ' + 'send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
+    summary:
+      'A request on the plugin socket is not valid JSON, lacks a required field, or has an empty body. ' +
+      'dockerd sends an empty body when it retries a call the plugin did not answer (moby/moby#39331), ' +
+      'e.g. one in flight while macnet restarted; otherwise only a hand-made request does.',
+    fix:
+      'After a macnet restart: run the docker command again. A hand-made request: ' +
+      'send the fields the Docker plugin protocol defines (docs/plugin-protocol.md).',
   },
   PLUGIN_REQUEST_TOO_LARGE: {
-    summary: 'A request on the plugin socket has a body over 1 MiB (declared or sent); it is refused before it is read, ' +
+    summary:
+      'A request on the plugin socket has a body over 1 MiB (declared or sent); it is refused before it is read, ' +
       "with HTTP 413, and the connection is closed. Docker's calls are a few kB.",
     fix: 'Only a hand-made or broken client sends such a body: send the fields the plugin protocol defines.',
   },
@@ -112,49 +146,79 @@ export const CATALOGUE = {
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
   },
   ADDRESS_CONFLICT: {
-    summary: 'A requested address (--ip, --ip6) is already used by a machine on the ' + 'LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
-    fix: 'Pick another address, find the machine by its MAC, or create ' + 'the network with -o conflict=warn to use the address anyway.',
+    summary:
+      'A requested address (--ip, --ip6) is already used by a machine on the ' +
+      'LAN: it answered an ARP or IPv6 DAD probe; the message names its MAC.',
+    fix:
+      'Pick another address, find the machine by its MAC, or create ' +
+      'the network with -o conflict=warn to use the address anyway.',
   },
   SCAN_TOO_LARGE: {
-    summary: '`macnet scan` sweeps at most a /20 of IPv4 (4094 addresses, ' + 'one ARP request each); the network has a larger IPv4 subnet.',
+    summary:
+      '`macnet scan` sweeps at most a /20 of IPv4 (4094 addresses, ' +
+      'one ARP request each); the network has a larger IPv4 subnet.',
     fix: 'Scan a network with a smaller subnet, or check the addresses of interest with `arping` from the LAN.',
   },
   SCAN_BUSY: {
-    summary: '`macnet scan` runs one scan per network at a time (all scans together send at most 1,000 frames per ' +
+    summary:
+      '`macnet scan` runs one scan per network at a time (all scans together send at most 1,000 frames per ' +
       'second); another scan of the same network is still running.',
     fix: 'Run the scan again when the other one has answered (a /24 takes about 1.3 s, a /20 about 5 s).',
   },
   DAEMON_ALREADY_RUNNING: {
-    summary: '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount ' +
+    summary:
+      '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount ' +
       'namespace), on the same state dir, or on a plugin socket that another process serves; the message names ' +
       'the running pid (or the socket).',
     fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
   PRIVILEGES_MISSING: {
-    summary: '`macnet daemon` lacks a capability it needs (CAP_NET_ADMIN for links, addresses and routes; ' +
+    summary:
+      '`macnet daemon` lacks a capability it needs (CAP_NET_ADMIN for links, addresses and routes; ' +
       'CAP_SYS_ADMIN to enter container namespaces; CAP_NET_RAW for ARP/NDP probes and DHCP); the message ' +
       'names each missing one. It refuses at start instead of failing at the first docker command.',
     fix: 'Run it as root (the systemd unit does), or grant the named capabilities.',
   },
   DAEMON_UNREACHABLE: {
-    summary: 'A `macnet` command that asks the daemon (scan) cannot connect to `<plugin-dir>/macnet.sock`: ' + 'the daemon is not running, or runs with another --plugin-dir or in another mount namespace.',
-    fix: 'Start `macnet daemon`, or give the same `--plugin-dir` as the daemon; ' + 'run the command where the daemon runs (same host, same mount namespace).',
+    summary:
+      'A `macnet` command that asks the daemon (scan) cannot connect to `<plugin-dir>/macnet.sock`: ' +
+      'the daemon is not running, or runs with another --plugin-dir or in another mount namespace.',
+    fix:
+      'Start `macnet daemon`, or give the same `--plugin-dir` as the daemon; ' +
+      'run the command where the daemon runs (same host, same mount namespace).',
   },
   DOCKER_UNREACHABLE: {
-    summary: "A `macnet` command that resolves a network name (scan) cannot reach the Docker Engine " + "API on the docker socket, or the API answered with an error other than 'not found'.",
-    fix: 'Check that dockerd runs and the socket path (`--docker-host unix:///path` or ' + 'DOCKER_HOST, default /var/run/docker.sock); or give the network id instead of its name.',
+    summary:
+      'A `macnet` command that resolves a network name (scan) cannot reach the Docker Engine ' +
+      "API on the docker socket, or the API answered with an error other than 'not found'.",
+    fix:
+      'Check that dockerd runs and the socket path (`--docker-host unix:///path` or ' +
+      'DOCKER_HOST, default /var/run/docker.sock); or give the network id instead of its name.',
   },
   DHCP_NO_ANSWER: {
-    summary: 'In DHCP mode, no DHCP server answered within the time bound: the message names the link, ' + 'the bound, the message type sent, how often and for which MAC. A server that ignores the ' + 'broadcast flag and unicasts its OFFER to the new MAC (which no link has yet) looks the same.',
-    fix: "Check that a DHCP server serves the parent's LAN (or VLAN), that it honours the broadcast flag, and that no " + "switch port security drops the container's MAC; or give the network a --subnet and use macnet's own IPAM.",
+    summary:
+      'In DHCP mode, no DHCP server answered within the time bound: the message names the link, ' +
+      'the bound, the message type sent, how often and for which MAC. A server that ignores the ' +
+      'broadcast flag and unicasts its OFFER to the new MAC (which no link has yet) looks the same.',
+    fix:
+      "Check that a DHCP server serves the parent's LAN (or VLAN), that it honours the broadcast flag, and that no " +
+      "switch port security drops the container's MAC; or give the network a --subnet and use macnet's own IPAM.",
   },
   DHCP_NAK: {
-    summary: "The DHCP server refused the request with a DHCPNAK (twice in a row when acquiring, " + "once when renewing); the message has the server's reason when it gave one.",
-    fix: "Read the server's reason and its log: a fixed address for another MAC, a full pool, or a renewal " + "for an address the server no longer knows (then the lease is gone and a new one is acquired).",
+    summary:
+      'The DHCP server refused the request with a DHCPNAK (twice in a row when acquiring, ' +
+      "once when renewing); the message has the server's reason when it gave one.",
+    fix:
+      "Read the server's reason and its log: a fixed address for another MAC, a full pool, or a renewal " +
+      'for an address the server no longer knows (then the lease is gone and a new one is acquired).',
   },
   HOST_ACCESS_ADDRESS_UNAVAILABLE: {
-    summary: "The host's address for `-o host_access=true` cannot be used: the given `host_access_address` is a " + "container's or answers on the LAN, or no free address was found among the highest addresses of the subnet.",
-    fix: 'Give a free address with `-o host_access_address=IP[,IP6]` (and reserve ' + 'it with `--aux-address host=IP`), or free one at the top of the subnet.',
+    summary:
+      "The host's address for `-o host_access=true` cannot be used: the given `host_access_address` is a " +
+      "container's or answers on the LAN, or no free address was found among the highest addresses of the subnet.",
+    fix:
+      'Give a free address with `-o host_access_address=IP[,IP6]` (and reserve ' +
+      'it with `--aux-address host=IP`), or free one at the top of the subnet.',
   },
 } as const satisfies Record<string, CatalogueEntry>;
 

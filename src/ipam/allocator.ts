@@ -65,7 +65,11 @@ export class SubnetSpace {
    */
   readonly inherited = new Set<bigint>();
 
-  constructor(readonly space: string, readonly subnet: Subnet, private readonly store: Store) {}
+  constructor(
+    readonly space: string,
+    readonly subnet: Subnet,
+    private readonly store: Store,
+  ) {}
 
   private key(v: bigint): string {
     return addressKey(this.space, this.subnet, formatAddress(v, this.subnet.family));
@@ -80,9 +84,11 @@ export class SubnetSpace {
   private inUse(v: bigint, holder: AddressRecord | undefined): MacnetError {
     const address = formatAddress(v, this.subnet.family);
     const who = holder?.owner ?? 'another writer';
-    return new MacnetError('IPAM_ADDRESS_IN_USE',
+    return new MacnetError(
+      'IPAM_ADDRESS_IN_USE',
       `address ${address} is already in use in subnet ${this.subnet.text} (held by ${who})`,
-      { address, subnet: this.subnet.text, space: this.space, owner: who, pool: holder?.pool });
+      { address, subnet: this.subnet.text, space: this.space, owner: who, pool: holder?.pool },
+    );
   }
 
   /**
@@ -147,8 +153,8 @@ export class SubnetSpace {
    * The lowest free address is taken without a probe when it is warm (verified or released by macnet moments
    * ago, warm.ts). Otherwise the BATCH lowest free addresses are probed in one window; those that answer are
    * held (skipped) and the lowest quiet one is taken, so one cold allocation costs one window unless a whole
-   * batch is in use (then the next window probes twice as many). `remember`: a key whose value becomes the allocated address in the same transaction (a
-   * name's sticky record).
+   * batch is in use (then the next window probes twice as many). `remember`: a key whose value becomes the
+   * allocated address in the same transaction (a name's sticky record).
    */
   async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
     this.expireHolds(Date.now());
@@ -164,7 +170,11 @@ export class SubnetSpace {
   }
 
   private async lowestFree(
-    r: DynamicRange, record: string, skipped: bigint[], probe?: LanProbe, remember?: string,
+    r: DynamicRange,
+    record: string,
+    skipped: bigint[],
+    probe?: LanProbe,
+    remember?: string,
   ): Promise<bigint> {
     const first = this.taken.firstFree(r.lo, r.hi);
     if (probe && first !== undefined && this.warm.fresh(first)) {
@@ -266,9 +276,12 @@ export class SubnetSpace {
   private exhausted(r: DynamicRange): MacnetError {
     const count = r.hi - r.lo + 1n;
     const held = [...this.held.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
-    return new MacnetError('IPAM_POOL_EXHAUSTED',
-      `no free address in ${r.label}: all ${count} usable addresses are allocated` + `${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
-      { pool: r.poolId, range: r.label, addresses: count.toString() });
+    return new MacnetError(
+      'IPAM_POOL_EXHAUSTED',
+      `no free address in ${r.label}: all ${count} usable addresses are allocated` +
+        `${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
+      { pool: r.poolId, range: r.label, addresses: count.toString() },
+    );
   }
 
   /**

@@ -56,10 +56,19 @@ export function formatAddress(value: bigint, family: Family): string {
 /** The subnet of `prefix` bits that contains `value`. */
 export function subnetOf(family: Family, value: bigint, prefix: number): Subnet {
   const bits = familyBits(family);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) throw new RangeError(`prefix ${prefix} is not 0 to ${bits}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits)
+    throw new RangeError(`prefix ${prefix} is not 0 to ${bits}`);
   const size = 1n << BigInt(bits - prefix);
   const base = value - (value % size);
-  return Object.freeze({ family, bits, prefix, base, last: base + size - 1n, size, text: `${formatAddress(base, family)}/${prefix}` });
+  return Object.freeze({
+    family,
+    bits,
+    prefix,
+    base,
+    last: base + size - 1n,
+    size,
+    text: `${formatAddress(base, family)}/${prefix}`,
+  });
 }
 
 export interface ParsedCidr {
@@ -75,7 +84,8 @@ export function parseCidrBig(text: string): ParsedCidr {
   const address = parseAddress(text.slice(0, slash));
   const bits = familyBits(address.family);
   const p = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(p) || Number(p) > bits) throw new TypeError(`prefix length in ${JSON.stringify(text)} must be 0 to ${bits}`);
+  if (!/^\d{1,3}$/.test(p) || Number(p) > bits)
+    throw new TypeError(`prefix length in ${JSON.stringify(text)} must be 0 to ${bits}`);
   return { subnet: subnetOf(address.family, address.value, Number(p)), address };
 }
 

@@ -59,7 +59,8 @@ type Held = LeaseRecord & { space: string; subnet: Subnet };
  * name (so the server, which keys leases on client-id and MAC, gives a re-created container its address
  * back), otherwise random; first octet 0x0a like every MAC macnet makes (locally administered, unicast).
  */
-export const dhcpMac = (subnet: string, name?: string): string => signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
+export const dhcpMac = (subnet: string, name?: string): string =>
+  signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
 
 /** Option 61: hardware type 1 + MAC (RFC 2132 9.14): servers show and match it as the MAC everyone knows. */
 const clientIdOf = (mac: string): Buffer => Buffer.from([1, ...mac.split(':').map((h) => parseInt(h, 16))]);
@@ -70,7 +71,12 @@ export class DhcpAddresses {
   private readonly records = new Map<string, Held>();
   private readonly parkTimers = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly store: Store, private readonly links: DhcpLinks, private readonly log: Logger, private readonly opts: DhcpOptions = {}) {
+  constructor(
+    private readonly store: Store,
+    private readonly links: DhcpLinks,
+    private readonly log: Logger,
+    private readonly opts: DhcpOptions = {},
+  ) {
     this.keeper = new LeaseKeeper({
       socketFor: async (key, lease) => {
         const r = this.records.get(key);
@@ -81,19 +87,32 @@ export class DhcpAddresses {
       where: (key) => `the lease of ${this.records.get(key)?.lease.address ?? key}`,
     });
     this.keeper.on('renewed', (key: string, lease: DhcpLease) => {
-      this.log.debug('DHCP lease renewed', { address: lease.address, leaseSeconds: lease.leaseSeconds, server: lease.serverId });
+      this.log.debug('DHCP lease renewed', {
+        address: lease.address,
+        leaseSeconds: lease.leaseSeconds,
+        server: lease.serverId,
+      });
       void this.save(key, { lease, state: 'bound' });
     });
     this.keeper.on('changed', (key: string, lease: DhcpLease, prev: DhcpLease) => {
-      this.log.error('DHCP server moved a lease to another address: the container keeps the old one until it is re-created', { address: prev.address, newAddress: lease.address, mac: lease.mac, server: lease.serverId });
+      this.log.error(
+        'DHCP server moved a lease to another address: the container keeps the old one until it is re-created',
+        { address: prev.address, newAddress: lease.address, mac: lease.mac, server: lease.serverId },
+      );
       void this.save(key, { lease: prev, state: 'changed', changedTo: lease.address });
     });
     this.keeper.on('expired', (key: string, lease: DhcpLease, reason: string) => {
-      this.log.error(reason === 'nak' ? 'DHCP server refused to extend a lease (DHCPNAK): the container\'s address is no longer leased' : 'DHCP lease expired without renewal: the container\'s address is no longer leased',
-        { address: lease.address, mac: lease.mac, server: lease.serverId });
+      this.log.error(
+        reason === 'nak'
+          ? "DHCP server refused to extend a lease (DHCPNAK): the container's address is no longer leased"
+          : "DHCP lease expired without renewal: the container's address is no longer leased",
+        { address: lease.address, mac: lease.mac, server: lease.serverId },
+      );
       void this.save(key, { lease, state: 'expired' });
     });
-    this.keeper.on('error', (key: string, e: unknown) => this.log.warn('DHCP renewal attempt failed; retrying', { lease: key, error: e }));
+    this.keeper.on('error', (key: string, e: unknown) =>
+      this.log.warn('DHCP renewal attempt failed; retrying', { lease: key, error: e }),
+    );
   }
 
   private key(space: string, subnet: Subnet, address: string): string {
@@ -106,7 +125,9 @@ export class DhcpAddresses {
     const next = { ...r, ...patch };
     this.records.set(key, next);
     const { space, subnet, ...stored } = next;
-    await this.store.put(leaseKey(space, subnet, r.lease.address), JSON.stringify(stored)).catch((e: unknown) => this.log.error('could not store a DHCP lease', { error: e }));
+    await this.store
+      .put(leaseKey(space, subnet, r.lease.address), JSON.stringify(stored))
+      .catch((e: unknown) => this.log.error('could not store a DHCP lease', { error: e }));
   }
 
   /** At start: leases of DHCP pools are kept again from where they were (renewals continue on schedule). */
@@ -138,14 +159,21 @@ export class DhcpAddresses {
     let lease: DhcpLease;
     try {
       lease = await acquire(sock, {
-        mac, clientId, ...(hostname && { hostname }), ...(parked && { requestedAddress: parked.address }),
-        timeoutMs: this.opts.timeoutMs ?? 5000, where,
+        mac,
+        clientId,
+        ...(hostname && { hostname }),
+        ...(parked && { requestedAddress: parked.address }),
+        timeoutMs: this.opts.timeoutMs ?? 5000,
+        where,
       });
       if (!inSubnet(lease.address, subnet)) {
         this.decline(sock, lease, subnet);
-        throw new MacnetError('IPAM_POOL_INVALID',
-          `the DHCP server ${lease.serverId} on ${where} leased ${lease.address}/${lease.prefixLength}, which is ` + `outside the network's subnet ${subnet.text}: create the network with --subnet set to the LAN's subnet`,
-          { address: lease.address, subnet: subnet.text, server: lease.serverId });
+        throw new MacnetError(
+          'IPAM_POOL_INVALID',
+          `the DHCP server ${lease.serverId} on ${where} leased ${lease.address}/${lease.prefixLength}, which is ` +
+            `outside the network's subnet ${subnet.text}: create the network with --subnet set to the LAN's subnet`,
+          { address: lease.address, subnet: subnet.text, server: lease.serverId },
+        );
       }
     } finally {
       sock.close();
@@ -156,8 +184,13 @@ export class DhcpAddresses {
     await this.store.put(leaseKey(space, subnet, lease.address), JSON.stringify(stored));
     this.keeper.add(key, lease);
     this.log.info('DHCP lease', {
-      address: lease.address, mac, server: lease.serverId, router: lease.router, leaseSeconds: lease.leaseSeconds,
-      ...(name && { name }), ...(parked && { parked: parked.address }),
+      address: lease.address,
+      mac,
+      server: lease.serverId,
+      router: lease.router,
+      leaseSeconds: lease.leaseSeconds,
+      ...(name && { name }),
+      ...(parked && { parked: parked.address }),
     });
     return lease;
   }
@@ -177,7 +210,8 @@ export class DhcpAddresses {
     if (!best) return undefined;
     const [key, r] = best;
     this.forget(key);
-    void this.store.delete(leaseKey(space, subnet, r.lease.address))
+    void this.store
+      .delete(leaseKey(space, subnet, r.lease.address))
       .catch((e: unknown) => this.log.error('could not delete a DHCP lease', { error: e }));
     return r.lease;
   }
@@ -195,11 +229,17 @@ export class DhcpAddresses {
     if (!r || r.state !== 'parked') return;
     clearTimeout(this.parkTimers.get(key));
     const ms = Math.max(0, (r.parkedUntil ?? 0) - Date.now());
-    this.parkTimers.set(key, setTimeout(() => {
-      if (this.records.get(key) !== r) return;
-      this.forget(key);
-      void this.releaseNow(r.space, r.subnet, r.lease.address, r);
-    }, Math.min(ms, 2 ** 31 - 1)).unref());
+    this.parkTimers.set(
+      key,
+      setTimeout(
+        () => {
+          if (this.records.get(key) !== r) return;
+          this.forget(key);
+          void this.releaseNow(r.space, r.subnet, r.lease.address, r);
+        },
+        Math.min(ms, 2 ** 31 - 1),
+      ).unref(),
+    );
   }
 
   /** The address could not be used after all (macnet holds it already): tell the server (DHCPDECLINE). */
@@ -239,8 +279,11 @@ export class DhcpAddresses {
       const { space: _s, subnet: _n, ...stored } = parked;
       await this.store.put(leaseKey(space, subnet, address), JSON.stringify(stored));
       this.schedulePark(key);
-      this.log.info('DHCP lease parked for the next start',
-        { address, mac: r.lease.mac, until: new Date(until).toISOString() });
+      this.log.info('DHCP lease parked for the next start', {
+        address,
+        mac: r.lease.mac,
+        until: new Date(until).toISOString(),
+      });
       return;
     }
     await this.releaseNow(space, subnet, address, r);
@@ -260,7 +303,7 @@ export class DhcpAddresses {
       this.log.info('DHCP lease released', { address, mac: r.lease.mac, server: r.lease.serverId });
     } catch (e) {
       // The network may be gone already; the server's lease then runs out on its own.
-      this.log.warn('could not send DHCPRELEASE; the server\'s lease runs out on its own', { address, error: e });
+      this.log.warn("could not send DHCPRELEASE; the server's lease runs out on its own", { address, error: e });
     }
   }
 
@@ -298,4 +341,8 @@ function inSubnet(ip: string, subnet: Subnet): boolean {
 }
 
 /** Option 12 must be a hostname: Docker's names may hold '_' and '.', which servers reject or mangle. */
-const hostnameOf = (name: string): string => name.replace(/^\//, '').replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63);
+const hostnameOf = (name: string): string =>
+  name
+    .replace(/^\//, '')
+    .replace(/[^A-Za-z0-9-]/g, '-')
+    .slice(0, 63);

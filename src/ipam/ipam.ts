@@ -12,11 +12,28 @@ import { clip, MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { SubnetSpace, type DynamicRange, type Holder, type LanProbe } from './allocator';
 import {
-  formatAddress, overlaps, parseAddress, parseCidrBig, unusableReason, usableRange, type Address, type Subnet,
+  formatAddress,
+  overlaps,
+  parseAddress,
+  parseCidrBig,
+  unusableReason,
+  usableRange,
+  type Address,
+  type Subnet,
 } from './cidr';
 import {
-  ADDRESSES, POOLS, addressKey, stickyKey, stickyPrefix, cursorKey, poolIdOf, poolKey, splitAddressKey,
-  subnetAddressPrefix, type AddressRecord, type PoolRecord,
+  ADDRESSES,
+  POOLS,
+  addressKey,
+  stickyKey,
+  stickyPrefix,
+  cursorKey,
+  poolIdOf,
+  poolKey,
+  splitAddressKey,
+  subnetAddressPrefix,
+  type AddressRecord,
+  type PoolRecord,
 } from './keys';
 import { KeyedMutex } from './mutex';
 import { StickyNames } from './sticky';
@@ -24,8 +41,17 @@ import { Warmer } from './warmer';
 import { DhcpAddresses, type DhcpLinks, type LeaseRecord } from './dhcp';
 import { type Logger, silentLogger } from '../log';
 import {
-  DEFAULT_POOLS, ENDPOINT_NAME, GATEWAY_REQUEST_TYPE, GLOBAL_SPACE, LOCAL_SPACE, REQUEST_ADDRESS_TYPE,
-  chooseDefaultSubnet, parseDefaultPools, validatePoolRequest, type DefaultPool, type PoolRequest,
+  DEFAULT_POOLS,
+  ENDPOINT_NAME,
+  GATEWAY_REQUEST_TYPE,
+  GLOBAL_SPACE,
+  LOCAL_SPACE,
+  REQUEST_ADDRESS_TYPE,
+  chooseDefaultSubnet,
+  parseDefaultPools,
+  validatePoolRequest,
+  type DefaultPool,
+  type PoolRequest,
 } from './pools';
 
 /**
@@ -106,13 +132,18 @@ export class Ipam {
     return { range: p, space, probe, defend: (v) => lan.claimed(p.subnet.text, formatAddress(v, p.subnet.family)) };
   });
 
-  constructor(private readonly store: Store, opts: IpamOptions = {}) {
+  constructor(
+    private readonly store: Store,
+    opts: IpamOptions = {},
+  ) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
     this.lan = opts.lan;
-    this.dhcp = opts.dhcp && new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, {
-      ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }),
-      ...(opts.dhcpKeepMs !== undefined && { keepMs: opts.dhcpKeepMs }),
-    });
+    this.dhcp =
+      opts.dhcp &&
+      new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, {
+        ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }),
+        ...(opts.dhcpKeepMs !== undefined && { keepMs: opts.dhcpKeepMs }),
+      });
   }
 
   private lanProbe(subnet: Subnet): LanProbe | undefined {
@@ -179,51 +210,63 @@ export class Ipam {
   async requestPool(r: PoolRequest): Promise<{ poolId: string; pool: string; data: Record<string, string> }> {
     const req = validatePoolRequest(r);
     await this.load();
-    return this.spaceLocks.run(req.space, async () => {
-      const inSpace = [...this.subnets.values()].filter((s) => s.space === req.space).map((s) => s.subnet);
-      let subnet = req.subnet;
-      if (subnet) {
-        const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
-        if (clash) {
-          throw new MacnetError('IPAM_POOL_OVERLAP',
-            `RequestPool: subnet ${subnet.text} overlaps subnet ` + `${clash.text}, already in use in address space ${req.space}`,
-            { subnet: subnet.text, existing: clash.text, space: req.space });
+    return this.spaceLocks
+      .run(req.space, async () => {
+        const inSpace = [...this.subnets.values()].filter((s) => s.space === req.space).map((s) => s.subnet);
+        let subnet = req.subnet;
+        if (subnet) {
+          const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
+          if (clash) {
+            throw new MacnetError(
+              'IPAM_POOL_OVERLAP',
+              `RequestPool: subnet ${subnet.text} overlaps subnet ` +
+                `${clash.text}, already in use in address space ${req.space}`,
+              { subnet: subnet.text, existing: clash.text, space: req.space },
+            );
+          }
+        } else {
+          subnet = chooseDefaultSubnet(this.defaults, r.v6 ? 6 : 4, inSpace);
+          if (!subnet) {
+            const bases = this.defaults
+              .filter((d) => d.base.family === (r.v6 ? 6 : 4))
+              .map((d) => `${d.base.text} (/${d.size} each)`);
+            throw new MacnetError(
+              'IPAM_NO_DEFAULT_POOL',
+              `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet ` +
+                `left in the default pools: ${bases.join(', ') || 'none configured'}`,
+              { space: req.space, v6: r.v6, defaultPools: bases },
+            );
+          }
         }
-      } else {
-        subnet = chooseDefaultSubnet(this.defaults, r.v6 ? 6 : 4, inSpace);
-        if (!subnet) {
-          const bases = this.defaults.filter((d) => d.base.family === (r.v6 ? 6 : 4)).map((d) => `${d.base.text} (/${d.size} each)`);
-          throw new MacnetError('IPAM_NO_DEFAULT_POOL',
-            `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet ` + `left in the default pools: ${bases.join(', ') || 'none configured'}`,
-            { space: req.space, v6: r.v6, defaultPools: bases });
-        }
-      }
-      const id = poolIdOf(req.space, subnet, req.range, req.dhcp);
-      const existing = this.pools.get(id);
-      if (existing) await this.changeRefs(existing, +1);
-      else await this.createPool(req.space, subnet, req.range, req.dhcp ?? false);
-      return { poolId: id, pool: subnet.text, data: {} };
-    }).then(durable(this.store));
+        const id = poolIdOf(req.space, subnet, req.range, req.dhcp);
+        const existing = this.pools.get(id);
+        if (existing) await this.changeRefs(existing, +1);
+        else await this.createPool(req.space, subnet, req.range, req.dhcp ?? false);
+        return { poolId: id, pool: subnet.text, data: {} };
+      })
+      .then(durable(this.store));
   }
 
   async releasePool(poolId: string): Promise<void> {
     await this.load();
     const p = this.pools.get(poolId);
     if (!p) return;
-    await this.spaceLocks.run(p.space, () => this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
-      // Re-check under the locks: a concurrent ReleasePool may have removed it while we waited.
-      if (this.pools.get(poolId) !== p) return;
-      await this.changeRefs(p, -1);
-      if (p.refs > 0) return;
-      this.pools.delete(poolId);
-      const last = ![...this.pools.values()].some((o) => o.space === p.space && o.subnet.text === p.subnet.text);
-      if (last) {
-        this.subnets.delete(spaceKey(p.space, p.subnet));
-        // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
-        await this.purgeAddresses(p.space, p.subnet);
-        await this.dhcp?.purge(p.space, p.subnet);
-      }
-    }));
+    await this.spaceLocks.run(p.space, () =>
+      this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
+        // Re-check under the locks: a concurrent ReleasePool may have removed it while we waited.
+        if (this.pools.get(poolId) !== p) return;
+        await this.changeRefs(p, -1);
+        if (p.refs > 0) return;
+        this.pools.delete(poolId);
+        const last = ![...this.pools.values()].some((o) => o.space === p.space && o.subnet.text === p.subnet.text);
+        if (last) {
+          this.subnets.delete(spaceKey(p.space, p.subnet));
+          // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
+          await this.purgeAddresses(p.space, p.subnet);
+          await this.dhcp?.purge(p.space, p.subnet);
+        }
+      }),
+    );
     await this.store.sync();
   }
 
@@ -236,9 +279,13 @@ export class Ipam {
     const wanted = r.address ? this.usableAddress(p, r.address) : undefined;
     if (p.dhcp && !gateway) return this.requestLease(p, wanted, name);
     if (p.dhcp && wanted === undefined) {
-      throw new MacnetError('IPAM_POOL_INVALID',
-        "RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: " + "Docker asks for the network's gateway before macnet knows the network's parent, so it " + 'cannot ask the DHCP server yet (each container still gets the router its lease names)',
-        { option: 'gateway', pool: p.poolId });
+      throw new MacnetError(
+        'IPAM_POOL_INVALID',
+        "RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: " +
+          "Docker asks for the network's gateway before macnet knows the network's parent, so it " +
+          'cannot ask the DHCP server yet (each container still gets the router its lease names)',
+        { option: 'gateway', pool: p.poolId },
+      );
     }
     const v = await this.subnetLocks.run(spaceKey(p.space, p.subnet), async () => {
       // Looked up again under the lock: the pool may have been released (and even re-created) meanwhile. The
@@ -259,18 +306,26 @@ export class Ipam {
         // An address macnet itself has allocated is IPAM_ADDRESS_IN_USE (from reserve, naming its holder), not a
         // LAN conflict: its holder is one of our containers and would answer the probe.
         let verified = false;
-        if (!gateway && this.lan && !(await this.store.get(addressKey(live.space, live.subnet, formatAddress(v, live.subnet.family))))) {
+        if (
+          !gateway &&
+          this.lan &&
+          !(await this.store.get(addressKey(live.space, live.subnet, formatAddress(v, live.subnet.family))))
+        ) {
           const ip = formatAddress(v, live.subnet.family);
           const found = await this.lan.inUse(live.subnet.text, [ip]);
           const h = found?.get(ip);
           verified = found !== undefined && !h;
           if (h && (await this.lan.conflictPolicy(live.subnet.text)) === 'refuse') {
-            throw new MacnetError('ADDRESS_CONFLICT',
-              `address ${ip} is in use on the LAN by ${h.mac} (` + `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` + '); pick another address, or create the network with -o conflict=warn to use it anyway',
-              { address: ip, mac: h.mac, subnet: live.subnet.text });
+            throw new MacnetError(
+              'ADDRESS_CONFLICT',
+              `address ${ip} is in use on the LAN by ${h.mac} (` +
+                `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
+                '); pick another address, or create the network with -o conflict=warn to use it anyway',
+              { address: ip, mac: h.mac, subnet: live.subnet.text },
+            );
           }
         }
-        await space.reserve(v, gateway ? 'gateway' : name ?? 'static', live.poolId, verified);
+        await space.reserve(v, gateway ? 'gateway' : (name ?? 'static'), live.poolId, verified);
         return v;
       }
       const probe = this.lanProbe(live.subnet);
@@ -290,7 +345,7 @@ export class Ipam {
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
   }
 
-  /** Deletes sticky records that StickyNames dropped (sticky-prune.ts), in chunks; a crash in between is pruned at the next load. */
+  /** Deletes the sticky records StickyNames dropped (sticky-prune.ts), in chunks; a crash in between: next load. */
   private async dropStickies(keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
       await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
@@ -315,14 +370,27 @@ export class Ipam {
    * A DHCP pool's endpoint address: leased outside the subnet lock (a server may take seconds to offer, e.g.
    * dnsmasq pings the address first), then reserved in the subnet's index like any other allocation.
    */
-  private async requestLease(p: Pool, wanted: bigint | undefined, name: string | undefined): Promise<{ address: string; data: Record<string, string> }> {
+  private async requestLease(
+    p: Pool,
+    wanted: bigint | undefined,
+    name: string | undefined,
+  ): Promise<{ address: string; data: Record<string, string> }> {
     if (wanted !== undefined) {
-      throw new MacnetError('IPAM_POOL_INVALID',
-        `RequestAddress: --ip ${formatAddress(wanted, p.subnet.family)} with ` + "--ipam-opt mode=dhcp: addresses come from the LAN's DHCP server; reserve " + 'the address for the container there, or use a network without mode=dhcp',
-        { option: 'ip', pool: p.poolId });
+      throw new MacnetError(
+        'IPAM_POOL_INVALID',
+        `RequestAddress: --ip ${formatAddress(wanted, p.subnet.family)} with ` +
+          "--ipam-opt mode=dhcp: addresses come from the LAN's DHCP server; reserve " +
+          'the address for the container there, or use a network without mode=dhcp',
+        { option: 'ip', pool: p.poolId },
+      );
     }
     if (!this.dhcp) {
-      throw new MacnetError('IPAM_POOL_INVALID', 'RequestAddress: --ipam-opt mode=dhcp is not available: this ' + 'daemon runs without its LAN link (started with --no-probe?)', { pool: p.poolId });
+      throw new MacnetError(
+        'IPAM_POOL_INVALID',
+        'RequestAddress: --ipam-opt mode=dhcp is not available: this ' +
+          'daemon runs without its LAN link (started with --no-probe?)',
+        { pool: p.poolId },
+      );
     }
     const lease = await this.dhcp.acquire(p.poolId, p.space, p.subnet, name);
     const v = parseAddress(lease.address).value;
@@ -331,11 +399,16 @@ export class Ipam {
       return !!space && (await space.claim(v, name ?? 'dhcp', p.poolId));
     });
     if (!ok) {
-      const holder = (await this.allocations(p.poolId)).find((a) => a.address === lease.address)?.owner ?? 'another allocation';
+      const holder =
+        (await this.allocations(p.poolId)).find((a) => a.address === lease.address)?.owner ?? 'another allocation';
       await this.dhcp.giveBack(p.space, p.subnet, lease);
-      throw new MacnetError('ADDRESS_CONFLICT',
-        `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} ` + "on this host already uses (a static --ip or the gateway inside the server's " + "range?); declined it: keep static addresses out of the server's range",
-        { address: lease.address, server: lease.serverId });
+      throw new MacnetError(
+        'ADDRESS_CONFLICT',
+        `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} ` +
+          "on this host already uses (a static --ip or the gateway inside the server's " +
+          "range?); declined it: keep static addresses out of the server's range",
+        { address: lease.address, server: lease.serverId },
+      );
     }
     await this.store.sync();
     return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };
@@ -362,8 +435,9 @@ export class Ipam {
     const warm = await this.subnetLocks.run(sk, async () => this.subnets.get(sk)?.release(a.value));
     // Free on the LAN a moment ago and nobody else's: the next start takes it without a probe (warm.ts), and the
     // probe link defends it meanwhile. Only where a dynamic allocation can take it.
-    const dynamic = [...this.pools.values()]
-      .some((o) => spaceKey(o.space, o.subnet) === sk && !o.dhcp && a.value >= o.lo && a.value <= o.hi);
+    const dynamic = [...this.pools.values()].some(
+      (o) => spaceKey(o.space, o.subnet) === sk && !o.dhcp && a.value >= o.lo && a.value <= o.hi,
+    );
     if (warm && dynamic) this.lan?.claimed(p.subnet.text, formatAddress(a.value, p.subnet.family));
     if (p.dhcp) await this.dhcp?.release(p.space, p.subnet, formatAddress(a.value, p.subnet.family));
     await this.store.sync();
@@ -391,7 +465,12 @@ export class Ipam {
       if (s.inherited.size === 0) continue;
       let refs = 0;
       for (const p of this.pools.values()) if (p.space === s.space && p.subnet.text === s.subnet.text) refs += p.refs;
-      out.push({ space: s.space, subnet: s.subnet.text, refs, addresses: [...s.inherited].map((v) => formatAddress(v, s.subnet.family)) });
+      out.push({
+        space: s.space,
+        subnet: s.subnet.text,
+        refs,
+        addresses: [...s.inherited].map((v) => formatAddress(v, s.subnet.family)),
+      });
     }
     return out;
   }
@@ -423,8 +502,15 @@ export class Ipam {
     await this.load();
     const p = this.pool(poolId, 'held');
     const space = this.subnets.get(spaceKey(p.space, p.subnet));
-    return [...(space?.held ?? new Map())].sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([v, h]) => ({ address: formatAddress(v, p.subnet.family), mac: h.mac, reason: h.reason, seen: new Date(h.seen).toISOString(), until: new Date(h.until).toISOString() }));
+    return [...(space?.held ?? new Map())]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([v, h]) => ({
+        address: formatAddress(v, p.subnet.family),
+        mac: h.mac,
+        reason: h.reason,
+        seen: new Date(h.seen).toISOString(),
+        until: new Date(h.until).toISOString(),
+      }));
   }
 
   /** Every allocated address of the pool's subnet (shared by all pools on it), in address order. */
@@ -433,7 +519,11 @@ export class Ipam {
     const p = this.pool(poolId, 'allocations');
     const rows = (await this.store.list(subnetAddressPrefix(p.space, p.subnet))).map((e) => {
       const address = splitAddressKey(e.key)!.address;
-      return { v: parseAddress(address).value, address, owner: readRecord(e.key, () => (JSON.parse(e.value) as AddressRecord).owner, 'allocations') };
+      return {
+        v: parseAddress(address).value,
+        address,
+        owner: readRecord(e.key, () => (JSON.parse(e.value) as AddressRecord).owner, 'allocations'),
+      };
     });
     rows.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));
     return rows.map(({ address, owner }) => ({ address, owner }));
@@ -442,7 +532,11 @@ export class Ipam {
   private pool(poolId: string, call: string): Pool {
     const p = this.pools.get(poolId);
     if (!p) {
-      throw new MacnetError('IPAM_POOL_NOT_FOUND', `${call}: no pool with ID ${clip(poolId)} (was its network removed?)`, { poolId: clip(poolId) });
+      throw new MacnetError(
+        'IPAM_POOL_NOT_FOUND',
+        `${call}: no pool with ID ${clip(poolId)} (was its network removed?)`,
+        { poolId: clip(poolId) },
+      );
     }
     return p;
   }
@@ -451,8 +545,11 @@ export class Ipam {
     const a = parseIp(text, 'RequestAddress');
     const why = unusableReason(p.subnet, a);
     if (why) {
-      throw new MacnetError('IPAM_ADDRESS_OUT_OF_POOL', `RequestAddress: address ${formatAddress(a.value, a.family)} ${why} (pool ${p.poolId})`,
-        { address: text, subnet: p.subnet.text, poolId: p.poolId });
+      throw new MacnetError(
+        'IPAM_ADDRESS_OUT_OF_POOL',
+        `RequestAddress: address ${formatAddress(a.value, a.family)} ${why} (pool ${p.poolId})`,
+        { address: text, subnet: p.subnet.text, poolId: p.poolId },
+      );
     }
     return a.value;
   }
@@ -463,9 +560,21 @@ export class Ipam {
     if (!s) this.subnets.set(sk, (s = new SubnetSpace(space, subnet, this.store)));
     const { lo, hi } = s.dynamicBounds(range);
     const p: Pool = {
-      poolId: poolIdOf(space, subnet, range, dhcp), key: poolKey(space, subnet, range, dhcp), cursorKey: cursorKey(space, subnet, range, dhcp),
-      space, subnet, range, refs, lo, hi, dhcp,
-      label: dhcp ? `subnet ${subnet.text} (DHCP)` : range ? `ip-range ${range.text} of subnet ${subnet.text}` : `subnet ${subnet.text}`,
+      poolId: poolIdOf(space, subnet, range, dhcp),
+      key: poolKey(space, subnet, range, dhcp),
+      cursorKey: cursorKey(space, subnet, range, dhcp),
+      space,
+      subnet,
+      range,
+      refs,
+      lo,
+      hi,
+      dhcp,
+      label: dhcp
+        ? `subnet ${subnet.text} (DHCP)`
+        : range
+          ? `ip-range ${range.text} of subnet ${subnet.text}`
+          : `subnet ${subnet.text}`,
     };
     this.pools.set(p.poolId, p);
     return p;
@@ -474,10 +583,22 @@ export class Ipam {
   private async createPool(space: string, subnet: Subnet, range: Subnet | undefined, dhcp: boolean): Promise<void> {
     const firstOnSubnet = !this.subnets.has(spaceKey(space, subnet));
     if (firstOnSubnet) await this.purgeAddresses(space, subnet);
-    const rec: PoolRecord = { id: poolIdOf(space, subnet, range, dhcp), space, subnet: subnet.text, range: range?.text ?? null, refs: 1, ...(dhcp && { mode: 'dhcp' as const }) };
+    const rec: PoolRecord = {
+      id: poolIdOf(space, subnet, range, dhcp),
+      space,
+      subnet: subnet.text,
+      range: range?.text ?? null,
+      refs: 1,
+      ...(dhcp && { mode: 'dhcp' as const }),
+    };
     const key = poolKey(space, subnet, range, dhcp);
     // A cursor of an earlier version (next-fit) is residue: gone with the pool.
-    if (await this.store.txn([{ op: 'create', key, value: JSON.stringify(rec) }, { op: 'delete', key: cursorKey(space, subnet, range, dhcp) }])) {
+    if (
+      await this.store.txn([
+        { op: 'create', key, value: JSON.stringify(rec) },
+        { op: 'delete', key: cursorKey(space, subnet, range, dhcp) },
+      ])
+    ) {
       this.addPool(space, subnet, range, 1, dhcp);
       return;
     }
@@ -490,27 +611,48 @@ export class Ipam {
   private async changeRefs(p: Pool, delta: number): Promise<void> {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
-      const rec: PoolRecord = e ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
-        : { id: p.poolId, space: p.space, subnet: p.subnet.text, range: p.range?.text ?? null, refs: 0, ...(p.dhcp && { mode: 'dhcp' as const }) };
+      const rec: PoolRecord = e
+        ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
+        : {
+            id: p.poolId,
+            space: p.space,
+            subnet: p.subnet.text,
+            range: p.range?.text ?? null,
+            refs: 0,
+            ...(p.dhcp && { mode: 'dhcp' as const }),
+          };
       rec.refs += delta;
       let ok: boolean;
       if (rec.refs > 0) {
-        ok = e ? await this.store.update(p.key, JSON.stringify(rec), e.revision) : await this.store.create(p.key, JSON.stringify(rec));
+        ok = e
+          ? await this.store.update(p.key, JSON.stringify(rec), e.revision)
+          : await this.store.create(p.key, JSON.stringify(rec));
       } else {
-        ok = !e || await this.store.txn([{ op: 'delete', key: p.key, revision: e.revision }, { op: 'delete', key: p.cursorKey }]);
+        ok =
+          !e ||
+          (await this.store.txn([
+            { op: 'delete', key: p.key, revision: e.revision },
+            { op: 'delete', key: p.cursorKey },
+          ]));
       }
       if (ok) {
         p.refs = Math.max(rec.refs, 0);
         return;
       }
     }
-    throw new MacnetError('STORE_ERROR', `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
-      { poolId: p.poolId, key: p.key });
+    throw new MacnetError(
+      'STORE_ERROR',
+      `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
+      { poolId: p.poolId, key: p.key },
+    );
   }
 
   private async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
     // The names' previous addresses go too: a network made again later is a new network.
-    const keys = [...(await this.store.list(subnetAddressPrefix(space, subnet))), ...(await this.store.list(stickyPrefix(space, subnet)))].map((e) => e.key);
+    const keys = [
+      ...(await this.store.list(subnetAddressPrefix(space, subnet))),
+      ...(await this.store.list(stickyPrefix(space, subnet))),
+    ].map((e) => e.key);
     this.stickies.purge(stickyPrefix(space, subnet));
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
       await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
@@ -519,10 +661,12 @@ export class Ipam {
 }
 
 /** Passes a result on once the store has made every write before it durable (Store.sync). */
-const durable = (store: Store) => async <T>(result: T): Promise<T> => {
-  await store.sync();
-  return result;
-};
+const durable =
+  (store: Store) =>
+  async <T>(result: T): Promise<T> => {
+    await store.sync();
+    return result;
+  };
 
 /** Runs `fn` on a stored record; a record macnet cannot read is a STORE_ERROR naming its key. */
 function readRecord<T>(key: string, fn: () => T, call = 'load'): T {

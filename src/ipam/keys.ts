@@ -48,21 +48,26 @@ function poolPath(space: string, subnet: Subnet, range?: Subnet, dhcp = false): 
   return `${space}/${seg(subnet.text)}${range ? `/${seg(range.text)}` : ''}${dhcp ? '/dhcp' : ''}`;
 }
 
-export const poolKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => POOLS + poolPath(space, subnet, range, dhcp);
+export const poolKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
+  POOLS + poolPath(space, subnet, range, dhcp);
 /** Next-fit's cursor of earlier versions: ignored, and deleted with its pool so that old stores get clean. */
-export const cursorKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string => CURSORS + poolPath(space, subnet, range, dhcp);
+export const cursorKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
+  CURSORS + poolPath(space, subnet, range, dhcp);
 /** The DHCP lease of an address of a DHCP pool (a DhcpLease as JSON, plus its state). */
 export const LEASES = 'ipam/leases/';
 export const leasePrefix = (space: string, subnet: Subnet): string => `${LEASES}${space}/${seg(subnet.text)}/`;
-export const leaseKey = (space: string, subnet: Subnet, address: string): string => leasePrefix(space, subnet) + address;
+export const leaseKey = (space: string, subnet: Subnet, address: string): string =>
+  leasePrefix(space, subnet) + address;
 
 /** Prefix of every address key of one subnet of one address space. */
-export const subnetAddressPrefix = (space: string, subnet: Subnet): string => `${ADDRESSES}${space}/${seg(subnet.text)}/`;
+export const subnetAddressPrefix = (space: string, subnet: Subnet): string =>
+  `${ADDRESSES}${space}/${seg(subnet.text)}/`;
 
 export const stickyPrefix = (space: string, subnet: Subnet): string => `${STICKY}${space}/${seg(subnet.text)}/`;
-export const stickyKey = (space: string, subnet: Subnet, name: string): string => stickyPrefix(space, subnet) + encodeURIComponent(name);
-export const addressKey = (space: string, subnet: Subnet, address: string): string => subnetAddressPrefix(space, subnet) + address;
-
+export const stickyKey = (space: string, subnet: Subnet, name: string): string =>
+  stickyPrefix(space, subnet) + encodeURIComponent(name);
+export const addressKey = (space: string, subnet: Subnet, address: string): string =>
+  subnetAddressPrefix(space, subnet) + address;
 
 /** Splits an address key into the prefix of its subnet and the address; undefined if it is not one. */
 export function splitAddressKey(key: string): { prefix: string; address: string } | undefined {

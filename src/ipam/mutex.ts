@@ -9,7 +9,9 @@ export class KeyedMutex {
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key);
     let release!: () => void;
-    const mine = new Promise<void>((r) => { release = r; });
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
     // `mine` never rejects, so the chain never carries an earlier caller's error into a later one.
     const tail = prev ? prev.then(() => mine) : mine;
     this.tails.set(key, tail);

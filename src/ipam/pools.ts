@@ -2,9 +2,7 @@
 // (Pool), --ip-range (SubPool) and the V6 flag; and the choice of a subnet from the default pools when Docker
 // sends no Pool (`docker network create` without --subnet).
 import { clip, MacnetError } from '../errors';
-import {
-  alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet,
-} from './cidr';
+import { alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet } from './cidr';
 
 export const LOCAL_SPACE = 'LocalDefault';
 export const GLOBAL_SPACE = 'GlobalDefault';
@@ -48,15 +46,19 @@ export interface ValidPoolRequest {
   readonly dhcp?: boolean;
 }
 
-const invalid = (message: string, details: Record<string, unknown>) => new MacnetError('IPAM_POOL_INVALID', message, details);
+const invalid = (message: string, details: Record<string, unknown>) =>
+  new MacnetError('IPAM_POOL_INVALID', message, details);
 
 export function checkOptions(options: Record<string, string> | undefined, call: string): void {
   for (const key of Object.keys(options ?? {})) {
     // Docker adds its own com.docker.* keys; anything else is a user's --ipam-opt that would silently do nothing.
     if (key.startsWith('com.docker.') || IPAM_OPTIONS.includes(key)) continue;
     const known = 'mode (pool | dhcp)';
-    throw new MacnetError('OPTION_UNKNOWN', `${call}: unknown --ipam-opt ${clip(key)}; macnet's IPAM options: ${known}`,
-      { option: key, known: IPAM_OPTIONS });
+    throw new MacnetError(
+      'OPTION_UNKNOWN',
+      `${call}: unknown --ipam-opt ${clip(key)}; macnet's IPAM options: ${known}`,
+      { option: key, known: IPAM_OPTIONS },
+    );
   }
 }
 
@@ -69,7 +71,9 @@ function parseNetwork(text: string, what: string): Subnet {
     throw invalid(`invalid ${what} ${clip(text)}: ${(e as Error).message.slice(0, 200)}`, { [what]: clip(text) });
   }
   if (parsed.address.value !== parsed.subnet.base) {
-    throw invalid(`invalid ${what} ${text}: it has host bits set, it should be ${parsed.subnet.text}`, { [what]: text });
+    throw invalid(`invalid ${what} ${text}: it has host bits set, it should be ${parsed.subnet.text}`, {
+      [what]: text,
+    });
   }
   return parsed.subnet;
 }
@@ -78,42 +82,65 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   // dockerd always sends one of the spaces GetDefaultAddressSpaces named; a hand-made request may send none.
   const space = r.addressSpace || LOCAL_SPACE;
   if (!ADDRESS_SPACES.includes(space)) {
-    throw invalid(`RequestPool: unknown address space ${clip(space)}; macnet's IPAM has ${ADDRESS_SPACES.join(' and ')}`,
-      { addressSpace: clip(space) });
+    throw invalid(
+      `RequestPool: unknown address space ${clip(space)}; macnet's IPAM has ${ADDRESS_SPACES.join(' and ')}`,
+      { addressSpace: clip(space) },
+    );
   }
   checkOptions(r.options, 'RequestPool');
   const family = r.v6 ? 6 : 4;
   const mode = r.options?.mode ?? 'pool';
   if (!(IPAM_MODES as readonly string[]).includes(mode)) {
-    throw new MacnetError('OPTION_INVALID', `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the ` +
-      "subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
-      { option: 'mode', value: mode });
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the ` +
+        "subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
+      { option: 'mode', value: mode },
+    );
   }
   // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.
   const dhcp = mode === 'dhcp' && !r.v6;
   if (dhcp && !r.pool) {
-    throw invalid('RequestPool: --ipam-opt mode=dhcp needs --subnet, the LAN\'s IPv4 subnet that ' + 'its DHCP server serves (e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.1)', { option: 'mode' });
+    throw invalid(
+      "RequestPool: --ipam-opt mode=dhcp needs --subnet, the LAN's IPv4 subnet that " +
+        'its DHCP server serves (e.g. --subnet 192.168.1.0/24 --gateway 192.168.1.1)',
+      { option: 'mode' },
+    );
   }
   if (dhcp && r.subPool) {
-    throw invalid(`RequestPool: --ip-range ${r.subPool} has no effect with --ipam-opt mode=dhcp: the ` + "DHCP server picks the addresses; leave --ip-range out (or limit the server's range)", { subPool: r.subPool });
+    throw invalid(
+      `RequestPool: --ip-range ${r.subPool} has no effect with --ipam-opt mode=dhcp: the ` +
+        "DHCP server picks the addresses; leave --ip-range out (or limit the server's range)",
+      { subPool: r.subPool },
+    );
   }
   if (!r.pool) {
-    if (r.subPool) throw invalid(`invalid ip-range ${r.subPool}: an ip-range needs a subnet (--subnet)`, { subPool: r.subPool });
+    if (r.subPool)
+      throw invalid(`invalid ip-range ${r.subPool}: an ip-range needs a subnet (--subnet)`, { subPool: r.subPool });
     return { space };
   }
   const subnet = parseNetwork(r.pool, 'subnet');
   if (subnet.family !== family) {
-    throw invalid(`invalid subnet ${subnet.text}: an IPv${subnet.family} subnet in a request for IPv${family}`, { subnet: subnet.text, v6: r.v6 });
+    throw invalid(`invalid subnet ${subnet.text}: an IPv${subnet.family} subnet in a request for IPv${family}`, {
+      subnet: subnet.text,
+      v6: r.v6,
+    });
   }
   if (!r.subPool) return dhcp ? { space, subnet, dhcp } : { space, subnet };
   const range = parseNetwork(r.subPool, 'ip-range');
   if (!containsSubnet(subnet, range)) {
-    throw invalid(`invalid ip-range ${range.text}: parent subnet ${subnet.text} doesn't contain ip-range`, { subnet: subnet.text, range: range.text });
+    throw invalid(`invalid ip-range ${range.text}: parent subnet ${subnet.text} doesn't contain ip-range`, {
+      subnet: subnet.text,
+      range: range.text,
+    });
   }
   const u = usableRange(subnet);
   if (range.last < u.first || range.base > u.last) {
-    throw invalid(`invalid ip-range ${range.text}: it holds no usable address of ` + `subnet ${subnet.text} (only its network or broadcast address)`,
-      { subnet: subnet.text, range: range.text });
+    throw invalid(
+      `invalid ip-range ${range.text}: it holds no usable address of ` +
+        `subnet ${subnet.text} (only its network or broadcast address)`,
+      { subnet: subnet.text, range: range.text },
+    );
   }
   return { space, subnet, range };
 }
@@ -124,11 +151,16 @@ export function parseDefaultPools(list: readonly { base: string; size: number }[
     try {
       subnet = parseNetwork(base, 'subnet');
     } catch (e) {
-      throw new MacnetError('INVALID_ARGUMENT', `default pool base ${JSON.stringify(base)}: ${(e as Error).message}`, { base });
+      throw new MacnetError('INVALID_ARGUMENT', `default pool base ${JSON.stringify(base)}: ${(e as Error).message}`, {
+        base,
+      });
     }
     if (!Number.isInteger(size) || size < subnet.prefix || size > subnet.bits) {
-      throw new MacnetError('INVALID_ARGUMENT',
-        `default pool ${subnet.text}: size /${size} must be a prefix length from ${subnet.prefix} to ${subnet.bits}`, { base, size });
+      throw new MacnetError(
+        'INVALID_ARGUMENT',
+        `default pool ${subnet.text}: size /${size} must be a prefix length from ${subnet.prefix} to ${subnet.bits}`,
+        { base, size },
+      );
     }
     return { base: subnet, size };
   });
@@ -139,7 +171,11 @@ export function parseDefaultPools(list: readonly { base: string; size: number }[
  * that overlaps no subnet in `used`. Skips past each overlapping subnet in one step, so a /40 of /64s with
  * many networks is not walked block by block.
  */
-export function chooseDefaultSubnet(pools: readonly DefaultPool[], family: 4 | 6, used: readonly Subnet[]): Subnet | undefined {
+export function chooseDefaultSubnet(
+  pools: readonly DefaultPool[],
+  family: 4 | 6,
+  used: readonly Subnet[],
+): Subnet | undefined {
   for (const p of pools) {
     if (p.base.family !== family) continue;
     const blockSize = 1n << BigInt(p.base.bits - p.size);

@@ -33,7 +33,8 @@ export function staleStickies(stickies: ReadonlyMap<string, bigint>, key: string
  * written by a macnet without pruning is bounded at its next start.
  */
 export function pruneAtLoad(
-  entries: readonly Entry[], addressOf: (e: Entry) => string | undefined,
+  entries: readonly Entry[],
+  addressOf: (e: Entry) => string | undefined,
 ): { keep: Entry[]; drop: string[] } {
   const newestFirst = [...entries].sort((a, b) => b.revision - a.revision);
   const seen = new Set<string>();

@@ -52,7 +52,11 @@ export class StickyNames {
    * otherwise: then the allocation order decides.
    */
   async takePrevious(
-    r: DynamicRange, space: SubnetSpace, name: string, key: string, probe?: LanProbe,
+    r: DynamicRange,
+    space: SubnetSpace,
+    name: string,
+    key: string,
+    probe?: LanProbe,
   ): Promise<bigint | undefined> {
     const v = this.last.get(key);
     if (v === undefined || v < r.lo || v > r.hi || space.taken.has(v)) return undefined;

@@ -29,7 +29,8 @@ export class Warmer {
       return;
     }
     this.running.add(poolId);
-    void t.space.refill(t.range, t.probe)
+    void t.space
+      .refill(t.range, t.probe)
       .then(() => {
         // Every fresh one, not only those verified now: a defence runs out unless renewed (src/drivers/lan.ts).
         for (const v of t.space.warm.addresses()) if (v >= t.range.lo && v <= t.range.hi) t.defend(v);
@@ -39,13 +40,16 @@ export class Warmer {
         this.running.delete(poolId);
         if (this.again.delete(poolId)) this.kick(poolId);
         if (!this.timers.has(poolId)) {
-          this.timers.set(poolId, setInterval(() => {
-            if (this.target(poolId)) this.kick(poolId);
-            else {
-              clearInterval(this.timers.get(poolId));
-              this.timers.delete(poolId);
-            }
-          }, WARM_REPROBE_MS).unref());
+          this.timers.set(
+            poolId,
+            setInterval(() => {
+              if (this.target(poolId)) this.kick(poolId);
+              else {
+                clearInterval(this.timers.get(poolId));
+                this.timers.delete(poolId);
+              }
+            }, WARM_REPROBE_MS).unref(),
+          );
         }
       });
   }

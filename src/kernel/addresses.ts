@@ -20,23 +20,37 @@ function cidrOf(option: string, cidr: string) {
     if (!cidr.includes('/')) throw new TypeError('missing prefix');
     return c;
   } catch {
-    throw new MacnetError('INVALID_ARGUMENT', `${option} ${JSON.stringify(cidr)} is not valid: write address/prefix, such as 198.18.15.5/24 or 2001:db8::5/64`, { option, value: cidr });
+    throw new MacnetError(
+      'INVALID_ARGUMENT',
+      `${option} ${JSON.stringify(cidr)} is not valid: write address/prefix, such as 198.18.15.5/24 or 2001:db8::5/64`,
+      { option, value: cidr },
+    );
   }
 }
 
 export class Addresses {
-  constructor(private readonly sock: NetlinkSocket, private readonly links: Links) {}
+  constructor(
+    private readonly sock: NetlinkSocket,
+    private readonly links: Links,
+  ) {}
 
   /** All addresses, or those of one link and/or family. */
   async list(filter: { link?: LinkRef; family?: Family } = {}): Promise<Address[]> {
-    const index = filter.link === undefined ? undefined
-      : typeof filter.link === 'number' ? filter.link : (await this.links.get(filter.link)).index;
+    const index =
+      filter.link === undefined
+        ? undefined
+        : typeof filter.link === 'number'
+          ? filter.link
+          : (await this.links.get(filter.link)).index;
     const r = await this.sock.request(C.RTM_GETADDR, C.NLM_F_DUMP, encodeIfaddrmsg(filter.family ?? 0, 0, 0));
     if (r.ack?.errno) throw kernelError('list addresses', r.ack.errno, r.ack.extack);
     return r.messages
       .filter((m) => m.type === C.RTM_NEWADDR)
       .map((m) => decodeAddress(m.body))
-      .filter((a) => (index === undefined || a.index === index) && (filter.family === undefined || a.family === filter.family));
+      .filter(
+        (a) =>
+          (index === undefined || a.index === index) && (filter.family === undefined || a.family === filter.family),
+      );
   }
 
   /** Adds "198.18.15.5/24" or "2001:db8::5/64" to a link. EEXIST if the link already has it. */

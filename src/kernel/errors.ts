@@ -6,7 +6,13 @@ import { addon } from './addon';
 export class KernelError extends MacnetError {
   readonly errno: string;
   readonly extack: string | undefined;
-  constructor(code: 'KERNEL_ERROR' | 'KERNEL_FEATURE_MISSING' | 'NETNS_NOT_FOUND', message: string, errno: string, extack?: string, cause?: unknown) {
+  constructor(
+    code: 'KERNEL_ERROR' | 'KERNEL_FEATURE_MISSING' | 'NETNS_NOT_FOUND',
+    message: string,
+    errno: string,
+    extack?: string,
+    cause?: unknown,
+  ) {
     super(code, message, { errno, ...(extack && { extack }) }, cause);
     this.name = 'KernelError';
     this.errno = errno;
@@ -34,7 +40,8 @@ export function featureMissing(operation: string, kind: string, errno: number, e
   return new KernelError(
     'KERNEL_FEATURE_MISSING',
     `${operation}: KERNEL_FEATURE_MISSING: ${kind} (this kernel has no "${kind}" link type; ${text})`,
-    name, extack,
+    name,
+    extack,
   );
 }
 
@@ -45,5 +52,11 @@ export function fromAddon(operation: string, e: unknown): KernelError {
     const k = kernelError(operation, err.errno);
     return new KernelError('KERNEL_ERROR', k.message, k.errno, undefined, e);
   }
-  return new KernelError('KERNEL_ERROR', `${operation}: ${err.message ?? String(e)}`, err.code ?? 'EUNKNOWN', undefined, e);
+  return new KernelError(
+    'KERNEL_ERROR',
+    `${operation}: ${err.message ?? String(e)}`,
+    err.code ?? 'EUNKNOWN',
+    undefined,
+    e,
+  );
 }

@@ -14,7 +14,9 @@ export type KernelEvent =
 export type EventGroup = 'link' | 'ipv4-address' | 'ipv6-address';
 
 const GROUPS: Readonly<Record<EventGroup, number>> = {
-  link: C.RTNLGRP_LINK, 'ipv4-address': C.RTNLGRP_IPV4_IFADDR, 'ipv6-address': C.RTNLGRP_IPV6_IFADDR,
+  link: C.RTNLGRP_LINK,
+  'ipv4-address': C.RTNLGRP_IPV4_IFADDR,
+  'ipv6-address': C.RTNLGRP_IPV6_IFADDR,
 };
 
 /**
@@ -57,8 +59,10 @@ export class EventStream extends EventEmitter {
       if (!got) return;
       for (const m of decodeMessages(got.data)) {
         const action = m.type === C.RTM_NEWLINK || m.type === C.RTM_NEWADDR ? 'new' : 'del';
-        if (m.type === C.RTM_NEWLINK || m.type === C.RTM_DELLINK) this.emit('event', { type: 'link', action, link: decodeLink(m.body) });
-        else if (m.type === C.RTM_NEWADDR || m.type === C.RTM_DELADDR) this.emit('event', { type: 'address', action, address: decodeAddress(m.body) });
+        if (m.type === C.RTM_NEWLINK || m.type === C.RTM_DELLINK)
+          this.emit('event', { type: 'link', action, link: decodeLink(m.body) });
+        else if (m.type === C.RTM_NEWADDR || m.type === C.RTM_DELADDR)
+          this.emit('event', { type: 'address', action, address: decodeAddress(m.body) });
       }
     }
   }

@@ -54,7 +54,10 @@ export class Kernel {
   }
 
   async openPacketSocket(link: LinkRef, opts: Omit<PacketSocketOptions, 'ifindex'>): Promise<PacketSocket> {
-    const ifindex = typeof link === 'number' ? link : (await this.links.get(link, `open packet socket on link ${JSON.stringify(link)}`)).index;
+    const ifindex =
+      typeof link === 'number'
+        ? link
+        : (await this.links.get(link, `open packet socket on link ${JSON.stringify(link)}`)).index;
     return new PacketSocket(this.nsPath, { ...opts, ifindex });
   }
 

@@ -53,11 +53,13 @@ async function claimNetns(stateDir: string): Promise<net.Server> {
   }
   if (err.code !== 'EADDRINUSE') throw err;
   const other = await ask();
-  throw new MacnetError('DAEMON_ALREADY_RUNNING',
+  throw new MacnetError(
+    'DAEMON_ALREADY_RUNNING',
     `another macnet daemon runs in this network namespace (pid ${other?.pid ?? 'unknown'}, state dir ` +
-    `${other?.stateDir ?? 'unknown'}): one daemon per network namespace, whatever its mount namespace or ` +
-    'plugin dir; stop that one first (two would delete each other\'s links)',
-    { pid: other?.pid, stateDir: other?.stateDir });
+      `${other?.stateDir ?? 'unknown'}): one daemon per network namespace, whatever its mount namespace or ` +
+      "plugin dir; stop that one first (two would delete each other's links)",
+    { pid: other?.pid, stateDir: other?.stateDir },
+  );
 }
 
 /** Who holds the abstract socket (its pid is in its own pid namespace). */
@@ -74,7 +76,10 @@ function ask(): Promise<{ pid?: number; stateDir?: string } | undefined> {
       }
     };
     s.setTimeout(ASK_TIMEOUT_MS, done);
-    s.on('data', (b) => { text += b.toString(); if (text.length > 4096) done(); });
+    s.on('data', (b) => {
+      text += b.toString();
+      if (text.length > 4096) done();
+    });
     s.on('end', done);
     s.on('error', done);
   });
@@ -87,9 +92,12 @@ function claimStateDir(stateDir: string): number {
   try {
     if (!addon.flockExclusive(fd)) {
       const pid = fs.readFileSync(file, 'utf8').trim().slice(0, 20) || 'unknown';
-      throw new MacnetError('DAEMON_ALREADY_RUNNING',
+      throw new MacnetError(
+        'DAEMON_ALREADY_RUNNING',
         `state dir ${stateDir} is in use by another macnet daemon (pid ${pid}, from ${file}): one daemon per ` +
-        'state dir; stop that one first, or give this one its own --state-dir', { pid, stateDir });
+          'state dir; stop that one first, or give this one its own --state-dir',
+        { pid, stateDir },
+      );
     }
     fs.fchmodSync(fd, 0o600);
     fs.ftruncateSync(fd, 0);

@@ -6,8 +6,18 @@ import { describeNetns, type NetnsRef, openNetnsFd } from './netns';
 import * as C from './nl/constants';
 import { str } from './nl/attrs';
 import {
-  decodeLink, encodeCreateAttrs, encodeIfinfomsg, encodeSetLink, type IpvlanFlag, type IpvlanMode, type Link,
-  type LinkKindSpec, type MacvlanMode, IPVLAN_FLAGS, IPVLAN_MODES, MACVLAN_MODES,
+  decodeLink,
+  encodeCreateAttrs,
+  encodeIfinfomsg,
+  encodeSetLink,
+  type IpvlanFlag,
+  type IpvlanMode,
+  type Link,
+  type LinkKindSpec,
+  type MacvlanMode,
+  IPVLAN_FLAGS,
+  IPVLAN_MODES,
+  MACVLAN_MODES,
 } from './nl/link-codec';
 import type { NetlinkSocket } from './nl/socket';
 import { checkIfname, checkMtu, checkVlanId } from './validate';
@@ -49,7 +59,11 @@ export const describeLink = (ref: LinkRef): string => (typeof ref === 'number' ?
 
 function checkEnum<T extends string>(option: string, value: string, table: Readonly<Record<T, number>>): T {
   if (!(value in table)) {
-    throw new MacnetError('INVALID_ARGUMENT', `${option} ${JSON.stringify(value)} is not valid: use one of ${Object.keys(table).join(', ')}`, { option, value });
+    throw new MacnetError(
+      'INVALID_ARGUMENT',
+      `${option} ${JSON.stringify(value)} is not valid: use one of ${Object.keys(table).join(', ')}`,
+      { option, value },
+    );
   }
   return value as T;
 }
@@ -65,9 +79,10 @@ export class Links {
 
   /** The link, or undefined when there is none by that name or index (ENODEV). */
   async find(ref: LinkRef): Promise<Link | undefined> {
-    const r = typeof ref === 'number'
-      ? await this.sock.request(C.RTM_GETLINK, 0, encodeIfinfomsg(ref))
-      : await this.sock.request(C.RTM_GETLINK, 0, encodeIfinfomsg(), [str(C.IFLA_IFNAME, ref)]);
+    const r =
+      typeof ref === 'number'
+        ? await this.sock.request(C.RTM_GETLINK, 0, encodeIfinfomsg(ref))
+        : await this.sock.request(C.RTM_GETLINK, 0, encodeIfinfomsg(), [str(C.IFLA_IFNAME, ref)]);
     if (r.ack?.errno === 19 /* ENODEV */) return undefined;
     if (r.ack?.errno) throw kernelError(`get link ${describeLink(ref)}`, r.ack.errno, r.ack.extack);
     const m = r.messages.find((x) => x.type === C.RTM_NEWLINK);
@@ -90,37 +105,62 @@ export class Links {
     checkIfname('link name', spec.name);
     if (spec.mtu !== undefined) checkMtu('mtu', spec.mtu);
     const mac = spec.mac === undefined ? undefined : macToBytes(spec.mac);
-    const op = 'parent' in spec
-      ? `create ${spec.kind} ${JSON.stringify(spec.name)} on parent ${describeLink(spec.parent)}`
-      : spec.kind === 'veth' ? `create veth ${JSON.stringify(spec.name)} with peer ${JSON.stringify(spec.peer.name)}`
-        : `create ${spec.kind} ${JSON.stringify(spec.name)}`;
+    const op =
+      'parent' in spec
+        ? `create ${spec.kind} ${JSON.stringify(spec.name)} on parent ${describeLink(spec.parent)}`
+        : spec.kind === 'veth'
+          ? `create veth ${JSON.stringify(spec.name)} with peer ${JSON.stringify(spec.peer.name)}`
+          : `create ${spec.kind} ${JSON.stringify(spec.name)}`;
     let kind: LinkKindSpec;
     let peerFd: number | undefined;
     switch (spec.kind) {
       case 'macvlan':
       case 'macvtap':
-        kind = { kind: spec.kind, mode: checkEnum('macvlan mode', spec.mode ?? 'bridge', MACVLAN_MODES), parentIndex: await this.index(spec.parent, op) };
+        kind = {
+          kind: spec.kind,
+          mode: checkEnum('macvlan mode', spec.mode ?? 'bridge', MACVLAN_MODES),
+          parentIndex: await this.index(spec.parent, op),
+        };
         break;
       case 'ipvlan':
         kind = {
-          kind: 'ipvlan', mode: checkEnum('ipvlan mode', spec.mode ?? 'l2', IPVLAN_MODES),
-          flag: checkEnum('ipvlan flag', spec.flag ?? 'bridge', IPVLAN_FLAGS), parentIndex: await this.index(spec.parent, op),
+          kind: 'ipvlan',
+          mode: checkEnum('ipvlan mode', spec.mode ?? 'l2', IPVLAN_MODES),
+          flag: checkEnum('ipvlan flag', spec.flag ?? 'bridge', IPVLAN_FLAGS),
+          parentIndex: await this.index(spec.parent, op),
         };
         break;
       case 'vlan':
         checkVlanId('vlan id', spec.id);
-        kind = { kind: 'vlan', id: spec.id, parentIndex: await this.index(spec.parent, op), ...(spec.protocol && { protocol: spec.protocol }) };
+        kind = {
+          kind: 'vlan',
+          id: spec.id,
+          parentIndex: await this.index(spec.parent, op),
+          ...(spec.protocol && { protocol: spec.protocol }),
+        };
         break;
       case 'veth':
         checkIfname('veth peer name', spec.peer.name);
         if (spec.peer.netns !== undefined) peerFd = openNetnsFd(spec.peer.netns);
-        kind = { kind: 'veth', peer: { name: spec.peer.name, ...(spec.peer.mac && { mac: macToBytes(spec.peer.mac) }), ...(peerFd !== undefined && { netnsFd: peerFd }) } };
+        kind = {
+          kind: 'veth',
+          peer: {
+            name: spec.peer.name,
+            ...(spec.peer.mac && { mac: macToBytes(spec.peer.mac) }),
+            ...(peerFd !== undefined && { netnsFd: peerFd }),
+          },
+        };
         break;
       default:
         kind = { kind: spec.kind };
     }
     try {
-      const attrs = encodeCreateAttrs({ ...kind, name: spec.name, ...(spec.mtu !== undefined && { mtu: spec.mtu }), ...(mac && { mac }) });
+      const attrs = encodeCreateAttrs({
+        ...kind,
+        name: spec.name,
+        ...(spec.mtu !== undefined && { mtu: spec.mtu }),
+        ...(mac && { mac }),
+      });
       const fixed = spec.up ? encodeIfinfomsg(0, C.IFF_UP, C.IFF_UP) : encodeIfinfomsg();
       const r = await this.sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, fixed, attrs);
       if (r.ack?.errno) {
@@ -137,15 +177,26 @@ export class Links {
   }
 
   async set(ref: LinkRef, changes: LinkChangeSpec): Promise<void> {
-    const parts = Object.entries(changes).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(' ');
+    const parts = Object.entries(changes)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     const op = `set link ${describeLink(ref)} ${parts}`;
     if (changes.name !== undefined) checkIfname('new link name', changes.name);
     if (changes.mtu !== undefined) checkMtu('mtu', changes.mtu);
-    if (changes.arpIgnore !== undefined && !(Number.isInteger(changes.arpIgnore) && changes.arpIgnore >= 0 && changes.arpIgnore <= 8)) {
-      throw new MacnetError('INVALID_ARGUMENT', `arp_ignore ${changes.arpIgnore} is not valid: use an integer from 0 to 8`, { option: 'arpIgnore', value: changes.arpIgnore });
+    if (
+      changes.arpIgnore !== undefined &&
+      !(Number.isInteger(changes.arpIgnore) && changes.arpIgnore >= 0 && changes.arpIgnore <= 8)
+    ) {
+      throw new MacnetError(
+        'INVALID_ARGUMENT',
+        `arp_ignore ${changes.arpIgnore} is not valid: use an integer from 0 to 8`,
+        { option: 'arpIgnore', value: changes.arpIgnore },
+      );
     }
     const idx = await this.index(ref, op);
-    const master = changes.master === undefined ? undefined : changes.master === 0 ? 0 : await this.index(changes.master, op);
+    const master =
+      changes.master === undefined ? undefined : changes.master === 0 ? 0 : await this.index(changes.master, op);
     const { fixed, attrs } = encodeSetLink(idx, {
       ...changes,
       mac: changes.mac === undefined ? undefined : macToBytes(changes.mac),
@@ -168,7 +219,8 @@ export class Links {
    * new name in the target, so a clash with a link of the old name there does not matter).
    */
   async moveTo(ref: LinkRef, netns: NetnsRef, newName?: string): Promise<void> {
-    const op = `move link ${describeLink(ref)} to ${describeNetns(netns)}` + (newName ? ` as ${JSON.stringify(newName)}` : '');
+    const op =
+      `move link ${describeLink(ref)} to ${describeNetns(netns)}` + (newName ? ` as ${JSON.stringify(newName)}` : '');
     if (newName !== undefined) checkIfname('new link name', newName);
     const idx = await this.index(ref, op);
     const byPid = typeof netns === 'object' && 'pid' in netns;
@@ -187,9 +239,10 @@ export class Links {
 
   async delete(ref: LinkRef): Promise<void> {
     const op = `delete link ${describeLink(ref)}`;
-    const r = typeof ref === 'number'
-      ? await this.sock.request(C.RTM_DELLINK, 0, encodeIfinfomsg(ref))
-      : await this.sock.request(C.RTM_DELLINK, 0, encodeIfinfomsg(), [str(C.IFLA_IFNAME, ref)]);
+    const r =
+      typeof ref === 'number'
+        ? await this.sock.request(C.RTM_DELLINK, 0, encodeIfinfomsg(ref))
+        : await this.sock.request(C.RTM_DELLINK, 0, encodeIfinfomsg(), [str(C.IFLA_IFNAME, ref)]);
     if (r.ack?.errno) throw kernelError(op, r.ack.errno, r.ack.extack);
   }
 

@@ -8,23 +8,38 @@ import { decodeNeighbour, encodeNdmsg, encodeNeighbour, type Neighbour, type Nei
 import type { NetlinkSocket } from './nl/socket';
 
 export class Neighbours {
-  constructor(private readonly sock: NetlinkSocket, private readonly links: Links) {}
+  constructor(
+    private readonly sock: NetlinkSocket,
+    private readonly links: Links,
+  ) {}
 
   async list(filter: { link?: LinkRef; family?: Family } = {}): Promise<Neighbour[]> {
-    const index = filter.link === undefined ? undefined
-      : typeof filter.link === 'number' ? filter.link : (await this.links.get(filter.link)).index;
+    const index =
+      filter.link === undefined
+        ? undefined
+        : typeof filter.link === 'number'
+          ? filter.link
+          : (await this.links.get(filter.link)).index;
     const r = await this.sock.request(C.RTM_GETNEIGH, C.NLM_F_DUMP, encodeNdmsg(filter.family ?? 0, 0));
     if (r.ack?.errno) throw kernelError('list neighbours', r.ack.errno, r.ack.extack);
     return r.messages
       .filter((m) => m.type === C.RTM_NEWNEIGH)
       .map((m) => decodeNeighbour(m.body))
-      .filter((n) => (n.family === 4 || n.family === 6) && (index === undefined || n.index === index) &&
-        (filter.family === undefined || n.family === filter.family));
+      .filter(
+        (n) =>
+          (n.family === 4 || n.family === 6) &&
+          (index === undefined || n.index === index) &&
+          (filter.family === undefined || n.family === filter.family),
+      );
   }
 
   private async resolve(link: LinkRef, address: string, op: string): Promise<{ index: number; family: Family }> {
     const family = ipFamily(address);
-    if (!family) throw new MacnetError('INVALID_ARGUMENT', `neighbour address ${JSON.stringify(address)} is not an IP address`, { option: 'address', value: address });
+    if (!family)
+      throw new MacnetError('INVALID_ARGUMENT', `neighbour address ${JSON.stringify(address)} is not an IP address`, {
+        option: 'address',
+        value: address,
+      });
     const index = typeof link === 'number' ? link : (await this.links.get(link, op)).index;
     return { index, family };
   }

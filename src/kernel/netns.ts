@@ -9,7 +9,11 @@ export function netnsPath(ref: NetnsRef): string {
   if (typeof ref === 'string') return ref;
   if ('path' in ref) return ref.path;
   if (!Number.isInteger(ref.pid) || ref.pid <= 0) {
-    throw new KernelError('NETNS_NOT_FOUND', `network namespace of pid ${ref.pid}: a pid is a positive integer`, 'EINVAL');
+    throw new KernelError(
+      'NETNS_NOT_FOUND',
+      `network namespace of pid ${ref.pid}: a pid is a positive integer`,
+      'EINVAL',
+    );
   }
   return `/proc/${ref.pid}/ns/net`;
 }
@@ -31,7 +35,13 @@ export function openNetnsFd(ref: NetnsRef): number {
     return fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-    throw new KernelError('NETNS_NOT_FOUND', `open ${describeNetns(ref)}: ${code}: cannot open ${p}`, code, undefined, e);
+    throw new KernelError(
+      'NETNS_NOT_FOUND',
+      `open ${describeNetns(ref)}: ${code}: cannot open ${p}`,
+      code,
+      undefined,
+      e,
+    );
   }
 }
 
@@ -49,14 +59,21 @@ export async function checkNetnsFile(path: string): Promise<void> {
     type = (await fs.promises.statfs(path)).type;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-    throw new KernelError('NETNS_NOT_FOUND', `open network namespace ${path}: ${code}: cannot read it`,
-      code, undefined, e);
+    throw new KernelError(
+      'NETNS_NOT_FOUND',
+      `open network namespace ${path}: ${code}: cannot read it`,
+      code,
+      undefined,
+      e,
+    );
   }
   const st = await fs.promises.stat(path).catch(() => undefined);
   if (type !== NSFS_MAGIC || !st?.isFile()) {
-    throw new KernelError('NETNS_NOT_FOUND',
+    throw new KernelError(
+      'NETNS_NOT_FOUND',
       `open network namespace ${path}: not a network namespace file (filesystem type 0x${type.toString(16)}, ` +
-      `${st?.isFIFO() ? 'a FIFO' : 'not a namespace file'}): give a path such as /run/netns/NAME or /proc/PID/ns/net`,
-      'EINVAL');
+        `${st?.isFIFO() ? 'a FIFO' : 'not a namespace file'}): give a path such as /run/netns/NAME or /proc/PID/ns/net`,
+      'EINVAL',
+    );
   }
 }

@@ -34,7 +34,10 @@ export class PacketSocket extends EventEmitter {
   private fd: number;
   private handle: object | undefined;
 
-  constructor(nsPath: string | null, private readonly opts: PacketSocketOptions) {
+  constructor(
+    nsPath: string | null,
+    private readonly opts: PacketSocketOptions,
+  ) {
     super();
     let fd = -1;
     try {
@@ -43,7 +46,10 @@ export class PacketSocket extends EventEmitter {
       addon.bindPacket(fd, opts.ifindex, opts.protocol);
     } catch (e) {
       if (fd >= 0) addon.closeFd(fd);
-      throw fromAddon(`open packet socket on ifindex ${opts.ifindex} in ${nsPath ?? 'the current network namespace'}`, e);
+      throw fromAddon(
+        `open packet socket on ifindex ${opts.ifindex} in ${nsPath ?? 'the current network namespace'}`,
+        e,
+      );
     }
     this.fd = fd;
     this.handle = addon.watch(fd, () => this.drain());
@@ -61,7 +67,13 @@ export class PacketSocket extends EventEmitter {
         return;
       }
       if (!got) return;
-      this.emit('packet', { data: got.data, ifindex: got.ifindex, protocol: got.protocol, pktType: got.pktType, srcMac: bytesToMac(got.addr.subarray(0, 6)) });
+      this.emit('packet', {
+        data: got.data,
+        ifindex: got.ifindex,
+        protocol: got.protocol,
+        pktType: got.pktType,
+        srcMac: bytesToMac(got.addr.subarray(0, 6)),
+      });
     }
   }
 

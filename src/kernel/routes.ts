@@ -21,7 +21,10 @@ export interface RouteInput {
 }
 
 export class Routes {
-  constructor(private readonly sock: NetlinkSocket, private readonly links: Links) {}
+  constructor(
+    private readonly sock: NetlinkSocket,
+    private readonly links: Links,
+  ) {}
 
   /** Routes of the main table (or `table`), optionally of one family. */
   async list(filter: { family?: Family; table?: number } = {}): Promise<Route[]> {
@@ -43,24 +46,40 @@ export class Routes {
         dst = { address: c.address, prefix: c.prefix };
         family = c.family;
       } catch {
-        throw new MacnetError('INVALID_ARGUMENT', `route destination ${JSON.stringify(input.dst)} is not valid: use "default" or a CIDR such as 198.18.15.0/24`, { option: 'dst', value: input.dst });
+        throw new MacnetError(
+          'INVALID_ARGUMENT',
+          `route destination ${JSON.stringify(input.dst)} is not valid: use "default" or a CIDR such as 198.18.15.0/24`,
+          { option: 'dst', value: input.dst },
+        );
       }
     }
     if (input.gateway !== undefined) {
       const gf = ipFamily(input.gateway);
       if (!gf || (family !== undefined && gf !== family)) {
-        throw new MacnetError('INVALID_ARGUMENT', `route gateway ${JSON.stringify(input.gateway)} is not valid: use an IPv${family ?? 4} address`, { option: 'gateway', value: input.gateway });
+        throw new MacnetError(
+          'INVALID_ARGUMENT',
+          `route gateway ${JSON.stringify(input.gateway)} is not valid: use an IPv${family ?? 4} address`,
+          { option: 'gateway', value: input.gateway },
+        );
       }
       family = gf;
     }
     family ??= 4;
     if (input.dst === 'default') dst = { address: family === 4 ? '0.0.0.0' : '::', prefix: 0 };
     if (input.gateway === undefined && input.dev === undefined) {
-      throw new MacnetError('INVALID_ARGUMENT', `route to ${input.dst}: give a gateway, a device, or both`, { option: 'route' });
+      throw new MacnetError('INVALID_ARGUMENT', `route to ${input.dst}: give a gateway, a device, or both`, {
+        option: 'route',
+      });
     }
-    const oif = input.dev === undefined ? undefined : typeof input.dev === 'number' ? input.dev : (await this.links.get(input.dev, op)).index;
+    const oif =
+      input.dev === undefined
+        ? undefined
+        : typeof input.dev === 'number'
+          ? input.dev
+          : (await this.links.get(input.dev, op)).index;
     return encodeRoute({
-      family, dst,
+      family,
+      dst,
       ...(input.gateway !== undefined && { gateway: input.gateway }),
       ...(oif !== undefined && { oif }),
       ...(input.metric !== undefined && { metric: input.metric }),
@@ -72,7 +91,11 @@ export class Routes {
   }
 
   private describe(input: RouteInput): string {
-    return `route ${input.dst}${input.gateway ? ` via ${input.gateway}` : ''}` + `${input.dev !== undefined ? ` dev ${describeLink(input.dev)}` : ''}` + `${input.metric !== undefined ? ` metric ${input.metric}` : ''}`;
+    return (
+      `route ${input.dst}${input.gateway ? ` via ${input.gateway}` : ''}` +
+      `${input.dev !== undefined ? ` dev ${describeLink(input.dev)}` : ''}` +
+      `${input.metric !== undefined ? ` metric ${input.metric}` : ''}`
+    );
   }
 
   async add(input: RouteInput): Promise<void> {

@@ -13,12 +13,19 @@ export type SysctlFamily = 'ipv4' | 'ipv6';
 
 function keyPath(family: SysctlFamily, ifname: string, name: string): string {
   checkIfname('link name', ifname);
-  if (!/^[a-z0-9_]+$/.test(name)) throw new MacnetError('INVALID_ARGUMENT', `sysctl name ${JSON.stringify(name)} is not valid`, { value: name });
+  if (!/^[a-z0-9_]+$/.test(name))
+    throw new MacnetError('INVALID_ARGUMENT', `sysctl name ${JSON.stringify(name)} is not valid`, { value: name });
   return `/proc/sys/net/${family}/conf/${ifname}/${name}`;
 }
 
 /** Sets net.<family>.conf.<ifname>.<name> = value in the namespace `nsPath` (null: the process's own). */
-export async function setLinkSysctl(nsPath: string | null, family: SysctlFamily, ifname: string, name: string, value: number): Promise<void> {
+export async function setLinkSysctl(
+  nsPath: string | null,
+  family: SysctlFamily,
+  ifname: string,
+  name: string,
+  value: number,
+): Promise<void> {
   const file = keyPath(family, ifname, name);
   const op = `set sysctl net.${family}.conf.${ifname}.${name}=${value}`;
   if (nsPath === null) {
@@ -27,12 +34,27 @@ export async function setLinkSysctl(nsPath: string | null, family: SysctlFamily,
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-      throw new KernelError('KERNEL_ERROR', `${op}: ${code}: cannot write ${file}`, code === 'ENOENT' ? 'ENODEV' : code, undefined, e);
+      throw new KernelError(
+        'KERNEL_ERROR',
+        `${op}: ${code}: cannot write ${file}`,
+        code === 'ENOENT' ? 'ENODEV' : code,
+        undefined,
+        e,
+      );
     }
   }
   await new Promise<void>((resolve, reject) => {
     const child = execFile('nsenter', [`--net=${nsPath}`, 'tee', file], { timeout: 10_000 }, (err, _out, stderr) => {
-      if (err) reject(new KernelError('KERNEL_ERROR', `${op} in ${nsPath}: ${String(stderr).trim() || err.message}`, 'EIO', undefined, err));
+      if (err)
+        reject(
+          new KernelError(
+            'KERNEL_ERROR',
+            `${op} in ${nsPath}: ${String(stderr).trim() || err.message}`,
+            'EIO',
+            undefined,
+            err,
+          ),
+        );
       else resolve();
     });
     child.stdin?.end(`${value}\n`);

@@ -5,7 +5,7 @@ const ORDER: Readonly<Record<Level, number>> = { debug: 10, info: 20, warn: 30, 
 export const LEVELS = Object.keys(ORDER) as Level[];
 const FIELD_MAX = 1000;
 const cut = (v: string): string =>
-  (v.length <= FIELD_MAX ? v : `${v.slice(0, FIELD_MAX)}… (cut, ${v.length} characters)`);
+  v.length <= FIELD_MAX ? v : `${v.slice(0, FIELD_MAX)}… (cut, ${v.length} characters)`;
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -15,7 +15,11 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: Level = 'info',
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const min = ORDER[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;

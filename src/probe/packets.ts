@@ -29,11 +29,14 @@ export function encodeArp(a: Arp): Buffer {
 }
 
 export function decodeArp(b: Buffer): Arp | undefined {
-  if (b.length < 28 || b.readUInt16BE(0) !== 1 || b.readUInt16BE(2) !== 0x0800 || b[4] !== 6 || b[5] !== 4) return undefined;
+  if (b.length < 28 || b.readUInt16BE(0) !== 1 || b.readUInt16BE(2) !== 0x0800 || b[4] !== 6 || b[5] !== 4)
+    return undefined;
   return {
     op: b.readUInt16BE(6),
-    senderMac: bytesToMac(b.subarray(8, 14)), senderIp: bytesToIp(b.subarray(14, 18)),
-    targetMac: bytesToMac(b.subarray(18, 24)), targetIp: bytesToIp(b.subarray(24, 28)),
+    senderMac: bytesToMac(b.subarray(8, 14)),
+    senderIp: bytesToIp(b.subarray(14, 18)),
+    targetMac: bytesToMac(b.subarray(18, 24)),
+    targetIp: bytesToIp(b.subarray(24, 28)),
   };
 }
 
@@ -132,5 +135,10 @@ export function decodeNd(b: Buffer): Nd | undefined {
     if ((icmp[off] === 1 || icmp[off] === 2) && len >= 8) lladdr = bytesToMac(icmp.subarray(off + 2, off + 8));
     off += len;
   }
-  return { type, src: bytesToIp(b.subarray(8, 24)), target: bytesToIp(icmp.subarray(8, 24)), ...(lladdr && { lladdr }) };
+  return {
+    type,
+    src: bytesToIp(b.subarray(8, 24)),
+    target: bytesToIp(icmp.subarray(8, 24)),
+    ...(lladdr && { lladdr }),
+  };
 }

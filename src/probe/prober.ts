@@ -5,7 +5,18 @@
 // a conflict, and a LAN device that stays silent longer is caught by the background re-probes instead.
 import { ipFamily } from '../types/ip';
 import { type Pacer, sweepPacer } from './pacer';
-import { ARP_REPLY, arpAnnounce, arpProbe, decodeArp, decodeNd, dadProbe, encodeArp, ICMPV6_NA, ICMPV6_NS, unsolicitedNa } from './packets';
+import {
+  ARP_REPLY,
+  arpAnnounce,
+  arpProbe,
+  decodeArp,
+  decodeNd,
+  dadProbe,
+  encodeArp,
+  ICMPV6_NA,
+  ICMPV6_NS,
+  unsolicitedNa,
+} from './packets';
 
 /** What the prober needs of a packet socket (src/kernel PacketSocket fits; tests pass a fake). */
 export interface FrameSocket {
@@ -62,7 +73,11 @@ export class LinkProber {
   private readonly onArp = (p: { data: Buffer; pktType: number; srcMac: string }) => this.arp(p);
   private readonly onNd = (p: { data: Buffer; pktType: number; srcMac: string }) => this.nd(p);
 
-  constructor(readonly mac: string, private readonly arpSock?: FrameSocket, private readonly ndSock?: FrameSocket) {
+  constructor(
+    readonly mac: string,
+    private readonly arpSock?: FrameSocket,
+    private readonly ndSock?: FrameSocket,
+  ) {
     arpSock?.on('packet', this.onArp);
     ndSock?.on('packet', this.onNd);
   }
@@ -73,7 +88,8 @@ export class LinkProber {
     if (!a || a.senderMac === this.mac) return;
     // Only replies to our own requests count for a sweep: another machine's ARP request or announcement says
     // nothing about how many machines answer for an address.
-    if (a.op === ARP_REPLY && a.targetMac === this.mac) for (const m of this.sweeps) m.get(a.senderIp)?.push(a.senderMac);
+    if (a.op === ARP_REPLY && a.targetMac === this.mac)
+      for (const m of this.sweeps) m.get(a.senderIp)?.push(a.senderMac);
     if (a.senderIp !== '0.0.0.0' && this.pending.has(a.senderIp)) {
       this.conflict(a.senderIp, { free: false, mac: a.senderMac, reason: 'answered' });
     } else if (a.senderIp === '0.0.0.0' && this.pending.has(a.targetIp)) {
@@ -81,7 +97,16 @@ export class LinkProber {
     }
     if (a.senderIp === '0.0.0.0' && this.isDefended(a.targetIp) && this.arpSock) {
       // Defend an address we verified and are about to use: the other prober sees it taken.
-      this.arpSock.send(encodeArp({ op: ARP_REPLY, senderMac: this.mac, senderIp: a.targetIp, targetMac: a.senderMac, targetIp: '0.0.0.0' }), a.senderMac);
+      this.arpSock.send(
+        encodeArp({
+          op: ARP_REPLY,
+          senderMac: this.mac,
+          senderIp: a.targetIp,
+          targetMac: a.senderMac,
+          targetIp: '0.0.0.0',
+        }),
+        a.senderMac,
+      );
     }
   }
 
@@ -121,11 +146,17 @@ export class LinkProber {
     if (fresh.length) {
       const batch = this.window(fresh, opts);
       for (const a of fresh) this.inflight.set(a, { result: batch.then((m) => m.get(a)!), exclusive });
-      void batch.catch(() => undefined).finally(() => { for (const a of fresh) this.inflight.delete(a); });
+      void batch
+        .catch(() => undefined)
+        .finally(() => {
+          for (const a of fresh) this.inflight.delete(a);
+        });
     }
     const mine: ProbeResult = { free: false, mac: this.mac, reason: 'probing' };
     const shared = new Map(unique.filter((a) => !busy.has(a)).map((a) => [a, this.inflight.get(a)!.result] as const));
-    return new Map(await Promise.all(addresses.map(async (a) => [a, busy.has(a) ? mine : await shared.get(a)!] as const)));
+    return new Map(
+      await Promise.all(addresses.map(async (a) => [a, busy.has(a) ? mine : await shared.get(a)!] as const)),
+    );
   }
 
   private async window(mine: readonly string[], opts: ProbeOptions): Promise<Map<string, ProbeResult>> {
@@ -156,7 +187,8 @@ export class LinkProber {
       const now = Date.now();
       const until = now + FREE_HOLD_MS;
       for (const [a, t] of this.defended) if (t <= now) this.defended.delete(a); // timed holds that ran out
-      for (const a of mine) if (this.pending.get(a)!.free) this.defended.set(a, Math.max(this.defended.get(a) ?? 0, until));
+      for (const a of mine)
+        if (this.pending.get(a)!.free) this.defended.set(a, Math.max(this.defended.get(a) ?? 0, until));
       return new Map(mine.map((a) => [a, this.pending.get(a)!]));
     } finally {
       for (const a of mine) this.pending.delete(a);

@@ -37,8 +37,10 @@ if (port) {
       reply = { log: r?.log ?? 0, checkpointed: r?.checkpointed ?? 0 };
       if (m === 'restart' && r && r.log > 0 && r.log === r.checkpointed) {
         try {
-          db.prepare("INSERT INTO meta (name, value) VALUES ('checkpoints', 1) " +
-            'ON CONFLICT (name) DO UPDATE SET value = value + 1').run();
+          db.prepare(
+            "INSERT INTO meta (name, value) VALUES ('checkpoints', 1) " +
+              'ON CONFLICT (name) DO UPDATE SET value = value + 1',
+          ).run();
         } catch (e) {
           // SQLITE_BUSY: another process writes (the CLI); its write, or the store's next one, restarts the WAL.
           if (!/^SQLITE_BUSY/.test(String((e as { code?: string }).code))) throw e;

@@ -45,7 +45,8 @@ export class MemoryStore implements Store {
   async list(prefix: string): Promise<Entry[]> {
     this.check('list');
     const out: Entry[] = [];
-    for (const [key, s] of this.map) if (key.startsWith(prefix)) out.push({ key, value: s.value, revision: s.revision });
+    for (const [key, s] of this.map)
+      if (key.startsWith(prefix)) out.push({ key, value: s.value, revision: s.revision });
     return out.sort((a, b) => compareKeys(a.key, b.key));
   }
 

@@ -97,12 +97,20 @@ export class SqliteStore implements Store {
   readonly checkpointer: Checkpointer | undefined;
   private sinceCheckpoint = 0;
 
-  private constructor(readonly file: string, db: Database.Database, walFd: number | undefined) {
+  private constructor(
+    readonly file: string,
+    db: Database.Database,
+    walFd: number | undefined,
+  ) {
     this.db = db;
     this.sql = prepare(db);
     if (walFd !== undefined) {
       this.group = new GroupSync(walFd);
-      this.checkpointer = new Checkpointer(file, () => db.pragma('wal_checkpoint(PASSIVE)'), (run) => this.queued(run));
+      this.checkpointer = new Checkpointer(
+        file,
+        () => db.pragma('wal_checkpoint(PASSIVE)'),
+        (run) => this.queued(run),
+      );
     }
   }
 
@@ -173,11 +181,13 @@ export class SqliteStore implements Store {
   }
 
   async delete(key: string, revision?: number): Promise<boolean> {
-    return this.queued(() => this.run('delete', key, () => {
-      const n = revision === undefined ? this.sql.del.run(key).changes : this.sql.delAt.run(key, revision).changes;
-      if (n > 0) this.wrote();
-      return n > 0;
-    }));
+    return this.queued(() =>
+      this.run('delete', key, () => {
+        const n = revision === undefined ? this.sql.del.run(key).changes : this.sql.delAt.run(key, revision).changes;
+        if (n > 0) this.wrote();
+        return n > 0;
+      }),
+    );
   }
 
   async txn(ops: readonly TxnOp[]): Promise<boolean> {
@@ -221,16 +231,18 @@ export class SqliteStore implements Store {
 
   /** Applies `ops` in order in one immediate transaction; any failed condition rolls all of them back. */
   private write(op: string, what: string, ops: readonly TxnOp[]): Promise<boolean> {
-    return this.queued(() => this.run(op, what, () => {
-      try {
-        this.sql.apply.immediate(ops);
-        this.wrote();
-        return true;
-      } catch (e) {
-        if (e instanceof ConditionFailed) return false;
-        throw e;
-      }
-    }));
+    return this.queued(() =>
+      this.run(op, what, () => {
+        try {
+          this.sql.apply.immediate(ops);
+          this.wrote();
+          return true;
+        } catch (e) {
+          if (e instanceof ConditionFailed) return false;
+          throw e;
+        }
+      }),
+    );
   }
 
   private queued<T>(fn: () => Promise<T>): Promise<T> {
@@ -241,8 +253,10 @@ export class SqliteStore implements Store {
 
   private closedError(op: string, what?: string): MacnetError {
     const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
-    return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${this.file}: the store is closed`,
-      { op, path: this.file });
+    return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${this.file}: the store is closed`, {
+      op,
+      path: this.file,
+    });
   }
 
   /** Runs `fn`; SQLITE_BUSY (another process's lock) is retried after timers, never by blocking. */
@@ -263,13 +277,21 @@ export class SqliteStore implements Store {
 function prepare(db: Database.Database) {
   const get = db.prepare<[string], { value: string; revision: number }>('SELECT value, revision FROM kv WHERE key = ?');
   const listFrom = db.prepare<[string], Row>('SELECT key, value, revision FROM kv WHERE key >= ? ORDER BY key');
-  const listRange = db.prepare<[string, string], Row>('SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key');
-  const nextRevision = db.prepare<[], { value: number }>("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value");
+  const listRange = db.prepare<[string, string], Row>(
+    'SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key',
+  );
+  const nextRevision = db.prepare<[], { value: number }>(
+    "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+  );
   // A plain INSERT: the primary key's unique constraint is what makes create an atomic reservation.
   const insert = db.prepare<[string, string, number]>('INSERT INTO kv (key, value, revision) VALUES (?, ?, ?)');
-  const update = db.prepare<[string, number, string, number]>('UPDATE kv SET value = ?, revision = ? WHERE key = ? AND revision = ?');
+  const update = db.prepare<[string, number, string, number]>(
+    'UPDATE kv SET value = ?, revision = ? WHERE key = ? AND revision = ?',
+  );
   const upsert = db.prepare<[string, string, number]>(
-    'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT ' + '(key) DO UPDATE SET value = excluded.value, revision = excluded.revision');
+    'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT ' +
+      '(key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+  );
   const del = db.prepare<[string]>('DELETE FROM kv WHERE key = ?');
   const delAt = db.prepare<[string, number]>('DELETE FROM kv WHERE key = ? AND revision = ?');
 
@@ -306,9 +328,14 @@ function prepare(db: Database.Database) {
 function storeError(op: string, file: string, what: string | undefined, e: unknown, waited?: number): MacnetError {
   if (e instanceof MacnetError) return e;
   const code = (e as { code?: string }).code;
-  const msg = (e instanceof Error ? e.message : String(e))
-    + (isBusy(e) && waited ? ` (another process held the database's write lock for over ${waited} ms)` : '');
+  const msg =
+    (e instanceof Error ? e.message : String(e)) +
+    (isBusy(e) && waited ? ` (another process held the database's write lock for over ${waited} ms)` : '');
   const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
-  return new MacnetError('STORE_ERROR', `store ${op}${subject} in ${file}: ${code ? `${code}: ` : ''}${msg}`,
-    { op, path: file, ...(what === undefined ? {} : { key: what }), ...(code ? { sqlite: code } : {}) }, e);
+  return new MacnetError(
+    'STORE_ERROR',
+    `store ${op}${subject} in ${file}: ${code ? `${code}: ` : ''}${msg}`,
+    { op, path: file, ...(what === undefined ? {} : { key: what }), ...(code ? { sqlite: code } : {}) },
+    e,
+  );
 }

@@ -31,7 +31,10 @@ test('links --netns shows kind data from the kernel; a missing namespace is NETN
   const ns = await TestNetns.create('cli');
   try {
     assert.equal((await run('ip', ['-n', ns.name, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1'])).code, 0);
-    assert.equal((await run('ip', ['-n', ns.name, 'link', 'add', 'mv0', 'link', 'p0', 'type', 'macvlan', 'mode', 'private'])).code, 0);
+    assert.equal(
+      (await run('ip', ['-n', ns.name, 'link', 'add', 'mv0', 'link', 'p0', 'type', 'macvlan', 'mode', 'private'])).code,
+      0,
+    );
     const r = await run(bin, ['links', '--netns', ns.path]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /: mv0 macvlan mode private parent p0 mac [0-9a-f:]{17} mtu 1500 down/);
@@ -48,7 +51,10 @@ test('links --netns shows kind data from the kernel; a missing namespace is NETN
 
 test('daemon: a bad option value is refused naming the option, the value and the valid range, before anything starts', async () => {
   for (const [args, expect] of [
-    [['--reclaim-after', '10'], /OPTION_INVALID: --reclaim-after "10" is not valid: give seconds from 35 to 86400, or 0 to never give such addresses back/],
+    [
+      ['--reclaim-after', '10'],
+      /OPTION_INVALID: --reclaim-after "10" is not valid: give seconds from 35 to 86400, or 0 to never give such addresses back/,
+    ],
     [['--reclaim-after', '1m'], /OPTION_INVALID: --reclaim-after "1m" is not valid/],
     [['--probe-window', '5'], /OPTION_INVALID: --probe-window "5" is not valid: give milliseconds from 10 to 10000/],
     [['--state-dir', 'rel'], /OPTION_INVALID: --state-dir "rel" is not valid: give an absolute path/],

@@ -12,14 +12,26 @@ test('scan --help; no NETWORK, a tcp docker host and an absent daemon are refuse
   assert.match(h.stdout, /^Usage: macnet scan NETWORK \[--json\]/);
   assert.match((await run(bin, ['--help'])).stdout, /scan NETWORK \[--json\]/);
   const none = await run(bin, ['scan']);
-  assert.deepEqual([none.code, none.stderr.trim()], [1, 'macnet: INVALID_ARGUMENT: scan takes one NETWORK (a name, id or id prefix), got 0: macnet scan --help']);
+  assert.deepEqual(
+    [none.code, none.stderr.trim()],
+    [1, 'macnet: INVALID_ARGUMENT: scan takes one NETWORK (a name, id or id prefix), got 0: macnet scan --help'],
+  );
   const tcp = await run(bin, ['scan', 'lan', '--docker-host', 'tcp://198.18.0.1:2375']);
   assert.equal(tcp.code, 1);
-  assert.match(tcp.stderr, /^macnet: OPTION_INVALID: --docker-host "tcp:\/\/198\.18\.0\.1:2375" is not valid: give a unix socket/);
+  assert.match(
+    tcp.stderr,
+    /^macnet: OPTION_INVALID: --docker-host "tcp:\/\/198\.18\.0\.1:2375" is not valid: give a unix socket/,
+  );
   const docker = await run(bin, ['scan', 'lan', '--docker-host', 'unix:///nonexistent/docker.sock']);
   assert.equal(docker.code, 1);
-  assert.match(docker.stderr, /^macnet: DOCKER_UNREACHABLE: scan: cannot reach the Docker Engine API at unix:\/\/\/nonexistent\/docker\.sock/);
+  assert.match(
+    docker.stderr,
+    /^macnet: DOCKER_UNREACHABLE: scan: cannot reach the Docker Engine API at unix:\/\/\/nonexistent\/docker\.sock/,
+  );
   const daemon = await run(bin, ['scan', 'a'.repeat(64), '--plugin-dir', '/nonexistent']);
   assert.equal(daemon.code, 1);
-  assert.match(daemon.stderr, /^macnet: DAEMON_UNREACHABLE: scan: cannot connect to the macnet daemon at \/nonexistent\/macnet\.sock/);
+  assert.match(
+    daemon.stderr,
+    /^macnet: DAEMON_UNREACHABLE: scan: cannot connect to the macnet daemon at \/nonexistent\/macnet\.sock/,
+  );
 });

@@ -50,7 +50,22 @@ async function withProbe<T>(fn: (sock: PacketSocket) => Promise<T>): Promise<T> 
 async function withContainer<T>(lease: DhcpLease, fn: (sock: PacketSocket, ns: TestNetns) => Promise<T>): Promise<T> {
   const ns = await lab.newNetns('ctr');
   try {
-    await sh('ip', '-n', host.ns.name, 'link', 'add', 'ctr0', 'link', 'eth0', 'address', lease.mac, 'type', 'macvlan', 'mode', 'bridge');
+    await sh(
+      'ip',
+      '-n',
+      host.ns.name,
+      'link',
+      'add',
+      'ctr0',
+      'link',
+      'eth0',
+      'address',
+      lease.mac,
+      'type',
+      'macvlan',
+      'mode',
+      'bridge',
+    );
     await sh('ip', '-n', host.ns.name, 'link', 'set', 'ctr0', 'netns', ns.name);
     await sh('ip', '-n', ns.name, 'addr', 'add', `${lease.address}/${lease.prefixLength}`, 'dev', 'ctr0');
     await sh('ip', '-n', ns.name, 'link', 'set', 'ctr0', 'up');
@@ -69,46 +84,76 @@ async function withContainer<T>(lease: DhcpLease, fn: (sock: PacketSocket, ns: T
 
 const skip = dnsmasqMissing();
 
-test('acquire for a foreign MAC from a probe link; renew and rebind from the container; release', { skip }, async () => {
-  const mac = '02:dc:00:00:00:01';
-  const t0 = Date.now();
-  const lease = await withProbe((sock) => acquire(sock, { mac, clientId: clientIdOf(mac), hostname: 'c1', where: 'probe link mnd-probe (parent eth0)' }));
-  assert.match(lease.address, /^198\.18\.15\.1\d\d$/);
-  assert.deepEqual({ ...lease, address: '', obtainedAt: 0 }, {
-    address: '', prefixLength: 24, router: '198.18.15.1', dns: ['198.18.15.53'], domain: 'lab.test',
-    serverId: '198.18.15.1', serverMac: routerMac, leaseSeconds: 120, renewSeconds: 60, rebindSeconds: 105,
-    obtainedAt: 0, mac, clientId: `01${mac.replace(/:/g, '')}`, hostname: 'c1',
-  });
-  assert.ok(lease.obtainedAt >= t0 && lease.obtainedAt <= Date.now());
-  assert.deepEqual(JSON.parse(JSON.stringify(lease)), lease, 'JSON round trip');
-  const [line] = dns!.leases();
-  assert.deepEqual(line && { ...line, expires: 0 }, { expires: 0, mac, ip: lease.address, hostname: 'c1', clientId: `01:${mac}` });
+test(
+  'acquire for a foreign MAC from a probe link; renew and rebind from the container; release',
+  { skip },
+  async () => {
+    const mac = '02:dc:00:00:00:01';
+    const t0 = Date.now();
+    const lease = await withProbe((sock) =>
+      acquire(sock, { mac, clientId: clientIdOf(mac), hostname: 'c1', where: 'probe link mnd-probe (parent eth0)' }),
+    );
+    assert.match(lease.address, /^198\.18\.15\.1\d\d$/);
+    assert.deepEqual(
+      { ...lease, address: '', obtainedAt: 0 },
+      {
+        address: '',
+        prefixLength: 24,
+        router: '198.18.15.1',
+        dns: ['198.18.15.53'],
+        domain: 'lab.test',
+        serverId: '198.18.15.1',
+        serverMac: routerMac,
+        leaseSeconds: 120,
+        renewSeconds: 60,
+        rebindSeconds: 105,
+        obtainedAt: 0,
+        mac,
+        clientId: `01${mac.replace(/:/g, '')}`,
+        hostname: 'c1',
+      },
+    );
+    assert.ok(lease.obtainedAt >= t0 && lease.obtainedAt <= Date.now());
+    assert.deepEqual(JSON.parse(JSON.stringify(lease)), lease, 'JSON round trip');
+    const [line] = dns!.leases();
+    assert.deepEqual(line && { ...line, expires: 0 }, {
+      expires: 0,
+      mac,
+      ip: lease.address,
+      hostname: 'c1',
+      clientId: `01:${mac}`,
+    });
 
-  await withContainer(lease, async (sock) => {
-    await sleep(1100); // the lease file has whole seconds
-    const renewed = await renew(sock, lease, { where: 'ctr0' });
-    assert.equal(renewed.address, lease.address);
-    assert.equal(renewed.serverId, lease.serverId);
-    assert.ok(renewed.obtainedAt > lease.obtainedAt);
-    const after1 = dns!.leases()[0]!;
-    assert.ok(after1.expires > line!.expires, `expiry moved: ${line!.expires} -> ${after1.expires}`);
+    await withContainer(lease, async (sock) => {
+      await sleep(1100); // the lease file has whole seconds
+      const renewed = await renew(sock, lease, { where: 'ctr0' });
+      assert.equal(renewed.address, lease.address);
+      assert.equal(renewed.serverId, lease.serverId);
+      assert.ok(renewed.obtainedAt > lease.obtainedAt);
+      const after1 = dns!.leases()[0]!;
+      assert.ok(after1.expires > line!.expires, `expiry moved: ${line!.expires} -> ${after1.expires}`);
 
-    await sleep(1100);
-    const rebound = await rebind(sock, renewed, { where: 'ctr0' });
-    assert.equal(rebound.address, lease.address);
-    assert.ok(dns!.leases()[0]!.expires > after1.expires);
+      await sleep(1100);
+      const rebound = await rebind(sock, renewed, { where: 'ctr0' });
+      assert.equal(rebound.address, lease.address);
+      assert.ok(dns!.leases()[0]!.expires > after1.expires);
 
-    release(sock, rebound);
-    for (let i = 0; i < 50 && dns!.leases().length; i++) await sleep(20);
-    assert.deepEqual(dns!.leases(), [], 'released');
+      release(sock, rebound);
+      for (let i = 0; i < 50 && dns!.leases().length; i++) await sleep(20);
+      assert.deepEqual(dns!.leases(), [], 'released');
 
-    // An address outside the server's range (here: never leased): an authoritative server NAKs the renewal.
-    // (dnsmasq ACKs a renewal of a released lease whose address is still free: it simply re-creates it.)
-    await assert.rejects(renew(sock, { ...rebound, address: '198.18.15.50' }, { where: 'ctr0' }),
-      (e) => isMacnetError(e, 'DHCP_NAK') && /refused to extend the lease of 198\.18\.15\.50 .* on ctr0: "/.test(e.message));
-    assert.deepEqual(dns!.leases(), []);
-  });
-});
+      // An address outside the server's range (here: never leased): an authoritative server NAKs the renewal.
+      // (dnsmasq ACKs a renewal of a released lease whose address is still free: it simply re-creates it.)
+      await assert.rejects(
+        renew(sock, { ...rebound, address: '198.18.15.50' }, { where: 'ctr0' }),
+        (e) =>
+          isMacnetError(e, 'DHCP_NAK') &&
+          /refused to extend the lease of 198\.18\.15\.50 .* on ctr0: "/.test(e.message),
+      );
+      assert.deepEqual(dns!.leases(), []);
+    });
+  },
+);
 
 test('decline: the server drops the lease (the address was found in use on the LAN)', { skip }, async () => {
   const mac = '02:dc:00:00:00:04';
@@ -118,16 +163,21 @@ test('decline: the server drops the lease (the address was found in use on the L
     decline(sock, lease);
     // dnsmasq logs through a pipe: the line may come a little after the lease file changed.
     const logged = new RegExp(`DHCPDECLINE\\(sw0\\) ${lease.address.replace(/\./g, '\\.')} ${mac}`);
-    for (let i = 0; i < 100 && (dns!.leases().some((l) => l.mac === mac) || !logged.test(dns!.log)); i++) await sleep(20);
+    for (let i = 0; i < 100 && (dns!.leases().some((l) => l.mac === mac) || !logged.test(dns!.log)); i++)
+      await sleep(20);
     assert.ok(!dns!.leases().some((l) => l.mac === mac));
     assert.match(dns!.log, logged);
   });
 });
 
-test('LeaseKeeper renews a real lease at the server\'s T1 through a socket in the container', { skip }, async () => {
+test("LeaseKeeper renews a real lease at the server's T1 through a socket in the container", { skip }, async () => {
   await dns!.stop();
   // dnsmasq's shortest lease is 2 minutes, but it passes T1/T2 given as options through.
-  dns = await Dnsmasq.start(lab.lan, { range: RANGE, ping: false, extra: ['--dhcp-option=option:T1,2', '--dhcp-option=option:T2,4'] });
+  dns = await Dnsmasq.start(lab.lan, {
+    range: RANGE,
+    ping: false,
+    extra: ['--dhcp-option=option:T1,2', '--dhcp-option=option:T2,4'],
+  });
   const mac = '02:dc:00:00:00:02';
   const lease = await withProbe((sock) => acquire(sock, { mac, clientId: clientIdOf(mac), hostname: 'c2' }));
   // dnsmasq adds a little per-client fuzz to T1 ("sent ... option: 58 T1 3s" for T1,2) so clients spread out.
@@ -136,19 +186,22 @@ test('LeaseKeeper renews a real lease at the server\'s T1 through a socket in th
   await withContainer(lease, async (sock, ns) => {
     const opened: PacketSocket[] = [];
     const keeper = new LeaseKeeper({
-      socketFor: (_key, l) => Kernel.with(ns.path, async (k) => {
-        const s = await k.openPacketSocket('ctr0', { protocol: ETH_P_IP });
-        opened.push(s);
-        assert.equal(l.mac, mac);
-        return s;
-      }),
+      socketFor: (_key, l) =>
+        Kernel.with(ns.path, async (k) => {
+          const s = await k.openPacketSocket('ctr0', { protocol: ETH_P_IP });
+          opened.push(s);
+          assert.equal(l.mac, mac);
+          return s;
+        }),
       where: (key) => `ctr0 of ${key}`,
     });
     const errors: unknown[] = [];
     keeper.on('error', (_key: string, e: unknown) => errors.push(e));
     try {
       const before = dns!.leases()[0]!;
-      const renewed = new Promise<[string, DhcpLease]>((resolve) => keeper.once('renewed', (key: string, l: DhcpLease) => resolve([key, l])));
+      const renewed = new Promise<[string, DhcpLease]>((resolve) =>
+        keeper.once('renewed', (key: string, l: DhcpLease) => resolve([key, l])),
+      );
       keeper.add('ep2', lease);
       const [key, l] = await renewed;
       assert.equal(key, 'ep2');
@@ -167,45 +220,58 @@ test('LeaseKeeper renews a real lease at the server\'s T1 through a socket in th
 
 test('acquisition time against dnsmasq: with --no-ping and with its ping check', { skip }, async (t) => {
   const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const measure = (n: number, base: number) => withProbe(async (sock) => {
-    const ms: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const mac = `02:dc:00:00:01:${(base + i).toString(16).padStart(2, '0')}`;
-      const t0 = performance.now();
-      const l = await acquire(sock, { mac, clientId: clientIdOf(mac), timeoutMs: 10_000 });
-      ms.push(performance.now() - t0);
-      release(sock, l); // from the probe link: the server acts on ciaddr and the client id, not the frame's source
-    }
-    return ms;
-  });
+  const measure = (n: number, base: number) =>
+    withProbe(async (sock) => {
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const mac = `02:dc:00:00:01:${(base + i).toString(16).padStart(2, '0')}`;
+        const t0 = performance.now();
+        const l = await acquire(sock, { mac, clientId: clientIdOf(mac), timeoutMs: 10_000 });
+        ms.push(performance.now() - t0);
+        release(sock, l); // from the probe link: the server acts on ciaddr and the client id, not the frame's source
+      }
+      return ms;
+    });
   const noPing = await measure(20, 0);
   await dns!.stop();
   dns = await Dnsmasq.start(lab.lan, { range: RANGE });
   const ping = await measure(3, 0x40);
-  t.diagnostic(`acquire p50 with --no-ping: ${p50(noPing).toFixed(1)} ms (20 runs, max ${Math.max(...noPing).toFixed(1)}); with dnsmasq's ping check: ${p50(ping).toFixed(0)} ms (3 runs)`);
+  t.diagnostic(
+    `acquire p50 with --no-ping: ${p50(noPing).toFixed(1)} ms (20 runs, max ${Math.max(...noPing).toFixed(1)}); with dnsmasq's ping check: ${p50(ping).toFixed(0)} ms (3 runs)`,
+  );
   assert.ok(p50(noPing) < 200);
   // dnsmasq pings a new address and waits up to 3 s for an echo before offering it.
   assert.ok(p50(ping) > 2500 && p50(ping) < 5000);
 });
 
-test('no server: DHCP_NO_ANSWER within the bound, DISCOVER sent 4 times, nothing left listening', { skip }, async () => {
-  await dns!.stop();
-  dns = undefined;
-  const mac = '02:dc:00:00:00:03';
-  await withProbe(async (sock) => {
-    const t0 = performance.now();
-    await assert.rejects(acquire(sock, { mac, clientId: clientIdOf(mac), where: 'probe link mnd-probe (parent eth0)' }), (e) => {
-      assert.ok(isMacnetError(e, 'DHCP_NO_ANSWER'));
-      assert.equal(e.message, `no DHCP server answered on probe link mnd-probe (parent eth0) within 5000 ms (DISCOVER sent 4 times for MAC ${mac})`);
-      return true;
+test(
+  'no server: DHCP_NO_ANSWER within the bound, DISCOVER sent 4 times, nothing left listening',
+  { skip },
+  async () => {
+    await dns!.stop();
+    dns = undefined;
+    const mac = '02:dc:00:00:00:03';
+    await withProbe(async (sock) => {
+      const t0 = performance.now();
+      await assert.rejects(
+        acquire(sock, { mac, clientId: clientIdOf(mac), where: 'probe link mnd-probe (parent eth0)' }),
+        (e) => {
+          assert.ok(isMacnetError(e, 'DHCP_NO_ANSWER'));
+          assert.equal(
+            e.message,
+            `no DHCP server answered on probe link mnd-probe (parent eth0) within 5000 ms (DISCOVER sent 4 times for MAC ${mac})`,
+          );
+          return true;
+        },
+      );
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 4990 && ms < 5300, `${ms} ms`);
+      assert.equal(sock.listenerCount('packet'), 0);
+      // An abort ends it early, with the signal's reason.
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(new Error('container removed')), 100);
+      await assert.rejects(acquire(sock, { mac, clientId: clientIdOf(mac), signal: ac.signal }), /container removed/);
+      assert.equal(sock.listenerCount('packet'), 0);
     });
-    const ms = performance.now() - t0;
-    assert.ok(ms >= 4990 && ms < 5300, `${ms} ms`);
-    assert.equal(sock.listenerCount('packet'), 0);
-    // An abort ends it early, with the signal's reason.
-    const ac = new AbortController();
-    setTimeout(() => ac.abort(new Error('container removed')), 100);
-    await assert.rejects(acquire(sock, { mac, clientId: clientIdOf(mac), signal: ac.signal }), /container removed/);
-    assert.equal(sock.listenerCount('packet'), 0);
-  });
-});
+  },
+);

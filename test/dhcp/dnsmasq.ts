@@ -27,31 +27,53 @@ export interface LeaseLine {
 const running = new Map<ChildProcess, string>();
 let counter = 0;
 
-export const dnsmasqMissing = (): string | undefined => (which('dnsmasq') ? undefined : 'dnsmasq is not installed (apt-get install dnsmasq-base)');
+export const dnsmasqMissing = (): string | undefined =>
+  which('dnsmasq') ? undefined : 'dnsmasq is not installed (apt-get install dnsmasq-base)';
 
 export class Dnsmasq {
   readonly leaseFile: string;
   log = '';
   private exited: Promise<void>;
 
-  private constructor(readonly dir: string, private readonly child: ChildProcess) {
+  private constructor(
+    readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
     this.leaseFile = path.join(dir, 'leases');
     this.exited = new Promise((r) => child.once('exit', () => r()));
-    child.stderr!.on('data', (d: Buffer) => { this.log += d.toString(); });
-    child.stdout!.on('data', (d: Buffer) => { this.log += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.log += d.toString();
+    });
+    child.stdout!.on('data', (d: Buffer) => {
+      this.log += d.toString();
+    });
   }
 
   static async start(ns: TestNetns, o: DnsmasqOptions): Promise<Dnsmasq> {
     const dir = fs.mkdtempSync(`/tmp/macnet-dhcp-${process.pid}-${++counter}-`);
     const args = [
-      `--net=${ns.path}`, which('dnsmasq')!,
-      '--conf-file=/dev/null', '--keep-in-foreground', '--no-daemon', '--port=0', '--no-resolv', '--no-hosts',
-      '--user=root', '--group=root', // root's /tmp dir; dnsmasq would switch to nobody and fail to write it
-      `--interface=${o.iface ?? 'sw0'}`, '--bind-interfaces', '--dhcp-authoritative',
-      `--dhcp-range=${o.range}`, `--dhcp-leasefile=${path.join(dir, 'leases')}`, `--pid-file=${path.join(dir, 'pid')}`,
-      '--dhcp-option=option:dns-server,198.18.15.53', '--domain=lab.test',
-      '--log-dhcp', '--log-facility=-',
-      ...(o.ping === false ? ['--no-ping'] : []), ...(o.extra ?? []),
+      `--net=${ns.path}`,
+      which('dnsmasq')!,
+      '--conf-file=/dev/null',
+      '--keep-in-foreground',
+      '--no-daemon',
+      '--port=0',
+      '--no-resolv',
+      '--no-hosts',
+      '--user=root',
+      '--group=root', // root's /tmp dir; dnsmasq would switch to nobody and fail to write it
+      `--interface=${o.iface ?? 'sw0'}`,
+      '--bind-interfaces',
+      '--dhcp-authoritative',
+      `--dhcp-range=${o.range}`,
+      `--dhcp-leasefile=${path.join(dir, 'leases')}`,
+      `--pid-file=${path.join(dir, 'pid')}`,
+      '--dhcp-option=option:dns-server,198.18.15.53',
+      '--domain=lab.test',
+      '--log-dhcp',
+      '--log-facility=-',
+      ...(o.ping === false ? ['--no-ping'] : []),
+      ...(o.extra ?? []),
     ];
     const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.set(child, dir);
@@ -70,11 +92,19 @@ export class Dnsmasq {
 
   leases(): LeaseLine[] {
     let text: string;
-    try { text = fs.readFileSync(this.leaseFile, 'utf8'); } catch { return []; }
-    return text.trim().split('\n').filter(Boolean).map((l) => {
-      const [expires, mac, ip, hostname, clientId] = l.split(' ');
-      return { expires: Number(expires), mac: mac!, ip: ip!, hostname: hostname!, clientId: clientId! };
-    });
+    try {
+      text = fs.readFileSync(this.leaseFile, 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [expires, mac, ip, hostname, clientId] = l.split(' ');
+        return { expires: Number(expires), mac: mac!, ip: ip!, hostname: hostname!, clientId: clientId! };
+      });
   }
 
   /** Kills dnsmasq (by its pid: nsenter execs it), waits for it to be reaped, removes its files. Idempotent. */
@@ -88,7 +118,11 @@ export class Dnsmasq {
 
 process.on('exit', () => {
   for (const [c, dir] of running) {
-    try { c.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

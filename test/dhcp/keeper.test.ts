@@ -12,8 +12,14 @@ class FakeClock {
   private timers: { at: number; fn: () => void; id: number }[] = [];
   private next = 0;
   now = () => this.t;
-  setTimeout = (fn: () => void, ms: number) => { const id = ++this.next; this.timers.push({ at: this.t + ms, fn, id }); return id; };
-  clearTimeout = (id: unknown) => { this.timers = this.timers.filter((x) => x.id !== id); };
+  setTimeout = (fn: () => void, ms: number) => {
+    const id = ++this.next;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  };
+  clearTimeout = (id: unknown) => {
+    this.timers = this.timers.filter((x) => x.id !== id);
+  };
   pending = () => this.timers.length;
   /** Runs timers in order up to `to`, letting promises settle after each. */
   async advance(to: number): Promise<void> {
@@ -31,8 +37,17 @@ class FakeClock {
 }
 
 const LEASE: DhcpLease = {
-  address: '198.18.15.100', prefixLength: 24, dns: [], serverId: '198.18.15.1', serverMac: '02:00:00:00:00:01',
-  leaseSeconds: 120, renewSeconds: 60, rebindSeconds: 105, obtainedAt: 1_000_000, mac: '02:dc:00:00:00:01', clientId: '01',
+  address: '198.18.15.100',
+  prefixLength: 24,
+  dns: [],
+  serverId: '198.18.15.1',
+  serverMac: '02:00:00:00:00:01',
+  leaseSeconds: 120,
+  renewSeconds: 60,
+  rebindSeconds: 105,
+  obtainedAt: 1_000_000,
+  mac: '02:dc:00:00:00:01',
+  clientId: '01',
 };
 
 function keeper(clock: FakeClock, answer: (kind: 'renew' | 'rebind', at: number) => DhcpLease | Error) {
@@ -41,17 +56,34 @@ function keeper(clock: FakeClock, answer: (kind: 'renew' | 'rebind', at: number)
   const k = new LeaseKeeper({
     clock,
     socketFor: () => {
-      const s = Object.assign(new EventEmitter(), { closed: false, send() {}, close() { s.closed = true; } });
+      const s = Object.assign(new EventEmitter(), {
+        closed: false,
+        send() {},
+        close() {
+          s.closed = true;
+        },
+      });
       opened.push(s);
       return s;
     },
     client: {
-      renew: async (_s, _l, o) => { calls.push({ kind: 'renew', at: clock.t, timeoutMs: o.timeoutMs! }); const r = answer('renew', clock.t); if (r instanceof Error) throw r; return r; },
-      rebind: async (_s, _l, o) => { calls.push({ kind: 'rebind', at: clock.t, timeoutMs: o.timeoutMs! }); const r = answer('rebind', clock.t); if (r instanceof Error) throw r; return r; },
+      renew: async (_s, _l, o) => {
+        calls.push({ kind: 'renew', at: clock.t, timeoutMs: o.timeoutMs! });
+        const r = answer('renew', clock.t);
+        if (r instanceof Error) throw r;
+        return r;
+      },
+      rebind: async (_s, _l, o) => {
+        calls.push({ kind: 'rebind', at: clock.t, timeoutMs: o.timeoutMs! });
+        const r = answer('rebind', clock.t);
+        if (r instanceof Error) throw r;
+        return r;
+      },
     },
   });
   const events: string[] = [];
-  for (const ev of ['renewed', 'changed', 'expired', 'error']) k.on(ev, (key: string, _x: unknown, y: unknown) => events.push(`${ev} ${key} ${ev === 'expired' ? y : ''}`.trim()));
+  for (const ev of ['renewed', 'changed', 'expired', 'error'])
+    k.on(ev, (key: string, _x: unknown, y: unknown) => events.push(`${ev} ${key} ${ev === 'expired' ? y : ''}`.trim()));
   return { k, calls, opened, events };
 }
 
@@ -65,7 +97,10 @@ test('renews at T1; the renewed lease is rescheduled from its own obtainedAt', a
   assert.deepEqual(calls, [{ kind: 'renew', at: 1_060_000, timeoutMs: 5000 }]);
   assert.deepEqual(events, ['renewed ep1']);
   assert.equal(k.get('ep1')!.obtainedAt, 1_060_000);
-  assert.ok(opened.every((s) => s.closed), 'sockets closed after each attempt');
+  assert.ok(
+    opened.every((s) => s.closed),
+    'sockets closed after each attempt',
+  );
   await c.advance(1_120_000);
   assert.equal(calls.length, 2);
   k.stop();
@@ -93,10 +128,15 @@ test('a NAK expires the lease at once; a new address from rebinding is a change'
   nak.k.add('a', LEASE);
   await c.advance(1_061_000);
   assert.deepEqual(nak.events, ['error a', 'expired a nak']);
-  const moved = keeper(c, (kind, at) => (kind === 'renew' ? new MacnetError('DHCP_NO_ANSWER', 'x') : { ...LEASE, address: '198.18.15.101', obtainedAt: at }));
+  const moved = keeper(c, (kind, at) =>
+    kind === 'renew' ? new MacnetError('DHCP_NO_ANSWER', 'x') : { ...LEASE, address: '198.18.15.101', obtainedAt: at },
+  );
   moved.k.add('b', { ...LEASE, obtainedAt: c.t - 106_000 }); // re-adopted after a restart, past T2
   await c.advance(c.t + 1);
-  assert.deepEqual(moved.calls.map((x) => x.kind), ['rebind']);
+  assert.deepEqual(
+    moved.calls.map((x) => x.kind),
+    ['rebind'],
+  );
   assert.deepEqual(moved.events, ['changed b']);
   moved.k.stop();
 });
@@ -109,7 +149,10 @@ test('re-adoption: a lease past expiry expires at once; one past T1 renews at on
   k.add('inf', { ...LEASE, leaseSeconds: 0xffffffff, renewSeconds: 0xffffffff, rebindSeconds: 0xffffffff });
   await c.advance(c.t);
   assert.deepEqual(events.sort(), ['expired old expired', 'renewed mid']);
-  assert.deepEqual(calls.map((x) => x.kind), ['renew']);
+  assert.deepEqual(
+    calls.map((x) => x.kind),
+    ['renew'],
+  );
   assert.deepEqual(k.keys().sort(), ['inf', 'mid']);
   k.stop();
   assert.equal(c.pending(), 0);
@@ -134,9 +177,22 @@ test('stop() during an attempt aborts it and closes its socket', async () => {
   const opened: { closed: boolean }[] = [];
   const k = new LeaseKeeper({
     clock: c,
-    socketFor: () => { const s = Object.assign(new EventEmitter(), { closed: false, send() {}, close() { s.closed = true; } }); opened.push(s); return s; },
+    socketFor: () => {
+      const s = Object.assign(new EventEmitter(), {
+        closed: false,
+        send() {},
+        close() {
+          s.closed = true;
+        },
+      });
+      opened.push(s);
+      return s;
+    },
     client: {
-      renew: (_s, _l, o) => { signal = o.signal; return new Promise((_r, rej) => o.signal!.addEventListener('abort', () => rej(o.signal!.reason))); },
+      renew: (_s, _l, o) => {
+        signal = o.signal;
+        return new Promise((_r, rej) => o.signal!.addEventListener('abort', () => rej(o.signal!.reason)));
+      },
       rebind: () => Promise.reject(new Error('not used')),
     },
   });

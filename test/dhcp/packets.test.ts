@@ -2,18 +2,32 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  BOOTREPLY, decodeDhcp, decodeReply, decodeUdp, DHCPACK, DHCPDISCOVER, encodeDhcp, encodeUdp, FLAG_BROADCAST,
-  leaseOptions, maskToPrefix, OPT, optIp, optU32, udpChecksum,
+  BOOTREPLY,
+  decodeDhcp,
+  decodeReply,
+  decodeUdp,
+  DHCPACK,
+  DHCPDISCOVER,
+  encodeDhcp,
+  encodeUdp,
+  FLAG_BROADCAST,
+  leaseOptions,
+  maskToPrefix,
+  OPT,
+  optIp,
+  optU32,
+  udpChecksum,
 } from '../../src/dhcp/packets';
 
 // An ACK from dnsmasq 2.90 on the lab LAN, captured on a probe link's AF_PACKET socket (IPv4 header onwards).
 // Its UDP checksum field (d65a) is the pseudo-header partial sum, not the checksum: the frame came from a
 // local veth with offload pending (CHECKSUM_PARTIAL). That is why decodeUdp does not verify it.
 const DNSMASQ_ACK = Buffer.from(
-  '45c0014a0cbe000040119712c6120f01ffffffff004300440136d65a020106007897487a0000800000000000c6120fc1c6120f010000000002dc00000114'
-  + '00'.repeat(202)
-  + '638253633501053604c6120f013304000000783a040000003c3b04000000690104ffffff001c04c6120fff0304c6120f010f086c61622e746573740604c6120f35ff',
-  'hex');
+  '45c0014a0cbe000040119712c6120f01ffffffff004300440136d65a020106007897487a0000800000000000c6120fc1c6120f010000000002dc00000114' +
+    '00'.repeat(202) +
+    '638253633501053604c6120f013304000000783a040000003c3b04000000690104ffffff001c04c6120fff0304c6120f010f086c61622e746573740604c6120f35ff',
+  'hex',
+);
 
 test('the captured dnsmasq ACK decodes: header, options, lease fields', () => {
   const r = decodeReply(DNSMASQ_ACK, 0x7897487a, '02:DC:00:00:01:14');
@@ -24,8 +38,14 @@ test('the captured dnsmasq ACK decodes: header, options, lease fields', () => {
   assert.equal(r.msg.flags, FLAG_BROADCAST);
   assert.equal(r.msg.yiaddr, '198.18.15.193');
   assert.deepEqual(leaseOptions(r.msg), {
-    serverId: '198.18.15.1', leaseSeconds: 120, t1: 60, t2: 105, subnetMask: '255.255.255.0',
-    router: '198.18.15.1', domain: 'lab.test', dns: ['198.18.15.53'],
+    serverId: '198.18.15.1',
+    leaseSeconds: 120,
+    t1: 60,
+    t2: 105,
+    subnetMask: '255.255.255.0',
+    router: '198.18.15.1',
+    domain: 'lab.test',
+    dns: ['198.18.15.53'],
   });
   // Someone else's transaction or client: not ours.
   assert.equal(decodeReply(DNSMASQ_ACK, 0x7897487b, '02:dc:00:00:01:14'), undefined);
@@ -34,8 +54,16 @@ test('the captured dnsmasq ACK decodes: header, options, lease fields', () => {
 
 test('a DISCOVER round-trips, is padded to 300 bytes, and its IPv4 and UDP checksums verify', () => {
   const dhcp = encodeDhcp({
-    xid: 0x12345678, secs: 3, flags: FLAG_BROADCAST, chaddr: '02:dc:00:00:00:01', type: DHCPDISCOVER,
-    options: [[OPT.CLIENT_ID, Buffer.from('0102dc00000001', 'hex')], [OPT.HOSTNAME, Buffer.from('c1')], [OPT.LEASE_TIME, optU32(120)]],
+    xid: 0x12345678,
+    secs: 3,
+    flags: FLAG_BROADCAST,
+    chaddr: '02:dc:00:00:00:01',
+    type: DHCPDISCOVER,
+    options: [
+      [OPT.CLIENT_ID, Buffer.from('0102dc00000001', 'hex')],
+      [OPT.HOSTNAME, Buffer.from('c1')],
+      [OPT.LEASE_TIME, optU32(120)],
+    ],
   });
   assert.equal(dhcp.length, 300);
   const m = decodeDhcp(dhcp)!;
@@ -63,7 +91,17 @@ test('a DISCOVER round-trips, is padded to 300 bytes, and its IPv4 and UDP check
 
 test('long options are split and joined again (RFC 3396); mask to prefix', () => {
   const long = randomBytes(600);
-  const m = decodeDhcp(encodeDhcp({ xid: 1, chaddr: '02:00:00:00:00:01', type: 1, options: [[OPT.CLIENT_ID, long], [OPT.ROUTER, optIp('198.18.15.1')]] }))!;
+  const m = decodeDhcp(
+    encodeDhcp({
+      xid: 1,
+      chaddr: '02:00:00:00:00:01',
+      type: 1,
+      options: [
+        [OPT.CLIENT_ID, long],
+        [OPT.ROUTER, optIp('198.18.15.1')],
+      ],
+    }),
+  )!;
   assert.deepEqual(m.options.get(OPT.CLIENT_ID), long);
   assert.equal(maskToPrefix('255.255.255.0'), 24);
   assert.equal(maskToPrefix('255.255.254.0'), 23);
@@ -81,9 +119,12 @@ test('garbage is rejected without throwing', () => {
   }
   for (let i = 0; i < 2000; i++) bad.push(randomBytes(Math.floor(Math.random() * 600)));
   // A fragment, a wrong port, an option running past the end.
-  const frag = Buffer.from(DNSMASQ_ACK); frag.writeUInt16BE(0x2000, 6);
-  const port = Buffer.from(DNSMASQ_ACK); port.writeUInt16BE(69, 22);
-  const overrun = Buffer.from(DNSMASQ_ACK); overrun[overrun.length - 1] = 0x10;
+  const frag = Buffer.from(DNSMASQ_ACK);
+  frag.writeUInt16BE(0x2000, 6);
+  const port = Buffer.from(DNSMASQ_ACK);
+  port.writeUInt16BE(69, 22);
+  const overrun = Buffer.from(DNSMASQ_ACK);
+  overrun[overrun.length - 1] = 0x10;
   for (const b of [...bad, frag, port, overrun]) {
     assert.doesNotThrow(() => decodeUdp(b));
     assert.doesNotThrow(() => decodeDhcp(b));

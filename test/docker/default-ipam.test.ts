@@ -17,13 +17,36 @@ after(async () => {
   await lab?.destroy();
 });
 
-test('-d macnet with Docker\'s default IPAM: containers get Docker\'s addresses and reach the LAN', async () => {
+test("-d macnet with Docker's default IPAM: containers get Docker's addresses and reach the LAN", async () => {
   const h = lab.hosts[0]!;
-  const net = await h.docker('network', 'create', '-d', 'macnet', '--subnet', '198.18.15.0/24', '--gateway', '198.18.15.1', '--ip-range', '198.18.15.192/26', '-o', 'parent=eth0', 'dflt');
+  const net = await h.docker(
+    'network',
+    'create',
+    '-d',
+    'macnet',
+    '--subnet',
+    '198.18.15.0/24',
+    '--gateway',
+    '198.18.15.1',
+    '--ip-range',
+    '198.18.15.192/26',
+    '-o',
+    'parent=eth0',
+    'dflt',
+  );
   assert.equal(net.code, 0, net.stderr);
   const ipam = await h.docker('network', 'inspect', '-f', '{{.IPAM.Driver}}', 'dflt');
   assert.equal(ipam.stdout.trim(), 'default');
-  const r = await h.docker('run', '--rm', '--net', 'dflt', 'busybox:local', 'sh', '-c', 'ip -4 addr show eth0 | grep -o "inet [0-9./]*"; ping -c 1 -W 2 198.18.15.1 >/dev/null && echo reached');
+  const r = await h.docker(
+    'run',
+    '--rm',
+    '--net',
+    'dflt',
+    'busybox:local',
+    'sh',
+    '-c',
+    'ip -4 addr show eth0 | grep -o "inet [0-9./]*"; ping -c 1 -W 2 198.18.15.1 >/dev/null && echo reached',
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /inet 198\.18\.15\.19[2-9]\/24|inet 198\.18\.15\.2[0-5][0-9]\/24/);
   assert.match(r.stdout, /reached/);

@@ -22,7 +22,12 @@ before(async () => {
 });
 after(async () => {
   // dockerd goes first (it calls the plugin while it removes containers), the plugin after it.
-  try { await lab?.destroy(); } finally { await d?.remove(); await Lab.destroyAll(); }
+  try {
+    await lab?.destroy();
+  } finally {
+    await d?.remove();
+    await Lab.destroyAll();
+  }
 });
 
 /**
@@ -46,30 +51,56 @@ export function scenario(name: string, fn: (t: TestContext) => Promise<void>): v
   });
 }
 
-export const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter(Boolean);
+export const lines = (s: string) =>
+  s
+    .split('\n')
+    .map((x) => x.trim())
+    .filter(Boolean);
 export const dk = (...a: string[]) => h.docker(...a);
 export async function ok(...a: string[]): Promise<string> {
   const r = await dk(...a);
   assert.equal(r.code, 0, `docker ${a.join(' ')}: ${r.stderr.trim()}`);
   return r.stdout.trim();
 }
-export const create = (name: string, ...opts: string[]) => dk('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', ...opts, name);
-export const mknet = (name: string, ...opts: string[]) => ok('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', ...opts, name);
-export const start = (name: string, network: string, ...opts: string[]) => ok('run', '-d', '--name', name, '--net', network, ...opts, 'busybox:local', 'sleep', '600');
+export const create = (name: string, ...opts: string[]) =>
+  dk('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', ...opts, name);
+export const mknet = (name: string, ...opts: string[]) =>
+  ok('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', ...opts, name);
+export const start = (name: string, network: string, ...opts: string[]) =>
+  ok('run', '-d', '--name', name, '--net', network, ...opts, 'busybox:local', 'sleep', '600');
 export async function ping(from: string, to: string, ...opts: string[]): Promise<void> {
   const r = await dk('exec', from, 'ping', ...opts, '-c', '1', '-W', '2', to);
   assert.equal(r.code, 0, `ping ${to} from ${from}: ${r.stdout}${r.stderr}`);
 }
-export const hostLinks = async () => (await ipJson<{ ifname: string }[]>(h.ns.name, 'link', 'show')).map((l) => l.ifname);
-export const networks = async () => lines(await ok('network', 'ls', '--filter', 'driver=macnet', '--format', '{{.Name}}')).sort();
+export const hostLinks = async () =>
+  (await ipJson<{ ifname: string }[]>(h.ns.name, 'link', 'show')).map((l) => l.ifname);
+export const networks = async () =>
+  lines(await ok('network', 'ls', '--filter', 'driver=macnet', '--format', '{{.Name}}')).sort();
 /** The container's settings on one network, as `docker inspect` shows them. */
-export async function settings(ctr: string, network: string): Promise<{ IPAddress: string; Gateway: string; GlobalIPv6Address: string; IPv6Gateway: string }> {
+export async function settings(
+  ctr: string,
+  network: string,
+): Promise<{ IPAddress: string; Gateway: string; GlobalIPv6Address: string; IPv6Gateway: string }> {
   return JSON.parse(await ok('inspect', ctr, '--format', `{{json (index .NetworkSettings.Networks "${network}")}}`));
 }
 
 /** A second NIC of the host on the LAN: a veth whose peer is a port of the LAN switch. */
 export async function lanNic(name: string): Promise<void> {
-  await sh('ip', '-n', h.ns.name, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}-sw`, 'netns', lab!.lan.name);
+  await sh(
+    'ip',
+    '-n',
+    h.ns.name,
+    'link',
+    'add',
+    name,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `${name}-sw`,
+    'netns',
+    lab!.lan.name,
+  );
   made.push(name);
   await sh('ip', '-n', lab!.lan.name, 'link', 'set', `${name}-sw`, 'master', 'sw0', 'up');
   await sh('ip', '-n', h.ns.name, 'link', 'set', name, 'up');
@@ -84,15 +115,25 @@ export async function loneVeth(name: string, up = true): Promise<void> {
 export async function cleanUp(): Promise<void> {
   const errors: string[] = [];
   const ids = lines((await dk('ps', '-aq')).stdout);
-  if (ids.length) { const r = await dk('rm', '-f', ...ids); if (r.code) errors.push(r.stderr.trim()); }
+  if (ids.length) {
+    const r = await dk('rm', '-f', ...ids);
+    if (r.code) errors.push(r.stderr.trim());
+  }
   for (const driver of ['macnet', 'macvlan']) {
     const nets = lines((await dk('network', 'ls', '-q', '--filter', `driver=${driver}`)).stdout);
-    if (nets.length) { const r = await dk('network', 'rm', ...nets); if (r.code) errors.push(r.stderr.trim()); }
+    if (nets.length) {
+      const r = await dk('network', 'rm', ...nets);
+      if (r.code) errors.push(r.stderr.trim());
+    }
   }
   for (const l of made.splice(0)) await run('ip', ['-n', h.ns.name, 'link', 'del', l]);
   const left = await hostLinks();
   // Endpoint links mn<11 hex>, LAN probe links mnp<10 hex> (they go with their parent's last network), dm-/di- parents.
-  assert.deepEqual(left.filter((n) => /^mn[0-9a-f]{11}$|^mnp[0-9a-f]{10}$|^d[mi]-/.test(n)), [], 'no macnet link is left in the host');
+  assert.deepEqual(
+    left.filter((n) => /^mn[0-9a-f]{11}$|^mnp[0-9a-f]{10}$|^d[mi]-/.test(n)),
+    [],
+    'no macnet link is left in the host',
+  );
   assert.deepEqual(left.sort(), ['eth0', 'lo'], 'the host has exactly its own links again');
   assert.deepEqual(errors, [], 'containers and networks were removed');
 }

@@ -32,21 +32,37 @@ type Body = Record<string, unknown>;
 
 /** A pool, its gateway and a macnet network on eth0, as dockerd creates them. */
 async function network(dm: Daemon, nid: string, subnet: string, extra: Body = {}): Promise<string> {
-  const pool = (await dm.call('IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: subnet, Options: {}, V6: false, ...extra })).body;
+  const pool = (
+    await dm.call('IpamDriver.RequestPool', {
+      AddressSpace: 'LocalDefault',
+      Pool: subnet,
+      Options: {},
+      V6: false,
+      ...extra,
+    })
+  ).body;
   assert.equal(typeof pool.PoolID, 'string', JSON.stringify(pool));
   const gw = subnet.replace(/0\/\d+$/, '1');
-  assert.equal((await dm.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: gw, Options: GW })).body.Err, undefined);
+  assert.equal(
+    (await dm.call('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: gw, Options: GW })).body.Err,
+    undefined,
+  );
   const prefix = subnet.split('/')[1];
   const c = await dm.call('NetworkDriver.CreateNetwork', {
-    NetworkID: nid, Options: { [GENERIC]: { parent: 'eth0' } },
-    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: subnet, Gateway: `${gw}/${prefix}` }], IPv6Data: [],
+    NetworkID: nid,
+    Options: { [GENERIC]: { parent: 'eth0' } },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: subnet, Gateway: `${gw}/${prefix}` }],
+    IPv6Data: [],
   });
   assert.deepEqual(c.body, {});
   return pool.PoolID as string;
 }
 
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => Promise.race([p,
-  new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms).unref())]);
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([
+    p,
+    new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms).unref()),
+  ]);
 
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; value: T }> {
   const t = performance.now();
@@ -57,8 +73,13 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; value: T }> {
 test('a probe link that someone deletes is re-created: dynamic addresses keep coming', async () => {
   const host = lab.hosts[0]!;
   const pool = await network(d, '1a'.repeat(32), '198.18.15.0/24', { SubPool: '198.18.15.128/25' });
-  assert.match(String((await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body.Address), /^198\.18\.15\./);
-  const probe = (await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show')).find((l) => /^mnp/.test(l.ifname))!.ifname;
+  assert.match(
+    String((await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body.Address),
+    /^198\.18\.15\./,
+  );
+  const probe = (await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show')).find((l) =>
+    /^mnp/.test(l.ifname),
+  )!.ifname;
   await sh('ip', '-n', host.ns.name, 'link', 'del', probe);
   const again = (await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body;
   assert.match(String(again.Address), /^198\.18\.15\./, `after the deletion: ${JSON.stringify(again)}`);
@@ -70,39 +91,61 @@ test('a probe link that someone deletes is re-created: dynamic addresses keep co
 });
 
 /** Sends a raw HTTP request head and `body` chunks; resolves with what the daemon answered (or timeout). */
-function rawRequest(head: string, send: (s: net.Socket) => void, ms: number): Promise<{ text: string; closed: boolean }> {
+function rawRequest(
+  head: string,
+  send: (s: net.Socket) => void,
+  ms: number,
+): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     const s = net.connect(d.socket);
     let text = '';
     let closed = false;
-    s.on('data', (b) => { text += b.toString(); });
-    s.on('error', (e) => { text += `[client error: ${e.message}]`; });
-    s.on('close', () => { closed = true; resolve({ text, closed }); });
+    s.on('data', (b) => {
+      text += b.toString();
+    });
+    s.on('error', (e) => {
+      text += `[client error: ${e.message}]`;
+    });
+    s.on('close', () => {
+      closed = true;
+      resolve({ text, closed });
+    });
     s.on('connect', () => {
       s.write(head);
       send(s);
     });
-    setTimeout(() => { s.destroy(); resolve({ text, closed }); }, ms).unref();
+    setTimeout(() => {
+      s.destroy();
+      resolve({ text, closed });
+    }, ms).unref();
   });
 }
 
 test('a body over 1 MiB is refused before it is buffered: error reply, connection closed, daemon unaffected', async () => {
   const chunk = Buffer.alloc(64 * 1024, 0x20);
-  const declared = await rawRequest(`POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: x\r\nContent-Length: ${600 * 1024 * 1024}\r\n\r\n`, (s) => {
-    for (let i = 0; i < 4; i++) s.write(chunk);
-  }, 3000);
+  const declared = await rawRequest(
+    `POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: x\r\nContent-Length: ${600 * 1024 * 1024}\r\n\r\n`,
+    (s) => {
+      for (let i = 0; i < 4; i++) s.write(chunk);
+    },
+    3000,
+  );
   assert.match(declared.text, /^HTTP\/1\.1 413/, declared.text.slice(0, 200));
   assert.match(declared.text, /PLUGIN_REQUEST_TOO_LARGE: .*1 MiB/);
   assert.ok(declared.closed, 'connection closed');
-  const chunked = await rawRequest('POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', (s) => {
-    const write = (i: number): void => {
-      if (i === 40 || s.destroyed) return;
-      s.write(`${chunk.length.toString(16)}\r\n`);
-      s.write(chunk);
-      s.write('\r\n', () => write(i + 1));
-    };
-    write(0);
-  }, 3000);
+  const chunked = await rawRequest(
+    'POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+    (s) => {
+      const write = (i: number): void => {
+        if (i === 40 || s.destroyed) return;
+        s.write(`${chunk.length.toString(16)}\r\n`);
+        s.write(chunk);
+        s.write('\r\n', () => write(i + 1));
+      };
+      write(0);
+    },
+    3000,
+  );
   assert.match(chunked.text, /^HTTP\/1\.1 413/, chunked.text.slice(0, 200));
   assert.ok(chunked.closed, 'connection closed');
   assert.deepEqual((await d.call('Plugin.Activate')).body, { Implements: ['NetworkDriver', 'IpamDriver'] });
@@ -114,48 +157,151 @@ test('input is echoed at most a few hundred bytes, in replies and in the log', a
     await d.call('NetworkDriver.CreateEndpoint', { NetworkID: huge, EndpointID: huge, Interface: {} }),
     await d.call('NetworkDriver.CreateNetwork', `{not json${huge}`),
     await d.call('IpamDriver.RequestPool', { AddressSpace: huge }),
-    await d.call('NetworkDriver.CreateNetwork', { NetworkID: '2b'.repeat(32), Options: { [GENERIC]: { parent: huge } } }),
+    await d.call('NetworkDriver.CreateNetwork', {
+      NetworkID: '2b'.repeat(32),
+      Options: { [GENERIC]: { parent: huge } },
+    }),
   ];
   for (const r of replies) {
-    assert.ok(String(r.body.Err).length < 1000, `reply of ${String(r.body.Err).length} characters: ${String(r.body.Err).slice(0, 300)}`);
+    assert.ok(
+      String(r.body.Err).length < 1000,
+      `reply of ${String(r.body.Err).length} characters: ${String(r.body.Err).slice(0, 300)}`,
+    );
   }
   const long = d.rawLines().filter((l) => l.length > 2000);
-  assert.deepEqual(long.map((l) => l.slice(0, 200)), [], 'no log line longer than 2000 characters');
+  assert.deepEqual(
+    long.map((l) => l.slice(0, 200)),
+    [],
+    'no log line longer than 2000 characters',
+  );
 });
 
 test('loose types: every field is checked for type and range first, errors name it and what is valid', async () => {
   const pool = await network(d, '3c'.repeat(32), '198.18.30.0/24');
   const eid = '3d'.repeat(32);
   const cases: [string, Body, RegExp][] = [
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: 12345, V6: false }, /^PLUGIN_REQUEST_INVALID: RequestPool: field Pool /],
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: ['198.18.31.0/24'], V6: false }, /^PLUGIN_REQUEST_INVALID: RequestPool: field Pool /],
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', SubPool: 5 }, /^PLUGIN_REQUEST_INVALID: RequestPool: field SubPool /],
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '2001:db8:31::/64', V6: 'true' }, /^PLUGIN_REQUEST_INVALID: RequestPool: field V6 .*true or false/],
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', Options: 'x' }, /^PLUGIN_REQUEST_INVALID: RequestPool: field Options /],
-    ['IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', Options: { mode: 5 } }, /^PLUGIN_REQUEST_INVALID: RequestPool: field Options\.mode /],
-    ['IpamDriver.RequestAddress', { PoolID: pool, Address: 5, Options: {} }, /^PLUGIN_REQUEST_INVALID: RequestAddress: field Address /],
-    ['IpamDriver.ReleaseAddress', { PoolID: pool, Address: ['198.18.30.5'] }, /^PLUGIN_REQUEST_INVALID: ReleaseAddress: field Address /],
-    ['NetworkDriver.CreateEndpoint', { NetworkID: '3c'.repeat(32), EndpointID: eid, Interface: 'x' }, /^PLUGIN_REQUEST_INVALID: CreateEndpoint: field Interface /],
-    ['NetworkDriver.CreateEndpoint', { NetworkID: '3c'.repeat(32), EndpointID: eid, Interface: { Address: 5 } }, /^PLUGIN_REQUEST_INVALID: CreateEndpoint: field Interface\.Address /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0\u0000x' } } }, /^OPTION_INVALID: option parent=.*NUL/],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'éééééééé' } } }, /^OPTION_INVALID: option parent=.*16 bytes.*15 bytes/],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0', mtu: 1400.5 } } }, /^OPTION_INVALID: option mtu=/],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0', mtu: { a: 1 } } } }, /^OPTION_INVALID: option mtu /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: 'x' }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field Options /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: [1] } }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field Options\["com\.docker\.network\.generic"\] /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv4Data: 'x' }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv4Data: [null] }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\] /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: 5 }] }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.Pool /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: '198.18.32.0/24', Gateway: 7 }] }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.Gateway /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: '198.18.32.0/24', AuxAddresses: 'a' }] }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.AuxAddresses /],
-    ['NetworkDriver.CreateNetwork', { NetworkID: '3e'.repeat(32), IPv6Data: [{ Pool: '2001:db8:32::/64', AuxAddresses: { a: 1 } }] }, /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv6Data\[0\]\.AuxAddresses\.a /],
-    ['NetworkDriver.Join', { NetworkID: '3c'.repeat(32), EndpointID: eid, SandboxKey: 'relative/path' }, /^PLUGIN_REQUEST_INVALID: Join: field SandboxKey .*absolute path/],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: 12345, V6: false },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field Pool /,
+    ],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: ['198.18.31.0/24'], V6: false },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field Pool /,
+    ],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', SubPool: 5 },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field SubPool /,
+    ],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: '2001:db8:31::/64', V6: 'true' },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field V6 .*true or false/,
+    ],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', Options: 'x' },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field Options /,
+    ],
+    [
+      'IpamDriver.RequestPool',
+      { AddressSpace: 'LocalDefault', Pool: '198.18.31.0/24', Options: { mode: 5 } },
+      /^PLUGIN_REQUEST_INVALID: RequestPool: field Options\.mode /,
+    ],
+    [
+      'IpamDriver.RequestAddress',
+      { PoolID: pool, Address: 5, Options: {} },
+      /^PLUGIN_REQUEST_INVALID: RequestAddress: field Address /,
+    ],
+    [
+      'IpamDriver.ReleaseAddress',
+      { PoolID: pool, Address: ['198.18.30.5'] },
+      /^PLUGIN_REQUEST_INVALID: ReleaseAddress: field Address /,
+    ],
+    [
+      'NetworkDriver.CreateEndpoint',
+      { NetworkID: '3c'.repeat(32), EndpointID: eid, Interface: 'x' },
+      /^PLUGIN_REQUEST_INVALID: CreateEndpoint: field Interface /,
+    ],
+    [
+      'NetworkDriver.CreateEndpoint',
+      { NetworkID: '3c'.repeat(32), EndpointID: eid, Interface: { Address: 5 } },
+      /^PLUGIN_REQUEST_INVALID: CreateEndpoint: field Interface\.Address /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0\u0000x' } } },
+      /^OPTION_INVALID: option parent=.*NUL/,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'éééééééé' } } },
+      /^OPTION_INVALID: option parent=.*16 bytes.*15 bytes/,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0', mtu: 1400.5 } } },
+      /^OPTION_INVALID: option mtu=/,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: { parent: 'eth0', mtu: { a: 1 } } } },
+      /^OPTION_INVALID: option mtu /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: 'x' },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field Options /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), Options: { [GENERIC]: [1] } },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field Options\["com\.docker\.network\.generic"\] /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv4Data: 'x' },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv4Data: [null] },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\] /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: 5 }] },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.Pool /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: '198.18.32.0/24', Gateway: 7 }] },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.Gateway /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv4Data: [{ Pool: '198.18.32.0/24', AuxAddresses: 'a' }] },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv4Data\[0\]\.AuxAddresses /,
+    ],
+    [
+      'NetworkDriver.CreateNetwork',
+      { NetworkID: '3e'.repeat(32), IPv6Data: [{ Pool: '2001:db8:32::/64', AuxAddresses: { a: 1 } }] },
+      /^PLUGIN_REQUEST_INVALID: CreateNetwork: field IPv6Data\[0\]\.AuxAddresses\.a /,
+    ],
+    [
+      'NetworkDriver.Join',
+      { NetworkID: '3c'.repeat(32), EndpointID: eid, SandboxKey: 'relative/path' },
+      /^PLUGIN_REQUEST_INVALID: Join: field SandboxKey .*absolute path/,
+    ],
   ];
   const wrong: string[] = [];
   for (const [call, body, want] of cases) {
     const r = await d.call(call, body);
     const err = String(r.body.Err ?? `(no error: ${JSON.stringify(r.body)})`);
-    if (!want.test(err) || err !== r.body.Error) wrong.push(`${call} ${JSON.stringify(body).slice(0, 120)}\n    got: ${err.slice(0, 300)}`);
+    if (!want.test(err) || err !== r.body.Error)
+      wrong.push(`${call} ${JSON.stringify(body).slice(0, 120)}\n    got: ${err.slice(0, 300)}`);
   }
   assert.deepEqual(wrong, []);
   const links = (await ipJson<{ ifname: string }[]>(lab.hosts[0]!.ns.name, 'link', 'show')).map((l) => l.ifname);
@@ -167,9 +313,14 @@ test('a SandboxKey whose open blocks (a FIFO) does not freeze the daemon: other 
   const nid = '4a'.repeat(32);
   const eid = '4b'.repeat(32);
   const pool = await network(d, nid, '198.18.40.0/24');
-  const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body.Address as string;
+  const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body
+    .Address as string;
   assert.equal(typeof a, 'string', 'an address (the announcement needs one)');
-  assert.deepEqual((await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } })).body.Err, undefined);
+  assert.deepEqual(
+    (await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } })).body
+      .Err,
+    undefined,
+  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-fifo-`));
   tmp.push(dir);
   const fifo = path.join(dir, 'sandbox');
@@ -187,7 +338,9 @@ test('a SandboxKey whose open blocks (a FIFO) does not freeze the daemon: other 
     // A reader blocked in open() returns once a writer opens the FIFO: the daemon is released either way.
     try {
       fs.closeSync(fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   await d.call('NetworkDriver.Leave', { NetworkID: nid, EndpointID: eid });
   await d.call('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid });
@@ -201,12 +354,23 @@ test('another process holding the database write lock does not stall unrelated c
   const holder = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
-    const write = timed(d.call('IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '198.18.50.0/24', Options: {}, V6: false }));
+    const write = timed(
+      d.call('IpamDriver.RequestPool', {
+        AddressSpace: 'LocalDefault',
+        Pool: '198.18.50.0/24',
+        Options: {},
+        V6: false,
+      }),
+    );
     await new Promise((r) => setTimeout(r, 20));
     const t = await timed(d.call('Plugin.Activate'));
     assert.ok(t.ms < 300, `Plugin.Activate took ${t.ms.toFixed(0)} ms while another process held the lock`);
     const w = await write;
-    assert.equal(typeof w.value.body.PoolID, 'string', `the write went through once the lock was free: ${JSON.stringify(w.value.body)}`);
+    assert.equal(
+      typeof w.value.body.PoolID,
+      'string',
+      `the write went through once the lock was free: ${JSON.stringify(w.value.body)}`,
+    );
   } finally {
     await new Promise((r) => (holder.exitCode !== null ? r(null) : holder.once('exit', r)));
   }
@@ -217,10 +381,19 @@ test('every log line is JSON, also a warning (an announcement that waits for an 
   const pool = await network(d, nid, '198.18.60.0/24');
   const container = await lab.newNetns('quiet');
   const eid = '5b'.repeat(32);
-  const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body.Address as string;
+  const a = (await d.call('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: {} })).body
+    .Address as string;
   assert.equal(typeof a, 'string', 'an address (the announcement needs one)');
-  assert.deepEqual((await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } })).body.Err, undefined);
-  assert.equal((await d.call('NetworkDriver.Join', { NetworkID: nid, EndpointID: eid, SandboxKey: container.path, Options: {} })).body.Err, undefined);
+  assert.deepEqual(
+    (await d.call('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } })).body
+      .Err,
+    undefined,
+  );
+  assert.equal(
+    (await d.call('NetworkDriver.Join', { NetworkID: nid, EndpointID: eid, SandboxKey: container.path, Options: {} }))
+      .body.Err,
+    undefined,
+  );
   await new Promise((r) => setTimeout(r, 3500)); // the announcement polls for up to 10 s
   const bad = d.rawLines().filter((l) => {
     try {
@@ -245,7 +418,13 @@ test('macnet/scan: one scan per network at a time, at most 1,000 frames per seco
     sock = await k.openPacketSocket('sw0', { protocol: ETH_P_ARP });
     sock.on('packet', (p: { data: Buffer }) => {
       // op 1 (request) from 0.0.0.0 for 198.18.64-67.x: the sweep's probes.
-      if (p.data.readUInt16BE(6) === 1 && p.data.readUInt32BE(14) === 0 && p.data[24] === 198 && (p.data[26]! & 0xfc) === 64) seen.push(performance.now());
+      if (
+        p.data.readUInt16BE(6) === 1 &&
+        p.data.readUInt32BE(14) === 0 &&
+        p.data[24] === 198 &&
+        (p.data[26]! & 0xfc) === 64
+      )
+        seen.push(performance.now());
     });
     const scans = await Promise.all([0, 1, 2].map(() => d.call('macnet/scan', { network: nid.slice(0, 12) })));
     const ok = scans.filter((s) => !s.body.Err);
@@ -280,10 +459,15 @@ test('fault injection (test-only MACNET_TEST_FAULTS): an uncaught exception or r
       assert.match(String(last.msg), kind === 'throw' ? /^fatal: uncaught exception/ : /^fatal: unhandled rejection/);
       assert.match(String(last.error), /injected fault/);
       assert.equal(fs.existsSync(f.socket), false, 'its socket is gone');
-      assert.deepEqual(f.rawLines().filter((l) => !l.startsWith('{')), []);
+      assert.deepEqual(
+        f.rawLines().filter((l) => !l.startsWith('{')),
+        [],
+      );
     } finally {
       await f.remove();
     }
   }
-  assert.deepEqual((await pluginCall(d.socket, 'Plugin.Activate', {})).body, { Implements: ['NetworkDriver', 'IpamDriver'] });
+  assert.deepEqual((await pluginCall(d.socket, 'Plugin.Activate', {})).body, {
+    Implements: ['NetworkDriver', 'IpamDriver'],
+  });
 });

@@ -28,7 +28,15 @@ before(async () => {
   await lab.routerExec('ip', 'link', 'set', 'dev0', 'master', 'sw0', 'up');
   for (const a of DEVICE_ADDRESSES) await sh('ip', '-n', device.name, 'addr', 'add', `${a}/24`, 'dev', 'eth0');
   await sh('ip', '-n', device.name, 'link', 'set', 'eth0', 'up');
-  for (const h of lab.hosts) daemons.push(await Daemon.start({ netns: h.ns.path, mountNs: h.mountNs, pluginDir: h.pluginDir, extraArgs: ['--log-level', 'info'] }));
+  for (const h of lab.hosts)
+    daemons.push(
+      await Daemon.start({
+        netns: h.ns.path,
+        mountNs: h.mountNs,
+        pluginDir: h.pluginDir,
+        extraArgs: ['--log-level', 'info'],
+      }),
+    );
 });
 after(async () => {
   for (const d of daemons) await d.remove();
@@ -38,13 +46,15 @@ after(async () => {
 async function startAll(h: LabHost, names: string[]): Promise<string[]> {
   const failures: string[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < names.length) {
-      const n = names[next++]!;
-      const r = await h.docker('run', '-d', '--name', n, '--net', 'lan', 'busybox:local', 'sleep', '600');
-      if (r.code !== 0) failures.push(`${n}: ${r.stderr.trim()}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < names.length) {
+        const n = names[next++]!;
+        const r = await h.docker('run', '-d', '--name', n, '--net', 'lan', 'busybox:local', 'sleep', '600');
+        if (r.code !== 0) failures.push(`${n}: ${r.stderr.trim()}`);
+      }
+    }),
+  );
   return failures;
 }
 
@@ -63,7 +73,16 @@ async function arpSweep(addresses: string[], windowMs = 1500): Promise<Map<strin
         if (a?.op === ARP_REPLY && a.targetIp === LAN.router4) replies.get(a.senderIp)?.push(a.senderMac);
       });
       for (const ip of addresses) {
-        sock.send(encodeArp({ op: ARP_REQUEST, senderMac: sw0.mac!, senderIp: LAN.router4, targetMac: '00:00:00:00:00:00', targetIp: ip }), 'ff:ff:ff:ff:ff:ff');
+        sock.send(
+          encodeArp({
+            op: ARP_REQUEST,
+            senderMac: sw0.mac!,
+            senderIp: LAN.router4,
+            targetMac: '00:00:00:00:00:00',
+            targetIp: ip,
+          }),
+          'ff:ff:ff:ff:ff:ff',
+        );
         await new Promise((r) => setTimeout(r, 2)); // paced: 250 requests in a burst would overrun the LAN's queues
       }
       await new Promise((r) => setTimeout(r, windowMs));
@@ -84,17 +103,38 @@ test(`${2 * PER_HOST} containers without --ip on two hosts at once: every addres
     }
   });
   for (const h of [h1, h2]) {
-    const r = await h.docker('network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', LAN.subnet4, '--gateway', LAN.router4, '-o', 'parent=eth0', 'lan');
+    const r = await h.docker(
+      'network',
+      'create',
+      '-d',
+      'macnet',
+      '--ipam-driver',
+      'macnet',
+      '--subnet',
+      LAN.subnet4,
+      '--gateway',
+      LAN.router4,
+      '-o',
+      'parent=eth0',
+      'lan',
+    );
     assert.equal(r.code, 0, r.stderr);
   }
   const started = Date.now();
   const failures = (await Promise.all([h1, h2].map((h) => startAll(h, names(h))))).flat();
-  t.diagnostic(`${2 * PER_HOST} containers started in ${((Date.now() - started) / 1000).toFixed(1)} s, ${CONCURRENCY} at a time per host`);
+  t.diagnostic(
+    `${2 * PER_HOST} containers started in ${((Date.now() - started) / 1000).toFixed(1)} s, ${CONCURRENCY} at a time per host`,
+  );
   assert.deepEqual(failures, []);
 
   const containers = new Map<string, string>(); // address → container
   for (const h of [h1, h2]) {
-    const r = await h.docker('inspect', '-f', '{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', ...names(h));
+    const r = await h.docker(
+      'inspect',
+      '-f',
+      '{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+      ...names(h),
+    );
     assert.equal(r.code, 0, r.stderr);
     for (const line of r.stdout.trim().split('\n')) {
       const [name, ip] = line.trim().split(' ') as [string, string];
@@ -105,11 +145,16 @@ test(`${2 * PER_HOST} containers without --ip on two hosts at once: every addres
   }
   assert.equal(containers.size, 2 * PER_HOST);
   const others = [LAN.router4, h1.ipv4, h2.ipv4, ...DEVICE_ADDRESSES];
-  for (const ip of others) assert.ok(!containers.has(ip), `${ip} (a LAN device, a host or the router) was given to ${containers.get(ip)}`);
+  for (const ip of others)
+    assert.ok(!containers.has(ip), `${ip} (a LAN device, a host or the router) was given to ${containers.get(ip)}`);
 
   const swept = await arpSweep([...containers.keys(), ...DEVICE_ADDRESSES, h1.ipv4, h2.ipv4]);
-  const wrong = [...swept].filter(([, macs]) => macs.length !== 1).map(([ip, macs]) => `${ip} (${containers.get(ip) ?? 'LAN'}): ${macs.length} replies ${macs.join(' ')}`);
-  t.diagnostic(`ARP from the LAN side: ${swept.size} addresses asked, ${swept.size - wrong.length} answered by exactly one reply`);
+  const wrong = [...swept]
+    .filter(([, macs]) => macs.length !== 1)
+    .map(([ip, macs]) => `${ip} (${containers.get(ip) ?? 'LAN'}): ${macs.length} replies ${macs.join(' ')}`);
+  t.diagnostic(
+    `ARP from the LAN side: ${swept.size} addresses asked, ${swept.size - wrong.length} answered by exactly one reply`,
+  );
   assert.deepEqual(wrong, [], 'every address answered exactly once');
   // And by distinct machines: no MAC answers for two addresses except the device's (it holds all of its own).
   const byMac = new Map<string, string[]>();

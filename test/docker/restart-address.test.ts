@@ -29,7 +29,12 @@ before(async () => {
 });
 after(async () => {
   // dockerd first (it calls the plugin while it removes containers), the plugin after it.
-  try { await lab?.destroy(); } finally { await d?.remove(); await Lab.destroyAll(); }
+  try {
+    await lab?.destroy();
+  } finally {
+    await d?.remove();
+    await Lab.destroyAll();
+  }
 });
 
 async function docker(...args: string[]): Promise<string> {
@@ -38,7 +43,8 @@ async function docker(...args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-const ipOf = async (c: string) => docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', c);
+const ipOf = async (c: string) =>
+  docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', c);
 
 /** The host's dockerd stopped (SIGTERM: it stops the containers, releasing their addresses) and started again. */
 async function restartDockerd(): Promise<void> {
@@ -54,13 +60,21 @@ async function restartDockerd(): Promise<void> {
 /** Waits until every container runs with an address again (the engine restarts them on its own). */
 async function running(names: string[]): Promise<string[]> {
   for (const until = Date.now() + 60_000; ;) {
-    const ips = await Promise.all(names.map(async (n) => {
-      const r = await h.docker('inspect', '-f', '{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', n);
-      const [up, ip] = r.stdout.trim().split(' ');
-      return up === 'true' && ip ? ip : undefined;
-    }));
+    const ips = await Promise.all(
+      names.map(async (n) => {
+        const r = await h.docker(
+          'inspect',
+          '-f',
+          '{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+          n,
+        );
+        const [up, ip] = r.stdout.trim().split(' ');
+        return up === 'true' && ip ? ip : undefined;
+      }),
+    );
     if (ips.every(Boolean)) return ips as string[];
-    if (Date.now() > until) throw new Error(`not all running with an address after 60 s: ${names.join(' ')} → ${ips.join(' ')}`);
+    if (Date.now() > until)
+      throw new Error(`not all running with an address after 60 s: ${names.join(' ')} → ${ips.join(' ')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -68,8 +82,20 @@ async function running(names: string[]): Promise<string[]> {
 const set = (ips: string[]) => [...ips].sort((a, b) => Number(a.split('.')[3]) - Number(b.split('.')[3])).join(' ');
 
 async function network(driver: Driver): Promise<void> {
-  await docker('network', 'create', ...DRIVERS[driver], '--subnet', LAN.subnet4, '--gateway', LAN.router4,
-    '--ip-range', RANGE, '-o', 'parent=eth0', 'ra');
+  await docker(
+    'network',
+    'create',
+    ...DRIVERS[driver],
+    '--subnet',
+    LAN.subnet4,
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    RANGE,
+    '-o',
+    'parent=eth0',
+    'ra',
+  );
 }
 
 async function cleanUp(): Promise<void> {
@@ -124,8 +150,10 @@ test('a stopping and starting container keeps its address on macnet exactly as o
   show(t, 'macnet', macnet);
   assert.deepEqual(macnet, builtin);
   // What the built-in driver does here, so that the comparison cannot pass on a sequence that moves addresses.
-  assert.deepEqual(builtin.slice(0, 5).map(([, v]) => v),
-    ['198.18.15.96 198.18.15.97', '198.18.15.96', '198.18.15.96', '198.18.15.96', '198.18.15.96']);
+  assert.deepEqual(
+    builtin.slice(0, 5).map(([, v]) => v),
+    ['198.18.15.96 198.18.15.97', '198.18.15.96', '198.18.15.96', '198.18.15.96', '198.18.15.96'],
+  );
 });
 
 test('where macnet differs on purpose: a LAN device at the lowest free address is skipped; the built-in takes it', async (t) => {
@@ -148,6 +176,10 @@ test('where macnet differs on purpose: a LAN device at the lowest free address i
     }
   }
   t.diagnostic(`LAN device at .96: builtin ${seen.builtin.join(' → ')}, macnet ${seen.macnet.join(' → ')}`);
-  assert.deepEqual(seen.builtin, ['198.18.15.96', '198.18.15.96'], 'Docker\'s IPAM does not look at the LAN');
-  assert.deepEqual(seen.macnet, ['198.18.15.97', '198.18.15.97'], 'macnet skips the device and keeps .97 across restarts');
+  assert.deepEqual(seen.builtin, ['198.18.15.96', '198.18.15.96'], "Docker's IPAM does not look at the LAN");
+  assert.deepEqual(
+    seen.macnet,
+    ['198.18.15.97', '198.18.15.97'],
+    'macnet skips the device and keeps .97 across restarts',
+  );
 });

@@ -46,7 +46,12 @@ async function docker(...args: string[]): Promise<string> {
 }
 
 /** What the user sees on stderr, without dockerd 20.10's forwarding warning (this lab disables forwarding). */
-const userError = (stderr: string): string => stderr.split('\n').filter((l) => l.trim() && !l.startsWith('WARNING: IPv4 forwarding')).join('\n').trim();
+const userError = (stderr: string): string =>
+  stderr
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('WARNING: IPv4 forwarding'))
+    .join('\n')
+    .trim();
 
 async function storeRows(prefix = ''): Promise<Map<string, string>> {
   const s = SqliteStore.open(path.join(d.opts.stateDir, 'state.db'));
@@ -87,7 +92,8 @@ async function inspect(name: string, net: string): Promise<Seen> {
 async function allocations(subnet: string): Promise<Map<string, string>> {
   const prefix = `ipam/addresses/LocalDefault/${subnet.replace('/', '_')}/`;
   const out = new Map<string, string>();
-  for (const [k, v] of await storeRows(prefix)) out.set(k.slice(prefix.length), (JSON.parse(v) as { owner: string }).owner);
+  for (const [k, v] of await storeRows(prefix))
+    out.set(k.slice(prefix.length), (JSON.parse(v) as { owner: string }).owner);
   return out;
 }
 
@@ -101,7 +107,8 @@ async function restartDaemon(): Promise<void> {
   const n = readyCount();
   await d.restart();
   for (const until = Date.now() + 10_000; readyCount() <= n;) {
-    if (Date.now() > until) throw new Error(`daemon not ready 10 s after restart:\n${JSON.stringify(d.logLines().slice(-5))}`);
+    if (Date.now() > until)
+      throw new Error(`daemon not ready 10 s after restart:\n${JSON.stringify(d.logLines().slice(-5))}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -114,21 +121,49 @@ async function ping(container: string, to: string): Promise<void> {
 test('kill -9 with containers running, restart: same allocations, no duplicate, no leaked link; rm -f and network rm succeed', async (t) => {
   const SUBNET = '198.18.15.0/24';
   // Dynamic addresses from .128/26: well away from the host (.11) and the router (.1) of the lab LAN.
-  const netId = await docker('network', 'create', ...MACNET, '--subnet', SUBNET, '--gateway', LAN.router4,
-    '--ip-range', '198.18.15.128/26', '-o', 'parent=eth0', 'rn1');
+  const netId = await docker(
+    'network',
+    'create',
+    ...MACNET,
+    '--subnet',
+    SUBNET,
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    '198.18.15.128/26',
+    '-o',
+    'parent=eth0',
+    'rn1',
+  );
   const names = ['dyn1', 'dyn2', 'dyn3', 'st1', 'st2'];
   const statics: Record<string, string> = { st1: '198.18.15.60', st2: '198.18.15.61' };
   for (const n of names) {
-    await docker('run', '-d', '--name', n, '--net', 'rn1', ...(statics[n] ? ['--ip', statics[n]] : []), IMAGE, 'sleep', '3600');
+    await docker(
+      'run',
+      '-d',
+      '--name',
+      n,
+      '--net',
+      'rn1',
+      ...(statics[n] ? ['--ip', statics[n]] : []),
+      IMAGE,
+      'sleep',
+      '3600',
+    );
   }
   const before = await Promise.all(names.map((n) => inspect(n, 'rn1')));
   for (const [n, ip] of Object.entries(statics)) assert.equal(before.find((s) => s.name === n)!.ip, ip);
-  for (const s of before.filter((x) => x.name.startsWith('dyn'))) assert.match(s.ip, /^198\.18\.15\.(1[2-8]\d|19[01])$/, 'dynamic from the ip-range');
+  for (const s of before.filter((x) => x.name.startsWith('dyn')))
+    assert.match(s.ip, /^198\.18\.15\.(1[2-8]\d|19[01])$/, 'dynamic from the ip-range');
   assert.equal(new Set(before.map((s) => s.ip)).size, names.length);
   assert.equal(new Set(before.map((s) => s.mac)).size, names.length);
   const allocBefore = await allocations(SUBNET);
   t.diagnostic(`allocations: ${JSON.stringify(Object.fromEntries(allocBefore))}`);
-  assert.deepEqual([...allocBefore.keys()].sort(), [LAN.router4, ...before.map((s) => s.ip)].sort(), 'IPAM holds the gateway and each container address once');
+  assert.deepEqual(
+    [...allocBefore.keys()].sort(),
+    [LAN.router4, ...before.map((s) => s.ip)].sort(),
+    'IPAM holds the gateway and each container address once',
+  );
   const endpointsBefore = [...(await storeRows(`driver/endpoints/${netId}/`)).keys()].sort();
   assert.deepEqual(endpointsBefore, before.map((s) => `driver/endpoints/${netId}/${s.endpointId}`).sort());
 
@@ -143,7 +178,11 @@ test('kill -9 with containers running, restart: same allocations, no duplicate, 
   await restartDaemon();
   t.diagnostic(`restarted on the same state dir in ${(performance.now() - t0).toFixed(0)} ms`);
   assert.deepEqual(await allocations(SUBNET), allocBefore, 'the same allocations, with the same owners');
-  assert.deepEqual([...(await storeRows(`driver/endpoints/${netId}/`)).keys()].sort(), endpointsBefore, 'the same endpoints');
+  assert.deepEqual(
+    [...(await storeRows(`driver/endpoints/${netId}/`)).keys()].sort(),
+    endpointsBefore,
+    'the same endpoints',
+  );
   assert.deepEqual(await endpointLinks(), [], 'no endpoint link in the host namespace');
   for (const s of before) assert.deepEqual(await inspect(s.name, 'rn1'), s, `${s.name} unchanged`);
   await ping('dyn3', LAN.router4);
@@ -152,7 +191,12 @@ test('kill -9 with containers running, restart: same allocations, no duplicate, 
   for (const ip of [statics.st1!, before.find((s) => s.name === 'dyn1')!.ip]) {
     const r = await host.docker('run', '--rm', '--name', 'dup', '--net', 'rn1', '--ip', ip, IMAGE, 'true');
     assert.notEqual(r.code, 0);
-    assert.match(userError(r.stderr), new RegExp(`IPAM_ADDRESS_IN_USE: address ${ip.replace(/\./g, '\\.')} is already in use in subnet 198\\.18\\.15\\.0/24`));
+    assert.match(
+      userError(r.stderr),
+      new RegExp(
+        `IPAM_ADDRESS_IN_USE: address ${ip.replace(/\./g, '\\.')} is already in use in subnet 198\\.18\\.15\\.0/24`,
+      ),
+    );
     await host.docker('rm', '-f', 'dup');
   }
   // New containers get addresses (and MACs) no running container has.
@@ -162,7 +206,11 @@ test('kill -9 with containers running, restart: same allocations, no duplicate, 
     fresh.push(await inspect(n, 'rn1'));
   }
   const all = [...before, ...fresh];
-  assert.equal(new Set(all.map((s) => s.ip)).size, all.length, `no duplicate address: ${all.map((s) => s.ip).join(' ')}`);
+  assert.equal(
+    new Set(all.map((s) => s.ip)).size,
+    all.length,
+    `no duplicate address: ${all.map((s) => s.ip).join(' ')}`,
+  );
   assert.equal(new Set(all.map((s) => s.mac)).size, all.length, 'no duplicate MAC');
   await ping('new1', before.find((s) => s.name === 'dyn1')!.ip);
   await ping('new2', LAN.router4);
@@ -176,17 +224,36 @@ test('kill -9 with containers running, restart: same allocations, no duplicate, 
 });
 
 // Set by the kill-in-the-middle test for the two after it.
-const midRun: { netId?: string; names: string[]; lost: string[]; seen: Seen[]; restartedAt: number; logFrom: number } = { names: [], lost: [], seen: [], restartedAt: 0, logFrom: 0 };
+const midRun: { netId?: string; names: string[]; lost: string[]; seen: Seen[]; restartedAt: number; logFrom: number } =
+  { names: [], lost: [], seen: [], restartedAt: 0, logFrom: 0 };
 
 test('kill -9 in the middle of concurrent docker runs: after restart every run finished or failed cleanly, no duplicate, no leaked link', async (t) => {
   const SUBNET = '198.18.15.0/24';
-  const netId = await docker('network', 'create', ...MACNET, '--subnet', SUBNET, '--gateway', LAN.router4,
-    '--ip-range', '198.18.15.128/26', '-o', 'parent=eth0', 'rk1');
+  const netId = await docker(
+    'network',
+    'create',
+    ...MACNET,
+    '--subnet',
+    SUBNET,
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    '198.18.15.128/26',
+    '-o',
+    'parent=eth0',
+    'rk1',
+  );
   midRun.netId = netId;
   // The state a kill inside RequestAddress leaves (the allocation stored, the answer never reaching dockerd),
   // made for certain: the call as dockerd sends it, whose answer dockerd never sees. The kill below hits such
   // a call only now and then.
-  const unanswered = (await d.call('IpamDriver.RequestAddress', { PoolID: `LocalDefault/${SUBNET}/198.18.15.128/26`, Address: '', Options: {} })).body as { Address?: string };
+  const unanswered = (
+    await d.call('IpamDriver.RequestAddress', {
+      PoolID: `LocalDefault/${SUBNET}/198.18.15.128/26`,
+      Address: '',
+      Options: {},
+    })
+  ).body as { Address?: string };
   assert.match(String(unanswered.Address), /^198\.18\.15\.\d+\/24$/, JSON.stringify(unanswered));
   const names = (midRun.names = Array.from({ length: 8 }, (_, i) => `k${i}`));
   const runs = names.map((n) => host.docker('run', '-d', '--name', n, '--net', 'rk1', IMAGE, 'sleep', '3600'));
@@ -207,7 +274,12 @@ test('kill -9 in the middle of concurrent docker runs: after restart every run f
   for (const [i, r] of results.entries()) {
     // A call that was in flight when the daemon died is re-sent by dockerd 20.10 with an empty body
     // (moby/moby#39331); macnet refuses it saying so. No other failure is acceptable.
-    if (r.code !== 0) assert.match(userError(r.stderr), /PLUGIN_REQUEST_INVALID: \S+: refused, the request body is empty\. dockerd sends an empty body when it retries/, `${names[i]}`);
+    if (r.code !== 0)
+      assert.match(
+        userError(r.stderr),
+        /PLUGIN_REQUEST_INVALID: \S+: refused, the request body is empty\. dockerd sends an empty body when it retries/,
+        `${names[i]}`,
+      );
   }
   const running = (await docker('ps', '-q', '--filter', 'network=rk1')).split('\n').filter(Boolean);
   assert.equal(running.length, ok.length, 'every successful run is running');
@@ -219,8 +291,15 @@ test('kill -9 in the middle of concurrent docker runs: after restart every run f
   for (const s of seen) assert.ok(alloc.has(s.ip), `${s.name}'s ${s.ip} is allocated`);
   midRun.lost = [...alloc.keys()].filter((a) => a !== LAN.router4 && !seen.some((s) => s.ip === a));
   midRun.seen = seen;
-  assert.ok(midRun.lost.includes(unanswered.Address!.split('/')[0]!), 'the unanswered allocation is still there after the restart');
-  assert.deepEqual([...(await storeRows(`driver/endpoints/${netId}/`)).keys()].sort(), seen.map((s) => `driver/endpoints/${netId}/${s.endpointId}`).sort(), 'an endpoint record per running container, no other');
+  assert.ok(
+    midRun.lost.includes(unanswered.Address!.split('/')[0]!),
+    'the unanswered allocation is still there after the restart',
+  );
+  assert.deepEqual(
+    [...(await storeRows(`driver/endpoints/${netId}/`)).keys()].sort(),
+    seen.map((s) => `driver/endpoints/${netId}/${s.endpointId}`).sort(),
+    'an endpoint record per running container, no other',
+  );
   assert.deepEqual(await endpointLinks(), [], 'no endpoint link leaked into the host namespace');
   // New containers still get addresses no running container has.
   await docker('run', '-d', '--name', 'k-after', '--net', 'rk1', IMAGE, 'sleep', '3600');
@@ -239,15 +318,23 @@ test('kill -9 in the middle of concurrent docker runs: an address left allocated
   const lines = () => d.logLines().slice(midRun.logFrom);
   const looked = () => lines().filter((l) => l.msg === 'looked for addresses left allocated by a crash');
   for (const until = midRun.restartedAt + 100_000; looked().length === 0;) {
-    if (Date.now() > until) throw new Error('the daemon did not look for addresses left by the crash within 100 s of its restart');
+    if (Date.now() > until)
+      throw new Error('the daemon did not look for addresses left by the crash within 100 s of its restart');
     await new Promise((r) => setTimeout(r, 1000));
   }
   const alloc = await allocations('198.18.15.0/24');
   const left = midRun.lost.filter((a) => alloc.has(a));
   assert.deepEqual(left, [], `still allocated after the daemon looked, but no container has it: ${left.join(', ')}`);
-  for (const s of [...midRun.seen, await inspect('k-after', 'rk1')]) assert.ok(alloc.has(s.ip), `${s.name}'s ${s.ip} stays allocated`);
-  const gaveBack = lines().filter((l) => String(l.msg).startsWith('gave back an address')).map((l) => String(l.address));
-  assert.deepEqual(gaveBack.sort(), [...midRun.lost].sort(), 'the daemon log names each address it gave back, and only those');
+  for (const s of [...midRun.seen, await inspect('k-after', 'rk1')])
+    assert.ok(alloc.has(s.ip), `${s.name}'s ${s.ip} stays allocated`);
+  const gaveBack = lines()
+    .filter((l) => String(l.msg).startsWith('gave back an address'))
+    .map((l) => String(l.address));
+  assert.deepEqual(
+    gaveBack.sort(),
+    [...midRun.lost].sort(),
+    'the daemon log names each address it gave back, and only those',
+  );
   assert.equal(looked()[0]!.gaveBack, midRun.lost.length);
 });
 
@@ -263,9 +350,22 @@ test('after the kill in the middle: docker rm -f and docker network rm succeed a
 
 test('containers stopped and removed while the daemon is down: dockerd waits for it, nothing is lost after restart', async () => {
   const SUBNET = '198.18.15.0/24';
-  const netId = await docker('network', 'create', ...MACNET, '--subnet', SUBNET, '--gateway', LAN.router4,
-    '--ip-range', '198.18.15.224/28', '-o', 'parent=eth0', 'rd1');
-  for (const n of ['down-rm', 'down-stop']) await docker('run', '-d', '--name', n, '--net', 'rd1', IMAGE, 'sleep', '3600');
+  const netId = await docker(
+    'network',
+    'create',
+    ...MACNET,
+    '--subnet',
+    SUBNET,
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    '198.18.15.224/28',
+    '-o',
+    'parent=eth0',
+    'rd1',
+  );
+  for (const n of ['down-rm', 'down-stop'])
+    await docker('run', '-d', '--name', n, '--net', 'rd1', IMAGE, 'sleep', '3600');
   const stopped = await inspect('down-stop', 'rd1');
   assert.equal(await d.stop('SIGKILL'), 'SIGKILL');
   const rm = host.docker('rm', '-f', 'down-rm');
@@ -287,13 +387,28 @@ test('containers stopped and removed while the daemon is down: dockerd waits for
 });
 
 test('SIGTERM: exits 0 with containers running; they keep working; after restart new containers join', async () => {
-  const netId = await docker('network', 'create', ...MACNET, '--subnet', '198.18.15.0/24', '--gateway', LAN.router4,
-    '--ip-range', '198.18.15.192/27', '-o', 'parent=eth0', 'rn2');
+  const netId = await docker(
+    'network',
+    'create',
+    ...MACNET,
+    '--subnet',
+    '198.18.15.0/24',
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    '198.18.15.192/27',
+    '-o',
+    'parent=eth0',
+    'rn2',
+  );
   await docker('run', '-d', '--name', 'g1', '--net', 'rn2', IMAGE, 'sleep', '3600');
   const g1 = await inspect('g1', 'rn2');
   assert.equal(await d.stop('SIGTERM'), 0, 'graceful exit code');
   assert.equal(fs.existsSync(d.socket), false, 'socket removed');
-  assert.ok(d.logLines().some((l) => l.msg === 'stopped'), 'logged "stopped"');
+  assert.ok(
+    d.logLines().some((l) => l.msg === 'stopped'),
+    'logged "stopped"',
+  );
   await ping('g1', LAN.router4);
   await restartDaemon();
   await docker('run', '-d', '--name', 'g2', '--net', 'rn2', IMAGE, 'sleep', '3600');
@@ -308,18 +423,50 @@ test('SIGTERM: exits 0 with containers running; they keep working; after restart
 
 test('a leftover endpoint link (mn + 11 hex) in the host namespace is removed at start; other links stay', async () => {
   assert.equal(await d.stop('SIGKILL'), 'SIGKILL');
-  await sh('ip', '-n', host.ns.name, 'link', 'add', 'mn0123456789a', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge');
+  await sh(
+    'ip',
+    '-n',
+    host.ns.name,
+    'link',
+    'add',
+    'mn0123456789a',
+    'link',
+    'eth0',
+    'type',
+    'macvlan',
+    'mode',
+    'bridge',
+  );
   // Not ours by name: a macvlan that merely looks similar, and a non-macvlan link with an endpoint-like name.
-  await sh('ip', '-n', host.ns.name, 'link', 'add', 'mn0123456789', 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge');
+  await sh(
+    'ip',
+    '-n',
+    host.ns.name,
+    'link',
+    'add',
+    'mn0123456789',
+    'link',
+    'eth0',
+    'type',
+    'macvlan',
+    'mode',
+    'bridge',
+  );
   await sh('ip', '-n', host.ns.name, 'link', 'add', 'mn0123456789b', 'type', 'bridge');
   try {
     await restartDaemon();
     const names = (await hostLinks()).map((l) => l.ifname);
     assert.ok(!names.includes('mn0123456789a'), 'the leftover endpoint link is gone');
-    assert.ok(names.includes('mn0123456789') && names.includes('mn0123456789b'), 'links that are not endpoint macvlans stay');
-    assert.ok(d.logLines().some((l) => l.msg === 'removed an endpoint link without an endpoint' && l.link === 'mn0123456789a'));
+    assert.ok(
+      names.includes('mn0123456789') && names.includes('mn0123456789b'),
+      'links that are not endpoint macvlans stay',
+    );
+    assert.ok(
+      d.logLines().some((l) => l.msg === 'removed an endpoint link without an endpoint' && l.link === 'mn0123456789a'),
+    );
   } finally {
-    for (const n of ['mn0123456789a', 'mn0123456789', 'mn0123456789b']) await sh('ip', '-n', host.ns.name, 'link', 'del', n).catch(() => undefined);
+    for (const n of ['mn0123456789a', 'mn0123456789', 'mn0123456789b'])
+      await sh('ip', '-n', host.ns.name, 'link', 'del', n).catch(() => undefined);
   }
   assert.deepEqual((await hostLinks()).map((l) => l.ifname).sort(), ['eth0', 'lo']);
 });
@@ -346,15 +493,21 @@ test('reboot simulation: an implicit parent (no -o parent) deleted while the dae
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /inet 198\.18\.21\.\d+\/24/);
   await docker('network', 'rm', 'rn3');
-  assert.equal((await hostLinks()).find((l) => l.ifname === parent), undefined, 'the implicit parent goes with its network');
+  assert.equal(
+    (await hostLinks()).find((l) => l.ifname === parent),
+    undefined,
+    'the implicit parent goes with its network',
+  );
   assert.deepEqual(await rowsOf(netId, SUBNET), []);
 });
 
 test('an interrupted create (record still "creating", its parent link made) is torn down at start', async () => {
   const id = 'c0ffee'.repeat(10) + 'abcd';
   const config = parseNetworkRequest({
-    NetworkID: id, Options: { 'com.docker.network.generic': {} },
-    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '198.18.22.0/24', Gateway: '198.18.22.1/24' }], IPv6Data: [],
+    NetworkID: id,
+    Options: { 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '198.18.22.0/24', Gateway: '198.18.22.1/24' }],
+    IPv6Data: [],
   });
   assert.equal(config.parent.implicit, true);
   const parent = config.parent.name;
@@ -369,9 +522,19 @@ test('an interrupted create (record still "creating", its parent link made) is t
   }
   await sh('ip', '-n', host.ns.name, 'link', 'add', parent, 'type', 'bridge');
   await restartDaemon();
-  assert.equal((await hostLinks()).find((l) => l.ifname === parent), undefined, 'the parent link is gone');
-  assert.deepEqual([...(await storeRows()).keys()].filter((k) => k.includes(id) || k.includes(parent)), [], 'no record of it remains');
-  assert.ok(d.logLines().some((l) => l.msg === 'removing a network whose creation was interrupted' && l.network === id));
+  assert.equal(
+    (await hostLinks()).find((l) => l.ifname === parent),
+    undefined,
+    'the parent link is gone',
+  );
+  assert.deepEqual(
+    [...(await storeRows()).keys()].filter((k) => k.includes(id) || k.includes(parent)),
+    [],
+    'no record of it remains',
+  );
+  assert.ok(
+    d.logLines().some((l) => l.msg === 'removing a network whose creation was interrupted' && l.network === id),
+  );
   assert.deepEqual((await hostLinks()).map((l) => l.ifname).sort(), ['eth0', 'lo']);
 });
 

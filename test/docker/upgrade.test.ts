@@ -55,11 +55,30 @@ async function ping(ctr: string, to: string): Promise<void> {
  */
 async function state(): Promise<{ networks: string[]; containers: string[]; addresses: Record<string, string[]> }> {
   const ids = (await docker('network', 'ls', '-q', '--filter', 'driver=macnet')).split('\n').filter(Boolean);
-  const networks = (await Promise.all(ids.map((id) => docker('network', 'inspect', id, '--format',
-    '{{.Name}} {{.Id}} {{json .IPAM.Config}} {{index .Options "parent"}}')))).sort();
+  const networks = (
+    await Promise.all(
+      ids.map((id) =>
+        docker(
+          'network',
+          'inspect',
+          id,
+          '--format',
+          '{{.Name}} {{.Id}} {{json .IPAM.Config}} {{index .Options "parent"}}',
+        ),
+      ),
+    )
+  ).sort();
   const names = (await docker('ps', '-a', '--format', '{{.Names}}')).split('\n').filter(Boolean);
-  const inspected = await Promise.all(names.map((n) => docker('inspect', n, '--format',
-    '{{.Name}} {{.State.Status}}{{range $k, $v := .NetworkSettings.Networks}} {{$k}}={{$v.IPAddress}}{{end}}')));
+  const inspected = await Promise.all(
+    names.map((n) =>
+      docker(
+        'inspect',
+        n,
+        '--format',
+        '{{.Name}} {{.State.Status}}{{range $k, $v := .NetworkSettings.Networks}} {{$k}}={{$v.IPAddress}}{{end}}',
+      ),
+    ),
+  );
   const addresses: Record<string, string[]> = {};
   for (const line of inspected) {
     for (const [, net, ip] of line.matchAll(/ ([\w-]+)=(\S+)/g)) (addresses[net!] ??= []).push(ip!);
@@ -81,25 +100,41 @@ test(`${label}: macnet networks, addresses and --restart=always containers survi
     return t.skip(`two engines are needed: ${[from, to].filter((e) => typeof e === 'string').join('; ')}`);
   }
   assert.equal((await docker('version', '--format', '{{.Server.Version}}')).split('+')[0], from.version);
-  await docker('network', 'create', ...MACNET, '-o', 'parent=eth0', '--subnet', LAN.subnet4, '--gateway', LAN.router4,
-    '--ip-range', '198.18.15.64/28', 'up-lan');
+  await docker(
+    'network',
+    'create',
+    ...MACNET,
+    '-o',
+    'parent=eth0',
+    '--subnet',
+    LAN.subnet4,
+    '--gateway',
+    LAN.router4,
+    '--ip-range',
+    '198.18.15.64/28',
+    'up-lan',
+  );
   await docker('network', 'create', ...MACNET, '--subnet', '198.18.164.0/24', 'up-int'); // no parent: dm-<id>
-  const run = (name: string, ...args: string[]) => docker('run', '-d', '--restart=always', '--stop-timeout', '1',
-    '--name', name, ...args, IMAGE, 'sleep', '3600');
+  const run = (name: string, ...args: string[]) =>
+    docker('run', '-d', '--restart=always', '--stop-timeout', '1', '--name', name, ...args, IMAGE, 'sleep', '3600');
   await run('static', '--net', 'up-lan', '--ip', '198.18.15.70');
   await run('dynamic', '--net', 'up-lan');
   await run('inner', '--net', 'up-int');
   await docker('network', 'connect', 'up-int', 'dynamic');
   const before = await state();
   t.diagnostic(`before: ${JSON.stringify(before)}`);
-  const parentsBefore = (await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show')).map((l) => l.ifname)
+  const parentsBefore = (await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show'))
+    .map((l) => l.ifname)
     .filter((n) => n.startsWith('dm-'));
 
   await stopDockerd();
   host.useEngine(to as Engine);
   await host.startDockerd();
-  assert.equal((await docker('version', '--format', '{{.Server.Version}}')).split('+')[0], (to as Engine).version,
-    'the host now runs the current engine');
+  assert.equal(
+    (await docker('version', '--format', '{{.Server.Version}}')).split('+')[0],
+    (to as Engine).version,
+    'the host now runs the current engine',
+  );
 
   // dockerd restarts the containers in the background after it answers.
   let after = await state();
@@ -109,20 +144,37 @@ test(`${label}: macnet networks, addresses and --restart=always containers survi
   }
   t.diagnostic(`after: ${JSON.stringify(after)}`);
   assert.deepEqual(after, before, 'the same networks (ids, subnets, gateways, parents) and the same addresses');
-  assert.deepEqual((await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show')).map((l) => l.ifname)
-    .filter((n) => n.startsWith('dm-')), parentsBefore, 'the implicit parent is the same link');
+  assert.deepEqual(
+    (await ipJson<{ ifname: string }[]>(host.ns.name, 'link', 'show'))
+      .map((l) => l.ifname)
+      .filter((n) => n.startsWith('dm-')),
+    parentsBefore,
+    'the implicit parent is the same link',
+  );
   await ping('static', LAN.router4);
   await ping('dynamic', LAN.router4);
   await ping('dynamic', '198.18.15.70');
-  assert.equal(await docker('inspect', 'static', '--format', '{{(index .NetworkSettings.Networks "up-lan").IPAddress}}'),
-    '198.18.15.70');
-  const inner = await docker('inspect', 'inner', '--format', '{{(index .NetworkSettings.Networks "up-int").IPAddress}}');
+  assert.equal(
+    await docker('inspect', 'static', '--format', '{{(index .NetworkSettings.Networks "up-lan").IPAddress}}'),
+    '198.18.15.70',
+  );
+  const inner = await docker(
+    'inspect',
+    'inner',
+    '--format',
+    '{{(index .NetworkSettings.Networks "up-int").IPAddress}}',
+  );
   await ping('dynamic', inner);
 
   await docker('run', '-d', '--name', 'fresh', '--net', 'up-lan', IMAGE, 'sleep', '3600');
   await ping('fresh', LAN.router4);
   await ping('fresh', '198.18.15.70');
-  const fresh = await docker('inspect', 'fresh', '--format', '{{(index .NetworkSettings.Networks "up-lan").IPAddress}}');
+  const fresh = await docker(
+    'inspect',
+    'fresh',
+    '--format',
+    '{{(index .NetworkSettings.Networks "up-lan").IPAddress}}',
+  );
   assert.match(fresh, /^198\.18\.15\.(6[4-9]|7[0-9])$/, 'from the ip-range');
   assert.ok(!before.addresses['up-lan']!.includes(fresh), `${fresh} is not another container's`);
 

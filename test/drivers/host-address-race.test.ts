@@ -30,7 +30,8 @@ before(async () => {
 });
 after(async () => {
   for (const h of hosts) {
-    for (const r of await h.d.state.networks().catch(() => [])) await h.d.deleteNetwork(r.config.id).catch(() => undefined);
+    for (const r of await h.d.state.networks().catch(() => []))
+      await h.d.deleteNetwork(r.config.id).catch(() => undefined);
     await h.d.close();
     await h.k.close();
     await h.store.close();
@@ -40,20 +41,32 @@ after(async () => {
 });
 
 const net = (id: string) => ({
-  NetworkID: id, Options: { 'com.docker.network.generic': { parent: 'eth0', host_access: 'true' } },
+  NetworkID: id,
+  Options: { 'com.docker.network.generic': { parent: 'eth0', host_access: 'true' } },
   IPv4Data: [{ Pool: LAN.subnet4, Gateway: `${LAN.router4}/24` }],
   IPv6Data: [{ Pool: LAN.subnet6, Gateway: `${LAN.router6}/64` }],
 });
 
 /** The global addresses of the host-side link, as the kernel reports them. */
 async function hostAddresses(ns: string): Promise<string[]> {
-  const j = await ipJson<{ addr_info: { local: string; scope: string }[] }[]>(ns, 'addr', 'show', 'dev', hostLinkName('eth0'));
-  return j[0]!.addr_info.filter((a) => a.scope === 'global').map((a) => a.local).sort();
+  const j = await ipJson<{ addr_info: { local: string; scope: string }[] }[]>(
+    ns,
+    'addr',
+    'show',
+    'dev',
+    hostLinkName('eth0'),
+  );
+  return j[0]!.addr_info
+    .filter((a) => a.scope === 'global')
+    .map((a) => a.local)
+    .sort();
 }
 
 const plain = (id: string) => ({
-  NetworkID: id, Options: { 'com.docker.network.generic': { parent: 'eth0' } },
-  IPv4Data: [{ Pool: '198.18.16.0/24', Gateway: '198.18.16.1/24' }], IPv6Data: [],
+  NetworkID: id,
+  Options: { 'com.docker.network.generic': { parent: 'eth0' } },
+  IPv4Data: [{ Pool: '198.18.16.0/24', Gateway: '198.18.16.1/24' }],
+  IPv6Data: [],
 });
 
 test('two hosts choose their host-access addresses at the same instant: each gets its own, five times over', async (t) => {
@@ -67,14 +80,19 @@ test('two hosts choose their host-access addresses at the same instant: each get
     t.diagnostic(`round ${round}: h1 ${a!.join(' ')}, h2 ${b!.join(' ')}`);
     assert.equal(a!.length, 2, 'one IPv4 and one IPv6 address on h1');
     assert.equal(b!.length, 2, 'one IPv4 and one IPv6 address on h2');
-    assert.deepEqual(a!.filter((x) => b!.includes(x)), [], 'no address on both hosts');
+    assert.deepEqual(
+      a!.filter((x) => b!.includes(x)),
+      [],
+      'no address on both hosts',
+    );
     await Promise.all(hosts.map((h, i) => h.d.deleteNetwork(ids[i]!)));
   }
 });
 
-test('an address this host\'s IPAM has promised (warm or just handed out) is not taken as the host address', async () => {
+test("an address this host's IPAM has promised (warm or just handed out) is not taken as the host address", async () => {
   const h = hosts[0]!;
-  const plainId = 'b1'.repeat(32), accessId = 'b2'.repeat(32);
+  const plainId = 'b1'.repeat(32),
+    accessId = 'b2'.repeat(32);
   // The other host's probe link defends what it found free in the test before for 5 s: let that lapse, so
   // that only this host's claim can keep .254 from being chosen.
   await new Promise((r) => setTimeout(r, 5_500));
@@ -83,7 +101,8 @@ test('an address this host\'s IPAM has promised (warm or just handed out) is not
   await h.d.createNetwork({ ...net(plainId), Options: { 'com.docker.network.generic': { parent: 'eth0' } } });
   try {
     h.d.lan!.claimed(LAN.subnet4, '198.18.15.254');
-    for (let i = 0; i < 100 && !h.d.lan!.claimedAddresses().includes('198.18.15.254'); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && !h.d.lan!.claimedAddresses().includes('198.18.15.254'); i++)
+      await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(h.d.lan!.claimedAddresses(), ['198.18.15.254']);
     await h.d.createNetwork(net(accessId));
     const got = await hostAddresses(h.ns);

@@ -49,27 +49,40 @@ test('ipvlan: probes go out from the parent; an address a LAN device holds is re
   if (!(await requireKind(t, f.k, 'ipvlan', 'eth0'))) return;
   const before = await ipJson<{ ifname: string; flags: string[] }[]>(f.ns.name, 'link', 'show');
   await drv.createNetwork({
-    NetworkID: NID, Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
+    NetworkID: NID,
+    Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
     IPv4Data: [{ Pool: '198.18.60.0/24', Gateway: '198.18.60.1/24' }],
   });
   const c = (await drv.state.network(NID))!.config;
   const found = await drv.lan!.check(c, ['198.18.60.5', '198.18.60.6']);
-  assert.deepEqual([...found].map(([a, h]) => [a, h.mac, h.reason]), [['198.18.60.5', deviceMac, 'answered']], 'the device answered; .6 is free');
+  assert.deepEqual(
+    [...found].map(([a, h]) => [a, h.mac, h.reason]),
+    [['198.18.60.5', deviceMac, 'answered']],
+    'the device answered; .6 is free',
+  );
   // With Docker's default IPAM the driver probes at CreateEndpoint.
-  await assert.rejects(drv.createEndpoint({ networkId: NID, endpointId: '6b'.repeat(32), address: '198.18.60.5/24' }), (e: Error & { code?: string }) =>
-    e.code === 'ADDRESS_CONFLICT' && e.message.includes(`address 198.18.60.5 is in use on the LAN by ${deviceMac}`));
+  await assert.rejects(
+    drv.createEndpoint({ networkId: NID, endpointId: '6b'.repeat(32), address: '198.18.60.5/24' }),
+    (e: Error & { code?: string }) =>
+      e.code === 'ADDRESS_CONFLICT' && e.message.includes(`address 198.18.60.5 is in use on the LAN by ${deviceMac}`),
+  );
   await drv.createEndpoint({ networkId: NID, endpointId: '6c'.repeat(32), address: '198.18.60.6/24' });
   const after = await ipJson<{ ifname: string; flags: string[] }[]>(f.ns.name, 'link', 'show');
-  assert.deepEqual(after.map((l) => [l.ifname, l.flags.sort().join(',')]), before.map((l) => [l.ifname, l.flags.sort().join(',')]), 'no link added, the parent\'s flags unchanged');
+  assert.deepEqual(
+    after.map((l) => [l.ifname, l.flags.sort().join(',')]),
+    before.map((l) => [l.ifname, l.flags.sort().join(',')]),
+    "no link added, the parent's flags unchanged",
+  );
   await drv.deleteEndpoint(NID, '6c'.repeat(32));
   await drv.deleteNetwork(NID);
 });
 
-test('ipvlan: macnet scan sweeps from the parent; a LAN device answering for a container\'s address is a conflict', async (t) => {
+test("ipvlan: macnet scan sweeps from the parent; a LAN device answering for a container's address is a conflict", async (t) => {
   if (!(await requireKind(t, f.k, 'ipvlan', 'eth0'))) return;
   const id = '7a'.repeat(32);
   await drv.createNetwork({
-    NetworkID: id, Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
+    NetworkID: id,
+    Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
     IPv4Data: [{ Pool: '198.18.60.0/28', Gateway: '198.18.60.1/28' }],
   });
   const parentMac = (await f.k.links.get('eth0')).mac!;
@@ -81,7 +94,10 @@ test('ipvlan: macnet scan sweeps from the parent; a LAN device answering for a c
     const r = await scanNetwork({ state: drv.state, lan: drv.lan }, id);
     const row = (a: string) => r.rows.find((x) => x.address === a);
     assert.equal(r.asked.ipv4, 14, 'every address of the /28');
-    assert.deepEqual([row('198.18.60.5')?.owner, row('198.18.60.5')?.mac, row('198.18.60.5')?.conflict], ['unknown', deviceMac, false]);
+    assert.deepEqual(
+      [row('198.18.60.5')?.owner, row('198.18.60.5')?.mac, row('198.18.60.5')?.conflict],
+      ['unknown', deviceMac, false],
+    );
     const own = row('198.18.60.7')!;
     assert.deepEqual([own.owner, own.mac, own.conflict], ['container (this host)', parentMac, false]);
     assert.match(own.note, /from macnet's records: ipvlan children do not hear their parent's requests/);

@@ -1,8 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  alignUp, containsAddress, containsSubnet, formatAddress, nth, overlaps, parseAddress, parseCidrBig, subnetOf,
-  unusableReason, usableRange,
+  alignUp,
+  containsAddress,
+  containsSubnet,
+  formatAddress,
+  nth,
+  overlaps,
+  parseAddress,
+  parseCidrBig,
+  subnetOf,
+  unusableReason,
+  usableRange,
 } from '../../src/ipam/cidr';
 
 const net = (s: string) => parseCidrBig(s).subnet;
@@ -37,7 +46,15 @@ test('parseCidrBig masks the subnet and keeps the address as written', () => {
   assert.equal(net('0.0.0.0/0').size, 1n << 32n);
   assert.equal(net('198.18.0.1/32').size, 1n);
   assert.equal(net('2001:db8::1/128').text, '2001:db8::1/128');
-  for (const bad of ['198.18.0.0', '198.18.0.0/33', '2001:db8::/129', '198.18.0.0/', '198.18.0.0/-1', 'x/24', '2001:db8::/6a']) {
+  for (const bad of [
+    '198.18.0.0',
+    '198.18.0.0/33',
+    '2001:db8::/129',
+    '198.18.0.0/',
+    '198.18.0.0/-1',
+    'x/24',
+    '2001:db8::/6a',
+  ]) {
     assert.throws(() => parseCidrBig(bad), TypeError, bad);
   }
 });
@@ -59,7 +76,10 @@ test('contains and overlap, including across families and at the top of the IPv6
 });
 
 test('usable range: network and IPv4 broadcast reserved, except on point-to-point prefixes', () => {
-  const u = (s: string) => { const r = usableRange(net(s)); return [formatAddress(r.first, net(s).family), formatAddress(r.last, net(s).family)]; };
+  const u = (s: string) => {
+    const r = usableRange(net(s));
+    return [formatAddress(r.first, net(s).family), formatAddress(r.last, net(s).family)];
+  };
   assert.deepEqual(u('198.18.15.0/24'), ['198.18.15.1', '198.18.15.254']);
   assert.deepEqual(u('198.18.15.0/30'), ['198.18.15.1', '198.18.15.2']);
   assert.deepEqual(u('198.18.15.0/31'), ['198.18.15.0', '198.18.15.1']);

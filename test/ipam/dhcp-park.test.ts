@@ -8,8 +8,21 @@ import { Ipam } from '../../src/ipam/ipam';
 import type { DhcpLinks } from '../../src/ipam/dhcp';
 import { MemoryStore } from '../../src/store/memory';
 import {
-  BOOTREPLY, CLIENT_PORT, DHCPACK, DHCPDISCOVER, DHCPOFFER, DHCPRELEASE, DHCPREQUEST, OPT, SERVER_PORT,
-  decodeDhcp, decodeUdp, encodeDhcp, encodeUdp, optIp, optU32,
+  BOOTREPLY,
+  CLIENT_PORT,
+  DHCPACK,
+  DHCPDISCOVER,
+  DHCPOFFER,
+  DHCPRELEASE,
+  DHCPREQUEST,
+  OPT,
+  SERVER_PORT,
+  decodeDhcp,
+  decodeUdp,
+  encodeDhcp,
+  encodeUdp,
+  optIp,
+  optU32,
 } from '../../src/dhcp/packets';
 
 type Listener = (p: { data: Buffer; srcMac: string; pktType: number }) => void;
@@ -30,21 +43,36 @@ class FakeServer {
         const m = decodeDhcp(decodeUdp(data)!.payload)!;
         const client = m.options.get(OPT.CLIENT_ID)!.toString('hex');
         const asked = m.options.get(OPT.REQUESTED_IP);
-        const type = { [DHCPDISCOVER]: 'DISCOVER', [DHCPREQUEST]: 'REQUEST', [DHCPRELEASE]: 'RELEASE' }[m.type] ?? m.type;
+        const type =
+          { [DHCPDISCOVER]: 'DISCOVER', [DHCPREQUEST]: 'REQUEST', [DHCPRELEASE]: 'RELEASE' }[m.type] ?? m.type;
         this.seen.push(`${type} ${m.chaddr}${asked ? ` asking ${[...asked].join('.')}` : ''}`);
-        if (m.type === DHCPRELEASE) { this.byClient.delete(client); return; }
+        if (m.type === DHCPRELEASE) {
+          this.byClient.delete(client);
+          return;
+        }
         if (!this.byClient.has(client)) this.byClient.set(client, `198.18.15.${this.next++}`);
         const reply = encodeDhcp({
-          op: BOOTREPLY, xid: m.xid, chaddr: m.chaddr, yiaddr: this.byClient.get(client)!,
+          op: BOOTREPLY,
+          xid: m.xid,
+          chaddr: m.chaddr,
+          yiaddr: this.byClient.get(client)!,
           type: m.type === DHCPDISCOVER ? DHCPOFFER : DHCPACK,
           options: [
-            [OPT.SERVER_ID, optIp('198.18.15.1')], [OPT.LEASE_TIME, optU32(120)], [OPT.SUBNET_MASK, optIp('255.255.255.0')],
+            [OPT.SERVER_ID, optIp('198.18.15.1')],
+            [OPT.LEASE_TIME, optU32(120)],
+            [OPT.SUBNET_MASK, optIp('255.255.255.0')],
           ],
         });
         const frame = encodeUdp({
-          src: '198.18.15.1', dst: '255.255.255.255', srcPort: SERVER_PORT, dstPort: CLIENT_PORT, payload: reply,
+          src: '198.18.15.1',
+          dst: '255.255.255.255',
+          srcPort: SERVER_PORT,
+          dstPort: CLIENT_PORT,
+          payload: reply,
         });
-        setImmediate(() => { for (const fn of listeners) fn({ data: frame, srcMac: '02:00:00:00:00:01', pktType: 1 }); });
+        setImmediate(() => {
+          for (const fn of listeners) fn({ data: frame, srcMac: '02:00:00:00:00:01', pktType: 1 });
+        });
       },
     };
   }
@@ -57,7 +85,12 @@ async function setup(keepMs?: number) {
     containerSocket: async () => undefined,
   };
   const ipam = new Ipam(new MemoryStore(), { dhcp: links, ...(keepMs !== undefined && { dhcpKeepMs: keepMs }) });
-  const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', options: { mode: 'dhcp' }, v6: false });
+  const { poolId } = await ipam.requestPool({
+    addressSpace: '',
+    pool: '198.18.15.0/24',
+    options: { mode: 'dhcp' },
+    v6: false,
+  });
   const start = async (name?: string) => {
     const options: Record<string, string> = name ? { 'com.docker.network.endpoint.name': name } : {};
     const a = (await ipam.requestAddress({ poolId, options })).address.replace('/24', '');
@@ -66,7 +99,7 @@ async function setup(keepMs?: number) {
   return { ipam, poolId, server, start, stop: (ip: string) => ipam.releaseAddress(poolId, ip.split(' ')[0]!) };
 }
 
-test('a stopped container\'s lease is parked: its start gets the same address, MAC and client-id, no RELEASE', async (t) => {
+test("a stopped container's lease is parked: its start gets the same address, MAC and client-id, no RELEASE", async (t) => {
   const { ipam, server, start, stop } = await setup();
   t.after(() => ipam.close());
   const a = await start();
@@ -76,7 +109,10 @@ test('a stopped container\'s lease is parked: its start gets the same address, M
     assert.equal(await start(), a, `restart ${i + 1}`);
   }
   assert.equal(server.seen.filter((s) => s.startsWith('RELEASE')).length, 0);
-  assert.ok(server.seen.some((s) => s.includes(`asking ${a.split(' ')[0]}`)), 'asked for its address again (option 50)');
+  assert.ok(
+    server.seen.some((s) => s.includes(`asking ${a.split(' ')[0]}`)),
+    'asked for its address again (option 50)',
+  );
   // Two at once: the same two leases, the lowest parked address to the first start.
   await Promise.all([stop(a), stop(b)]);
   assert.deepEqual((await Promise.all([start(), start()])).sort(), [a, b].sort());
@@ -88,11 +124,14 @@ test('a parked lease nobody takes is released after keepMs; then a start gets a 
   const a = await start();
   await stop(a);
   await new Promise((r) => setTimeout(r, 150));
-  assert.deepEqual(server.seen.filter((s) => s.startsWith('RELEASE')), [`RELEASE ${a.split(' ')[1]}`]);
+  assert.deepEqual(
+    server.seen.filter((s) => s.startsWith('RELEASE')),
+    [`RELEASE ${a.split(' ')[1]}`],
+  );
   assert.notEqual(await start(), a);
 });
 
-test('keepMs 0: released at once, as before; with a name, the name\'s own parked lease', async (t) => {
+test("keepMs 0: released at once, as before; with a name, the name's own parked lease", async (t) => {
   const now = await setup(0);
   t.after(() => now.ipam.close());
   const a = await now.start();
@@ -104,6 +143,6 @@ test('keepMs 0: released at once, as before; with a name, the name\'s own parked
   const db = await named.start('db');
   await named.stop(web);
   await named.stop(db);
-  assert.equal(await named.start('db'), db, 'db\'s own, although web\'s address is lower');
+  assert.equal(await named.start('db'), db, "db's own, although web's address is lower");
   assert.equal(await named.start('web'), web);
 });

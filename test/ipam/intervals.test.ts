@@ -10,7 +10,10 @@ test('adding neighbours merges intervals, deleting inside splits them', () => {
   assert.equal(s.add(5n), true);
   assert.equal(s.add(5n), false);
   s.add(7n);
-  assert.deepEqual(pairs(s), [[5, 5], [7, 7]]);
+  assert.deepEqual(pairs(s), [
+    [5, 5],
+    [7, 7],
+  ]);
   s.add(6n);
   assert.deepEqual(pairs(s), [[5, 7]]);
   s.add(4n);
@@ -19,10 +22,16 @@ test('adding neighbours merges intervals, deleting inside splits them', () => {
   assert.equal(s.size, 5n);
   assert.equal(s.delete(6n), true);
   assert.equal(s.delete(6n), false);
-  assert.deepEqual(pairs(s), [[4, 5], [7, 8]]);
+  assert.deepEqual(pairs(s), [
+    [4, 5],
+    [7, 8],
+  ]);
   s.delete(4n);
   s.delete(8n);
-  assert.deepEqual(pairs(s), [[5, 5], [7, 7]]);
+  assert.deepEqual(pairs(s), [
+    [5, 5],
+    [7, 7],
+  ]);
   s.delete(5n);
   assert.deepEqual(pairs(s), [[7, 7]]);
   assert.equal(s.size, 1n);
@@ -46,7 +55,10 @@ test('firstFree skips a covering interval in one step and respects the upper bou
 
 test('agrees with a plain Set under random operations', () => {
   let seed = 42;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   const s = new IntervalSet();
   const ref = new Set<number>();
   for (let i = 0; i < 5000; i++) {
@@ -61,7 +73,11 @@ test('agrees with a plain Set under random operations', () => {
     if (i % 97 === 0) {
       const from = rnd(200);
       let expect: number | undefined;
-      for (let v = from; v < 200; v++) if (!ref.has(v)) { expect = v; break; }
+      for (let v = from; v < 200; v++)
+        if (!ref.has(v)) {
+          expect = v;
+          break;
+        }
       assert.equal(s.firstFree(BigInt(from), 199n), expect === undefined ? undefined : BigInt(expect));
       assert.equal(s.size, BigInt(ref.size));
     }
@@ -74,16 +90,31 @@ test('agrees with a plain Set under random operations', () => {
 test('KeyedMutex runs one operation per key at a time, in order, and keys independently', async () => {
   const m = new KeyedMutex();
   const log: string[] = [];
-  const step = (key: string, name: string, ms: number) => m.run(key, async () => {
-    log.push(`${name}+`);
-    await new Promise((r) => setTimeout(r, ms));
-    log.push(`${name}-`);
-    return name;
+  const step = (key: string, name: string, ms: number) =>
+    m.run(key, async () => {
+      log.push(`${name}+`);
+      await new Promise((r) => setTimeout(r, ms));
+      log.push(`${name}-`);
+      return name;
+    });
+  const failing = m.run('a', async () => {
+    throw new Error('boom');
   });
-  const failing = m.run('a', async () => { throw new Error('boom'); });
-  const results = await Promise.allSettled([step('a', 'a1', 20), step('a', 'a2', 1), step('b', 'b1', 5), failing, step('a', 'a3', 1)]);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-  assert.deepEqual(log.filter((x) => x.startsWith('a')), ['a1+', 'a1-', 'a2+', 'a2-', 'a3+', 'a3-']);
+  const results = await Promise.allSettled([
+    step('a', 'a1', 20),
+    step('a', 'a2', 1),
+    step('b', 'b1', 5),
+    failing,
+    step('a', 'a3', 1),
+  ]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+  );
+  assert.deepEqual(
+    log.filter((x) => x.startsWith('a')),
+    ['a1+', 'a1-', 'a2+', 'a2-', 'a3+', 'a3-'],
+  );
   assert.ok(log.indexOf('b1-') < log.indexOf('a1-'), 'b does not wait for a');
   assert.deepEqual(m.busyKeys, []);
 });

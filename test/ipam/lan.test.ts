@@ -5,16 +5,23 @@ import assert from 'node:assert/strict';
 import { Ipam, type LanCheck } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 
-function fakeLan(answers: Record<string, { mac: string; reason: 'answered' | 'probing' }>, policy: 'refuse' | 'warn' = 'refuse') {
+function fakeLan(
+  answers: Record<string, { mac: string; reason: 'answered' | 'probing' }>,
+  policy: 'refuse' | 'warn' = 'refuse',
+) {
   const asked: string[][] = [];
   const claimed: string[] = [];
   const lan: LanCheck = {
-    claimed(_subnet, ip) { claimed.push(ip); },
+    claimed(_subnet, ip) {
+      claimed.push(ip);
+    },
     async inUse(_subnet, candidates) {
       asked.push([...candidates]);
       return new Map(candidates.filter((c) => answers[c]).map((c) => [c, answers[c]!]));
     },
-    async conflictPolicy() { return policy; },
+    async conflictPolicy() {
+      return policy;
+    },
   };
   return { lan, asked, claimed };
 }
@@ -26,26 +33,59 @@ async function setup(lan: LanCheck) {
 }
 
 test('dynamic: addresses that answer are skipped and held with their MAC; candidates are probed four at a time', async () => {
-  const { lan, asked, claimed } = fakeLan({ '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' }, '198.18.15.3': { mac: '02:00:00:00:00:03', reason: 'answered' } });
+  const { lan, asked, claimed } = fakeLan({
+    '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' },
+    '198.18.15.3': { mac: '02:00:00:00:00:03', reason: 'answered' },
+  });
   const { ipam, poolId } = await setup(lan);
-  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1', options: { RequestAddressType: 'com.docker.network.gateway' } })).address, '198.18.15.1/24');
+  assert.equal(
+    (
+      await ipam.requestAddress({
+        poolId,
+        address: '198.18.15.1',
+        options: { RequestAddressType: 'com.docker.network.gateway' },
+      })
+    ).address,
+    '198.18.15.1/24',
+  );
   assert.equal(asked.length, 0, 'the gateway is the router: not probed');
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.4/24');
   assert.deepEqual(asked[0], ['198.18.15.2', '198.18.15.3', '198.18.15.4', '198.18.15.5']);
-  assert.deepEqual((await ipam.held(poolId)).map((h) => [h.address, h.mac, h.reason]), [['198.18.15.2', '02:00:00:00:00:02', 'answered'], ['198.18.15.3', '02:00:00:00:00:03', 'answered']]);
+  assert.deepEqual(
+    (await ipam.held(poolId)).map((h) => [h.address, h.mac, h.reason]),
+    [
+      ['198.18.15.2', '02:00:00:00:00:02', 'answered'],
+      ['198.18.15.3', '02:00:00:00:00:03', 'answered'],
+    ],
+  );
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.5/24');
   assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.4'), true);
   assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
-  assert.ok(claimed.includes('198.18.15.4') && claimed.includes('198.18.15.5') && !claimed.includes('198.18.15.1'), 'handed-out addresses are defended; the gateway is not');
+  assert.ok(
+    claimed.includes('198.18.15.4') && claimed.includes('198.18.15.5') && !claimed.includes('198.18.15.1'),
+    'handed-out addresses are defended; the gateway is not',
+  );
 });
 
-test('an address another macnet host\'s probe link (MAC 0e:...) defends is held for 30 s, a LAN device\'s for 10 minutes', async () => {
-  const { lan } = fakeLan({ '198.18.15.1': { mac: '0e:12:34:56:78:9a', reason: 'answered' }, '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' } });
+test("an address another macnet host's probe link (MAC 0e:...) defends is held for 30 s, a LAN device's for 10 minutes", async () => {
+  const { lan } = fakeLan({
+    '198.18.15.1': { mac: '0e:12:34:56:78:9a', reason: 'answered' },
+    '198.18.15.2': { mac: '02:00:00:00:00:02', reason: 'answered' },
+  });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.3/24');
   const held = await ipam.held(poolId);
-  const span = (a: string) => { const h = held.find((x) => x.address === a)!; return Date.parse(h.until) - Date.parse(h.seen); };
-  assert.deepEqual(held.map((h) => [h.address, h.mac]), [['198.18.15.1', '0e:12:34:56:78:9a'], ['198.18.15.2', '02:00:00:00:00:02']]);
+  const span = (a: string) => {
+    const h = held.find((x) => x.address === a)!;
+    return Date.parse(h.until) - Date.parse(h.seen);
+  };
+  assert.deepEqual(
+    held.map((h) => [h.address, h.mac]),
+    [
+      ['198.18.15.1', '0e:12:34:56:78:9a'],
+      ['198.18.15.2', '02:00:00:00:00:02'],
+    ],
+  );
   assert.equal(span('198.18.15.1'), 30_000);
   assert.equal(span('198.18.15.2'), 600_000);
 });
@@ -63,15 +103,23 @@ test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=war
   const { ipam, poolId } = await setup(fakeLan(answers).lan);
   await assert.rejects(ipam.requestAddress({ poolId, address: '198.18.15.9' }), {
     code: 'ADDRESS_CONFLICT',
-    message: 'address 198.18.15.9 is in use on the LAN by 02:00:00:00:00:09 (it answered a probe); pick another address, or create the network with -o conflict=warn to use it anyway',
+    message:
+      'address 198.18.15.9 is in use on the LAN by 02:00:00:00:00:09 (it answered a probe); pick another address, or create the network with -o conflict=warn to use it anyway',
   });
   assert.deepEqual(await ipam.allocations(poolId), [], 'nothing reserved');
   const warn = await setup(fakeLan(answers, 'warn').lan);
-  assert.equal((await warn.ipam.requestAddress({ poolId: warn.poolId, address: '198.18.15.9' })).address, '198.18.15.9/24');
+  assert.equal(
+    (await warn.ipam.requestAddress({ poolId: warn.poolId, address: '198.18.15.9' })).address,
+    '198.18.15.9/24',
+  );
 });
 
 test('no LAN known for the subnet (no network yet): nothing is probed, everything is free', async () => {
-  const lan: LanCheck = { inUse: async () => undefined, conflictPolicy: async () => 'refuse', claimed: () => undefined };
+  const lan: LanCheck = {
+    inUse: async () => undefined,
+    conflictPolicy: async () => 'refuse',
+    claimed: () => undefined,
+  };
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.7' })).address, '198.18.15.7/24');
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.1/24');
@@ -82,8 +130,12 @@ test('a range where every candidate answers ends in IPAM_POOL_EXHAUSTED that say
   for (let i = 1; i < 7; i++) answers[`198.18.15.${i}`] = { mac: '02:00:00:00:00:01', reason: 'answered' };
   const ipam = new Ipam(new MemoryStore(), { lan: fakeLan(answers).lan });
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/29', v6: false });
-  await assert.rejects(ipam.requestAddress({ poolId }), (e: Error & { code?: string }) =>
-    e.code === 'IPAM_POOL_EXHAUSTED' && /all 6 usable addresses are allocated or in use on the LAN \(6 answered a probe\)/.test(e.message));
+  await assert.rejects(
+    ipam.requestAddress({ poolId }),
+    (e: Error & { code?: string }) =>
+      e.code === 'IPAM_POOL_EXHAUSTED' &&
+      /all 6 usable addresses are allocated or in use on the LAN \(6 answered a probe\)/.test(e.message),
+  );
 });
 
 test('warm set: after a cold allocation the next addresses are verified in the background and taken without a probe', async () => {
@@ -105,10 +157,15 @@ test('warm set: after a cold allocation the next addresses are verified in the b
 
 test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8, 16, 32 at a time) instead of giving up', async () => {
   const devices: Record<string, { mac: string; reason: 'answered' }> = {};
-  for (let i = 1; i <= 40; i++) devices[`198.18.15.${i}`] = { mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, reason: 'answered' };
+  for (let i = 1; i <= 40; i++)
+    devices[`198.18.15.${i}`] = { mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, reason: 'answered' };
   const { lan, asked } = fakeLan(devices);
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.41/24');
-  assert.deepEqual(asked.slice(0, 4).map((a) => a.length), [4, 8, 16, 32], 'one window each, twice as wide each time');
+  assert.deepEqual(
+    asked.slice(0, 4).map((a) => a.length),
+    [4, 8, 16, 32],
+    'one window each, twice as wide each time',
+  );
   assert.equal((await ipam.held(poolId)).length, 40, 'every device is held with its MAC');
 });

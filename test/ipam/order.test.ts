@@ -14,12 +14,16 @@ function fakeLan(answers: Map<string, Answer> = new Map(), policy: 'refuse' | 'w
   const asked: string[] = [];
   const claimed: string[] = [];
   const lan: LanCheck = {
-    claimed(_subnet, ip) { claimed.push(ip); },
+    claimed(_subnet, ip) {
+      claimed.push(ip);
+    },
     async inUse(_subnet, candidates) {
       asked.push(...candidates);
       return new Map(candidates.filter((c) => answers.has(c)).map((c) => [c, answers.get(c)!]));
     },
-    async conflictPolicy() { return policy; },
+    async conflictPolicy() {
+      return policy;
+    },
   };
   return { lan, asked, claimed, answers };
 }
@@ -63,15 +67,22 @@ test('four containers restarted at once get the same four addresses, none probed
   const asked = f.asked.length;
   const again = await Promise.all(four.map(() => next()));
   assert.deepEqual(again.sort(), four.sort());
-  assert.deepEqual(f.asked.slice(asked).filter((a) => four.includes(a)), [], 'just released: not probed');
+  assert.deepEqual(
+    f.asked.slice(asked).filter((a) => four.includes(a)),
+    [],
+    'just released: not probed',
+  );
 });
 
 test('a LAN device at the lowest free address is skipped; the container after it keeps its own', async (t) => {
   const f = fakeLan(new Map([['198.18.15.96', DEVICE]]));
   const { ipam, poolId, next } = await setup(f.lan);
   t.after(() => ipam.close());
-  assert.equal(await next(), '198.18.15.97', 'Docker\'s IPAM would take .96');
-  assert.deepEqual((await ipam.held(poolId)).map((h) => [h.address, h.mac]), [['198.18.15.96', DEVICE.mac]]);
+  assert.equal(await next(), '198.18.15.97', "Docker's IPAM would take .96");
+  assert.deepEqual(
+    (await ipam.held(poolId)).map((h) => [h.address, h.mac]),
+    [['198.18.15.96', DEVICE.mac]],
+  );
   for (let i = 0; i < 2; i++) {
     await ipam.releaseAddress(poolId, '198.18.15.97');
     assert.equal(await next(), '198.18.15.97');
@@ -107,7 +118,10 @@ test('not warm on release: the gateway, a static address taken despite a conflic
   const asked = f.asked.length;
   assert.equal(await next(), '198.18.15.96');
   assert.deepEqual(f.asked.slice(asked, asked + 4), ['198.18.15.96', '198.18.15.97', '198.18.15.98', '198.18.15.99']);
-  assert.deepEqual((await ipam.held(poolId)).map((h) => h.address), ['198.18.15.98']);
+  assert.deepEqual(
+    (await ipam.held(poolId)).map((h) => h.address),
+    ['198.18.15.98'],
+  );
 });
 
 test('the warm set holds the lowest free addresses: a start after the refill waits on no probe', async (t) => {
@@ -136,7 +150,10 @@ test('with a name (Docker 29) the sticky address wins over a lower free one; jus
   await ipam.releaseAddress(poolId, '198.18.15.96');
   await ipam.releaseAddress(poolId, '198.18.15.97');
   const asked = f.asked.length;
-  assert.equal(await named('b'), '198.18.15.97/24', 'b\'s own, though .96 is lower');
+  assert.equal(await named('b'), '198.18.15.97/24', "b's own, though .96 is lower");
   assert.equal(await named('a'), '198.18.15.96/24');
-  assert.deepEqual(f.asked.slice(asked).filter((a) => a === '198.18.15.96' || a === '198.18.15.97'), []);
+  assert.deepEqual(
+    f.asked.slice(asked).filter((a) => a === '198.18.15.96' || a === '198.18.15.97'),
+    [],
+  );
 });

@@ -13,7 +13,9 @@ import { silentLogger } from '../../src/log';
 const L = 'LocalDefault';
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
 let tmp: string;
-before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-reclaim-')); });
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-reclaim-'));
+});
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** What the driver reports per subnet: its networks on it and the addresses they use. */
@@ -21,11 +23,14 @@ type Use = Record<string, { networks: number; addresses: string[] }>;
 
 function deps(ipam: Ipam, use: Use): ReclaimDeps {
   return {
-    ipam, log: silentLogger,
+    ipam,
+    log: silentLogger,
     driver: {
       subnetUse: async (subnet, same) => {
         const k = Object.keys(use).find((s) => same(s, subnet));
-        return k ? { networks: use[k]!.networks, addresses: new Set(use[k]!.addresses) } : { networks: 0, addresses: new Set() };
+        return k
+          ? { networks: use[k]!.networks, addresses: new Set(use[k]!.addresses) }
+          : { networks: 0, addresses: new Set() };
       },
     },
   };
@@ -59,12 +64,23 @@ async function afterRestart(name: string, fn: (ipam: Ipam, poolId: string) => Pr
 
 test('an address allocated before the start that no endpoint uses is given back after two looks; nothing else is', async () => {
   await afterRestart('basic', async (ipam, poolId) => {
-    const use: Use = { '198.18.7.0/24': { networks: 1, addresses: ['198.18.7.1', '198.18.7.250', '198.18.7.2', '198.18.7.3'] } };
-    assert.deepEqual((await findOrphans(deps(ipam, use))).map((o) => o.address), ['198.18.7.4']);
+    const use: Use = {
+      '198.18.7.0/24': { networks: 1, addresses: ['198.18.7.1', '198.18.7.250', '198.18.7.2', '198.18.7.3'] },
+    };
+    assert.deepEqual(
+      (await findOrphans(deps(ipam, use))).map((o) => o.address),
+      ['198.18.7.4'],
+    );
     // Allocated by this daemon, without an endpoint yet (a start in progress): never a candidate.
     await ipam.requestAddress({ poolId });
     assert.deepEqual(await reclaimOrphans(deps(ipam, use), 10), ['198.18.7.4']);
-    assert.deepEqual(await allocated(ipam, poolId), ['198.18.7.1', '198.18.7.2', '198.18.7.3', '198.18.7.5', '198.18.7.250']);
+    assert.deepEqual(await allocated(ipam, poolId), [
+      '198.18.7.1',
+      '198.18.7.2',
+      '198.18.7.3',
+      '198.18.7.5',
+      '198.18.7.250',
+    ]);
     assert.deepEqual(await reclaimOrphans(deps(ipam, use), 10), [], 'idempotent');
   });
 });
@@ -83,11 +99,15 @@ test('an endpoint that appears between the two looks keeps its address; the gate
   });
 });
 
-test('a subnet whose pool another driver\'s network shares, or no network of macnet uses, is left alone', async () => {
+test("a subnet whose pool another driver's network shares, or no network of macnet uses, is left alone", async () => {
   await afterRestart('shared', async (ipam, poolId) => {
     await ipam.requestPool({ addressSpace: L, pool: '198.18.7.0/24', v6: false }); // a second network (refs 2)
     const one: Use = { '198.18.7.0/24': { networks: 1, addresses: ['198.18.7.1', '198.18.7.250'] } };
-    assert.deepEqual(await reclaimOrphans(deps(ipam, one), 10), [], 'refs 2, one macnet network: the other is not ours');
+    assert.deepEqual(
+      await reclaimOrphans(deps(ipam, one), 10),
+      [],
+      'refs 2, one macnet network: the other is not ours',
+    );
     assert.deepEqual(await reclaimOrphans(deps(ipam, {}), 10), [], 'no macnet network on the subnet');
     const two: Use = { '198.18.7.0/24': { networks: 2, addresses: ['198.18.7.1', '198.18.7.250', '198.18.7.2'] } };
     assert.deepEqual(await reclaimOrphans(deps(ipam, two), 10), ['198.18.7.3', '198.18.7.4']);
@@ -95,11 +115,13 @@ test('a subnet whose pool another driver\'s network shares, or no network of mac
   });
 });
 
-test('an inherited address released and handed out again is this daemon\'s: never reclaimed', async () => {
+test("an inherited address released and handed out again is this daemon's: never reclaimed", async () => {
   await afterRestart('again', async (ipam, poolId) => {
     await ipam.releaseAddress(poolId, '198.18.7.4');
     assert.equal((await ipam.requestAddress({ poolId, address: '198.18.7.4' })).address, '198.18.7.4/24');
-    const use: Use = { '198.18.7.0/24': { networks: 1, addresses: ['198.18.7.1', '198.18.7.250', '198.18.7.2', '198.18.7.3'] } };
+    const use: Use = {
+      '198.18.7.0/24': { networks: 1, addresses: ['198.18.7.1', '198.18.7.250', '198.18.7.2', '198.18.7.3'] },
+    };
     assert.deepEqual(await reclaimOrphans(deps(ipam, use), 10), []);
     assert.ok((await allocated(ipam, poolId)).includes('198.18.7.4'));
   });

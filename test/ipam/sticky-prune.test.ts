@@ -10,7 +10,12 @@ const NAME = 'com.docker.network.endpoint.name';
 test('3,000 cycles of new names on a small range leave at most one sticky record per address', async () => {
   const store = new MemoryStore();
   const ipam = new Ipam(store);
-  const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', subPool: '198.18.15.16/28', v6: false });
+  const { poolId } = await ipam.requestPool({
+    addressSpace: '',
+    pool: '198.18.15.0/24',
+    subPool: '198.18.15.16/28',
+    v6: false,
+  });
   for (let i = 0; i < 3000; i++) {
     const a = (await ipam.requestAddress({ poolId, options: { [NAME]: `run-${i}` } })).address;
     await ipam.releaseAddress(poolId, a.split('/')[0]!);
@@ -34,5 +39,9 @@ test('at load, records of one address that an older macnet left are pruned to th
   ipam = new Ipam(store);
   await ipam.load();
   const left = await store.list('ipam/sticky/');
-  assert.deepEqual(left.map((e) => e.key.slice(prefix.length)), ['old-49'], 'the newest record of the address stays');
+  assert.deepEqual(
+    left.map((e) => e.key.slice(prefix.length)),
+    ['old-49'],
+    'the newest record of the address stays',
+  );
 });

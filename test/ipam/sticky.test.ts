@@ -10,8 +10,16 @@ const NAME = 'com.docker.network.endpoint.name';
 function lanWith(answers: Set<string>): LanCheck {
   return {
     claimed() {},
-    async inUse(_s, candidates) { return new Map(candidates.filter((c) => answers.has(c)).map((c) => [c, { mac: '02:00:00:00:00:99', reason: 'answered' as const }])); },
-    async conflictPolicy() { return 'refuse'; },
+    async inUse(_s, candidates) {
+      return new Map(
+        candidates
+          .filter((c) => answers.has(c))
+          .map((c) => [c, { mac: '02:00:00:00:00:99', reason: 'answered' as const }]),
+      );
+    },
+    async conflictPolicy() {
+      return 'refuse';
+    },
   };
 }
 
@@ -28,9 +36,17 @@ test('a name gets its previous address back after release, before any lower free
   assert.deepEqual([web, db], ['198.18.15.1/24', '198.18.15.2/24']);
   await ipam.releaseAddress(poolId, '198.18.15.2');
   await ipam.releaseAddress(poolId, '198.18.15.1');
-  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'db' } })).address, db, 'db again, although .1 is lower');
+  assert.equal(
+    (await ipam.requestAddress({ poolId, options: { [NAME]: 'db' } })).address,
+    db,
+    'db again, although .1 is lower',
+  );
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.1/24', 'no name: the lowest free');
-  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'web' } })).address, '198.18.15.3/24', 'web\'s is taken');
+  assert.equal(
+    (await ipam.requestAddress({ poolId, options: { [NAME]: 'web' } })).address,
+    '198.18.15.3/24',
+    "web's is taken",
+  );
   assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.3'), 'web');
   assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.1'), undefined, 'no name sent');
 });
@@ -41,8 +57,16 @@ test('the previous address is not given back when another container has it or th
   const { ipam, poolId } = await setup(lanWith(answers), store);
   assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address, '198.18.15.1/24');
   await ipam.releaseAddress(poolId, '198.18.15.1');
-  assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.1' })).address, '198.18.15.1/24', 'taken by a static --ip');
-  assert.equal((await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address, '198.18.15.2/24', 'the lowest free instead');
+  assert.equal(
+    (await ipam.requestAddress({ poolId, address: '198.18.15.1' })).address,
+    '198.18.15.1/24',
+    'taken by a static --ip',
+  );
+  assert.equal(
+    (await ipam.requestAddress({ poolId, options: { [NAME]: 'a' } })).address,
+    '198.18.15.2/24',
+    'the lowest free instead',
+  );
   await ipam.releaseAddress(poolId, '198.18.15.2');
   // A LAN device took it while the daemon was restarted (a just-released address is not probed: warm.ts).
   answers.add('198.18.15.2');
@@ -58,9 +82,16 @@ test('previous addresses survive a restart (store) and go with the pool', async 
   await first.ipam.requestAddress({ poolId: first.poolId, options: { [NAME]: 'y' } });
   await first.ipam.releaseAddress(first.poolId, '198.18.15.1');
   const restarted = new Ipam(store);
-  assert.equal((await restarted.requestAddress({ poolId: first.poolId, options: { [NAME]: 'x' } })).address, '198.18.15.1/24');
+  assert.equal(
+    (await restarted.requestAddress({ poolId: first.poolId, options: { [NAME]: 'x' } })).address,
+    '198.18.15.1/24',
+  );
   await restarted.releaseAddress(first.poolId, '198.18.15.1');
   await restarted.releaseAddress(first.poolId, '198.18.15.2');
   await restarted.releasePool(first.poolId);
-  assert.deepEqual((await store.list('ipam/')).map((e) => e.key), [], 'nothing of the pool remains, names included');
+  assert.deepEqual(
+    (await store.list('ipam/')).map((e) => e.key),
+    [],
+    'nothing of the pool remains, names included',
+  );
 });

@@ -17,7 +17,8 @@ export async function nsFixture(label: string): Promise<NsFixture> {
   const ns = await TestNetns.create(label);
   const k = Kernel.open(ns.path);
   return {
-    ns, k,
+    ns,
+    k,
     async close() {
       await k.close();
       await ns.delete();
@@ -32,7 +33,12 @@ const required = new Set((process.env.MACNET_REQUIRE_KINDS ?? '').split(',').fil
  * child of `parent`). Returns true if it exists; otherwise skips the test with the reason, or fails it
  * when the kind is required here.
  */
-export async function requireKind(t: TestContext, k: Kernel, kind: 'dummy' | 'vlan' | 'ipvlan', parent: string): Promise<boolean> {
+export async function requireKind(
+  t: TestContext,
+  k: Kernel,
+  kind: 'dummy' | 'vlan' | 'ipvlan',
+  parent: string,
+): Promise<boolean> {
   const name = `probe-${kind}`;
   try {
     if (kind === 'dummy') await k.links.create({ kind: 'dummy', name });

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { ipJson } from '../lab/sh';
 import { nsFixture, requireKind, type NsFixture } from './fixture';
 
-interface IpLink { ifname: string; link?: string; linkinfo?: { info_kind: string; info_data?: Record<string, unknown> } }
+interface IpLink {
+  ifname: string;
+  link?: string;
+  linkinfo?: { info_kind: string; info_data?: Record<string, unknown> };
+}
 
 let f: NsFixture;
 before(async () => {
@@ -39,8 +43,11 @@ test('802.1q vlan link: id and protocol read back, a macvlan on top, the same id
   assert.equal(ip.link, 'p0');
   const mv = await f.k.links.create({ kind: 'macvlan', name: 'mv-v50', parent: 'p0.50', mode: 'bridge' });
   assert.equal(mv.parentIndex, v.index);
-  await assert.rejects(f.k.links.create({ kind: 'vlan', name: 'p0.50b', parent: 'p0', id: 50 }),
-    (e: Error & { errno?: string }) => /create vlan "p0.50b" on parent "p0": E[A-Z]+: /.test(e.message) && e.errno !== undefined);
+  await assert.rejects(
+    f.k.links.create({ kind: 'vlan', name: 'p0.50b', parent: 'p0', id: 50 }),
+    (e: Error & { errno?: string }) =>
+      /create vlan "p0.50b" on parent "p0": E[A-Z]+: /.test(e.message) && e.errno !== undefined,
+  );
   const qinq = await f.k.links.create({ kind: 'vlan', name: 'p0.60', parent: 'p0', id: 60, protocol: '802.1ad' });
   assert.deepEqual(qinq.data, { kind: 'vlan', id: 60, protocol: '802.1ad' });
   await f.k.links.delete('p0.60');

@@ -53,7 +53,14 @@ test('bridge: created, a port enslaved, released', async () => {
 for (const mode of ['bridge', 'vepa', 'private', 'passthru', 'source'] as const) {
   test(`macvlan in ${mode} mode: the kernel reports the mode, parent and MAC back`, async () => {
     const name = `mv-${mode}`;
-    const l = await f.k.links.create({ kind: 'macvlan', name, parent: 'p0', mode, mac: '02:00:c6:12:0f:01', mtu: 1400 });
+    const l = await f.k.links.create({
+      kind: 'macvlan',
+      name,
+      parent: 'p0',
+      mode,
+      mac: '02:00:c6:12:0f:01',
+      mtu: 1400,
+    });
     assert.deepEqual(l.data, { kind: 'macvlan', mode });
     assert.equal(l.parentIndex, (await f.k.links.get('p0')).index);
     const ip = await ipLink(name);
@@ -96,16 +103,29 @@ test('up/down, MTU, MAC, name and promisc changes are what ip reports', async ()
   await f.k.links.delete('mv-renamed');
 });
 
-test('arp_ignore and IPv6 link-local generation set over netlink: the namespace\'s sysctl and addresses show them', async () => {
+test("arp_ignore and IPv6 link-local generation set over netlink: the namespace's sysctl and addresses show them", async () => {
   await f.k.links.create({ kind: 'macvlan', name: 'mv-af', parent: 'p0' });
   await f.k.links.set('mv-af', { arpIgnore: 1, ipv6LinkLocal: false });
   await f.k.links.setUp('mv-af');
   const sysctl = await sh('ip', 'netns', 'exec', f.ns.name, 'cat', '/proc/sys/net/ipv4/conf/mv-af/arp_ignore');
   assert.equal(sysctl.trim(), '1');
-  const addrs = await ipJson<{ addr_info: { family: string; scope: string }[] }[]>(f.ns.name, 'addr', 'show', 'dev', 'mv-af');
-  assert.deepEqual(addrs[0]!.addr_info.filter((a) => a.family === 'inet6'), [], 'no link-local address');
+  const addrs = await ipJson<{ addr_info: { family: string; scope: string }[] }[]>(
+    f.ns.name,
+    'addr',
+    'show',
+    'dev',
+    'mv-af',
+  );
+  assert.deepEqual(
+    addrs[0]!.addr_info.filter((a) => a.family === 'inet6'),
+    [],
+    'no link-local address',
+  );
   await f.k.links.set('mv-af', { arpIgnore: 0 });
-  assert.equal((await sh('ip', 'netns', 'exec', f.ns.name, 'cat', '/proc/sys/net/ipv4/conf/mv-af/arp_ignore')).trim(), '0');
+  assert.equal(
+    (await sh('ip', 'netns', 'exec', f.ns.name, 'cat', '/proc/sys/net/ipv4/conf/mv-af/arp_ignore')).trim(),
+    '0',
+  );
   await assert.rejects(f.k.links.set('mv-af', { arpIgnore: 9 }), /INVALID_ARGUMENT|arp_ignore 9 is not valid/);
   await f.k.links.delete('mv-af');
 });
@@ -117,18 +137,24 @@ test('deleteIfExists is idempotent', async () => {
 });
 
 test('errors name the operation, the errno and the kernel text', async () => {
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-1a2b', parent: 'eth9' }), (e: Error & { errno?: string }) => {
-    assert.equal(e.message, 'create macvlan "mv-1a2b" on parent "eth9": ENODEV: no such device');
-    assert.equal(e.errno, 'ENODEV');
-    assert.ok(isMacnetError(e, 'KERNEL_ERROR'));
-    return true;
-  });
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-1a2b', parent: 'eth9' }),
+    (e: Error & { errno?: string }) => {
+      assert.equal(e.message, 'create macvlan "mv-1a2b" on parent "eth9": ENODEV: no such device');
+      assert.equal(e.errno, 'ENODEV');
+      assert.ok(isMacnetError(e, 'KERNEL_ERROR'));
+      return true;
+    },
+  );
   await f.k.links.create({ kind: 'macvlan', name: 'mv-dup', parent: 'p0' });
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-dup', parent: 'p0' }), (e: Error & { errno?: string }) => {
-    assert.match(e.message, /^create macvlan "mv-dup" on parent "p0": EEXIST: /);
-    assert.equal(e.errno, 'EEXIST');
-    return true;
-  });
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-dup', parent: 'p0' }),
+    (e: Error & { errno?: string }) => {
+      assert.match(e.message, /^create macvlan "mv-dup" on parent "p0": EEXIST: /);
+      assert.equal(e.errno, 'EEXIST');
+      return true;
+    },
+  );
   // MTU above the parent's: the kernel refuses with EINVAL (and its extended-ack text where it has one).
   await assert.rejects(f.k.links.set('mv-dup', { mtu: 9000 }), (e: Error & { errno?: string }) => {
     assert.match(e.message, /^set link "mv-dup" mtu=9000: EINVAL: /);
@@ -136,23 +162,39 @@ test('errors name the operation, the errno and the kernel text', async () => {
     return true;
   });
   // macvlan on loopback is refused by the kernel (not an Ethernet device).
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-lo', parent: 'lo' }), (e: Error & { errno?: string }) => {
-    assert.match(e.message, /^create macvlan "mv-lo" on parent "lo": EINVAL: /);
-    return true;
-  });
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-lo', parent: 'lo' }),
+    (e: Error & { errno?: string }) => {
+      assert.match(e.message, /^create macvlan "mv-lo" on parent "lo": EINVAL: /);
+      return true;
+    },
+  );
   await f.k.links.delete('mv-dup');
   await assert.rejects(f.k.links.delete('mv-dup'), /delete link "mv-dup": ENODEV: no such device$/);
 });
 
 test('bad values are refused before the kernel is asked, naming the option and what is valid', async () => {
   const before = (await f.k.links.list()).length;
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'a-name-that-is-too-long', parent: 'p0' }),
-    /link name "a-name-that-is-too-long" is not a valid interface name: use 1 to 15 bytes/);
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mode: 'bridg' as 'bridge' }),
-    /macvlan mode "bridg" is not valid: use one of private, vepa, bridge, passthru, source/);
-  await assert.rejects(f.k.links.create({ kind: 'vlan', name: 'p0.5000', parent: 'p0', id: 5000 }), /vlan id 5000 is not a valid vlan id: use 1 to 4094/);
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mtu: 10 }), /mtu 10 is not a valid MTU/);
-  await assert.rejects(f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mac: 'zz' }), /not a MAC address/);
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'a-name-that-is-too-long', parent: 'p0' }),
+    /link name "a-name-that-is-too-long" is not a valid interface name: use 1 to 15 bytes/,
+  );
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mode: 'bridg' as 'bridge' }),
+    /macvlan mode "bridg" is not valid: use one of private, vepa, bridge, passthru, source/,
+  );
+  await assert.rejects(
+    f.k.links.create({ kind: 'vlan', name: 'p0.5000', parent: 'p0', id: 5000 }),
+    /vlan id 5000 is not a valid vlan id: use 1 to 4094/,
+  );
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mtu: 10 }),
+    /mtu 10 is not a valid MTU/,
+  );
+  await assert.rejects(
+    f.k.links.create({ kind: 'macvlan', name: 'mv-x', parent: 'p0', mac: 'zz' }),
+    /not a MAC address/,
+  );
   assert.equal((await f.k.links.list()).length, before);
 });
 

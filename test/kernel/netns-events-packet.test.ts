@@ -53,13 +53,18 @@ test('a link moves to the namespace of a process given by pid, and Kernel opens 
 });
 
 test('a namespace that does not exist is NETNS_NOT_FOUND with the path in the message', async () => {
-  assert.throws(() => Kernel.open('/run/netns/mnt-does-not-exist'), (e: Error) => {
-    assert.ok(isMacnetError(e, 'NETNS_NOT_FOUND'));
-    assert.match(e.message, /\/run\/netns\/mnt-does-not-exist/);
-    return true;
-  });
+  assert.throws(
+    () => Kernel.open('/run/netns/mnt-does-not-exist'),
+    (e: Error) => {
+      assert.ok(isMacnetError(e, 'NETNS_NOT_FOUND'));
+      assert.match(e.message, /\/run\/netns\/mnt-does-not-exist/);
+      return true;
+    },
+  );
   await f.k.links.create({ kind: 'macvlan', name: 'mv-nons', parent: 'p0' });
-  await assert.rejects(f.k.links.moveTo('mv-nons', '/run/netns/mnt-does-not-exist'), (e: Error) => isMacnetError(e, 'NETNS_NOT_FOUND'));
+  await assert.rejects(f.k.links.moveTo('mv-nons', '/run/netns/mnt-does-not-exist'), (e: Error) =>
+    isMacnetError(e, 'NETNS_NOT_FOUND'),
+  );
   assert.ok(await f.k.links.find('mv-nons'), 'nothing changed');
   await f.k.links.delete('mv-nons');
 });
@@ -73,7 +78,9 @@ test('events: link and address changes arrive from the subscribed namespace', as
     await f.k.links.create({ kind: 'macvlan', name: 'mv-ev', parent: 'p0', up: true });
     const ev = await created;
     assert.equal(ev.type === 'link' && ev.link.kind, 'macvlan');
-    const addr = events.waitFor((e) => e.type === 'address' && e.action === 'new' && e.address.address === '2001:db8:16::7');
+    const addr = events.waitFor(
+      (e) => e.type === 'address' && e.action === 'new' && e.address.address === '2001:db8:16::7',
+    );
     await f.k.addresses.add('mv-ev', '2001:db8:16::7/64', { nodad: true });
     await addr;
     const gone = events.waitFor((e) => e.type === 'link' && e.action === 'del' && e.link.name === 'mv-ev');
@@ -98,7 +105,7 @@ function arpRequest(srcMac: string, srcIp: string, dstIp: string): Buffer {
   return b;
 }
 
-test('packet socket in another namespace: an ARP request gets the owner\'s reply', async () => {
+test("packet socket in another namespace: an ARP request gets the owner's reply", async () => {
   // p1 goes into `other` with 198.18.17.2; we ask for it from p0 and expect its MAC in the reply.
   await f.k.links.moveTo('p1', other.path);
   const target = await Kernel.with(other.path, async (k) => {
@@ -115,7 +122,10 @@ test('packet socket in another namespace: an ARP request gets the owner\'s reply
       });
     });
     sock.send(arpRequest(p0.mac!, '198.18.17.1', '198.18.17.2'), 'ff:ff:ff:ff:ff:ff');
-    const got = await Promise.race([reply, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no ARP reply in 3 s')), 3000))]);
+    const got = await Promise.race([
+      reply,
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no ARP reply in 3 s')), 3000)),
+    ]);
     assert.equal(got.mac, target.mac);
   } finally {
     sock.close();

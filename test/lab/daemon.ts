@@ -34,8 +34,14 @@ export class Daemon {
   private logs: string[] = [];
   readonly socket: string;
 
-  private constructor(readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs' | 'env'>>
-    & { extraArgs: string[]; mountNs?: string; env?: Record<string, string> }, private readonly ownDirs: string[]) {
+  private constructor(
+    readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs' | 'env'>> & {
+      extraArgs: string[];
+      mountNs?: string;
+      env?: Record<string, string>;
+    },
+    private readonly ownDirs: string[],
+  ) {
     this.socket = path.join(opts.pluginDir, 'macnet.sock');
   }
 
@@ -47,7 +53,17 @@ export class Daemon {
       liveDirs.add(d);
       return d;
     };
-    const d = new Daemon({ netns: o.netns, ...(o.mountNs && { mountNs: o.mountNs }), pluginDir: o.pluginDir ?? tmp('plugins'), stateDir: o.stateDir ?? tmp('state'), extraArgs: o.extraArgs ?? [], ...(o.env && { env: o.env }) }, own);
+    const d = new Daemon(
+      {
+        netns: o.netns,
+        ...(o.mountNs && { mountNs: o.mountNs }),
+        pluginDir: o.pluginDir ?? tmp('plugins'),
+        stateDir: o.stateDir ?? tmp('state'),
+        extraArgs: o.extraArgs ?? [],
+        ...(o.env && { env: o.env }),
+      },
+      own,
+    );
     await d.restart();
     return d;
   }
@@ -58,7 +74,10 @@ export class Daemon {
 
   /** Every line written to stderr so far, as written (a line that is not JSON shows here, not in logLines). */
   rawLines(): string[] {
-    return this.logs.join('').split('\n').filter((l) => l !== '');
+    return this.logs
+      .join('')
+      .split('\n')
+      .filter((l) => l !== '');
   }
 
   /** Exit code (or signal) once the process has exited by itself; undefined while it runs. */
@@ -71,15 +90,34 @@ export class Daemon {
 
   /** All log lines so far, parsed. */
   logLines(): Record<string, unknown>[] {
-    return this.logs.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.logs
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   /** Starts (again) with the same dirs; resolves when the daemon logs "ready". */
   async restart(): Promise<void> {
     if (this.child) throw new Error('daemon still running');
-    const args = [`--net=${this.opts.netns}`, ...(this.opts.mountNs ? [`--mount=${this.opts.mountNs}`] : []), process.execPath, MAIN, 'daemon', '--plugin-dir', this.opts.pluginDir,
-      '--state-dir', this.opts.stateDir, '--log-level', 'debug',
-      '--default-address-pool', 'base=198.18.128.0/17,size=24', '--default-address-pool', 'base=2001:db8:ff00::/40,size=64', ...this.opts.extraArgs];
+    const args = [
+      `--net=${this.opts.netns}`,
+      ...(this.opts.mountNs ? [`--mount=${this.opts.mountNs}`] : []),
+      process.execPath,
+      MAIN,
+      'daemon',
+      '--plugin-dir',
+      this.opts.pluginDir,
+      '--state-dir',
+      this.opts.stateDir,
+      '--log-level',
+      'debug',
+      '--default-address-pool',
+      'base=198.18.128.0/17,size=24',
+      '--default-address-pool',
+      'base=2001:db8:ff00::/40,size=64',
+      ...this.opts.extraArgs,
+    ];
     const env = { ...process.env, ...this.opts.env };
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     const from = this.logs.length; // an earlier run's "ready" must not count
@@ -129,17 +167,33 @@ export class Daemon {
 }
 
 /** One plugin call as dockerd makes it: POST /<method> with a JSON body. */
-export function pluginCall(socketPath: string, method: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+export function pluginCall(
+  socketPath: string,
+  method: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: `/${method}`, method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': Buffer.byteLength(text) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, body: raw ? JSON.parse(raw) as Record<string, unknown> : {} });
-      });
-    });
+    const req = http.request(
+      {
+        socketPath,
+        path: `/${method}`,
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'application/vnd.docker.plugins.v1.2+json',
+          'Content-Length': Buffer.byteLength(text),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {} });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });

@@ -30,7 +30,10 @@ export interface Engine {
 
 export const ENGINE_CACHE = process.env['MACNET_ENGINE_CACHE'] ?? '/var/cache/macnet-test/engines';
 /** Suites tried in order: the newest first; trixie (26.1) only when unstable's engine does not run here. */
-const SUITES = [{ suite: 'sid', min: 28 }, { suite: 'trixie', min: 26 }] as const;
+const SUITES = [
+  { suite: 'sid', min: 28 },
+  { suite: 'trixie', min: 26 },
+] as const;
 /** How long a fetched engine is used before the suite is asked again for a newer one ("the suite moves on"). */
 const REFRESH_MS = 24 * 3600 * 1000;
 const PACKAGES = ['docker.io', 'docker-cli', 'containerd'];
@@ -58,12 +61,22 @@ export function systemEngine(): Engine | string {
   if (!version) return `${dockerd} --version did not run`;
   const pkg = runs('dpkg-query', '-W', '-f=${Version}', 'docker.io')?.trim();
   return Object.freeze({
-    id: 'system', version, label: `docker ${version}`, dockerd, cli: '/usr/bin/docker', path: [],
+    id: 'system',
+    version,
+    label: `docker ${version}`,
+    dockerd,
+    cli: '/usr/bin/docker',
+    path: [],
     source: `system docker.io ${pkg ?? version}`,
   } satisfies Engine);
 }
 
-interface CacheRecord { suite: string; packages: Record<string, string>; fetchedAt: number; version: string }
+interface CacheRecord {
+  suite: string;
+  packages: Record<string, string>;
+  fetchedAt: number;
+  version: string;
+}
 
 function fromCache(dir: string): Engine | string {
   let rec: CacheRecord;
@@ -74,20 +87,30 @@ function fromCache(dir: string): Engine | string {
   }
   const root = path.join(dir, 'root');
   const e: Engine = {
-    id: 'current', version: rec.version, label: `docker ${rec.version}`,
-    dockerd: path.join(root, 'usr/sbin/dockerd'), cli: path.join(root, 'usr/bin/docker'),
+    id: 'current',
+    version: rec.version,
+    label: `docker ${rec.version}`,
+    dockerd: path.join(root, 'usr/sbin/dockerd'),
+    cli: path.join(root, 'usr/bin/docker'),
     path: [path.join(root, 'usr/bin'), path.join(root, 'usr/sbin')],
-    source: `Debian ${rec.suite} ${Object.entries(rec.packages).map(([p, v]) => `${p} ${v}`).join(', ')}`,
+    source: `Debian ${rec.suite} ${Object.entries(rec.packages)
+      .map(([p, v]) => `${p} ${v}`)
+      .join(', ')}`,
   };
   return checkRuns(e) ?? Object.freeze(e);
 }
 
 /** Why an unpacked engine does not run on this machine, or undefined when dockerd, containerd and the CLI do. */
 function checkRuns(e: Engine): string | undefined {
-  const bins: [string, string][] = [[e.dockerd, '--version'], [e.cli, '--version'],
-    [path.join(e.path[0]!, 'containerd'), '--version'], [path.join(e.path[0]!, 'containerd-shim-runc-v2'), '-v']];
+  const bins: [string, string][] = [
+    [e.dockerd, '--version'],
+    [e.cli, '--version'],
+    [path.join(e.path[0]!, 'containerd'), '--version'],
+    [path.join(e.path[0]!, 'containerd-shim-runc-v2'), '-v'],
+  ];
   for (const [bin, flag] of bins) if (runs(bin, flag) === undefined) return `${bin} ${flag} does not run here`;
-  if (!runs('runc', '--version') && !fs.existsSync('/usr/sbin/runc')) return 'runc is not installed (apt-get install runc)';
+  if (!runs('runc', '--version') && !fs.existsSync('/usr/sbin/runc'))
+    return 'runc is not installed (apt-get install runc)';
   return undefined;
 }
 
@@ -96,13 +119,25 @@ function fetchSuite(dir: string, suite: string): void {
   const work = `${dir}.fetch`;
   fs.rmSync(work, { recursive: true, force: true });
   for (const d of ['lists/partial', 'archives/partial']) fs.mkdirSync(path.join(work, d), { recursive: true });
-  fs.writeFileSync(path.join(work, 'sources.list'),
-    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${suite} main\n`);
+  fs.writeFileSync(
+    path.join(work, 'sources.list'),
+    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${suite} main\n`,
+  );
   const apt = [
-    '-o', `Dir::Etc::SourceList=${work}/sources.list`, '-o', 'Dir::Etc::SourceParts=/dev/null',
-    '-o', `Dir::State::Lists=${work}/lists`, '-o', `Dir::Cache::Archives=${work}/archives`, '-o', `Dir::Cache=${work}`,
+    '-o',
+    `Dir::Etc::SourceList=${work}/sources.list`,
+    '-o',
+    'Dir::Etc::SourceParts=/dev/null',
+    '-o',
+    `Dir::State::Lists=${work}/lists`,
+    '-o',
+    `Dir::Cache::Archives=${work}/archives`,
+    '-o',
+    `Dir::Cache=${work}`,
     // The download is unsandboxed (root writes into a root-owned dir); say so instead of warning at every fetch.
-    '-o', 'APT::Sandbox::User=root', '-qq',
+    '-o',
+    'APT::Sandbox::User=root',
+    '-qq',
   ];
   const ex = (cmd: string, args: string[], cwd?: string) =>
     execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
@@ -124,7 +159,8 @@ function fetchSuite(dir: string, suite: string): void {
   const version = versionOf(runs(path.join(work, 'root/usr/sbin/dockerd'), '--version') ?? '') ?? '';
   const rec: CacheRecord = { suite, packages, fetchedAt: Date.now(), version };
   // Only the unpacked tree and the record stay; lists and .deb files are 60 MB that nothing reads again.
-  for (const f of fs.readdirSync(work)) if (f !== 'root') fs.rmSync(path.join(work, f), { recursive: true, force: true });
+  for (const f of fs.readdirSync(work))
+    if (f !== 'root') fs.rmSync(path.join(work, f), { recursive: true, force: true });
   fs.writeFileSync(path.join(work, 'engine.json'), JSON.stringify(rec, null, 2) + '\n');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(work, dir);
@@ -140,7 +176,11 @@ export function ensureCurrentEngine(): { engine: Engine; note: string } | string
   const dir = currentDir();
   const cached = fromCache(dir);
   let fetchedAt = 0;
-  try { fetchedAt = (JSON.parse(fs.readFileSync(path.join(dir, 'engine.json'), 'utf8')) as CacheRecord).fetchedAt; } catch { /* none */ }
+  try {
+    fetchedAt = (JSON.parse(fs.readFileSync(path.join(dir, 'engine.json'), 'utf8')) as CacheRecord).fetchedAt;
+  } catch {
+    /* none */
+  }
   if (typeof cached !== 'string' && Date.now() - fetchedAt < REFRESH_MS) {
     return { engine: cached, note: `cached in ${dir} (fetched ${new Date(fetchedAt).toISOString()})` };
   }
@@ -153,12 +193,22 @@ export function ensureCurrentEngine(): { engine: Engine; note: string } | string
       continue;
     }
     const e = fromCache(dir);
-    if (typeof e === 'string') { why.push(`Debian ${suite}: ${e}`); continue; }
-    if (Number(e.version.split('.')[0]) < min) { why.push(`Debian ${suite}: docker ${e.version} is older than ${min}`); continue; }
-    return { engine: e, note: `fetched from Debian ${suite} into ${dir}${why.length ? ` (after: ${why.join('; ')})` : ''}` };
+    if (typeof e === 'string') {
+      why.push(`Debian ${suite}: ${e}`);
+      continue;
+    }
+    if (Number(e.version.split('.')[0]) < min) {
+      why.push(`Debian ${suite}: docker ${e.version} is older than ${min}`);
+      continue;
+    }
+    return {
+      engine: e,
+      note: `fetched from Debian ${suite} into ${dir}${why.length ? ` (after: ${why.join('; ')})` : ''}`,
+    };
   }
   // No network now, but a copy that ran before: use it, and say so.
-  if (typeof cached !== 'string') return { engine: cached, note: `cached copy used; refresh failed: ${why.join('; ')}` };
+  if (typeof cached !== 'string')
+    return { engine: cached, note: `cached copy used; refresh failed: ${why.join('; ')}` };
   fs.rmSync(dir, { recursive: true, force: true });
   return `no current Docker engine: ${why.join('; ')}`;
 }

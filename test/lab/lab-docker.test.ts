@@ -9,7 +9,11 @@ import { listNetns } from './netns';
 
 after(() => Lab.destroyAll());
 
-async function ping(exec: (cmd: string, ...args: string[]) => Promise<{ code: number; stdout: string }>, to: string, what: string) {
+async function ping(
+  exec: (cmd: string, ...args: string[]) => Promise<{ code: number; stdout: string }>,
+  to: string,
+  what: string,
+) {
   const r = await exec('ping', '-c', '1', '-W', '2', to);
   assert.equal(r.code, 0, `${what}: ping ${to} failed: ${r.stdout}`);
 }
@@ -26,12 +30,40 @@ test('two hosts with dockerd: docker answers, runs busybox, and its macvlan cont
     for (const h of lab.hosts) {
       const info = await h.docker('info', '--format', '{{.ServerVersion}} {{.Name}}');
       assert.equal(info.code, 0, `${h.name}: docker info: ${info.stderr}`);
-      assert.equal(info.stdout.split(' ')[0]?.split('+')[0], typeof ENGINE === 'string' ? '' : ENGINE.version, 'the engine asked for');
+      assert.equal(
+        info.stdout.split(' ')[0]?.split('+')[0],
+        typeof ENGINE === 'string' ? '' : ENGINE.version,
+        'the engine asked for',
+      );
       const r = await h.docker('run', '--rm', '--net', 'none', 'busybox:local', 'true');
       assert.equal(r.code, 0, `${h.name}: docker run: ${r.stderr}`);
-      const net = await h.docker('network', 'create', '-d', 'macvlan', '--subnet', LAN.subnet4, '--gateway', LAN.router4, '-o', 'parent=eth0', 'mv');
+      const net = await h.docker(
+        'network',
+        'create',
+        '-d',
+        'macvlan',
+        '--subnet',
+        LAN.subnet4,
+        '--gateway',
+        LAN.router4,
+        '-o',
+        'parent=eth0',
+        'mv',
+      );
       assert.equal(net.code, 0, `${h.name}: network create: ${net.stderr}`);
-      const c = await h.docker('run', '-d', '--name', `c${h.index}`, '--net', 'mv', '--ip', `198.18.15.${100 + h.index}`, 'busybox:local', 'sleep', '600');
+      const c = await h.docker(
+        'run',
+        '-d',
+        '--name',
+        `c${h.index}`,
+        '--net',
+        'mv',
+        '--ip',
+        `198.18.15.${100 + h.index}`,
+        'busybox:local',
+        'sleep',
+        '600',
+      );
       assert.equal(c.code, 0, `${h.name}: docker run -d: ${c.stderr}`);
     }
     const [h1, h2] = lab.hosts as [Lab['hosts'][0], Lab['hosts'][0]];
@@ -47,7 +79,11 @@ test('two hosts with dockerd: docker answers, runs busybox, and its macvlan cont
     }
   } finally {
     await lab.destroy();
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(`mnt-${process.pid}-`)), [], 'no namespace of this process remains');
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(`mnt-${process.pid}-`)),
+      [],
+      'no namespace of this process remains',
+    );
     assert.deepEqual(labResidue(), { dirs: [], mounts: [], processes: [], cgroups: [] });
     t.diagnostic(`destroyed in ${lab.destroyMs.toFixed(0)} ms`);
   }

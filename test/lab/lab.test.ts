@@ -25,7 +25,11 @@ async function assertClean(lab: Lab): Promise<void> {
   assert.deepEqual(labResidue(), { dirs: [], mounts: [], processes: [], cgroups: [] });
 }
 
-async function ping(exec: (cmd: string, ...args: string[]) => Promise<{ code: number; stdout: string }>, to: string, what: string) {
+async function ping(
+  exec: (cmd: string, ...args: string[]) => Promise<{ code: number; stdout: string }>,
+  to: string,
+  what: string,
+) {
   const r = await exec('ping', '-c', '1', '-W', '2', to);
   assert.equal(r.code, 0, `${what}: ping ${to} failed: ${r.stdout}`);
 }
@@ -54,15 +58,17 @@ test('two hosts: macvlan children moved into container namespaces reach each oth
         await k.links.setUp('eth0');
       });
       // Checked independently of src/kernel: what `ip` sees in the container namespace.
-      const [l] = await ipJson<{ ifname: string; address: string; linkinfo?: { info_kind?: string; info_data?: { mode?: string } } }[]>(ns.name, 'link', 'show', 'eth0');
+      const [l] = await ipJson<
+        { ifname: string; address: string; linkinfo?: { info_kind?: string; info_data?: { mode?: string } } }[]
+      >(ns.name, 'link', 'show', 'eth0');
       assert.equal(l?.linkinfo?.info_kind, 'macvlan');
       assert.equal(l?.linkinfo?.info_data?.mode, 'bridge');
       assert.ok(mac, 'links.create reported a MAC');
       assert.equal(l?.address, mac);
-      assert.notEqual(l?.address, host.mac, 'the child has its own MAC, not its parent\'s');
+      assert.notEqual(l?.address, host.mac, "the child has its own MAC, not its parent's");
       containers.push({ ns, ip });
     }
-    const [c1, c2] = containers as [typeof containers[0], typeof containers[0]];
+    const [c1, c2] = containers as [(typeof containers)[0], (typeof containers)[0]];
     await ping((...a) => c1.ns.exec(...a), c2.ip, 'container 1 → container 2 (other host)');
     await ping((...a) => c2.ns.exec(...a), c1.ip, 'container 2 → container 1 (other host)');
     for (const c of containers) {

@@ -21,7 +21,12 @@ export interface LabOptions {
   engine?: Engine;
 }
 
-export const LAN = { subnet4: '198.18.15.0/24', subnet6: '2001:db8:15::/64', router4: '198.18.15.1', router6: '2001:db8:15::1' };
+export const LAN = {
+  subnet4: '198.18.15.0/24',
+  subnet6: '2001:db8:15::/64',
+  router4: '198.18.15.1',
+  router6: '2001:db8:15::1',
+};
 /** Applets linked in busybox:local; `true` too, because `docker run IMAGE true` execs it without a shell. */
 export const BUSYBOX_APPLETS = ['sh', 'ping', 'ip', 'cat', 'sleep', 'nslookup', 'wget', 'arping', 'udhcpc', 'true'];
 
@@ -37,8 +42,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Whether `p` settled within `ms`; the timer is cleared so that it does not keep the process alive. */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); });
-  try { return await Promise.race([p.then(() => true), t]); } finally { clearTimeout(timer); }
+  const t = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), t]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
@@ -54,9 +65,17 @@ function alive(pid: number): boolean {
 /** First executable named `name` in PATH (and the sbin directories, which a non-login PATH may lack). */
 export function which(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  return dirs.filter(Boolean).map((d) => path.join(d, name)).find((p) => {
-    try { fs.accessSync(p, fs.constants.X_OK); return true; } catch { return false; }
-  });
+  return dirs
+    .filter(Boolean)
+    .map((d) => path.join(d, name))
+    .find((p) => {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** Why docker labs cannot run here with the selected engine (MACNET_ENGINE), or undefined when they can. */
@@ -70,35 +89,60 @@ export function dockerMissing(): string | undefined {
 function isStaticElf(file: string): boolean {
   const b = fs.readFileSync(file);
   if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64 only (amd64/arm64 machines)
-  const phoff = Number(b.readBigUInt64LE(0x20)), phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
+  const phoff = Number(b.readBigUInt64LE(0x20)),
+    phentsize = b.readUInt16LE(0x36),
+    phnum = b.readUInt16LE(0x38);
   for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) return false;
   return true;
 }
 
 function mountPoints(mountinfo = '/proc/self/mountinfo'): string[] {
   // Field 5 is the mount point, with spaces etc. escaped as \040; our paths have none.
-  return fs.readFileSync(mountinfo, 'utf8').trim().split('\n').map((l) => l.split(' ')[4] ?? '');
+  return fs
+    .readFileSync(mountinfo, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '');
 }
 
 /** Unmounts deepest first, so a mount on top of another goes before the one beneath. */
 function umountAllSync(targets: string[]): void {
   for (const t of [...new Set(targets)].sort((a, b) => b.length - a.length)) {
-    try { execFileSync('umount', [t], { stdio: 'ignore' }); } catch {
-      try { execFileSync('umount', ['-l', t], { stdio: 'ignore' }); } catch { /* not mounted */ }
+    try {
+      execFileSync('umount', [t], { stdio: 'ignore' });
+    } catch {
+      try {
+        execFileSync('umount', ['-l', t], { stdio: 'ignore' });
+      } catch {
+        /* not mounted */
+      }
     }
   }
 }
 
 function cgroupDirs(name: string): string[] {
   let subs: string[] = [];
-  try { subs = fs.readdirSync(CGROUP_ROOT); } catch { /* no cgroupfs */ }
-  return [path.join(CGROUP_ROOT, name), ...subs.map((s) => path.join(CGROUP_ROOT, s, name))].filter((d) => fs.existsSync(d));
+  try {
+    subs = fs.readdirSync(CGROUP_ROOT);
+  } catch {
+    /* no cgroupfs */
+  }
+  return [path.join(CGROUP_ROOT, name), ...subs.map((s) => path.join(CGROUP_ROOT, s, name))].filter((d) =>
+    fs.existsSync(d),
+  );
 }
 
 /** A cgroup directory and its descendants, deepest first (the order rmdir needs). */
 function cgroupTree(dir: string): string[] {
   let kids: string[] = [];
-  try { kids = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)); } catch { /* gone */ }
+  try {
+    kids = fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => path.join(dir, e.name));
+  } catch {
+    /* gone */
+  }
   return [...kids.flatMap(cgroupTree), dir];
 }
 
@@ -107,13 +151,22 @@ function pidsMentioning(needle: string): number[] {
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try { if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p)); } catch { /* exited */ }
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
+    } catch {
+      /* exited */
+    }
   }
   return out;
 }
 
 function killAndWaitSync(pids: number[], timeoutMs = 5000): void {
-  for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const pid of pids)
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   const until = Date.now() + timeoutMs;
   while (pids.some(alive) && Date.now() < until) sleepSync(20);
 }
@@ -123,21 +176,46 @@ function killAndWaitSync(pids: number[], timeoutMs = 5000): void {
  * mounts, directories, cgroups. Used at exit, for stale labs of dead pids, and as destroy()'s last step.
  */
 function removeLabResidueSync(id: string): void {
-  const dir = path.join(TMP, TAG + id), runDir = path.join('/run', TAG + id);
+  const dir = path.join(TMP, TAG + id),
+    runDir = path.join('/run', TAG + id);
   const cgroups = fs.existsSync(CGROUP_ROOT)
-    ? fs.readdirSync(CGROUP_ROOT).flatMap((s) => { try { return fs.readdirSync(path.join(CGROUP_ROOT, s)); } catch { return []; } })
-      .filter((n) => n.startsWith(`${TAG}${id}-`))
+    ? fs
+        .readdirSync(CGROUP_ROOT)
+        .flatMap((s) => {
+          try {
+            return fs.readdirSync(path.join(CGROUP_ROOT, s));
+          } catch {
+            return [];
+          }
+        })
+        .filter((n) => n.startsWith(`${TAG}${id}-`))
     : [];
   const cgroupNames = [...new Set(cgroups)];
-  const inCgroups = cgroupNames.flatMap(cgroupDirs).flatMap(cgroupTree).flatMap((d) => {
-    try { return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
-  });
+  const inCgroups = cgroupNames
+    .flatMap(cgroupDirs)
+    .flatMap(cgroupTree)
+    .flatMap((d) => {
+      try {
+        return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
   killAndWaitSync([...pidsMentioning(`${dir}/`), ...inCgroups]);
   // The mount namespace files first, then the private bind mount that holds them.
   umountAllSync(mountPoints().filter((m) => m === runDir || m.startsWith(`${runDir}/`) || m.startsWith(`${dir}/`)));
   fs.rmSync(dir, { recursive: true, force: true });
-  try { fs.rmSync(runDir, { recursive: true, force: true }); } catch { /* still mounted: reported by residue */ }
-  for (const d of cgroupNames.flatMap(cgroupDirs).flatMap(cgroupTree)) try { fs.rmdirSync(d); } catch { /* busy */ }
+  try {
+    fs.rmSync(runDir, { recursive: true, force: true });
+  } catch {
+    /* still mounted: reported by residue */
+  }
+  for (const d of cgroupNames.flatMap(cgroupDirs).flatMap(cgroupTree))
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* busy */
+    }
 }
 
 /** Ids of labs (of any process) whose run or tmp directories exist, with their creating pid. */
@@ -156,8 +234,17 @@ function labIds(): { id: string; pid: number }[] {
 function removeCreatedDirsIfUnused(): void {
   if (labIds().some((l) => alive(l.pid))) return;
   let dirs: string[];
-  try { dirs = fs.readFileSync(CREATED_DIRS_FILE, 'utf8').split('\n').filter(Boolean); } catch { return; }
-  for (const d of dirs.sort((a, b) => b.length - a.length)) try { fs.rmdirSync(d); } catch { /* in use or not empty */ }
+  try {
+    dirs = fs.readFileSync(CREATED_DIRS_FILE, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const d of dirs.sort((a, b) => b.length - a.length))
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* in use or not empty */
+    }
   fs.rmSync(CREATED_DIRS_FILE, { force: true });
 }
 
@@ -169,15 +256,26 @@ function ensureRunDir(dir: string): void {
 
 /** Removes leftovers of labs whose creating process is gone. */
 export async function sweepStaleLabs(): Promise<string[]> {
-  const stale = labIds().filter((l) => !alive(l.pid)).map((l) => l.id);
+  const stale = labIds()
+    .filter((l) => !alive(l.pid))
+    .map((l) => l.id);
   for (const id of stale) removeLabResidueSync(id);
   // Cgroups can outlive the directories (a crash between the two removals).
-  const orphanCgroups = fs.existsSync(CGROUP_ROOT) ? fs.readdirSync(CGROUP_ROOT).flatMap((s) => {
-    try { return fs.readdirSync(path.join(CGROUP_ROOT, s)); } catch { return []; }
-  }) : [];
+  const orphanCgroups = fs.existsSync(CGROUP_ROOT)
+    ? fs.readdirSync(CGROUP_ROOT).flatMap((s) => {
+        try {
+          return fs.readdirSync(path.join(CGROUP_ROOT, s));
+        } catch {
+          return [];
+        }
+      })
+    : [];
   for (const n of new Set(orphanCgroups)) {
     const m = new RegExp(`^${TAG}((\\d+)-\\d+)-`).exec(n);
-    if (m && !alive(Number(m[2])) && !stale.includes(m[1]!)) { removeLabResidueSync(m[1]!); stale.push(m[1]!); }
+    if (m && !alive(Number(m[2])) && !stale.includes(m[1]!)) {
+      removeLabResidueSync(m[1]!);
+      stale.push(m[1]!);
+    }
   }
   await sweepStaleNetns();
   removeCreatedDirsIfUnused();
@@ -185,16 +283,32 @@ export async function sweepStaleLabs(): Promise<string[]> {
 }
 
 /** What remains of labs of `pid` (default: this process) outside namespaces; all empty after destroy(). */
-export function labResidue(pid = process.pid): { dirs: string[]; mounts: string[]; processes: number[]; cgroups: string[] } {
-  const mine = labIds().filter((l) => l.pid === pid).map((l) => l.id);
+export function labResidue(pid = process.pid): {
+  dirs: string[];
+  mounts: string[];
+  processes: number[];
+  cgroups: string[];
+} {
+  const mine = labIds()
+    .filter((l) => l.pid === pid)
+    .map((l) => l.id);
   const prefix = `${TAG}${pid}-`;
   return {
     dirs: mine.flatMap((id) => [path.join(TMP, TAG + id), path.join('/run', TAG + id)]).filter((d) => fs.existsSync(d)),
     mounts: mountPoints().filter((m) => m.includes(`/${prefix}`)),
     processes: pidsMentioning(`${TMP}/${prefix}`),
-    cgroups: fs.existsSync(CGROUP_ROOT) ? fs.readdirSync(CGROUP_ROOT).flatMap((s) => {
-      try { return fs.readdirSync(path.join(CGROUP_ROOT, s)).filter((n) => n.startsWith(prefix)).map((n) => path.join(CGROUP_ROOT, s, n)); } catch { return []; }
-    }) : [],
+    cgroups: fs.existsSync(CGROUP_ROOT)
+      ? fs.readdirSync(CGROUP_ROOT).flatMap((s) => {
+          try {
+            return fs
+              .readdirSync(path.join(CGROUP_ROOT, s))
+              .filter((n) => n.startsWith(prefix))
+              .map((n) => path.join(CGROUP_ROOT, s, n));
+          } catch {
+            return [];
+          }
+        })
+      : [],
   };
 }
 
@@ -215,7 +329,11 @@ export class LabHost {
   engine!: Engine;
   private dockerdExited: Promise<void> = Promise.resolve();
 
-  constructor(readonly lab: Lab, readonly index: number, readonly ns: TestNetns) {
+  constructor(
+    readonly lab: Lab,
+    readonly index: number,
+    readonly ns: TestNetns,
+  ) {
     this.name = `h${index}`;
     this.ipv4 = `198.18.15.${10 + index}`;
     this.ipv6 = lab.ipv6 ? `2001:db8:15::${10 + index}` : undefined;
@@ -244,7 +362,11 @@ export class LabHost {
   /** The docker CLI against this host's dockerd; never throws on a non-zero exit. */
   docker(...args: string[]): Promise<RunResult> {
     if (!this.lab.docker) throw new Error(`lab host ${this.name} has no dockerd: create the lab with docker: true`);
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${this.dockerSocket}`, DOCKER_CONFIG: path.join(this.dir, 'cli') };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DOCKER_HOST: `unix://${this.dockerSocket}`,
+      DOCKER_CONFIG: path.join(this.dir, 'cli'),
+    };
     for (const k of ['DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_API_VERSION']) delete env[k];
     return run(this.engine.cli, args, { env, timeoutMs: 120_000 });
   }
@@ -258,7 +380,8 @@ export class LabHost {
     // starts its own containerd instead of a system one, and shim sockets stay per host).
     const script = [
       ...PRIVATE_RUN_DIRS.map((d) => `mount -t tmpfs -o mode=0711,size=16m ${TAG}${this.lab.id} ${d}`),
-      'mkdir /run/docker/plugins', `mount --bind ${this.pluginDir} /run/docker/plugins`,
+      'mkdir /run/docker/plugins',
+      `mount --bind ${this.pluginDir} /run/docker/plugins`,
     ].join(' && ');
     await sh('nsenter', `--mount=${this.mountNs}`, 'sh', '-ec', script);
   }
@@ -266,13 +389,29 @@ export class LabHost {
   async startDockerd(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const args = [
-      `--net=${this.ns.path}`, `--mount=${this.mountNs}`, this.engine.dockerd,
-      '--config-file', this.daemonJson, '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'exec'),
-      '-H', `unix://${this.dockerSocket}`, '--pidfile', path.join(this.dir, 'docker.pid'),
-      '--cgroup-parent', `/${TAG}${this.lab.id}-${this.name}`,
+      `--net=${this.ns.path}`,
+      `--mount=${this.mountNs}`,
+      this.engine.dockerd,
+      '--config-file',
+      this.daemonJson,
+      '--data-root',
+      path.join(this.dir, 'data'),
+      '--exec-root',
+      path.join(this.dir, 'exec'),
+      '-H',
+      `unix://${this.dockerSocket}`,
+      '--pidfile',
+      path.join(this.dir, 'docker.pid'),
+      '--cgroup-parent',
+      `/${TAG}${this.lab.id}-${this.name}`,
       // A network created without --subnet must still stay inside the benchmark range.
-      '--default-address-pool', 'base=198.19.0.0/16,size=24',
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
+      '--default-address-pool',
+      'base=198.19.0.0/16,size=24',
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--ip-forward=false',
+      '--ip-masq=false',
     ];
     // nsenter execs dockerd without forking, so the child's pid is dockerd's. Detached: a Ctrl-C in the
     // terminal reaches only the test process, whose exit handler then stops dockerd in order.
@@ -289,16 +428,24 @@ export class LabHost {
     this.dockerdExited = new Promise((resolve) => child.once('exit', () => resolve()));
     const until = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`dockerd of ${this.name} exited: ${this.logTail()}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`dockerd of ${this.name} exited: ${this.logTail()}`);
       const r = await this.docker('info', '--format', '{{.ServerVersion}}');
       if (r.code === 0 && r.stdout.trim()) return;
-      if (Date.now() > until) throw new Error(`dockerd of ${this.name} did not answer docker info in 60 s: ${r.stderr.trim()} ${this.logTail()}`);
+      if (Date.now() > until)
+        throw new Error(
+          `dockerd of ${this.name} did not answer docker info in 60 s: ${r.stderr.trim()} ${this.logTail()}`,
+        );
       await sleep(50);
     }
   }
 
   logTail(): string {
-    try { return fs.readFileSync(path.join(this.dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join('\n'); } catch { return ''; }
+    try {
+      return fs.readFileSync(path.join(this.dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join('\n');
+    } catch {
+      return '';
+    }
   }
 
   /** Graceful part of the teardown: containers, dockerd, containerd and shims, then the mounts in the namespace. */
@@ -312,7 +459,7 @@ export class LabHost {
         if (r.code !== 0) errors.push(new Error(`${this.name}: docker rm -f: ${r.stderr.trim()}`));
       }
       child.kill('SIGTERM');
-      if (!await within(this.dockerdExited, 15_000)) {
+      if (!(await within(this.dockerdExited, 15_000))) {
         errors.push(new Error(`dockerd of ${this.name} ignored SIGTERM for 15 s; killed`));
         child.kill('SIGKILL');
         await within(this.dockerdExited, 5000);
@@ -322,7 +469,10 @@ export class LabHost {
     killAndWaitSync(pidsMentioning(`${this.dir}/`));
     if (fs.existsSync(this.mountNs) && mountPoints().includes(this.mountNs)) {
       const inner = await run('nsenter', [`--mount=${this.mountNs}`, 'cat', '/proc/self/mountinfo']);
-      const targets = inner.stdout.trim().split('\n').map((l) => l.split(' ')[4] ?? '')
+      const targets = inner.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[4] ?? '')
         .filter((m) => PRIVATE_RUN_DIRS.some((d) => m === d || m.startsWith(`${d}/`)) || m.startsWith(`${this.dir}/`))
         .sort((a, b) => b.length - a.length);
       if (targets.length) {
@@ -351,7 +501,11 @@ export class Lab {
   private readonly extraNetns: TestNetns[] = [];
   private destroying: Promise<void> | undefined;
 
-  private constructor(readonly docker: boolean, readonly ipv6: boolean, private readonly engineChoice?: Engine) {
+  private constructor(
+    readonly docker: boolean,
+    readonly ipv6: boolean,
+    private readonly engineChoice?: Engine,
+  ) {
     this.id = `${process.pid}-${++labCounter}`;
     this.dir = path.join(TMP, TAG + this.id);
     this.runDir = path.join('/run', TAG + this.id);
@@ -359,7 +513,8 @@ export class Lab {
 
   static async create(opts: LabOptions): Promise<Lab> {
     const t0 = performance.now();
-    if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 89) throw new RangeError('hosts: 1 to 89 (addresses .11 to .99)');
+    if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 89)
+      throw new RangeError('hosts: 1 to 89 (addresses .11 to .99)');
     if (opts.docker && dockerMissing()) throw new Error(`docker lab: ${dockerMissing()}`);
     await (sweeping ??= sweepStaleLabs()); // once per process; concurrent creates wait for the same sweep
     const lab = new Lab(!!opts.docker, !!opts.ipv6, opts.engine);
@@ -401,7 +556,9 @@ export class Lab {
     const k = this.id.split('-')[1];
     this.lan = await TestNetns.create(`lab${k}-lan`);
     const made = await Promise.allSettled(Array.from({ length: n }, (_, i) => TestNetns.create(`lab${k}-h${i + 1}`)));
-    made.forEach((m, i) => { if (m.status === 'fulfilled') this.hosts.push(new LabHost(this, i + 1, m.value)); });
+    made.forEach((m, i) => {
+      if (m.status === 'fulfilled') this.hosts.push(new LabHost(this, i + 1, m.value));
+    });
     const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
     if (failed) throw failed.reason;
     // Both veth ends are created in the LAN namespace; the host end moves (renamed eth0) into the host's.
@@ -418,16 +575,18 @@ export class Lab {
       ]),
     ];
     await this.batch(this.lan.name, lan);
-    await Promise.all(this.hosts.map(async (h) => {
-      await this.batch(h.ns.name, [
-        `addr add ${h.ipv4}/24 dev eth0`,
-        ...(h.ipv6 ? [`addr add ${h.ipv6}/64 dev eth0 nodad`] : []),
-        'link set eth0 up',
-        `route add default via ${LAN.router4}`,
-        ...(this.ipv6 ? [`route add default via ${LAN.router6}`] : []),
-      ]);
-      h.mac = (await ipJson<{ address: string }[]>(h.ns.name, 'link', 'show', 'eth0'))[0]!.address;
-    }));
+    await Promise.all(
+      this.hosts.map(async (h) => {
+        await this.batch(h.ns.name, [
+          `addr add ${h.ipv4}/24 dev eth0`,
+          ...(h.ipv6 ? [`addr add ${h.ipv6}/64 dev eth0 nodad`] : []),
+          'link set eth0 up',
+          `route add default via ${LAN.router4}`,
+          ...(this.ipv6 ? [`route add default via ${LAN.router6}`] : []),
+        ]);
+        h.mac = (await ipJson<{ address: string }[]>(h.ns.name, 'link', 'show', 'eth0'))[0]!.address;
+      }),
+    );
   }
 
   private async batch(ns: string, cmds: string[]): Promise<void> {
@@ -458,12 +617,14 @@ export class Lab {
     // get a copy of the earlier ones' files (a loop the kernel refuses).
     await sh('mount', '--bind', this.runDir, this.runDir);
     await sh('mount', '--make-private', this.runDir);
-    await Promise.all(this.hosts.map(async (h) => {
-      await h.setUpMountNs();
-      await h.startDockerd();
-      const r = await h.docker('import', tar, 'busybox:local');
-      if (r.code !== 0) throw new Error(`${h.name}: docker import: ${r.stderr.trim()}`);
-    }));
+    await Promise.all(
+      this.hosts.map(async (h) => {
+        await h.setUpMountNs();
+        await h.startDockerd();
+        const r = await h.docker('import', tar, 'busybox:local');
+        if (r.code !== 0) throw new Error(`${h.name}: docker import: ${r.stderr.trim()}`);
+      }),
+    );
   }
 
   /** Idempotent; continues past errors and throws one error listing them all at the end. */
@@ -476,17 +637,34 @@ export class Lab {
     const t0 = performance.now();
     const errors: unknown[] = [];
     if (this.docker) {
-      await Promise.all(this.hosts.map((h) => h.stopDocker(errors).catch((e) => { errors.push(e); })));
+      await Promise.all(
+        this.hosts.map((h) =>
+          h.stopDocker(errors).catch((e) => {
+            errors.push(e);
+          }),
+        ),
+      );
     }
-    try { removeLabResidueSync(this.id); } catch (e) { errors.push(e); }
+    try {
+      removeLabResidueSync(this.id);
+    } catch (e) {
+      errors.push(e);
+    }
     for (const ns of [...this.extraNetns, ...this.hosts.map((h) => h.ns), ...(this.lan ? [this.lan] : [])]) {
-      await ns.delete().catch((e) => { errors.push(e); });
+      await ns.delete().catch((e) => {
+        errors.push(e);
+      });
     }
     active.delete(this);
-    try { removeCreatedDirsIfUnused(); } catch (e) { errors.push(e); }
+    try {
+      removeCreatedDirsIfUnused();
+    } catch (e) {
+      errors.push(e);
+    }
     const left = labResidue();
     const mine = (s: string) => s.includes(`${TAG}${this.id}`);
-    if (left.dirs.some(mine) || left.mounts.some(mine) || left.cgroups.some(mine)) errors.push(new Error(`lab ${this.id} left ${JSON.stringify(left)}`));
+    if (left.dirs.some(mine) || left.mounts.some(mine) || left.cgroups.some(mine))
+      errors.push(new Error(`lab ${this.id} left ${JSON.stringify(left)}`));
     this.destroyMs = performance.now() - t0;
     if (errors.length) throw new AggregateError(errors, `lab ${this.id} teardown: ${errors.map(String).join('; ')}`);
   }
@@ -502,10 +680,24 @@ export class Lab {
 // in case that module changes.
 process.prependListener('exit', () => {
   for (const lab of active) {
-    for (const h of lab.hosts) if (h.dockerd?.pid) try { process.kill(h.dockerd.pid, 'SIGKILL'); } catch { /* gone */ }
-    try { removeLabResidueSync(lab.id); } catch { /* best effort */ }
+    for (const h of lab.hosts)
+      if (h.dockerd?.pid)
+        try {
+          process.kill(h.dockerd.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+    try {
+      removeLabResidueSync(lab.id);
+    } catch {
+      /* best effort */
+    }
   }
   active.clear();
-  try { removeCreatedDirsIfUnused(); } catch { /* best effort */ }
+  try {
+    removeCreatedDirsIfUnused();
+  } catch {
+    /* best effort */
+  }
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));

@@ -10,25 +10,38 @@ export interface Snapshot {
   processes: string[];
 }
 
-const WATCHED = /(^|\/)(dockerd|containerd|containerd-shim[\w-]*|qemu-system-[\w]+|etcd|dnsmasq|udhcpd|iperf3)( |$)|macnet(\.js)? daemon|dist\/bench\//;
+const WATCHED =
+  /(^|\/)(dockerd|containerd|containerd-shim[\w-]*|qemu-system-[\w]+|etcd|dnsmasq|udhcpd|iperf3)( |$)|macnet(\.js)? daemon|dist\/bench\//;
 
 export function snapshot(): Snapshot {
   let netns: string[] = [];
   try {
     netns = fs.readdirSync('/run/netns').sort();
-  } catch { /* none */ }
-  const rootLinks = (JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[])
-    .map((l) => l.ifname).sort();
+  } catch {
+    /* none */
+  }
+  const rootLinks = (
+    JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[]
+  )
+    .map((l) => l.ifname)
+    .sort();
   // `ip netns add` makes /run/netns a shared mount point once, on first use, and never undoes it: that is
   // iproute2's own set-up, not something a test left. The namespace files mounted under it do count.
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n')
-    .map((l) => l.split(' ')[4] ?? '').filter((m) => m !== '/run/netns').sort();
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m !== '/run/netns')
+    .sort();
   const processes: string[] = [];
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let cmd: string;
     try {
       cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-    } catch { continue; }
+    } catch {
+      continue;
+    }
     if (WATCHED.test(cmd)) processes.push(`${pid} ${cmd}`);
   }
   return { netns, rootLinks, mounts, processes: processes.sort() };

@@ -47,7 +47,18 @@ const QEMU = 'qemu-system-x86_64';
 const TMP_PREFIX = 'macnet-vm-';
 // Link kinds the kernel tests create, and what the boot needs (virtio PCI and 9p). Their dependencies
 // (llc, stp, garp, mrp, tap, virtio, netfs, fscache, ...) come from modules.dep, in load order.
-const MODULES = ['dummy', '8021q', 'macvlan', 'macvtap', 'ipvlan', 'veth', 'bridge', 'virtio_pci', '9pnet_virtio', '9p'];
+const MODULES = [
+  'dummy',
+  '8021q',
+  'macvlan',
+  'macvtap',
+  'ipvlan',
+  'veth',
+  'bridge',
+  'virtio_pci',
+  '9pnet_virtio',
+  '9p',
+];
 
 /** The project root: the nearest directory above this file with a package.json (works from test/ and dist/test/). */
 export const projectRoot: string = (() => {
@@ -62,7 +73,9 @@ function which(cmd: string): string | undefined {
     try {
       fs.accessSync(p, fs.constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -77,18 +90,27 @@ function isStaticElf(file: string): boolean {
   return true;
 }
 
-interface Kernel { image: string; version: string; moduleDir: string }
+interface Kernel {
+  image: string;
+  version: string;
+  moduleDir: string;
+}
 
 /** The newest /boot/vmlinuz-<ver> that has /lib/modules/<ver>/modules.dep. */
 function findKernel(): Kernel | undefined {
   let images: string[] = [];
   try {
     images = fs.readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-'));
-  } catch { /* none */ }
-  const versions = images.map((f) => f.slice('vmlinuz-'.length))
+  } catch {
+    /* none */
+  }
+  const versions = images
+    .map((f) => f.slice('vmlinuz-'.length))
     .filter((v) => fs.existsSync(`/lib/modules/${v}/modules.dep`))
     .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
-  return versions[0] ? { image: `/boot/vmlinuz-${versions[0]}`, version: versions[0], moduleDir: `/lib/modules/${versions[0]}` } : undefined;
+  return versions[0]
+    ? { image: `/boot/vmlinuz-${versions[0]}`, version: versions[0], moduleDir: `/lib/modules/${versions[0]}` }
+    : undefined;
 }
 
 /** Module files (relative to the module dir) to insmod, dependencies first; built-in ones are left out. */
@@ -99,7 +121,11 @@ function moduleLoadOrder(moduleDir: string, extra: readonly string[] = []): stri
     if (file && rest !== undefined) deps.set(file, rest.trim().split(/\s+/).filter(Boolean));
   }
   const builtin = fs.readFileSync(path.join(moduleDir, 'modules.builtin'), 'utf8');
-  const modName = (f: string) => path.basename(f).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_');
+  const modName = (f: string) =>
+    path
+      .basename(f)
+      .replace(/\.ko(\.\w+)?$/, '')
+      .replace(/-/g, '_');
   const byName = new Map([...deps.keys()].map((f) => [modName(f), f]));
   const order: string[] = [];
   const visit = (file: string) => {
@@ -110,17 +136,21 @@ function moduleLoadOrder(moduleDir: string, extra: readonly string[] = []): stri
   for (const m of [...MODULES, ...extra]) {
     const file = byName.get(m);
     if (file) visit(file);
-    else if (!builtin.split('\n').some((l) => l && modName(l) === m)) throw new Error(`kernel module ${m} is neither in ${moduleDir}/modules.dep nor built in`);
+    else if (!builtin.split('\n').some((l) => l && modName(l) === m))
+      throw new Error(`kernel module ${m} is neither in ${moduleDir}/modules.dep nor built in`);
   }
   return order;
 }
 
 export function vmAvailable(): { ok: true } | { ok: false; reason: string } {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return { ok: false, reason: 'the VM harness needs an x86_64 Linux host' };
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return { ok: false, reason: 'the VM harness needs an x86_64 Linux host' };
   if (!which(QEMU)) return { ok: false, reason: `${QEMU} not found (Debian package qemu-system-x86)` };
-  if (!fs.existsSync('/bin/busybox') || !isStaticElf('/bin/busybox')) return { ok: false, reason: 'no static /bin/busybox (Debian package busybox-static)' };
+  if (!fs.existsSync('/bin/busybox') || !isStaticElf('/bin/busybox'))
+    return { ok: false, reason: 'no static /bin/busybox (Debian package busybox-static)' };
   const k = findKernel();
-  if (!k) return { ok: false, reason: 'no /boot/vmlinuz-<ver> with /lib/modules/<ver> (Debian package linux-image-amd64)' };
+  if (!k)
+    return { ok: false, reason: 'no /boot/vmlinuz-<ver> with /lib/modules/<ver> (Debian package linux-image-amd64)' };
   try {
     moduleLoadOrder(k.moduleDir);
   } catch (e) {
@@ -139,9 +169,15 @@ class Cpio {
     const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
     this.parts.push(head, pad(head.length), data, pad(data.length));
   }
-  dir(name: string) { this.entry(name, 0o040755); }
-  file(name: string, data: Buffer, mode = 0o755) { this.entry(name, 0o100000 | mode, data); }
-  chardev(name: string, major: number, minor: number) { this.entry(name, 0o020600, undefined, [major, minor]); }
+  dir(name: string) {
+    this.entry(name, 0o040755);
+  }
+  file(name: string, data: Buffer, mode = 0o755) {
+    this.entry(name, 0o100000 | mode, data);
+  }
+  chardev(name: string, major: number, minor: number) {
+    this.entry(name, 0o020600, undefined, [major, minor]);
+  }
   build(): Buffer {
     this.entry('TRAILER!!!', 0);
     return Buffer.concat(this.parts);
@@ -166,7 +202,9 @@ function uncompressedKernel(k: Kernel, dir: string): string {
   let config = '';
   try {
     config = fs.readFileSync(`/boot/config-${k.version}`, 'utf8');
-  } catch { /* unknown: use the bzImage */ }
+  } catch {
+    /* unknown: use the bzImage */
+  }
   const image = fs.readFileSync(k.image);
   const at = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])); // xz stream magic
   if (!/^CONFIG_PVH=y$/m.test(config) || at < 0 || !which('xz')) return k.image;
@@ -190,8 +228,14 @@ function uncompressedKernel(k: Kernel, dir: string): string {
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function initScript(modules: string[], command: string[], env: Record<string, string>): string {
-  for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
-  const guestEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...env };
+  for (const k of Object.keys(env))
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
+  const guestEnv = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/tmp',
+    LANG: 'C.UTF-8',
+    ...env,
+  };
   // cache=loose on the read-only host share lets the guest keep what it read: without it node's startup and
   // requires took 5 to 9 s instead of about 1 s (it re-reads the 90 MB node binary). msize: fewer round trips.
   // The results share stays uncached so that what the guest writes reaches the host before the reboot.
@@ -218,7 +262,9 @@ mount -t tmpfs run /host/run; mount -t tmpfs tmp /host/tmp
 ip link set lo up
 cut -d' ' -f1 /proc/uptime > /results/start
 # Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
-env -i ${Object.entries(guestEnv).map(([k, v]) => `${k}=${shq(v)}`).join(' ')} \\
+env -i ${Object.entries(guestEnv)
+    .map(([k, v]) => `${k}=${shq(v)}`)
+    .join(' ')} \\
   chroot /host /bin/sh -c 'cd "$0" && exec "$@"' ${[projectRoot, ...command].map(shq).join(' ')} \\
   > /results/stdout 2> /results/stderr < /dev/null
 echo $? > /results/rc
@@ -239,12 +285,16 @@ function release(id: number) {
   if (v.pid) {
     try {
       process.kill(v.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
   fs.rmSync(v.dir, { recursive: true, force: true });
 }
 
-const releaseAll = () => { for (const id of [...live.keys()]) release(id); };
+const releaseAll = () => {
+  for (const id of [...live.keys()]) release(id);
+};
 const onSignal = (sig: NodeJS.Signals) => {
   releaseAll();
   process.exit(sig === 'SIGINT' ? 130 : 143);
@@ -266,7 +316,8 @@ function sweepStale() {
     try {
       process.kill(Number(m[1]), 0);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(os.tmpdir(), e), { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH')
+        fs.rmSync(path.join(os.tmpdir(), e), { recursive: true, force: true });
     }
   }
 }
@@ -290,21 +341,45 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
     for (const d of ['bin', 'dev', 'proc', 'sys', 'lib', 'lib/modules']) cpio.dir(d);
     cpio.chardev('dev/console', 5, 1);
     cpio.file('bin/busybox', fs.readFileSync('/bin/busybox'));
-    for (const m of modules) cpio.file(`lib/modules/${path.basename(m).replace(/\.ko(\.\w+)?$/, '.ko')}`, readModule(path.join(kernel.moduleDir, m)), 0o644);
+    for (const m of modules)
+      cpio.file(
+        `lib/modules/${path.basename(m).replace(/\.ko(\.\w+)?$/, '.ko')}`,
+        readModule(path.join(kernel.moduleDir, m)),
+        0o644,
+      );
     cpio.file('init', Buffer.from(initScript(modules, opts.command, opts.env ?? {})));
     const initrd = path.join(dir, 'initrd.cpio');
     fs.writeFileSync(initrd, cpio.build()); // uncompressed: gunzip under TCG would cost more than it saves
 
     const args = [
       // One vCPU: on a 2-core host a second one measured no faster (it competes with qemu's 9p I/O thread).
-      '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', '1024',
-      '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-      '-kernel', uncompressedKernel(kernel, dir), '-initrd', initrd,
+      '-accel',
+      'tcg',
+      '-cpu',
+      'max',
+      '-smp',
+      '1',
+      '-m',
+      '1024',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-no-reboot',
+      '-kernel',
+      uncompressedKernel(kernel, dir),
+      '-initrd',
+      initrd,
       // mitigations=off: speculative-execution workarounds only slow an emulated CPU down. acpi=off saves
       // about 0.5 s of boot (ACPI tables, IRQ link setup) and is why init ends with reboot, not poweroff.
-      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off acpi=off',
-      '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-      '-virtfs', `local,path=${results},mount_tag=results,security_model=none`,
+      '-append',
+      'console=ttyS0 quiet panic=-1 mitigations=off acpi=off',
+      '-virtfs',
+      'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs',
+      `local,path=${results},mount_tag=results,security_model=none`,
       // cache=writeback (qemu's default, said here because the power-cut test relies on it): a guest flush
       // becomes an fdatasync of the image; what the guest has not yet handed to the disk dies with qemu.
       ...(opts.disks ?? []).flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio,cache=writeback`]),
@@ -330,8 +405,14 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
     const timeoutMs = opts.timeoutMs ?? 600_000;
     const status = await new Promise<number | 'timeout'>((resolve, reject) => {
       const timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      child.once('error', (e) => { clearTimeout(timer); reject(e); });
-      child.once('close', (code, sig) => { clearTimeout(timer); resolve(code ?? (sig ? 128 : 1)); });
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.once('close', (code, sig) => {
+        clearTimeout(timer);
+        resolve(code ?? (sig ? 128 : 1));
+      });
     });
     const tail = () => consoleLog.split('\n').slice(-40).join('\n');
     if (status === 'timeout') throw new Error(`VM run timed out after ${timeoutMs} ms; console tail:\n${tail()}`);
@@ -347,16 +428,29 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
       const stdout = read('stdout') ?? '';
       const stderr = read('stderr') ?? '';
       const totalMs = Date.now() - started;
-      return { output: stdout + stderr, stdout, stderr, exitCode: -1, console: consoleLog, killed,
-        timing: { bootMs: totalMs, commandMs: 0, totalMs } };
+      return {
+        output: stdout + stderr,
+        stdout,
+        stderr,
+        exitCode: -1,
+        console: consoleLog,
+        killed,
+        timing: { bootMs: totalMs, commandMs: 0, totalMs },
+      };
     }
-    if (rc === undefined) throw new Error(`the VM ended (qemu status ${status}) before the command finished; console tail:\n${tail()}`);
+    if (rc === undefined)
+      throw new Error(`the VM ended (qemu status ${status}) before the command finished; console tail:\n${tail()}`);
     const totalMs = Date.now() - started;
     const commandMs = Math.round((Number(read('end')) - Number(read('start'))) * 1000);
     const stdout = read('stdout') ?? '';
     const stderr = read('stderr') ?? '';
     return {
-      output: stdout + stderr, stdout, stderr, exitCode: Number(rc.trim()), console: consoleLog, killed,
+      output: stdout + stderr,
+      stdout,
+      stderr,
+      exitCode: Number(rc.trim()),
+      console: consoleLog,
+      killed,
       timing: { bootMs: totalMs - commandMs, commandMs, totalMs },
     };
   } finally {

@@ -44,7 +44,7 @@ async function prober(hostIndex: number, fn: (p: LinkProber) => Promise<void>): 
   });
 }
 
-test('a LAN device\'s IPv4 and IPv6 addresses answer the probe with its MAC; unused ones stay silent', async () => {
+test("a LAN device's IPv4 and IPv6 addresses answer the probe with its MAC; unused ones stay silent", async () => {
   await prober(0, async (p) => {
     const r = await p.probe(['198.18.15.2', '198.18.15.3', '2001:db8:15::2', '2001:db8:15::3', '198.18.15.11']);
     assert.deepEqual(r.get('198.18.15.2'), { free: false, mac: deviceMac, reason: 'answered' });
@@ -60,7 +60,10 @@ test('a LAN device\'s IPv4 and IPv6 addresses answer the probe with its MAC; unu
 test('two hosts probing the same address at once both see the conflict; a defended address is seen as taken', async () => {
   await prober(0, async (a) => {
     await prober(1, async (b) => {
-      const [ra, rb] = await Promise.all([a.probe(['198.18.15.40'], { windowMs: 300 }), b.probe(['198.18.15.40'], { windowMs: 300 })]);
+      const [ra, rb] = await Promise.all([
+        a.probe(['198.18.15.40'], { windowMs: 300 }),
+        b.probe(['198.18.15.40'], { windowMs: 300 }),
+      ]);
       assert.equal(ra.get('198.18.15.40')?.free, false);
       assert.equal(rb.get('198.18.15.40')?.free, false);
       a.defend('198.18.15.41');

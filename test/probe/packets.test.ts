@@ -1,12 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { ARP_REPLY, arpAnnounce, arpProbe, dadProbe, decodeArp, decodeNd, encodeArp, solicitedNode, unsolicitedNa } from '../../src/probe/packets';
+import {
+  ARP_REPLY,
+  arpAnnounce,
+  arpProbe,
+  dadProbe,
+  decodeArp,
+  decodeNd,
+  encodeArp,
+  solicitedNode,
+  unsolicitedNa,
+} from '../../src/probe/packets';
 import { LinkProber } from '../../src/probe/prober';
 
 test('ARP probe and announcement have the RFC 5227 shape', () => {
   const p = decodeArp(arpProbe('02:00:00:00:00:01', '198.18.15.7'))!;
-  assert.deepEqual(p, { op: 1, senderMac: '02:00:00:00:00:01', senderIp: '0.0.0.0', targetMac: '00:00:00:00:00:00', targetIp: '198.18.15.7' });
+  assert.deepEqual(p, {
+    op: 1,
+    senderMac: '02:00:00:00:00:01',
+    senderIp: '0.0.0.0',
+    targetMac: '00:00:00:00:00:00',
+    targetIp: '198.18.15.7',
+  });
   const a = decodeArp(arpAnnounce('02:00:00:00:00:01', '198.18.15.7'))!;
   assert.equal(a.senderIp, '198.18.15.7');
   assert.equal(a.targetIp, '198.18.15.7');
@@ -20,20 +36,30 @@ test('solicited-node group and DAD probe / unsolicited NA decode back', () => {
   assert.deepEqual(decodeNd(d.packet), { type: 135, src: '::', target: '2001:db8:15::7' });
   assert.equal(d.packet[7], 255, 'hop limit 255');
   const na = unsolicitedNa('02:00:00:00:00:09', '2001:db8:15::9');
-  assert.deepEqual(decodeNd(na.packet), { type: 136, src: '2001:db8:15::9', target: '2001:db8:15::9', lladdr: '02:00:00:00:00:09' });
+  assert.deepEqual(decodeNd(na.packet), {
+    type: 136,
+    src: '2001:db8:15::9',
+    target: '2001:db8:15::9',
+    lladdr: '02:00:00:00:00:09',
+  });
   // The ICMPv6 checksum verifies: summing the pseudo-header and message including the checksum gives 0xffff.
   const pkt = na.packet;
   const pseudo = Buffer.concat([pkt.subarray(8, 40), Buffer.from([0, 0, 0, pkt.length - 40, 0, 0, 0, 58])]);
   let sum = 0;
-  for (const part of [pseudo, pkt.subarray(40)]) for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) + (part[i + 1] ?? 0);
+  for (const part of [pseudo, pkt.subarray(40)])
+    for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) + (part[i + 1] ?? 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   assert.equal(sum, 0xffff);
 });
 
 class FakeSocket extends EventEmitter {
   sent: { data: Buffer; dst: string }[] = [];
-  send(data: Buffer, dst: string) { this.sent.push({ data, dst }); }
-  feed(data: Buffer, srcMac: string, pktType = 1) { this.emit('packet', { data, srcMac, pktType }); }
+  send(data: Buffer, dst: string) {
+    this.sent.push({ data, dst });
+  }
+  feed(data: Buffer, srcMac: string, pktType = 1) {
+    this.emit('packet', { data, srcMac, pktType });
+  }
 }
 
 test('prober: an answer marks the address held by that MAC; silence means free; own and outgoing frames are ignored', async () => {
@@ -41,11 +67,24 @@ test('prober: an answer marks the address held by that MAC; silence means free; 
   const pr = new LinkProber('02:00:00:00:00:aa', s);
   const done = pr.probe(['198.18.15.2', '198.18.15.3'], { windowMs: 60, count: 3 });
   s.feed(arpProbe('02:00:00:00:00:aa', '198.18.15.3'), '02:00:00:00:00:aa', 4); // our own, looped back
-  s.feed(encodeArp({ op: ARP_REPLY, senderMac: '02:00:00:00:00:02', senderIp: '198.18.15.2', targetMac: '02:00:00:00:00:aa', targetIp: '0.0.0.0' }), '02:00:00:00:00:02');
+  s.feed(
+    encodeArp({
+      op: ARP_REPLY,
+      senderMac: '02:00:00:00:00:02',
+      senderIp: '198.18.15.2',
+      targetMac: '02:00:00:00:00:aa',
+      targetIp: '0.0.0.0',
+    }),
+    '02:00:00:00:00:02',
+  );
   const r = await done;
   assert.deepEqual(r.get('198.18.15.2'), { free: false, mac: '02:00:00:00:00:02', reason: 'answered' });
   assert.deepEqual(r.get('198.18.15.3'), { free: true });
-  assert.equal(s.sent.filter((x) => decodeArp(x.data)?.targetIp === '198.18.15.3').length, 3, 'three probes for the silent one');
+  assert.equal(
+    s.sent.filter((x) => decodeArp(x.data)?.targetIp === '198.18.15.3').length,
+    3,
+    'three probes for the silent one',
+  );
   assert.ok(s.sent.every((x) => x.dst === 'ff:ff:ff:ff:ff:ff'));
   pr.close();
 });
@@ -60,7 +99,10 @@ test('prober: another host probing the same address at the same time is a confli
   s.sent = [];
   s.feed(arpProbe('02:00:00:00:00:bb', '198.18.15.5'), '02:00:00:00:00:bb');
   const reply = decodeArp(s.sent[0]!.data)!;
-  assert.deepEqual([reply.op, reply.senderIp, reply.senderMac, s.sent[0]!.dst], [2, '198.18.15.5', '02:00:00:00:00:aa', '02:00:00:00:00:bb']);
+  assert.deepEqual(
+    [reply.op, reply.senderIp, reply.senderMac, s.sent[0]!.dst],
+    [2, '198.18.15.5', '02:00:00:00:00:aa', '02:00:00:00:00:bb'],
+  );
   pr.close();
 });
 

@@ -7,12 +7,17 @@ import { LinkProber } from '../../src/probe/prober';
 
 class FakeSocket extends EventEmitter {
   sent: { data: Buffer; dst: string }[] = [];
-  send(data: Buffer, dst: string) { this.sent.push({ data, dst }); }
-  feed(data: Buffer, srcMac: string, pktType = 1) { this.emit('packet', { data, srcMac, pktType }); }
+  send(data: Buffer, dst: string) {
+    this.sent.push({ data, dst });
+  }
+  feed(data: Buffer, srcMac: string, pktType = 1) {
+    this.emit('packet', { data, srcMac, pktType });
+  }
 }
 
 const ME = '0e:00:00:00:00:aa';
-const reply = (mac: string, ip: string, to = ME) => encodeArp({ op: ARP_REPLY, senderMac: mac, senderIp: ip, targetMac: to, targetIp: '0.0.0.0' });
+const reply = (mac: string, ip: string, to = ME) =>
+  encodeArp({ op: ARP_REPLY, senderMac: mac, senderIp: ip, targetMac: to, targetIp: '0.0.0.0' });
 
 test('sweep: one probe per address; every reply to us is counted, two MACs for one address are both kept', async () => {
   const arp = new FakeSocket();
@@ -24,16 +29,34 @@ test('sweep: one probe per address; every reply to us is counted, two MACs for o
   arp.feed(reply('0a:00:00:00:00:03', '198.18.15.3'), '0a:00:00:00:00:03');
   // Not counted: a reply to another machine, a request (someone asking), our own frame looped back.
   arp.feed(reply('02:00:00:00:00:04', '198.18.15.4', '02:00:00:00:00:bb'), '02:00:00:00:00:04');
-  arp.feed(encodeArp({ op: ARP_REQUEST, senderMac: '02:00:00:00:00:05', senderIp: '198.18.15.4', targetMac: '00:00:00:00:00:00', targetIp: '198.18.15.1' }), '02:00:00:00:00:05');
+  arp.feed(
+    encodeArp({
+      op: ARP_REQUEST,
+      senderMac: '02:00:00:00:00:05',
+      senderIp: '198.18.15.4',
+      targetMac: '00:00:00:00:00:00',
+      targetIp: '198.18.15.1',
+    }),
+    '02:00:00:00:00:05',
+  );
   arp.feed(arpProbe(ME, '198.18.15.4'), ME, 4);
   nd.feed(unsolicitedNa('0a:00:00:00:00:06', '2001:db8:15::2').packet, '0a:00:00:00:00:06');
   const r = await done;
   assert.deepEqual(Object.fromEntries(r), {
-    '198.18.15.2': ['02:00:00:00:00:02', '02:00:00:00:00:99'], '198.18.15.3': ['0a:00:00:00:00:03'], '198.18.15.4': [], '2001:db8:15::2': ['0a:00:00:00:00:06'],
+    '198.18.15.2': ['02:00:00:00:00:02', '02:00:00:00:00:99'],
+    '198.18.15.3': ['0a:00:00:00:00:03'],
+    '198.18.15.4': [],
+    '2001:db8:15::2': ['0a:00:00:00:00:06'],
   });
-  assert.deepEqual(arp.sent.map((s) => [decodeArp(s.data)!.senderIp, decodeArp(s.data)!.targetIp, s.dst]), [
-    ['0.0.0.0', '198.18.15.2', 'ff:ff:ff:ff:ff:ff'], ['0.0.0.0', '198.18.15.3', 'ff:ff:ff:ff:ff:ff'], ['0.0.0.0', '198.18.15.4', 'ff:ff:ff:ff:ff:ff'],
-  ], 'RFC 5227 probes: sender 0.0.0.0, so no cache learns the probe link');
+  assert.deepEqual(
+    arp.sent.map((s) => [decodeArp(s.data)!.senderIp, decodeArp(s.data)!.targetIp, s.dst]),
+    [
+      ['0.0.0.0', '198.18.15.2', 'ff:ff:ff:ff:ff:ff'],
+      ['0.0.0.0', '198.18.15.3', 'ff:ff:ff:ff:ff:ff'],
+      ['0.0.0.0', '198.18.15.4', 'ff:ff:ff:ff:ff:ff'],
+    ],
+    'RFC 5227 probes: sender 0.0.0.0, so no cache learns the probe link',
+  );
   assert.equal(nd.sent[0]!.dst, '33:33:ff:00:00:02', 'IPv6: a DAD NS to the solicited-node group');
   // After the sweep, replies no longer land anywhere (and nothing throws).
   arp.feed(reply('02:00:00:00:00:02', '198.18.15.2'), '02:00:00:00:00:02');

@@ -31,11 +31,16 @@ async function* reporter(source: AsyncIterable<Event>): AsyncGenerator<string> {
     if (d.details?.type === 'suite' || d.name === undefined) continue;
     const nesting = d.nesting ?? 0;
     const path = [...stack.slice(0, nesting), d.name];
-    const engine = path.map((n) => ENGINE_NAME.exec(n)?.[1]).filter(Boolean).pop();
+    const engine = path
+      .map((n) => ENGINE_NAME.exec(n)?.[1])
+      .filter(Boolean)
+      .pop();
     const reason = (v: string | boolean | undefined) => (typeof v === 'string' ? v : '');
     const outcome: Outcome = {
-      name: d.name, nesting,
-      outcome: ev.type === 'test:fail' ? 'fail' : d.skip !== undefined ? 'skip' : d.todo !== undefined ? 'todo' : 'pass',
+      name: d.name,
+      nesting,
+      outcome:
+        ev.type === 'test:fail' ? 'fail' : d.skip !== undefined ? 'skip' : d.todo !== undefined ? 'todo' : 'pass',
       ...(engine && { engine }),
       ...(d.skip !== undefined && { reason: reason(d.skip) }),
       ...(d.todo !== undefined && { reason: reason(d.todo) }),

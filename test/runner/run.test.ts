@@ -12,11 +12,15 @@ const RUN = path.join(__dirname, '..', '..', '..', 'test', 'run.js');
 function runPlanted(body: string, ci: boolean): { status: number | null; out: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-planted-'));
   try {
-    fs.writeFileSync(path.join(dir, 'planted.test.js'), `'use strict';\nconst { test } = require('node:test');\n${body}\n`);
+    fs.writeFileSync(
+      path.join(dir, 'planted.test.js'),
+      `'use strict';\nconst { test } = require('node:test');\n${body}\n`,
+    );
     // Without NODE_TEST_CONTEXT: node --test would see itself nested in this test and run nothing.
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
     const r = spawnSync(process.execPath, [RUN], {
-      encoding: 'utf8', timeout: 60_000,
+      encoding: 'utf8',
+      timeout: 60_000,
       env: { ...env, MACNET_TEST_DIST: dir, MACNET_ENGINES: 'system', CI: ci ? 'true' : 'false' },
     });
     return { status: r.status, out: r.stdout + r.stderr };
@@ -30,7 +34,10 @@ test('CI=true: an unlisted skip fails the run and is printed under NOT ALLOWED; 
   const ci = runPlanted(body, true);
   assert.equal(ci.status, 1, ci.out);
   assert.match(ci.out, /# {3}NOT ALLOWED \(1; covered by a reason missing from test\/skip-policy\.ts\)/);
-  assert.match(ci.out, /# FAILED: 1 skips with a reason test\/skip-policy\.ts does not allow \(CI=true\): "skips": the moon is in the wrong phase/);
+  assert.match(
+    ci.out,
+    /# FAILED: 1 skips with a reason test\/skip-policy\.ts does not allow \(CI=true\): "skips": the moon is in the wrong phase/,
+  );
   assert.equal(runPlanted(body, false).status, 0);
 });
 

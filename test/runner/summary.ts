@@ -44,14 +44,21 @@ export function summarize(outcomes: Outcome[], engines: Map<string, string>, ci:
   // The same Docker tests on every engine: a file that failed to load on one of them shows here.
   const labels = [...engines.keys()];
   if (labels.length > 1) {
-    const namesOf = (l: string) => new Set(outcomes.filter((o) => o.engine === l && o.nesting === 0 && ENGINE_PREFIX.test(o.name))
-      .map((o) => o.name.replace(ENGINE_PREFIX, '')));
+    const namesOf = (l: string) =>
+      new Set(
+        outcomes
+          .filter((o) => o.engine === l && o.nesting === 0 && ENGINE_PREFIX.test(o.name))
+          .map((o) => o.name.replace(ENGINE_PREFIX, '')),
+      );
     const sets = labels.map(namesOf);
     for (const [i, l] of labels.entries()) {
       for (const [j, m] of labels.entries()) {
         if (i === j) continue;
         const missing = [...sets[j]!].filter((n) => !sets[i]!.has(n));
-        if (missing.length) problems.push(`${missing.length} Docker tests ran on ${m} but not on ${l}: ${missing.slice(0, 5).join('; ')}`);
+        if (missing.length)
+          problems.push(
+            `${missing.length} Docker tests ran on ${m} but not on ${l}: ${missing.slice(0, 5).join('; ')}`,
+          );
       }
     }
   }
@@ -71,7 +78,9 @@ export function summarize(outcomes: Outcome[], engines: Map<string, string>, ci:
     }
     const bad = groups.get('NOT ALLOWED') ?? [];
     if (ci && bad.length) {
-      problems.push(`${bad.length} skips with a reason test/skip-policy.ts does not allow (CI=true): ${bad.map((s) => `"${s.name}": ${s.reason || '(no reason)'}`).join('; ')}`);
+      problems.push(
+        `${bad.length} skips with a reason test/skip-policy.ts does not allow (CI=true): ${bad.map((s) => `"${s.name}": ${s.reason || '(no reason)'}`).join('; ')}`,
+      );
     }
   }
   return { lines, problems };

@@ -118,7 +118,7 @@ describe('SqliteStore durability', () => {
     }
   });
 
-  test("a busy database still waits on timers, and sync covers the write once it got through", async () => {
+  test('a busy database still waits on timers, and sync covers the write once it got through', async () => {
     const s = fresh();
     const other = new Database(s.file);
     try {

@@ -15,8 +15,12 @@ test('database files are 0600 whatever exists: a 0755 state dir, umask 022, file
     const file = path.join(dir, 'state.db');
     let s = SqliteStore.open(file);
     await s.put('a', '1');
-    const modes = () => Object.fromEntries(['state.db', 'state.db-wal', 'state.db-shm']
-      .filter((f) => fs.existsSync(path.join(dir, f))).map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]));
+    const modes = () =>
+      Object.fromEntries(
+        ['state.db', 'state.db-wal', 'state.db-shm']
+          .filter((f) => fs.existsSync(path.join(dir, f)))
+          .map((f) => [f, (fs.statSync(path.join(dir, f)).mode & 0o777).toString(8)]),
+      );
     assert.deepEqual(modes(), { 'state.db': '600', 'state.db-wal': '600', 'state.db-shm': '600' });
     await s.close();
     // Files an older version left readable by all are tightened at the next open.

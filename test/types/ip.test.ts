@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, macToBytes, parseCidr } from '../../src/types/ip';
 
 test('IPv4 and IPv6 text round-trips through bytes', () => {
-  for (const s of ['198.18.15.5', '0.0.0.0', '255.255.255.255', '2001:db8::1', '::', '::1', '2001:db8:0:1:2:3:4:5', 'fe80::fc:ff:fe00:1']) {
+  for (const s of [
+    '198.18.15.5',
+    '0.0.0.0',
+    '255.255.255.255',
+    '2001:db8::1',
+    '::',
+    '::1',
+    '2001:db8:0:1:2:3:4:5',
+    'fe80::fc:ff:fe00:1',
+  ]) {
     assert.equal(bytesToIp(ipToBytes(s)), s);
   }
   assert.deepEqual([...ipToBytes('198.18.15.5')], [198, 18, 15, 5]);

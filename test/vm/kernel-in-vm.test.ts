@@ -20,14 +20,20 @@ function kernelTestFiles(): string[] {
   // For developing this harness against scratch tests: a comma-separated list replaces the discovery.
   if (process.env.MACNET_VM_TEST_FILES) return process.env.MACNET_VM_TEST_FILES.split(',').filter(Boolean);
   const base = path.join(projectRoot, 'dist', 'test', 'kernel');
-  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) return p === path.join(base, 'nl') ? [] : walk(p);
-    return e.name.endsWith('.test.js') ? [path.relative(projectRoot, p)] : [];
-  });
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return p === path.join(base, 'nl') ? [] : walk(p);
+      return e.name.endsWith('.test.js') ? [path.relative(projectRoot, p)] : [];
+    });
   // The driver's kernel tests: vlan/dummy parents and ipvlan networks, and host access on ipvlan.
-  const drivers = ['driver.test.js', 'host-access.test.js', 'lan-ipvlan.test.js'].map((f) => path.join('dist', 'test', 'drivers', f));
-  return [...(fs.existsSync(base) ? walk(base).sort() : []), ...drivers.filter((d) => fs.existsSync(path.join(projectRoot, d)))];
+  const drivers = ['driver.test.js', 'host-access.test.js', 'lan-ipvlan.test.js'].map((f) =>
+    path.join('dist', 'test', 'drivers', f),
+  );
+  return [
+    ...(fs.existsSync(base) ? walk(base).sort() : []),
+    ...drivers.filter((d) => fs.existsSync(path.join(projectRoot, d))),
+  ];
 }
 
 interface TapTest {
@@ -108,14 +114,28 @@ test('kernel and driver tests pass under a stock kernel in a VM, dummy, vlan and
     assert.equal(r.exitCode, 0, `node --test exited ${r.exitCode} in the VM`);
     assert.equal(summary.fail, 0, 'failed tests in the VM');
     assert.equal(summary.cancelled ?? 0, 0, 'cancelled tests in the VM');
-    assert.equal(summary.skipped, 0, `skipped tests in the VM: ${all.filter((x) => x.directive).map((x) => x.name).join('; ')}`);
+    assert.equal(
+      summary.skipped,
+      0,
+      `skipped tests in the VM: ${all
+        .filter((x) => x.directive)
+        .map((x) => x.name)
+        .join('; ')}`,
+    );
     for (const kind of REQUIRED_KINDS) {
       const named = all.filter((x) => MENTIONS[kind]!.test(x.name));
       assert.ok(named.length > 0, `no VM test names the ${kind} link kind`);
-      assert.ok(named.every(passed), `not all ${kind} tests passed: ${named.filter((x) => !passed(x)).map((x) => x.name).join('; ')}`);
+      assert.ok(
+        named.every(passed),
+        `not all ${kind} tests passed: ${named
+          .filter((x) => !passed(x))
+          .map((x) => x.name)
+          .join('; ')}`,
+      );
     }
     ok = all.every(passed);
   } finally {
-    if (!ok) process.stderr.write(`--- the VM's TAP output ---\n${r.stdout}\n--- the VM's stderr ---\n${r.stderr}\n---\n`);
+    if (!ok)
+      process.stderr.write(`--- the VM's TAP output ---\n${r.stdout}\n--- the VM's stderr ---\n${r.stderr}\n---\n`);
   }
 });

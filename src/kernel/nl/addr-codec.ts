@@ -46,7 +46,8 @@ export function encodeAddress(spec: AddressSpec): { fixed: Buffer; attrs: Attr[]
   const flags = (spec.nodad ? C.IFA_F_NODAD : 0) | (spec.noprefixroute ? C.IFA_F_NOPREFIXROUTE : 0);
   const a = ipToBytes(spec.address);
   // As iproute2 does: IPv4 gets IFA_LOCAL and IFA_ADDRESS (equal unless point-to-point), IPv6 only IFA_ADDRESS.
-  const attrs: Attr[] = spec.family === 4 ? [bytes(C.IFA_LOCAL, a), bytes(C.IFA_ADDRESS, a)] : [bytes(C.IFA_ADDRESS, a)];
+  const attrs: Attr[] =
+    spec.family === 4 ? [bytes(C.IFA_LOCAL, a), bytes(C.IFA_ADDRESS, a)] : [bytes(C.IFA_ADDRESS, a)];
   if (spec.broadcast) attrs.push(bytes(C.IFA_BROADCAST, ipToBytes(spec.broadcast)));
   // The flags byte in ifaddrmsg holds only 8 bits; IFA_FLAGS carries all of them (NOPREFIXROUTE is 0x200).
   if (flags) attrs.push(u32(C.IFA_FLAGS, flags));
@@ -68,11 +69,15 @@ export function decodeAddress(body: Buffer): Address {
   const brd = a.get(C.IFA_BROADCAST);
   const label = getStr(a, C.IFA_LABEL);
   return Object.freeze({
-    family, index, address, prefix,
+    family,
+    index,
+    address,
+    prefix,
     ...(peer !== undefined && peer !== address && { peer }),
     ...(brd && { broadcast: bytesToIp(brd) }),
     ...(label !== undefined && { label }),
-    scope, flags,
+    scope,
+    flags,
     tentative: (flags & C.IFA_F_TENTATIVE) !== 0,
     dadFailed: (flags & C.IFA_F_DADFAILED) !== 0,
     nodad: (flags & C.IFA_F_NODAD) !== 0,

@@ -4,9 +4,7 @@ import { NLA_F_NESTED, NLA_TYPE_MASK } from './constants';
 export const align4 = (n: number): number => (n + 3) & ~3;
 
 /** One attribute to encode. `nested` children are encoded inside it with NLA_F_NESTED set. */
-export type Attr =
-  | { type: number; value: Buffer }
-  | { type: number; nested: Attr[] };
+export type Attr = { type: number; value: Buffer } | { type: number; nested: Attr[] };
 
 export const u8 = (type: number, v: number): Attr => ({ type, value: Buffer.from([v & 0xff]) });
 export function u16(type: number, v: number): Attr {
@@ -25,7 +23,10 @@ export function u32(type: number, v: number): Attr {
   b.writeUInt32LE(v >>> 0);
   return { type, value: b };
 }
-export const str = (type: number, s: string): Attr => ({ type, value: Buffer.concat([Buffer.from(s), Buffer.from([0])]) });
+export const str = (type: number, s: string): Attr => ({
+  type,
+  value: Buffer.concat([Buffer.from(s), Buffer.from([0])]),
+});
 export const bytes = (type: number, b: Buffer): Attr => ({ type, value: b });
 export const nest = (type: number, nested: Attr[]): Attr => ({ type, nested });
 

@@ -1,5 +1,23 @@
 // struct ifinfomsg + IFLA_* attributes <-> typed links. No I/O here: src/kernel/links.ts does the requests.
-import { type Attr, type AttrMap, be16, bytes, encodeAttrs, encodedLength, getBe16, getStr, getU16, getU32, getU8, nest, parseAttrs, str, u16, u32, u8 } from './attrs';
+import {
+  type Attr,
+  type AttrMap,
+  be16,
+  bytes,
+  encodeAttrs,
+  encodedLength,
+  getBe16,
+  getStr,
+  getU16,
+  getU32,
+  getU8,
+  nest,
+  parseAttrs,
+  str,
+  u16,
+  u32,
+  u8,
+} from './attrs';
 import * as C from './constants';
 import { bytesToMac } from '../../types/ip';
 
@@ -9,16 +27,31 @@ export type IpvlanFlag = 'bridge' | 'private' | 'vepa';
 export type Operstate = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
 
 export const MACVLAN_MODES: Readonly<Record<MacvlanMode, number>> = Object.freeze({
-  private: C.MACVLAN_MODE_PRIVATE, vepa: C.MACVLAN_MODE_VEPA, bridge: C.MACVLAN_MODE_BRIDGE,
-  passthru: C.MACVLAN_MODE_PASSTHRU, source: C.MACVLAN_MODE_SOURCE,
+  private: C.MACVLAN_MODE_PRIVATE,
+  vepa: C.MACVLAN_MODE_VEPA,
+  bridge: C.MACVLAN_MODE_BRIDGE,
+  passthru: C.MACVLAN_MODE_PASSTHRU,
+  source: C.MACVLAN_MODE_SOURCE,
 });
 export const IPVLAN_MODES: Readonly<Record<IpvlanMode, number>> = Object.freeze({
-  l2: C.IPVLAN_MODE_L2, l3: C.IPVLAN_MODE_L3, l3s: C.IPVLAN_MODE_L3S,
+  l2: C.IPVLAN_MODE_L2,
+  l3: C.IPVLAN_MODE_L3,
+  l3s: C.IPVLAN_MODE_L3S,
 });
 export const IPVLAN_FLAGS: Readonly<Record<IpvlanFlag, number>> = Object.freeze({
-  bridge: 0, private: C.IPVLAN_F_PRIVATE, vepa: C.IPVLAN_F_VEPA,
+  bridge: 0,
+  private: C.IPVLAN_F_PRIVATE,
+  vepa: C.IPVLAN_F_VEPA,
 });
-const OPERSTATES: readonly Operstate[] = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'];
+const OPERSTATES: readonly Operstate[] = [
+  'unknown',
+  'notpresent',
+  'down',
+  'lowerlayerdown',
+  'testing',
+  'dormant',
+  'up',
+];
 
 /** Kind-specific data as the kernel reports it (IFLA_INFO_DATA). */
 export type KindData =
@@ -164,16 +197,21 @@ export function encodeCreateAttrs(spec: LinkKindSpec & LinkCommon): Attr[] {
       break;
     case 'ipvlan':
       attrs.push(u32(C.IFLA_LINK, spec.parentIndex));
-      info.push(nest(C.IFLA_INFO_DATA, [
-        u16(C.IFLA_IPVLAN_MODE, IPVLAN_MODES[spec.mode]), u16(C.IFLA_IPVLAN_FLAGS, IPVLAN_FLAGS[spec.flag]),
-      ]));
+      info.push(
+        nest(C.IFLA_INFO_DATA, [
+          u16(C.IFLA_IPVLAN_MODE, IPVLAN_MODES[spec.mode]),
+          u16(C.IFLA_IPVLAN_FLAGS, IPVLAN_FLAGS[spec.flag]),
+        ]),
+      );
       break;
     case 'vlan':
       attrs.push(u32(C.IFLA_LINK, spec.parentIndex));
-      info.push(nest(C.IFLA_INFO_DATA, [
-        u16(C.IFLA_VLAN_ID, spec.id),
-        be16(C.IFLA_VLAN_PROTOCOL, spec.protocol === '802.1ad' ? C.ETH_P_8021AD : C.ETH_P_8021Q),
-      ]));
+      info.push(
+        nest(C.IFLA_INFO_DATA, [
+          u16(C.IFLA_VLAN_ID, spec.id),
+          be16(C.IFLA_VLAN_PROTOCOL, spec.protocol === '802.1ad' ? C.ETH_P_8021AD : C.ETH_P_8021Q),
+        ]),
+      );
       break;
     case 'veth': {
       // VETH_INFO_PEER carries a whole struct ifinfomsg followed by the peer's own attributes.
@@ -210,10 +248,20 @@ export interface LinkChanges {
 }
 
 export function encodeSetLink(index: number, c: LinkChanges): { fixed: Buffer; attrs: Attr[] } {
-  let flags = 0, change = 0;
-  if (c.up !== undefined) { change |= C.IFF_UP; if (c.up) flags |= C.IFF_UP; }
-  if (c.promisc !== undefined) { change |= C.IFF_PROMISC; if (c.promisc) flags |= C.IFF_PROMISC; }
-  if (c.allmulti !== undefined) { change |= C.IFF_ALLMULTI; if (c.allmulti) flags |= C.IFF_ALLMULTI; }
+  let flags = 0,
+    change = 0;
+  if (c.up !== undefined) {
+    change |= C.IFF_UP;
+    if (c.up) flags |= C.IFF_UP;
+  }
+  if (c.promisc !== undefined) {
+    change |= C.IFF_PROMISC;
+    if (c.promisc) flags |= C.IFF_PROMISC;
+  }
+  if (c.allmulti !== undefined) {
+    change |= C.IFF_ALLMULTI;
+    if (c.allmulti) flags |= C.IFF_ALLMULTI;
+  }
   const attrs: Attr[] = [];
   if (c.mtu !== undefined) attrs.push(u32(C.IFLA_MTU, c.mtu));
   if (c.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, c.mac));
@@ -222,9 +270,14 @@ export function encodeSetLink(index: number, c: LinkChanges): { fixed: Buffer; a
   if (c.netnsPid !== undefined) attrs.push(u32(C.IFLA_NET_NS_PID, c.netnsPid));
   if (c.masterIndex !== undefined) attrs.push(u32(C.IFLA_MASTER, c.masterIndex));
   const af: Attr[] = [];
-  if (c.arpIgnore !== undefined) af.push(nest(C.AF_INET, [nest(C.IFLA_INET_CONF, [u32(C.IPV4_DEVCONF_ARP_IGNORE, c.arpIgnore)])]));
+  if (c.arpIgnore !== undefined)
+    af.push(nest(C.AF_INET, [nest(C.IFLA_INET_CONF, [u32(C.IPV4_DEVCONF_ARP_IGNORE, c.arpIgnore)])]));
   if (c.ipv6LinkLocal !== undefined) {
-    af.push(nest(C.AF_INET6, [u8(C.IFLA_INET6_ADDR_GEN_MODE, c.ipv6LinkLocal ? C.IN6_ADDR_GEN_MODE_EUI64 : C.IN6_ADDR_GEN_MODE_NONE)]));
+    af.push(
+      nest(C.AF_INET6, [
+        u8(C.IFLA_INET6_ADDR_GEN_MODE, c.ipv6LinkLocal ? C.IN6_ADDR_GEN_MODE_EUI64 : C.IN6_ADDR_GEN_MODE_NONE),
+      ]),
+    );
   }
   if (af.length) attrs.push(nest(C.IFLA_AF_SPEC, af));
   return { fixed: encodeIfinfomsg(index, flags, change), attrs };

@@ -1,7 +1,13 @@
 // Netlink message framing (struct nlmsghdr) and the kernel's error/ack replies with extended-ack text.
 import { type Attr, align4, encodeAttrs, encodedLength, getStr, parseAttrs } from './attrs';
 import {
-  NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSGERR_ATTR_MSG, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_NOOP,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSGERR_ATTR_MSG,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLMSG_NOOP,
 } from './constants';
 
 export interface NlMessage {
@@ -14,7 +20,13 @@ export interface NlMessage {
 }
 
 /** Builds one request: header, the fixed-size family struct (already encoded), then the attributes. */
-export function encodeMessage(type: number, flags: number, seq: number, fixed: Buffer, attrs: readonly Attr[] = []): Buffer {
+export function encodeMessage(
+  type: number,
+  flags: number,
+  seq: number,
+  fixed: Buffer,
+  attrs: readonly Attr[] = [],
+): Buffer {
   const len = NLMSG_HDRLEN + align4(fixed.length) + encodedLength(attrs);
   const buf = Buffer.alloc(len);
   buf.writeUInt32LE(len, 0);

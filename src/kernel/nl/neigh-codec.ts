@@ -3,7 +3,8 @@ import { type Attr, bytes, parseAttrs } from './attrs';
 import * as C from './constants';
 import { bytesToIp, bytesToMac, type Family, ipToBytes, macToBytes } from '../../types/ip';
 
-export type NeighState = 'incomplete' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'noarp' | 'permanent' | 'none';
+export type NeighState =
+  'incomplete' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'noarp' | 'permanent' | 'none';
 
 export interface Neighbour {
   readonly family: Family;
@@ -16,8 +17,14 @@ export interface Neighbour {
 export const NDMSG_LEN = 12;
 
 const STATES: ReadonlyArray<[number, NeighState]> = [
-  [C.NUD_PERMANENT, 'permanent'], [C.NUD_NOARP, 'noarp'], [C.NUD_REACHABLE, 'reachable'], [C.NUD_STALE, 'stale'],
-  [C.NUD_DELAY, 'delay'], [C.NUD_PROBE, 'probe'], [C.NUD_FAILED, 'failed'], [C.NUD_INCOMPLETE, 'incomplete'],
+  [C.NUD_PERMANENT, 'permanent'],
+  [C.NUD_NOARP, 'noarp'],
+  [C.NUD_REACHABLE, 'reachable'],
+  [C.NUD_STALE, 'stale'],
+  [C.NUD_DELAY, 'delay'],
+  [C.NUD_PROBE, 'probe'],
+  [C.NUD_FAILED, 'failed'],
+  [C.NUD_INCOMPLETE, 'incomplete'],
 ];
 const stateNum = (s: NeighState): number => STATES.find(([, n]) => n === s)?.[0] ?? 0;
 
@@ -29,7 +36,13 @@ export function encodeNdmsg(family: Family | 0, index: number, state: NeighState
   return b;
 }
 
-export function encodeNeighbour(n: { family: Family; index: number; address: string; mac?: string; state?: NeighState }): { fixed: Buffer; attrs: Attr[] } {
+export function encodeNeighbour(n: {
+  family: Family;
+  index: number;
+  address: string;
+  mac?: string;
+  state?: NeighState;
+}): { fixed: Buffer; attrs: Attr[] } {
   const attrs: Attr[] = [bytes(C.NDA_DST, ipToBytes(n.address))];
   if (n.mac) attrs.push(bytes(C.NDA_LLADDR, macToBytes(n.mac)));
   return { fixed: encodeNdmsg(n.family, n.index, n.state ?? 'permanent'), attrs };
@@ -43,7 +56,8 @@ export function decodeNeighbour(body: Buffer): Neighbour {
   const dst = a.get(C.NDA_DST);
   const ll = a.get(C.NDA_LLADDR);
   return Object.freeze({
-    family, index,
+    family,
+    index,
     address: dst ? bytesToIp(dst) : '',
     ...(ll && ll.length === 6 && { mac: bytesToMac(ll) }),
     state: STATES.find(([n]) => (st & n) !== 0)?.[1] ?? 'none',

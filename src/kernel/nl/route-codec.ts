@@ -28,7 +28,15 @@ const scopeName = (s: number): RouteScope =>
 const scopeNum = (s: RouteScope): number =>
   s === 'universe' ? C.RT_SCOPE_UNIVERSE : s === 'link' ? C.RT_SCOPE_LINK : s === 'host' ? C.RT_SCOPE_HOST : s;
 const typeName = (t: number): RouteType =>
-  t === C.RTN_UNICAST ? 'unicast' : t === C.RTN_LOCAL ? 'local' : t === C.RTN_BROADCAST ? 'broadcast' : t === C.RTN_MULTICAST ? 'multicast' : t;
+  t === C.RTN_UNICAST
+    ? 'unicast'
+    : t === C.RTN_LOCAL
+      ? 'local'
+      : t === C.RTN_BROADCAST
+        ? 'broadcast'
+        : t === C.RTN_MULTICAST
+          ? 'multicast'
+          : t;
 
 export interface RouteSpec {
   family: Family;

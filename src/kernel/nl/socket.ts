@@ -14,7 +14,10 @@ export class NetlinkSocket {
   /** The tail of the request queue: a socket can have only one request in flight (addon contract). */
   private tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(fd: number, readonly netns: string | null) {
+  private constructor(
+    fd: number,
+    readonly netns: string | null,
+  ) {
     this.fd = fd;
   }
 
@@ -26,7 +29,13 @@ export class NetlinkSocket {
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'EUNKNOWN';
       if (nsPath && (code === 'ENOENT' || code === 'EINVAL' || code === 'ESRCH')) {
-        throw new KernelError('NETNS_NOT_FOUND', `open network namespace ${nsPath}: ${code}: not a network namespace that exists`, code, undefined, e);
+        throw new KernelError(
+          'NETNS_NOT_FOUND',
+          `open network namespace ${nsPath}: ${code}: not a network namespace that exists`,
+          code,
+          undefined,
+          e,
+        );
       }
       throw fromAddon(`open netlink socket in ${nsPath ?? 'the current network namespace'}`, e);
     }

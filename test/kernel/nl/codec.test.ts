@@ -1,7 +1,18 @@
 // Codec tests on bytes written as the kernel writes them; no sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytes, encodeAttrs, encodedLength, getStr, getU32, nest, parseAttrs, str, u16, u32 } from '../../../src/kernel/nl/attrs';
+import {
+  bytes,
+  encodeAttrs,
+  encodedLength,
+  getStr,
+  getU32,
+  nest,
+  parseAttrs,
+  str,
+  u16,
+  u32,
+} from '../../../src/kernel/nl/attrs';
 import * as C from '../../../src/kernel/nl/constants';
 import { decodeError, decodeMessages, encodeMessage, splitReply } from '../../../src/kernel/nl/message';
 import { decodeLink, encodeCreateAttrs, encodeIfinfomsg, encodeSetLink } from '../../../src/kernel/nl/link-codec';
@@ -17,7 +28,11 @@ function encode(attrs: Parameters<typeof encodeAttrs>[0]): Buffer {
 }
 
 test('attributes are padded to 4 bytes and nested ones carry NLA_F_NESTED', () => {
-  const b = encode([str(C.IFLA_IFNAME, 'eth0'), nest(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'macvlan')]), u16(7, 0x1234)]);
+  const b = encode([
+    str(C.IFLA_IFNAME, 'eth0'),
+    nest(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'macvlan')]),
+    u16(7, 0x1234),
+  ]);
   // "eth0\0" is 5 bytes: 4 header + 5 = 9, padded to 12.
   assert.equal(b.readUInt16LE(0), 9);
   assert.equal(b.readUInt16LE(2), C.IFLA_IFNAME);
@@ -41,7 +56,10 @@ test('a request message has the right header and the kernel-style reply splits i
   assert.equal(req.readUInt32LE(0), req.length);
   assert.equal(req.readUInt16LE(4), C.RTM_GETLINK);
   assert.equal(req.readUInt32LE(8), 42);
-  const link = encodeMessage(C.RTM_NEWLINK, C.NLM_F_MULTI, 42, encodeIfinfomsg(3, C.IFF_UP), [str(C.IFLA_IFNAME, 'p0'), u32(C.IFLA_MTU, 1500)]);
+  const link = encodeMessage(C.RTM_NEWLINK, C.NLM_F_MULTI, 42, encodeIfinfomsg(3, C.IFF_UP), [
+    str(C.IFLA_IFNAME, 'p0'),
+    u32(C.IFLA_MTU, 1500),
+  ]);
   const done = encodeMessage(C.NLMSG_DONE, C.NLM_F_MULTI, 42, Buffer.from([0, 0, 0, 0]));
   const r = splitReply(Buffer.concat([link, done]));
   assert.equal(r.messages.length, 1);
@@ -56,7 +74,12 @@ test('an error reply yields the errno and the extended-ack text (capped and unca
   errno.writeInt32LE(-22);
   const tlv = encode([str(C.NLMSGERR_ATTR_MSG, 'Invalid MTU')]);
   // Capped: only the echoed header, then the TLVs.
-  const capped = encodeMessage(C.NLMSG_ERROR, C.NLM_F_CAPPED | C.NLM_F_ACK_TLVS, 5, Buffer.concat([errno, echoed.subarray(0, 16), tlv]));
+  const capped = encodeMessage(
+    C.NLMSG_ERROR,
+    C.NLM_F_CAPPED | C.NLM_F_ACK_TLVS,
+    5,
+    Buffer.concat([errno, echoed.subarray(0, 16), tlv]),
+  );
   assert.deepEqual(decodeError(decodeMessages(capped)[0]!), { errno: 22, extack: 'Invalid MTU' });
   // Uncapped: the whole request is echoed before the TLVs.
   const full = encodeMessage(C.NLMSG_ERROR, C.NLM_F_ACK_TLVS, 5, Buffer.concat([errno, echoed, tlv]));
@@ -67,7 +90,18 @@ test('an error reply yields the errno and the extended-ack text (capped and unca
 });
 
 test('link creation attributes carry kind, parent and mode for macvlan, ipvlan, vlan and veth', () => {
-  const mv = parseAttrs(encode(encodeCreateAttrs({ kind: 'macvlan', name: 'mv0', parentIndex: 4, mode: 'passthru', mtu: 1400, mac: macToBytes('02:00:00:00:00:01') })));
+  const mv = parseAttrs(
+    encode(
+      encodeCreateAttrs({
+        kind: 'macvlan',
+        name: 'mv0',
+        parentIndex: 4,
+        mode: 'passthru',
+        mtu: 1400,
+        mac: macToBytes('02:00:00:00:00:01'),
+      }),
+    ),
+  );
   assert.equal(getStr(mv, C.IFLA_IFNAME), 'mv0');
   assert.equal(getU32(mv, C.IFLA_LINK), 4);
   assert.equal(getU32(mv, C.IFLA_MTU), 1400);
@@ -76,11 +110,23 @@ test('link creation attributes carry kind, parent and mode for macvlan, ipvlan, 
   assert.equal(getStr(info, C.IFLA_INFO_KIND), 'macvlan');
   assert.equal(getU32(parseAttrs(info.get(C.IFLA_INFO_DATA)!), C.IFLA_MACVLAN_MODE), C.MACVLAN_MODE_PASSTHRU);
 
-  const ipv = parseAttrs(parseAttrs(parseAttrs(encode(encodeCreateAttrs({ kind: 'ipvlan', name: 'iv0', parentIndex: 4, mode: 'l3s', flag: 'vepa' }))).get(C.IFLA_LINKINFO)!).get(C.IFLA_INFO_DATA)!);
+  const ipv = parseAttrs(
+    parseAttrs(
+      parseAttrs(
+        encode(encodeCreateAttrs({ kind: 'ipvlan', name: 'iv0', parentIndex: 4, mode: 'l3s', flag: 'vepa' })),
+      ).get(C.IFLA_LINKINFO)!,
+    ).get(C.IFLA_INFO_DATA)!,
+  );
   assert.equal(ipv.get(C.IFLA_IPVLAN_MODE)!.readUInt16LE(0), C.IPVLAN_MODE_L3S);
   assert.equal(ipv.get(C.IFLA_IPVLAN_FLAGS)!.readUInt16LE(0), C.IPVLAN_F_VEPA);
 
-  const vl = parseAttrs(parseAttrs(parseAttrs(encode(encodeCreateAttrs({ kind: 'vlan', name: 'eth0.50', parentIndex: 4, id: 50 }))).get(C.IFLA_LINKINFO)!).get(C.IFLA_INFO_DATA)!);
+  const vl = parseAttrs(
+    parseAttrs(
+      parseAttrs(encode(encodeCreateAttrs({ kind: 'vlan', name: 'eth0.50', parentIndex: 4, id: 50 }))).get(
+        C.IFLA_LINKINFO,
+      )!,
+    ).get(C.IFLA_INFO_DATA)!,
+  );
   assert.equal(vl.get(C.IFLA_VLAN_ID)!.readUInt16LE(0), 50);
   assert.equal(vl.get(C.IFLA_VLAN_PROTOCOL)!.readUInt16BE(0), C.ETH_P_8021Q); // big-endian on the wire
 
@@ -93,9 +139,16 @@ test('decodeLink reads kind data as the kernel reports it', () => {
   const body = Buffer.concat([
     encodeIfinfomsg(9, C.IFF_UP | C.IFF_PROMISC | C.IFF_LOWER_UP),
     encode([
-      str(C.IFLA_IFNAME, 'mv0'), u32(C.IFLA_MTU, 1500), u32(C.IFLA_LINK, 4), bytes(C.IFLA_ADDRESS, macToBytes('02:42:c6:12:0f:05')),
-      { type: C.IFLA_OPERSTATE, value: Buffer.from([6]) }, u32(C.IFLA_PROMISCUITY, 1),
-      nest(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'macvlan'), nest(C.IFLA_INFO_DATA, [u32(C.IFLA_MACVLAN_MODE, C.MACVLAN_MODE_PRIVATE)])]),
+      str(C.IFLA_IFNAME, 'mv0'),
+      u32(C.IFLA_MTU, 1500),
+      u32(C.IFLA_LINK, 4),
+      bytes(C.IFLA_ADDRESS, macToBytes('02:42:c6:12:0f:05')),
+      { type: C.IFLA_OPERSTATE, value: Buffer.from([6]) },
+      u32(C.IFLA_PROMISCUITY, 1),
+      nest(C.IFLA_LINKINFO, [
+        str(C.IFLA_INFO_KIND, 'macvlan'),
+        nest(C.IFLA_INFO_DATA, [u32(C.IFLA_MACVLAN_MODE, C.MACVLAN_MODE_PRIVATE)]),
+      ]),
     ]),
   ]);
   body.writeUInt16LE(C.ARPHRD_ETHER, 2);
@@ -122,20 +175,43 @@ test('addresses, routes and neighbours round-trip through their codecs', () => {
   const a4 = encodeAddress({ family: 4, address: '198.18.15.5', prefix: 24, index: 3 });
   const d4 = decodeAddress(Buffer.concat([a4.fixed, encode(a4.attrs)]));
   assert.deepEqual([d4.family, d4.address, d4.prefix, d4.index], [4, '198.18.15.5', 24, 3]);
-  const a6 = encodeAddress({ family: 6, address: '2001:db8::5', prefix: 64, index: 3, nodad: true, noprefixroute: true });
+  const a6 = encodeAddress({
+    family: 6,
+    address: '2001:db8::5',
+    prefix: 64,
+    index: 3,
+    nodad: true,
+    noprefixroute: true,
+  });
   const d6 = decodeAddress(Buffer.concat([a6.fixed, encode(a6.attrs)]));
   assert.equal(d6.address, '2001:db8::5');
   assert.equal(d6.nodad, true);
   assert.equal(d6.flags & C.IFA_F_NOPREFIXROUTE, C.IFA_F_NOPREFIXROUTE); // only in IFA_FLAGS: above 8 bits
 
-  const r = encodeRoute({ family: 4, dst: { address: '198.18.16.0', prefix: 24 }, gateway: '198.18.15.1', oif: 3, metric: 50, onlink: true });
+  const r = encodeRoute({
+    family: 4,
+    dst: { address: '198.18.16.0', prefix: 24 },
+    gateway: '198.18.15.1',
+    oif: 3,
+    metric: 50,
+    onlink: true,
+  });
   const dr = decodeRoute(Buffer.concat([r.fixed, encode(r.attrs)]));
-  assert.deepEqual([dr.dst, dr.gateway, dr.oif, dr.metric, dr.onlink, dr.scope, dr.table], ['198.18.16.0/24', '198.18.15.1', 3, 50, true, 'universe', 254]);
+  assert.deepEqual(
+    [dr.dst, dr.gateway, dr.oif, dr.metric, dr.onlink, dr.scope, dr.table],
+    ['198.18.16.0/24', '198.18.15.1', 3, 50, true, 'universe', 254],
+  );
   const def = encodeRoute({ family: 6, dst: { address: '::', prefix: 0 }, oif: 3 });
   const dd = decodeRoute(Buffer.concat([def.fixed, encode(def.attrs)]));
   assert.deepEqual([dd.family, dd.dst, dd.scope], [6, 'default', 'link']);
 
-  const n = encodeNeighbour({ family: 4, index: 3, address: '198.18.15.9', mac: '02:00:00:00:00:09', state: 'permanent' });
+  const n = encodeNeighbour({
+    family: 4,
+    index: 3,
+    address: '198.18.15.9',
+    mac: '02:00:00:00:00:09',
+    state: 'permanent',
+  });
   const dn = decodeNeighbour(Buffer.concat([n.fixed, encode(n.attrs)]));
   assert.deepEqual(dn, { family: 4, index: 3, address: '198.18.15.9', mac: '02:00:00:00:00:09', state: 'permanent' });
 });
