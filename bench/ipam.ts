@@ -1,10 +1,10 @@
-// Figure "ipam": how fast the IPAM hands out and takes back addresses, in memory and persisted. The questions
-// it answers: does lowest-free allocation over the interval index stay fast across a whole IPv4 /16 and deep
-// into an IPv6 /64 (no scan from the start of the range per allocation), what does the SQLite transaction per
-// address cost, and what does durability (an allocation on disk before its answer, docs/ipam.md "Durability") cost against
-// the store as it was (synchronous=NORMAL, no fsync)? Targets (reported, never asserted): 50,000 allocations/s
-// in memory, 5,000 durable allocations/s persisted (with IN_FLIGHT requests at a time, as dockerd starting
-// many containers sends them: one caller at a time waits for one fsync per allocation whatever the design).
+// Figure "ipam": how fast the IPAM hands out and takes back addresses, in memory and persisted. The questions it
+// answers: does lowest-free allocation over the interval index stay fast across a whole IPv4 /16 and deep into an IPv6
+// /64 (no scan from the start of the range per allocation), what does the SQLite transaction per address cost, and what
+// does durability (an allocation on disk before its answer, docs/ipam.md "Durability") cost against the store as it was
+// (synchronous=NORMAL, no fsync)? Targets (reported, never asserted): 50,000 allocations/s in memory, 5,000 durable
+// allocations/s persisted (with IN_FLIGHT requests at a time, as dockerd starting many containers sends them: one
+// caller at a time waits for one fsync per allocation whatever the design).
 //
 //   node dist/bench/ipam.js [--quick]        alone, prints the tables and the targets
 //   npm run bench -- ipam                    through bench/run.ts, once it lists `ipam` in FIGURES
