@@ -38,6 +38,22 @@ const PRIVATE_RUN_DIRS = ['/run/docker', '/run/containerd'];
 /** Lists the /run directories labs had to create, so the last lab (also of a later run) can remove them. */
 const CREATED_DIRS_FILE = `/run/${TAG}created-dirs`;
 
+/**
+ * A random MAC for a simulated machine (a host's eth0, a LAN device), first octet 02: the kernel's own random
+ * MACs may begin with 0a or 0e, macnet's signatures for containers and probe links, and `macnet scan` or the
+ * LAN check would then take the machine for another host's macnet (1 lab in 32 did).
+ */
+export function labMac(): string {
+  return [
+    '02',
+    ...Array.from({ length: 5 }, () =>
+      Math.floor(Math.random() * 256)
+        .toString(16)
+        .padStart(2, '0'),
+    ),
+  ].join(':');
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Whether `p` settled within `ms`; the timer is cleared so that it does not keep the process alive. */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -569,7 +585,7 @@ export class Lab {
       ...(this.ipv6 ? [`addr add ${LAN.router6}/64 dev sw0 nodad`] : []),
       'link set sw0 up',
       ...this.hosts.flatMap((h) => [
-        `link add p${h.index} type veth peer name ${h.name}`,
+        `link add p${h.index} type veth peer name ${h.name} address ${labMac()}`,
         `link set p${h.index} master sw0 up`,
         `link set ${h.name} netns ${h.ns.name} name eth0`,
       ]),
