@@ -143,6 +143,8 @@ async function measure(rounds: number, quick: boolean, log: (m: string) => void)
         mountNs: host.mountNs,
         pluginDir: noprobeDir,
         extraArgs: ['--log-level', 'info', '--no-probe'],
+        // A second daemon in the namespace (bench-only, docs/driver.md); both start before any container.
+        env: { MACNET_TEST_INSTANCE: 'noprobe' },
       }),
     );
     fs.symlinkSync(path.join(noprobeDir, 'macnet.sock'), path.join(host.pluginDir, `${NOPROBE_PLUGIN}.sock`));

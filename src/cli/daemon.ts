@@ -11,7 +11,7 @@ import { NetworkDriver } from '../drivers/driver';
 import { Ipam } from '../ipam/ipam';
 import { Kernel } from '../kernel';
 import { assertPrivileges } from '../kernel/capabilities';
-import { claimInstance, type Instance } from '../kernel/instance';
+import { claimInstance, INSTANCE_ENV, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { SqliteStore } from '../store/sqlite';
@@ -147,7 +147,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     assertPrivileges();
     passed = passedSocket();
     // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links.
-    instance = await claimInstance(opts.stateDir);
+    instance = await claimInstance(opts.stateDir, process.env[INSTANCE_ENV]);
     try {
       // A passed socket answers by design (systemd holds it); the instance claim above still keeps it to one daemon.
       if (!passed) await PluginServer.assertFree(socket);

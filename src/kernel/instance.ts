@@ -15,6 +15,14 @@ import { addon } from './addon';
 
 /** Per network namespace; tests give each daemon its own namespace. */
 export const INSTANCE_SOCKET = '\0macnet/daemon';
+
+/**
+ * Bench-only (docs/driver.md): MACNET_TEST_INSTANCE=NAME claims the abstract name macnet/daemon/NAME instead, so
+ * that a second daemon (bench/docker-run.ts's --no-probe one, under another plugin name) can share a namespace
+ * with the first. Both must start before any container: each one's start-up clean-up removes endpoint links
+ * its own state does not know.
+ */
+export const INSTANCE_ENV = 'MACNET_TEST_INSTANCE';
 const ASK_TIMEOUT_MS = 1000;
 
 export interface Instance {
@@ -23,8 +31,8 @@ export interface Instance {
 }
 
 /** Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder. */
-export async function claimInstance(stateDir: string): Promise<Instance> {
-  const server = await claimNetns(stateDir);
+export async function claimInstance(stateDir: string, instance?: string): Promise<Instance> {
+  const server = await claimNetns(stateDir, instance ? `${INSTANCE_SOCKET}/${instance}` : INSTANCE_SOCKET);
   let fd: number;
   try {
     fd = claimStateDir(stateDir);
@@ -40,19 +48,19 @@ export async function claimInstance(stateDir: string): Promise<Instance> {
   };
 }
 
-async function claimNetns(stateDir: string): Promise<net.Server> {
+async function claimNetns(stateDir: string, name: string): Promise<net.Server> {
   const server = net.createServer((s) => s.end(`${JSON.stringify({ pid: process.pid, stateDir })}\n`));
   server.on('error', () => undefined);
   const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     server.once('error', resolve);
-    server.listen({ path: INSTANCE_SOCKET }, () => resolve(undefined));
+    server.listen({ path: name }, () => resolve(undefined));
   });
   if (!err) {
     server.unref();
     return server;
   }
   if (err.code !== 'EADDRINUSE') throw err;
-  const other = await ask();
+  const other = await ask(name);
   throw new MacnetError(
     'DAEMON_ALREADY_RUNNING',
     `another macnet daemon runs in this network namespace (pid ${other?.pid ?? 'unknown'}, state dir ` +
@@ -63,9 +71,9 @@ async function claimNetns(stateDir: string): Promise<net.Server> {
 }
 
 /** Who holds the abstract socket (its pid is in its own pid namespace). */
-function ask(): Promise<{ pid?: number; stateDir?: string } | undefined> {
+function ask(name: string): Promise<{ pid?: number; stateDir?: string } | undefined> {
   return new Promise((resolve) => {
-    const s = net.connect({ path: INSTANCE_SOCKET });
+    const s = net.connect({ path: name });
     let text = '';
     const done = () => {
       s.destroy();
