@@ -22,12 +22,16 @@ export interface Instance {
   release(): void;
 }
 
-/** Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder. */
-export async function claimInstance(stateDir: string): Promise<Instance> {
+/**
+ * Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder.
+ * `createStateDir: false` (macnet uninstall): a state dir that does not exist is not created, only the
+ * namespace is claimed.
+ */
+export async function claimInstance(stateDir: string, opts: { createStateDir?: boolean } = {}): Promise<Instance> {
   const server = await claimNetns(stateDir);
-  let fd: number;
+  let fd: number | undefined;
   try {
-    fd = claimStateDir(stateDir);
+    if (opts.createStateDir !== false || fs.existsSync(stateDir)) fd = claimStateDir(stateDir);
   } catch (e) {
     server.close();
     throw e;
@@ -35,7 +39,7 @@ export async function claimInstance(stateDir: string): Promise<Instance> {
   return {
     release: () => {
       server.close();
-      fs.closeSync(fd);
+      if (fd !== undefined) fs.closeSync(fd);
     },
   };
 }
