@@ -22,6 +22,7 @@ const UNIT = [
   'test/dhcp/keeper.test.ts',
   'test/drivers/config.test.ts',
   'test/drivers/inventory.test.ts',
+  'test/drivers/uninstall.test.ts',
   'test/probe/packets.test.ts',
   'test/probe/prober.test.ts',
   'test/probe/sweep.test.ts',

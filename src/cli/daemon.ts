@@ -1,8 +1,6 @@
 // `macnet daemon`: the Docker network + IPAM plugin. Wires the store, the IPAM service, the driver and the
 // plugin server together; SIGTERM/SIGINT let in-flight calls finish and exit 0.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { isMacnetError, MacnetError } from '../errors';
 import { handlers } from '../docker/handlers';
 import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
@@ -14,7 +12,9 @@ import { assertPrivileges } from '../kernel/capabilities';
 import { claimInstance, INSTANCE_ENV, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
+import { migrate } from '../store/schema';
 import { SqliteStore } from '../store/sqlite';
+import { directoryOption, makeDirectory, parseCommandArgs } from './args';
 import { type PassedSocket, passedSocket } from './systemd';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
@@ -25,7 +25,7 @@ Use it as: docker network create -d macnet --ipam-driver macnet --subnet ... -o 
 Options:
   --plugin-dir DIR             where dockerd looks for plugin sockets (default /run/docker/plugins)
   --state-dir DIR              the state database (default /var/lib/macnet)
-  --log-level LEVEL            debug | info | warn | error (default info); JSON lines on stderr
+  --log-level LEVEL            debug | info | warn | error, any case (default info); JSON lines on stderr
   --probe-window MS            bound of a cold ARP/DAD probe before an address is used (default 300)
   --no-probe                   do not probe the LAN nor announce addresses
   --reclaim-after SECONDS      after a start, give back addresses that a docker command interrupted by
@@ -51,26 +51,23 @@ export interface DaemonOptions {
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      'plugin-dir': { type: 'string' },
-      'state-dir': { type: 'string' },
-      'log-level': { type: 'string' },
-      'default-address-pool': { type: 'string', multiple: true },
-      'probe-window': { type: 'string' },
-      'no-probe': { type: 'boolean' },
-      'reclaim-after': { type: 'string' },
-      'dhcp-keep': { type: 'string' },
-    },
+  const { values } = parseCommandArgs('daemon', argv, {
+    'plugin-dir': { type: 'string' },
+    'state-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+    'default-address-pool': { type: 'string', multiple: true },
+    'probe-window': { type: 'string' },
+    'no-probe': { type: 'boolean' },
+    'reclaim-after': { type: 'string' },
+    'dhcp-keep': { type: 'string' },
   });
-  const level = values['log-level'] ?? 'info';
+  const given = values['log-level'] ?? 'info';
+  const level = given.toLowerCase();
   if (!(LEVELS as string[]).includes(level)) {
     throw new MacnetError(
       'OPTION_INVALID',
-      `--log-level ${JSON.stringify(level)} is not valid: use one of ${LEVELS.join(', ')}`,
-      { option: 'log-level', value: level },
+      `--log-level ${JSON.stringify(given)} is not valid: use one of ${LEVELS.join(', ')} (any case)`,
+      { option: 'log-level', value: given },
     );
   }
   const pools = (
@@ -90,12 +87,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     ['plugin-dir', values['plugin-dir']],
     ['state-dir', values['state-dir']],
   ] as const) {
-    if (dir !== undefined && !path.isAbsolute(dir)) {
-      throw new MacnetError('OPTION_INVALID', `--${opt} ${JSON.stringify(dir)} is not valid: give an absolute path`, {
-        option: opt,
-        value: dir,
-      });
-    }
+    if (dir !== undefined) directoryOption(opt, dir);
   }
   const win = values['probe-window'] ?? '300';
   if (!/^\d+$/.test(win) || Number(win) < 10 || Number(win) > 10_000) {
@@ -146,8 +138,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     // Without these privileges nothing below could work: refuse now rather than say "ready".
     assertPrivileges();
     passed = passedSocket();
+    makeDirectory('state-dir', opts.stateDir, 0o700);
+    if (!passed) makeDirectory('plugin-dir', opts.pluginDir, 0o755);
     // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links.
-    instance = await claimInstance(opts.stateDir, process.env[INSTANCE_ENV]);
+    const name = process.env[INSTANCE_ENV];
+    instance = await claimInstance(opts.stateDir, name ? { instance: name } : {});
     try {
       // A passed socket answers by design (systemd holds it); the instance claim above still keeps it to one daemon.
       if (!passed) await PluginServer.assertFree(socket);
@@ -171,8 +166,27 @@ async function serve(
   passed: PassedSocket | undefined,
 ): Promise<number> {
   const started = performance.now();
-  fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-  const store = SqliteStore.open(path.join(opts.stateDir, 'state.db'));
+  const file = path.join(opts.stateDir, 'state.db');
+  let store: SqliteStore;
+  try {
+    store = SqliteStore.open(file);
+  } catch (e) {
+    instance.release();
+    if (!isMacnetError(e)) throw e;
+    log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
+    return 1;
+  }
+  try {
+    // Before anything reads the state: an older layout is brought up to date, a newer one refused.
+    const m = await migrate(store, file);
+    if (m.steps.length) log.info('state migrated', { from: m.from, to: m.to, steps: m.steps });
+  } catch (e) {
+    await store.close();
+    instance.release();
+    if (!isMacnetError(e)) throw e;
+    log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
+    return 1;
+  }
   const kernel = Kernel.open();
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {

@@ -1,10 +1,11 @@
 // `macnet` command line. Parses arguments, calls the layer below, prints; no logic of its own.
-import { parseArgs } from 'node:util';
-import { isMacnetError } from '../errors';
+import { isMacnetError, MacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
+import { parseCommandArgs } from './args';
 import { DAEMON_HELP, parseDaemonArgs, runDaemon } from './daemon';
-import { scan } from './scan';
-import { INSTALL_UNITS_HELP, installUnits } from './units';
+import { parseScanArgs, scan, SCAN_HELP } from './scan';
+import { parseUninstallArgs, uninstall, UNINSTALL_HELP } from './uninstall';
+import { INSTALL_UNITS_HELP, installUnits, parseInstallUnitsArgs } from './units';
 
 // Read at run time so that --version always matches package.json.
 const VERSION: string = require('../../../package.json').version;
@@ -21,10 +22,27 @@ Commands:
                                   conflicts (macnet scan --help)
   install-units [--prefix DIR]    write the systemd units (socket activation) into DIR
                                   (default /etc/systemd/system; macnet install-units --help)
+  uninstall [--purge]             with no macnet network left and the daemon stopped: remove the links
+                                  macnet made, and with --purge its state (macnet uninstall --help)
+  help [COMMAND]                  this help, or a command's
 
 Options:
-  -h, --help      show this help
+  -h, --help      show this help (after a command: the command's)
   -v, --version   print the version
+
+Exit status: 0 done; 1 refused or failed (stderr: macnet: CODE: message, codes in docs/errors.md);
+2 the command line is wrong (unknown command or option, a missing or invalid value); the daemon also
+exits 70 after an internal fault (for its supervisor to restart it).
+`;
+
+const LINKS_HELP = `Usage: macnet links [--netns PATH] [--json]
+
+Lists the links of a network namespace with their kind data (macvlan mode, vlan id, ipvlan mode and flag,
+parent, MAC, MTU, state), read from the kernel over rtnetlink.
+
+Options:
+  --netns PATH   the namespace: /run/netns/NAME, /proc/PID/ns/net, a Docker SandboxKey (default: this one)
+  --json         the links as a JSON array
 `;
 
 function describe(l: Link, byIndex: Map<number, string>): string {
@@ -47,15 +65,15 @@ function describe(l: Link, byIndex: Map<number, string>): string {
   );
 }
 
-async function links(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { netns: { type: 'string' }, json: { type: 'boolean' } },
-    strict: true,
-  });
-  return Kernel.with(values.netns, async (k) => {
+function parseLinksArgs(argv: string[]): { netns: string | undefined; json: boolean } {
+  const { values } = parseCommandArgs('links', argv, { netns: { type: 'string' }, json: { type: 'boolean' } });
+  return { netns: values.netns, json: values.json ?? false };
+}
+
+async function links(o: { netns: string | undefined; json: boolean }): Promise<number> {
+  return Kernel.with(o.netns, async (k) => {
     const all = await k.links.list();
-    if (values.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
     else {
       const byIndex = new Map(all.map((l) => [l.index, l.name]));
       for (const l of all) process.stdout.write(`${describe(l, byIndex)}\n`);
@@ -64,52 +82,110 @@ async function links(argv: string[]): Promise<number> {
   });
 }
 
+/** A command: its help, and a parser that checks the arguments (throwing on a bad command line) before it runs. */
+interface Command {
+  readonly help: string;
+  parse(argv: string[]): () => Promise<number> | number;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  links: {
+    help: LINKS_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          links(o)
+      )(parseLinksArgs(a)),
+  },
+  daemon: {
+    help: DAEMON_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          runDaemon(o)
+      )(parseDaemonArgs(a)),
+  },
+  scan: {
+    help: SCAN_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          scan(o)
+      )(parseScanArgs(a)),
+  },
+  'install-units': {
+    help: INSTALL_UNITS_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          installUnits(o)
+      )(parseInstallUnitsArgs(a)),
+  },
+  uninstall: {
+    help: UNINSTALL_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          uninstall(o)
+      )(parseUninstallArgs(a)),
+  },
+};
+
+const usageError = (e: MacnetError, hint: string): number => {
+  process.stderr.write(`macnet: ${e.code}: ${e.message} (${hint})\n`);
+  return 2;
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  try {
-    switch (cmd) {
-      case undefined:
-      case '-h':
-      case '--help':
-      case 'help':
-        process.stdout.write(HELP);
-        return cmd === undefined ? 2 : 0;
-      case '-v':
-      case '--version':
-        process.stdout.write(`${VERSION}\n`);
-        return 0;
-      case 'links':
-        return await links(rest);
-      case 'daemon':
-        if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write(DAEMON_HELP);
-          return 0;
-        }
-        return await runDaemon(parseDaemonArgs(rest));
-      case 'scan':
-        return await scan(rest);
-      case 'install-units':
-        if (rest.includes('--help') || rest.includes('-h')) {
-          process.stdout.write(INSTALL_UNITS_HELP);
-          return 0;
-        }
-        return installUnits(rest);
-      default:
-        process.stderr.write(
-          `macnet: unknown command ${JSON.stringify(cmd)}; valid commands: links, daemon, scan, ` +
-            'install-units (macnet --help)\n',
-        );
-        return 2;
+  switch (cmd) {
+    case undefined:
+      process.stderr.write(HELP);
+      return 2;
+    case '-h':
+    case '--help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'help': {
+      const about = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+      if (rest[0] !== undefined && !about) return usageError(unknownCommand(rest[0]), 'macnet --help');
+      process.stdout.write(about?.help ?? HELP);
+      return 0;
     }
+    case '-v':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!command) return usageError(unknownCommand(cmd), 'macnet --help');
+  // Anywhere among the arguments, as most tools take it; an option's value that is "-h" is not given a thought.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  let runIt: () => Promise<number> | number;
+  try {
+    runIt = command.parse(rest);
+  } catch (e) {
+    if (isMacnetError(e)) return usageError(e, `macnet ${cmd} --help`);
+    throw e;
+  }
+  try {
+    return await runIt();
   } catch (e) {
     if (isMacnetError(e)) {
       process.stderr.write(`macnet: ${e.code}: ${e.message}\n`);
       return 1;
     }
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`macnet ${cmd}: ${(e as Error).message}\n`);
-      return 2;
-    }
     throw e;
   }
+}
+
+function unknownCommand(cmd: string): MacnetError {
+  return new MacnetError(
+    'INVALID_ARGUMENT',
+    `unknown command ${JSON.stringify(cmd)}; valid commands: ${Object.keys(COMMANDS).join(', ')}, help`,
+    { command: cmd },
+  );
 }

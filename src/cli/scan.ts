@@ -3,10 +3,10 @@
 // never call Docker (a plugin that does can deadlock dockerd while it restores containers at boot).
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { MacnetError } from '../errors';
 import type { Row } from '../drivers/inventory';
 import type { ScanResult } from '../drivers/scan';
+import { parseCommandArgs } from './args';
 
 export const SCAN_HELP = `Usage: macnet scan NETWORK [--json] [--plugin-dir DIR] [--docker-host unix:///path]
 
@@ -108,30 +108,38 @@ export function formatTable(rows: readonly Row[]): string {
   return [line(head), ...cells.map(line)].join('\n') + '\n';
 }
 
-export async function scan(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean' },
-      'plugin-dir': { type: 'string' },
-      'docker-host': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(SCAN_HELP);
-    return 0;
-  }
+export interface ScanOptions {
+  readonly network: string;
+  readonly json: boolean;
+  readonly pluginDir: string;
+  readonly dockerHost: string | undefined;
+}
+
+export function parseScanArgs(argv: string[]): ScanOptions {
+  const { values, positionals } = parseCommandArgs(
+    'scan',
+    argv,
+    { json: { type: 'boolean' }, 'plugin-dir': { type: 'string' }, 'docker-host': { type: 'string' } },
+    true,
+  );
   if (positionals.length !== 1)
     throw new MacnetError(
       'INVALID_ARGUMENT',
-      `scan takes one NETWORK (a name, id or id prefix), got ${positionals.length}: macnet scan --help`,
+      `scan takes one NETWORK (a name, id or id prefix), got ${positionals.length}`,
       {},
     );
-  const network = await resolve(positionals[0]!, values['docker-host']);
-  const socket = path.join(values['plugin-dir'] ?? '/run/docker/plugins', 'macnet.sock');
+  if (values['docker-host'] !== undefined) dockerSocket(values['docker-host']);
+  return {
+    network: positionals[0]!,
+    json: values.json ?? false,
+    pluginDir: values['plugin-dir'] ?? '/run/docker/plugins',
+    dockerHost: values['docker-host'],
+  };
+}
+
+export async function scan(o: ScanOptions): Promise<number> {
+  const network = await resolve(o.network, o.dockerHost);
+  const socket = path.join(o.pluginDir, 'macnet.sock');
   let r: Reply;
   try {
     r = await request(socket, 'POST', '/macnet/scan', { network: network.id });
@@ -153,7 +161,7 @@ export async function scan(argv: string[]): Promise<number> {
       : '';
     throw new MacnetError((m?.[1] ?? 'INVALID_ARGUMENT') as 'INVALID_ARGUMENT', `${m?.[2] ?? body.Err}${named}`, {});
   }
-  if (values.json) process.stdout.write(`${JSON.stringify(body.rows, null, 2)}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(body.rows, null, 2)}\n`);
   else {
     process.stdout.write(formatTable(body.rows));
     const conflicts = body.rows.filter((x) => x.conflict).length;

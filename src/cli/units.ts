@@ -4,8 +4,8 @@
 // It enables nothing by itself: the operator runs systemctl (printed), so that nothing starts unasked.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { MacnetError } from '../errors';
+import { directoryOption, parseCommandArgs } from './args';
 
 export const UNITS = ['macnet.socket', 'macnet.service'] as const;
 const PACKAGE_ROOT = path.join(__dirname, '..', '..', '..');
@@ -28,19 +28,16 @@ export function serviceUnit(node = process.execPath, bin = path.join(PACKAGE_ROO
   return text.replace(/^ExecStart=.*$/m, `ExecStart=${quote(node)} ${quote(fs.realpathSync(bin))} daemon`);
 }
 
-export function installUnits(argv: string[]): number {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: { prefix: { type: 'string' }, force: { type: 'boolean' } },
+export function parseInstallUnitsArgs(argv: string[]): { dir: string; force: boolean } {
+  const { values } = parseCommandArgs('install-units', argv, {
+    prefix: { type: 'string' },
+    force: { type: 'boolean' },
   });
-  const dir = values.prefix ?? '/etc/systemd/system';
-  if (!path.isAbsolute(dir)) {
-    throw new MacnetError('OPTION_INVALID', `--prefix ${JSON.stringify(dir)} is not valid: give an absolute path`, {
-      option: 'prefix',
-      value: dir,
-    });
-  }
+  return { dir: directoryOption('prefix', values.prefix ?? '/etc/systemd/system'), force: values.force ?? false };
+}
+
+export function installUnits(o: { dir: string; force: boolean }): number {
+  const dir = o.dir;
   const texts: Record<(typeof UNITS)[number], string> = {
     'macnet.socket': fs.readFileSync(path.join(PACKAGE_ROOT, 'systemd', 'macnet.socket'), 'utf8'),
     'macnet.service': serviceUnit(),
@@ -52,7 +49,7 @@ export function installUnits(argv: string[]): number {
       return false;
     }
   });
-  if (changed.length && !values.force) {
+  if (changed.length && !o.force) {
     throw new MacnetError(
       'OPTION_INVALID',
       `${changed.map((u) => path.join(dir, u)).join(' and ')} ` +

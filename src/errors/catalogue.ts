@@ -169,7 +169,7 @@ export const CATALOGUE = {
     summary:
       '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount ' +
       'namespace), on the same state dir, or on a plugin socket that another process serves; the message names ' +
-      'the running pid (or the socket).',
+      'the running pid (or the socket). `macnet uninstall` refuses in the same cases.',
     fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
   PRIVILEGES_MISSING: {
@@ -178,6 +178,20 @@ export const CATALOGUE = {
       'CAP_SYS_ADMIN to enter container namespaces; CAP_NET_RAW for ARP/NDP probes and DHCP); the message ' +
       'names each missing one. It refuses at start instead of failing at the first docker command.',
     fix: 'Run it as root (the systemd unit does), or grant the named capabilities.',
+  },
+  STATE_TOO_NEW: {
+    summary:
+      'The state dir was written by a newer macnet (its key layout version, meta/schema, or its table layout ' +
+      'is newer than this version knows); nothing in it was changed.',
+    fix: 'Run the newer macnet again (downgrades are not supported), or restore the state this version wrote.',
+  },
+  NETWORKS_REMAIN: {
+    summary:
+      '`macnet uninstall` refuses while macnet networks exist in the state dir; the message names each (id, ' +
+      'parent, subnets). Nothing was removed.',
+    fix:
+      'Remove them first (`docker network ls --filter driver=macnet`, `docker network rm`), with the daemon ' +
+      'running, then stop the daemon and run `macnet uninstall` again.',
   },
   DAEMON_UNREACHABLE: {
     summary:

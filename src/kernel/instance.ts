@@ -30,12 +30,19 @@ export interface Instance {
   release(): void;
 }
 
-/** Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder. */
-export async function claimInstance(stateDir: string, instance?: string): Promise<Instance> {
-  const server = await claimNetns(stateDir, instance ? `${INSTANCE_SOCKET}/${instance}` : INSTANCE_SOCKET);
-  let fd: number;
+/**
+ * Claims the network namespace and the state dir, or fails with DAEMON_ALREADY_RUNNING naming the holder.
+ * `createStateDir: false` (macnet uninstall): a state dir that does not exist is not created, only the
+ * namespace is claimed. `instance` (bench-only, INSTANCE_ENV): another abstract name in the namespace.
+ */
+export async function claimInstance(
+  stateDir: string,
+  opts: { createStateDir?: boolean; instance?: string } = {},
+): Promise<Instance> {
+  const server = await claimNetns(stateDir, opts.instance ? `${INSTANCE_SOCKET}/${opts.instance}` : INSTANCE_SOCKET);
+  let fd: number | undefined;
   try {
-    fd = claimStateDir(stateDir);
+    if (opts.createStateDir !== false || fs.existsSync(stateDir)) fd = claimStateDir(stateDir);
   } catch (e) {
     server.close();
     throw e;
@@ -43,7 +50,7 @@ export async function claimInstance(stateDir: string, instance?: string): Promis
   return {
     release: () => {
       server.close();
-      fs.closeSync(fd);
+      if (fd !== undefined) fs.closeSync(fd);
     },
   };
 }

@@ -1,10 +1,11 @@
 // The embedded state store: one SQLite file in the state dir, through better-sqlite3.
 //
 // Schema: kv(key TEXT PRIMARY KEY, value TEXT, revision INTEGER) holds every entry; meta holds the global
-// revision counter (and the schema version). The counter lives in the database rather than in this process
-// because revisions must never repeat, not even after the entry holding the highest one is deleted and the
-// daemon restarts (a stale compare-and-set would otherwise succeed), and a second process (the CLI) may write
-// the same file. Every write runs in a BEGIN IMMEDIATE transaction that bumps the counter once.
+// revision counter and the tables' layout version (the keys' layout has its own, schema.ts). The counter lives
+// in the database rather than in this process because revisions must never repeat, not even after the entry
+// holding the highest one is deleted and the daemon restarts (a stale compare-and-set would otherwise
+// succeed), and a second process (the CLI) may write the same file. Every write runs in a BEGIN IMMEDIATE
+// transaction that bumps the counter once.
 //
 // Durability (docs/ipam.md, "Durability"): WAL with synchronous=NORMAL, so a commit is a few write() calls and
 // no fsync, durable against a crash of the process; sync() then makes every write that resolved before it
@@ -21,6 +22,7 @@ import Database from 'better-sqlite3';
 import { MacnetError } from '../errors';
 import { CHECKPOINT_EVERY, Checkpointer } from './checkpointer';
 import { GroupSync } from './group-sync';
+import { tooNew } from './schema';
 import type { Entry, Store, TxnOp } from './types';
 
 export interface SqliteOptions {
@@ -32,6 +34,9 @@ export interface SqliteOptions {
    */
   durability?: 'group' | 'none';
 }
+
+/** The tables' layout (meta.schema): kv and meta as below. The keys' layout is versioned apart (schema.ts). */
+const TABLES_VERSION = 1;
 
 /** How long a write waits for another process's lock before STORE_ERROR (in timer steps, not blocking). */
 const BUSY_WAIT_MS = 5000;
@@ -124,13 +129,19 @@ export class SqliteStore implements Store {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       restrictFiles(file);
       db = new Database(file, { timeout: OPEN_BUSY_TIMEOUT_MS });
+      // Before anything is written: a database whose tables a newer macnet laid out is not this code's to change.
+      const tables = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+      const found = tables
+        ? db.prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'schema'").get()
+        : undefined;
+      if (found && found.value > TABLES_VERSION) throw tooNew(file, `table layout ${found.value}`, `${TABLES_VERSION}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(`
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)
           WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-        INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', 1), ('revision', 0);
+        INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ${TABLES_VERSION}), ('revision', 0);
       `);
       restrictFiles(file); // -wal and -shm exist now
       if ((opts.durability ?? 'group') === 'group') {

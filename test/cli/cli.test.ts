@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { run } from '../lab/sh';
 import { TestNetns } from '../lab/netns';
+import { parseDaemonArgs } from '../../src/cli/daemon';
 
 const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 const pkg = require(path.join(__dirname, '..', '..', '..', 'package.json')) as { version: string };
@@ -24,7 +25,7 @@ test('an unknown command or option is refused with the valid ones named', async 
   assert.match(r.stderr, /unknown command "linkz"; valid commands: links, daemon/);
   const o = await run(bin, ['links', '--netnz', 'x']);
   assert.equal(o.code, 2);
-  assert.match(o.stderr, /Unknown option '--netnz'/);
+  assert.equal(o.stderr, "macnet: INVALID_ARGUMENT: links: unknown option '--netnz' (macnet links --help)\n");
 });
 
 test('links --netns shows kind data from the kernel; a missing namespace is NETNS_NOT_FOUND', async () => {
@@ -49,7 +50,7 @@ test('links --netns shows kind data from the kernel; a missing namespace is NETN
   assert.match(missing.stderr, /^macnet: NETNS_NOT_FOUND: open network namespace \/run\/netns\/mnt-none/);
 });
 
-test('daemon: a bad option value is refused naming the option, the value and the valid range, before anything starts', async () => {
+test('daemon: a bad option value is refused naming the option, the value and the valid range, before anything starts (exit 2)', async () => {
   for (const [args, expect] of [
     [
       ['--reclaim-after', '10'],
@@ -60,9 +61,103 @@ test('daemon: a bad option value is refused naming the option, the value and the
     [['--state-dir', 'rel'], /OPTION_INVALID: --state-dir "rel" is not valid: give an absolute path/],
   ] as const) {
     const r = await run(bin, ['daemon', '--plugin-dir', '/nonexistent-macnet-test', ...args]);
-    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, expect);
+    assert.match(r.stderr, /^macnet: OPTION_INVALID: .* \(macnet daemon --help\)\n$/);
   }
   const h = await run(bin, ['daemon', '--help']);
   assert.match(h.stdout, /--reclaim-after SECONDS/);
+});
+
+test('every command has --help (also as `macnet help COMMAND`), on stdout with exit 0', async () => {
+  for (const [cmd, usage] of [
+    ['links', 'Usage: macnet links [--netns PATH] [--json]'],
+    ['daemon', 'Usage: macnet daemon [options]'],
+    ['scan', 'Usage: macnet scan NETWORK'],
+    ['install-units', 'Usage: macnet install-units [--prefix DIR] [--force]'],
+    ['uninstall', 'Usage: macnet uninstall [--purge]'],
+  ] as const) {
+    for (const args of [
+      [cmd, '--help'],
+      [cmd, '-h'],
+      ['help', cmd],
+      [cmd, '--json', '--help'],
+    ]) {
+      const r = await run(bin, args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stdout.startsWith(usage), `${args.join(' ')}: ${r.stdout.slice(0, 80)}`);
+      assert.equal(r.stderr, '');
+    }
+  }
+  const h = await run(bin, ['--help']);
+  for (const cmd of ['links', 'daemon', 'scan', 'install-units', 'uninstall'])
+    assert.match(h.stdout, new RegExp(`\\n  ${cmd} `));
+  assert.match(h.stdout, /Exit status: 0 done; 1 refused or failed/);
+});
+
+test('argument errors: `macnet: CODE: message (macnet COMMAND --help)` on stderr, exit 2; nothing else printed', async () => {
+  const cases: [string[], RegExp][] = [
+    [[], /^macnet [0-9.]+: containers directly on the physical LAN[^]*\nUsage: macnet <command>/],
+    [
+      ['linkz'],
+      /^macnet: INVALID_ARGUMENT: unknown command "linkz"; valid commands: links, daemon, scan, install-units, uninstall, help \(macnet --help\)\n$/,
+    ],
+    [['help', 'linkz'], /^macnet: INVALID_ARGUMENT: unknown command "linkz"; .* \(macnet --help\)\n$/],
+    [
+      ['scan'],
+      /^macnet: INVALID_ARGUMENT: scan takes one NETWORK \(a name, id or id prefix\), got 0 \(macnet scan --help\)\n$/,
+    ],
+    [
+      ['scan', 'lan', '--docker-host', 'tcp://x:2375'],
+      /^macnet: OPTION_INVALID: --docker-host "tcp:\/\/x:2375" is not valid: .* \(macnet scan --help\)\n$/,
+    ],
+    [
+      ['links', '--netns'],
+      /^macnet: INVALID_ARGUMENT: links: option '--netns <value>' argument missing \(macnet links --help\)\n$/,
+    ],
+    [['links', 'extra'], /^macnet: INVALID_ARGUMENT: links: unexpected argument 'extra' \(macnet links --help\)\n$/],
+    [
+      ['install-units', '--prefix', 'units'],
+      /^macnet: OPTION_INVALID: --prefix "units" is not valid: give an absolute path \(macnet install-units --help\)\n$/,
+    ],
+    [
+      ['uninstall', '--purge=yes'],
+      /^macnet: INVALID_ARGUMENT: uninstall: option '--purge' does not take an argument \(macnet uninstall --help\)\n$/,
+    ],
+    [
+      ['daemon', '--log-level', 'loud'],
+      /^macnet: OPTION_INVALID: --log-level "loud" is not valid: use one of debug, info, warn, error \(any case\) \(macnet daemon --help\)\n$/,
+    ],
+  ];
+  for (const [args, expect] of cases) {
+    const r = await run(bin, args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, expect, args.join(' '));
+    assert.equal(r.stdout, '', args.join(' '));
+  }
+});
+
+test('a path that cannot be a directory is a clean OPTION_INVALID, no stack trace, nothing created', async () => {
+  for (const [args, option] of [
+    [['daemon', '--state-dir', '/dev/null/x'], 'state-dir'],
+    [['daemon', '--plugin-dir', '/dev/null/x/y'], 'plugin-dir'],
+    [['uninstall', '--state-dir', '/dev/null/x'], 'state-dir'],
+    [['install-units', '--prefix', '/dev/null/units'], 'prefix'],
+  ] as const) {
+    const r = await run(bin, [...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^macnet: OPTION_INVALID: --${option} "[^"]+" is not valid: /dev/null is not a directory; give a directory's path \\(macnet ${args[0]} --help\\)\n$`,
+      ),
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('--log-level takes any case', () => {
+  for (const given of ['DEBUG', 'Warn', 'error', 'INFO']) {
+    assert.equal(parseDaemonArgs(['--log-level', given]).logLevel, given.toLowerCase());
+  }
 });

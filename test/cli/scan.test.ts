@@ -6,7 +6,7 @@ import { run } from '../lab/sh';
 
 const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 
-test('scan --help; no NETWORK, a tcp docker host and an absent daemon are refused with a code, exit 1', async () => {
+test('scan --help; no NETWORK and a tcp docker host are argument errors (exit 2); an absent daemon is refused, exit 1', async () => {
   const h = await run(bin, ['scan', '--help']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /^Usage: macnet scan NETWORK \[--json\]/);
@@ -14,10 +14,10 @@ test('scan --help; no NETWORK, a tcp docker host and an absent daemon are refuse
   const none = await run(bin, ['scan']);
   assert.deepEqual(
     [none.code, none.stderr.trim()],
-    [1, 'macnet: INVALID_ARGUMENT: scan takes one NETWORK (a name, id or id prefix), got 0: macnet scan --help'],
+    [2, 'macnet: INVALID_ARGUMENT: scan takes one NETWORK (a name, id or id prefix), got 0 (macnet scan --help)'],
   );
   const tcp = await run(bin, ['scan', 'lan', '--docker-host', 'tcp://198.18.0.1:2375']);
-  assert.equal(tcp.code, 1);
+  assert.equal(tcp.code, 2);
   assert.match(
     tcp.stderr,
     /^macnet: OPTION_INVALID: --docker-host "tcp:\/\/198\.18\.0\.1:2375" is not valid: give a unix socket/,

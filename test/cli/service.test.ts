@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pluginCall } from '../lab/daemon';
-import { run } from '../lab/sh';
+import Database from 'better-sqlite3';
+import { Daemon, pluginCall } from '../lab/daemon';
+import { TestNetns } from '../lab/netns';
+import { run, sh } from '../lab/sh';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const bin = path.join(ROOT, 'bin', 'macnet');
@@ -156,5 +158,59 @@ test('without CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_NET_RAW the daemon refuses, na
     );
     assert.doesNotMatch(r.stderr, /"msg":"ready"/);
     assert.equal(fs.existsSync(state) || fs.existsSync(plugins), false, 'nothing was created');
+  }
+});
+
+test("the daemon migrates v0.1.0's state at start (the fixture), and refuses a newer state with STATE_TOO_NEW, untouched", async () => {
+  const ns = await TestNetns.create('schema');
+  try {
+    await sh('ip', '-n', ns.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'lan0');
+    for (const l of ['eth0', 'lan0']) await sh('ip', '-n', ns.name, 'link', 'set', l, 'up');
+    const state = path.join(dir, 'schema-state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'v0.1.0', 'state.db'), path.join(state, 'state.db'));
+    const d = await Daemon.start({ netns: ns.path, stateDir: state });
+    try {
+      const m = d.logLines().find((l) => l.msg === 'state migrated');
+      assert.deepEqual([m?.from, m?.to], [0, 1], JSON.stringify(m));
+      const pools = (
+        await d.call('IpamDriver.RequestAddress', {
+          PoolID: 'LocalDefault/198.18.21.0/24/198.18.21.128/25',
+          Address: '198.18.21.128',
+          Options: {},
+        })
+      ).body;
+      assert.match(String(pools.Error), /^IPAM_ADDRESS_IN_USE: /, "v0.1.0's allocation holds");
+    } finally {
+      await d.stop();
+      await d.remove();
+    }
+    const db = new Database(path.join(state, 'state.db'));
+    db.prepare("UPDATE kv SET value = '2' WHERE key = 'meta/schema'").run();
+    db.close();
+    const before = fs.readFileSync(path.join(state, 'state.db'));
+    const r = await run('nsenter', [
+      `--net=${ns.path}`,
+      process.execPath,
+      bin,
+      'daemon',
+      '--state-dir',
+      state,
+      '--plugin-dir',
+      path.join(dir, 'schema-plugins'),
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const line = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    assert.equal(line.msg, 'not started');
+    assert.match(
+      String(line.error),
+      new RegExp(
+        `^STATE_TOO_NEW: ${state}/state.db: the state was written by a newer macnet \\(key layout version 2; this macnet knows up to 1\\): nothing was changed`,
+      ),
+    );
+    assert.deepEqual(fs.readFileSync(path.join(state, 'state.db')), before, 'the database is untouched');
+    assert.doesNotMatch(r.stderr, /"msg":"ready"/);
+  } finally {
+    await ns.delete();
   }
 });

@@ -27,6 +27,8 @@ export interface DaemonOptions {
   extraArgs?: string[];
   /** Extra environment (e.g. the test-only MACNET_TEST_FAULTS=1, docs/driver.md "Fatal errors"). */
   env?: Record<string, string>;
+  /** Another build's bin/macnet (an older release, test/lab/v010.ts); default: this checkout's. */
+  main?: string;
 }
 
 export class Daemon {
@@ -35,10 +37,11 @@ export class Daemon {
   readonly socket: string;
 
   private constructor(
-    readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs' | 'env'>> & {
+    readonly opts: Required<Omit<DaemonOptions, 'extraArgs' | 'mountNs' | 'env' | 'main'>> & {
       extraArgs: string[];
       mountNs?: string;
       env?: Record<string, string>;
+      main?: string;
     },
     private readonly ownDirs: string[],
   ) {
@@ -61,6 +64,7 @@ export class Daemon {
         stateDir: o.stateDir ?? tmp('state'),
         extraArgs: o.extraArgs ?? [],
         ...(o.env && { env: o.env }),
+        ...(o.main && { main: o.main }),
       },
       own,
     );
@@ -104,7 +108,7 @@ export class Daemon {
       `--net=${this.opts.netns}`,
       ...(this.opts.mountNs ? [`--mount=${this.opts.mountNs}`] : []),
       process.execPath,
-      MAIN,
+      this.opts.main ?? MAIN,
       'daemon',
       '--plugin-dir',
       this.opts.pluginDir,

@@ -1,0 +1,70 @@
+// The command line's shared rules (README, "Exit status"): an argument error is a MacnetError thrown while a
+// command parses its arguments, before it does anything; main() prints it as `macnet: CODE: message` with a hint
+// to the command's --help and exits 2. Node's own parse errors (an unknown option, a missing value) get the same
+// shape here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MacnetError } from '../errors';
+
+/** node:util parseArgs, strict, with its errors as INVALID_ARGUMENT naming the command. */
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (e) {
+    if (!String((e as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) throw e;
+    // "Unknown option '--x'. To specify a positional argument starting with a '-', ...": the first sentence.
+    const first = (e as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+    throw new MacnetError('INVALID_ARGUMENT', `${command}: ${first[0]!.toLowerCase()}${first.slice(1)}`, {
+      command,
+    });
+  }
+}
+
+/** An option naming a directory: absolute, and not under something that is not a directory. */
+export function directoryOption(option: string, dir: string): string {
+  if (!path.isAbsolute(dir)) {
+    throw new MacnetError('OPTION_INVALID', `--${option} ${JSON.stringify(dir)} is not valid: give an absolute path`, {
+      option,
+      value: dir,
+    });
+  }
+  // The closest existing ancestor must be a directory: "/dev/null/x" can never be made.
+  for (let p = dir; ; p = path.dirname(p)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      /* not there yet: its parent decides */
+    }
+    if (st) {
+      if (st.isDirectory()) return dir;
+      throw new MacnetError(
+        'OPTION_INVALID',
+        `--${option} ${JSON.stringify(dir)} is not valid: ${p} is not a directory; give a directory's path`,
+        { option, value: dir },
+      );
+    }
+    if (p === path.dirname(p)) return dir;
+  }
+}
+
+/** Creates a directory an option named; an error is OPTION_INVALID with the errno, never a stack trace. */
+export function makeDirectory(option: string, dir: string, mode: number): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new MacnetError(
+      'OPTION_INVALID',
+      `--${option} ${JSON.stringify(dir)}: cannot create it (${err.code ?? err.message}): give a directory ` +
+        'this user may write',
+      { option, value: dir },
+    );
+  }
+}
