@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { ETH_P_ARP, Kernel, type PacketSocket } from '../../src/kernel';
 import { ARP_REPLY, ARP_REQUEST, decodeArp, encodeArp } from '../../src/probe/packets';
 import { Daemon } from '../lab/daemon';
-import { LAN, Lab, type LabHost, labMac } from '../lab/lab';
+import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { sh } from '../lab/sh';
 
@@ -23,23 +23,7 @@ const daemons: Daemon[] = [];
 
 before(async () => {
   lab = await Lab.create({ hosts: 2, docker: true });
-  device = await lab.newNetns('devices');
-  await lab.routerExec(
-    'ip',
-    'link',
-    'add',
-    'dev0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'address',
-    labMac(),
-    'netns',
-    device.name,
-  );
-  await lab.routerExec('ip', 'link', 'set', 'dev0', 'master', 'sw0', 'up');
+  device = await lab.lanDevice('devices', 'dev0');
   for (const a of DEVICE_ADDRESSES) await sh('ip', '-n', device.name, 'addr', 'add', `${a}/24`, 'dev', 'eth0');
   await sh('ip', '-n', device.name, 'link', 'set', 'eth0', 'up');
   for (const h of lab.hosts)

@@ -5,7 +5,7 @@ import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel';
 import { Daemon } from '../lab/daemon';
-import { Lab, type LabHost, labMac } from '../lab/lab';
+import { Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { sh } from '../lab/sh';
 
@@ -15,23 +15,7 @@ let deviceMac: string;
 const daemons: Daemon[] = [];
 before(async () => {
   lab = await Lab.create({ hosts: 2, docker: true });
-  device = await lab.newNetns('device');
-  await lab.routerExec(
-    'ip',
-    'link',
-    'add',
-    'dev0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'address',
-    labMac(),
-    'netns',
-    device.name,
-  );
-  await lab.routerExec('ip', 'link', 'set', 'dev0', 'master', 'sw0', 'up');
+  device = await lab.lanDevice('device', 'dev0');
   for (const a of ['198.18.15.2/24', '198.18.15.3/24'])
     await sh('ip', '-n', device.name, 'addr', 'add', a, 'dev', 'eth0');
   await sh('ip', '-n', device.name, 'link', 'set', 'eth0', 'up');

@@ -9,7 +9,7 @@ import { after, before, type TestContext } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
-import { LAN, Lab, type LabHost, labMac } from '../lab/lab';
+import { LAN, Lab, type LabHost } from '../lab/lab';
 import { sh } from '../lab/sh';
 
 const RANGE = '198.18.15.96/28';
@@ -157,24 +157,8 @@ test('a stopping and starting container keeps its address on macnet exactly as o
 });
 
 test('where macnet differs on purpose: a LAN device at the lowest free address is skipped; the built-in takes it', async (t) => {
-  const device = await lab.newNetns('device');
-  await lab.routerExec(
-    'ip',
-    'link',
-    'add',
-    'dev96',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'address',
-    labMac(),
-    'netns',
-    device.name,
-  );
+  const device = await lab.lanDevice('device', 'dev96');
   t.after(() => lab.routerExec('ip', 'link', 'del', 'dev96'));
-  await lab.routerExec('ip', 'link', 'set', 'dev96', 'master', 'sw0', 'up');
   await sh('ip', '-n', device.name, 'addr', 'add', '198.18.15.96/24', 'dev', 'eth0');
   await sh('ip', '-n', device.name, 'link', 'set', 'eth0', 'up');
   const seen: Record<Driver, string[]> = { builtin: [], macnet: [] };

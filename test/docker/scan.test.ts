@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Kernel } from '../../src/kernel';
 import type { Row } from '../../src/drivers/inventory';
 import { Daemon } from '../lab/daemon';
-import { LAN, Lab, type LabHost, labMac } from '../lab/lab';
+import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { run, sh } from '../lab/sh';
 
@@ -19,24 +19,7 @@ let deviceMac: string;
 let dupMac: string;
 
 async function lanDevice(label: string, addresses: string[]): Promise<string> {
-  const ns: TestNetns = await lab.newNetns(label);
-  // labMac: the kernel's random MAC may begin with 0e, which scan (rightly) reports as another host's probe link.
-  await lab.routerExec(
-    'ip',
-    'link',
-    'add',
-    `${label}0`,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'address',
-    labMac(),
-    'netns',
-    ns.name,
-  );
-  await lab.routerExec('ip', 'link', 'set', `${label}0`, 'master', 'sw0', 'up');
+  const ns: TestNetns = await lab.lanDevice(label, `${label}0`);
   for (const a of addresses) await sh('ip', '-n', ns.name, 'addr', 'add', `${a}/24`, 'dev', 'eth0');
   await sh('ip', '-n', ns.name, 'link', 'set', 'eth0', 'up');
   return (await Kernel.with(ns.path, (k) => k.links.get('eth0'))).mac!;

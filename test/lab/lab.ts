@@ -563,6 +563,31 @@ export class Lab {
     return ns;
   }
 
+  /**
+   * A LAN device: a namespace whose eth0 (MAC from labMac) is a veth into the LAN switch through port `port`,
+   * removed with the lab. The caller gives it its addresses and brings eth0 up.
+   */
+  async lanDevice(label: string, port: string): Promise<TestNetns> {
+    const ns = await this.newNetns(label);
+    await this.routerExec(
+      'ip',
+      'link',
+      'add',
+      port,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'address',
+      labMac(),
+      'netns',
+      ns.name,
+    );
+    await this.routerExec('ip', 'link', 'set', port, 'master', 'sw0', 'up');
+    return ns;
+  }
+
   /** Runs a command on the LAN's router (the namespace holding sw0). */
   routerExec(cmd: string, ...args: string[]): Promise<RunResult> {
     return this.lan.exec(cmd, ...args);

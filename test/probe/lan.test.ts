@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ETH_P_ARP, ETH_P_IPV6, Kernel } from '../../src/kernel';
 import { LinkProber } from '../../src/probe/prober';
-import { Lab, labMac } from '../lab/lab';
+import { Lab } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { sh } from '../lab/sh';
 
@@ -14,23 +14,7 @@ let deviceMac: string;
 before(async () => {
   lab = await Lab.create({ hosts: 2, ipv6: true });
   // A LAN device: a veth into the LAN bridge with 198.18.15.2 and 2001:db8:15::2.
-  device = await lab.newNetns('device');
-  await lab.routerExec(
-    'ip',
-    'link',
-    'add',
-    'dev0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'address',
-    labMac(),
-    'netns',
-    device.name,
-  );
-  await lab.routerExec('ip', 'link', 'set', 'dev0', 'master', 'sw0', 'up');
+  device = await lab.lanDevice('device', 'dev0');
   await sh('ip', '-n', device.name, 'addr', 'add', '198.18.15.2/24', 'dev', 'eth0');
   await sh('ip', '-n', device.name, 'addr', 'add', '2001:db8:15::2/64', 'dev', 'eth0', 'nodad');
   await sh('ip', '-n', device.name, 'link', 'set', 'eth0', 'up');
