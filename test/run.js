@@ -56,8 +56,9 @@ const isDocker = (f) => {
     }
   });
 };
-const dockerFiles = files.filter(isDocker);
-const otherFiles = files.filter((f) => !isDocker(f));
+const docker = new Set(files.filter(isDocker)); // each file read once
+const dockerFiles = files.filter((f) => docker.has(f));
+const otherFiles = files.filter((f) => !docker.has(f));
 
 const problems = [];
 const timing = [];

@@ -26,6 +26,8 @@ export interface Engine {
   readonly path: readonly string[];
   /** Where it came from: "Debian 12 docker.io 20.10.24+dfsg1-1+deb12u1", "Debian sid docker.io 28.5.2+dfsg4-5". */
   readonly source: string;
+  /** When the cache fetched it (current engine only), for the daily re-check. */
+  readonly fetchedAt?: number;
 }
 
 export const ENGINE_CACHE = process.env['MACNET_ENGINE_CACHE'] ?? '/var/cache/macnet-test/engines';
@@ -96,6 +98,7 @@ function fromCache(dir: string): Engine | string {
     source: `Debian ${rec.suite} ${Object.entries(rec.packages)
       .map(([p, v]) => `${p} ${v}`)
       .join(', ')}`,
+    fetchedAt: rec.fetchedAt,
   };
   return checkRuns(e) ?? Object.freeze(e);
 }
@@ -175,12 +178,7 @@ const currentDir = () => path.join(ENGINE_CACHE, 'current');
 export function ensureCurrentEngine(): { engine: Engine; note: string } | string {
   const dir = currentDir();
   const cached = fromCache(dir);
-  let fetchedAt = 0;
-  try {
-    fetchedAt = (JSON.parse(fs.readFileSync(path.join(dir, 'engine.json'), 'utf8')) as CacheRecord).fetchedAt;
-  } catch {
-    /* none */
-  }
+  const fetchedAt = typeof cached === 'string' ? 0 : (cached.fetchedAt ?? 0);
   if (typeof cached !== 'string' && Date.now() - fetchedAt < REFRESH_MS) {
     return { engine: cached, note: `cached in ${dir} (fetched ${new Date(fetchedAt).toISOString()})` };
   }
