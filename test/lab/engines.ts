@@ -2,13 +2,13 @@
 // docker.io of Debian's unstable suite that runs on this machine (28.x or later), unpacked into a cache that the
 // tests manage. Recipe and facts: shared/lab.md ("Docker 28 beside 20.10").
 //
-// The current engine is fetched with a private apt configuration (sources list, lists and archives under the
-// cache; nothing under /etc/apt), so no later `apt-get install` can pull from unstable, and unpacked with
-// dpkg-deb -x: nothing is installed over the system's packages. It runs with the system's runc. The cache is not
+// The current engine is fetched with a private apt configuration and unpacked with dpkg-deb -x (apt.ts): nothing
+// is installed over the system's packages. It runs with the system's runc. The cache is not
 // under /tmp or /run: the VM guest mounts tmpfs over those.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { aptUnpack } from './apt';
 
 export type EngineId = 'system' | 'current';
 export const ENGINE_IDS: readonly EngineId[] = ['system', 'current'];
@@ -120,50 +120,9 @@ function checkRuns(e: Engine): string | undefined {
 /** Downloads and unpacks one suite's engine into `dir` (replacing what was there). Throws with apt's words. */
 function fetchSuite(dir: string, suite: string): void {
   const work = `${dir}.fetch`;
-  fs.rmSync(work, { recursive: true, force: true });
-  for (const d of ['lists/partial', 'archives/partial']) fs.mkdirSync(path.join(work, d), { recursive: true });
-  fs.writeFileSync(
-    path.join(work, 'sources.list'),
-    `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${suite} main\n`,
-  );
-  const apt = [
-    '-o',
-    `Dir::Etc::SourceList=${work}/sources.list`,
-    '-o',
-    'Dir::Etc::SourceParts=/dev/null',
-    '-o',
-    `Dir::State::Lists=${work}/lists`,
-    '-o',
-    `Dir::Cache::Archives=${work}/archives`,
-    '-o',
-    `Dir::Cache=${work}`,
-    // The download is unsandboxed (root writes into a root-owned dir); say so instead of warning at every fetch.
-    '-o',
-    'APT::Sandbox::User=root',
-    '-qq',
-  ];
-  const ex = (cmd: string, args: string[], cwd?: string) =>
-    execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
-  try {
-    ex('apt-get', [...apt, 'update']);
-    ex('apt-get', [...apt, 'download', ...PACKAGES], work);
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    const why = (err.stderr ?? err.message).trim().split('\n').slice(-3).join(' ');
-    throw new Error(`apt-get from Debian ${suite}: ${why}`, { cause: e });
-  }
-  const debs = fs.readdirSync(work).filter((f) => f.endsWith('.deb'));
-  const packages: Record<string, string> = {};
-  for (const deb of debs) {
-    ex('dpkg-deb', ['-x', path.join(work, deb), path.join(work, 'root')]);
-    const [name, version] = deb.split('_');
-    packages[name!] = decodeURIComponent(version ?? '');
-  }
+  const packages = aptUnpack(work, suite, PACKAGES);
   const version = versionOf(runs(path.join(work, 'root/usr/sbin/dockerd'), '--version') ?? '') ?? '';
   const rec: CacheRecord = { suite, packages, fetchedAt: Date.now(), version };
-  // Only the unpacked tree and the record stay; lists and .deb files are 60 MB that nothing reads again.
-  for (const f of fs.readdirSync(work))
-    if (f !== 'root') fs.rmSync(path.join(work, f), { recursive: true, force: true });
   fs.writeFileSync(path.join(work, 'engine.json'), JSON.stringify(rec, null, 2) + '\n');
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(work, dir);
