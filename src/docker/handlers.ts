@@ -1,5 +1,5 @@
 // Docker's NetworkDriver and IpamDriver calls mapped onto the driver and the IPAM service. Field names are
-// Docker's (shared/docker-plugin-api.md); nothing here decides anything.
+// Docker's plugin protocol (moby docs/extend/plugins_network.md, plugins_ipam.md); nothing here decides anything.
 import type { NetworkDriver } from '../drivers/driver';
 import type { CreateNetworkRequest } from '../drivers/config';
 import type { Ipam } from '../ipam/ipam';

@@ -1,7 +1,7 @@
 // Host access end to end: two lab hosts, each with its own dockerd and macnet daemon, one dual-stack macnet
 // network per host with -o host_access=true on the LAN (disjoint --ip-range per host), two containers per
-// host. Every cell of shared/lab.md's matrix must be reachable (except names across hosts, a later issue), in
-// IPv4 and IPv6; after a simulated reboot (the daemon killed, every link it made in the host deleted) the
+// host. Every cell of the two-host reachability matrix must be reachable (except names across hosts, a later
+// issue), in IPv4 and IPv6; after a simulated reboot (the daemon killed, every link it made in the host deleted) the
 // restarted daemon restores host access by itself; after the networks are removed the hosts' links,
 // addresses and routes are as before (`ip -json`).
 import { after, before, type TestContext } from 'node:test';
@@ -152,7 +152,7 @@ const otherHost = (h: LabHost) => lab!.hosts.find((x) => x !== h)!;
 const sibling = (c: Ctr) => ctrs.find((x) => x.host === c.host && x !== c)!;
 const others = (c: Ctr) => ctrs.filter((x) => x.host !== c.host);
 type Pair = [From, string, string];
-/** shared/lab.md's rows (names across hosts left out: a later issue), per family. */
+/** The matrix rows (names across hosts left out: a later issue), per family. */
 function cells(v: 4 | 6): { name: string; pairs: () => Pair[] }[] {
   const ip = (c: Ctr) => (v === 4 ? c.ip4 : c.ip6);
   const hostIp = (h: LabHost) => (v === 4 ? h.ipv4 : h.ipv6!);

@@ -1,6 +1,7 @@
-// The conflict of shared/lab.md at scale, with --ipam-driver macnet: LAN devices at several low addresses, 200
-// containers started without --ip on two hosts at once. Then, from the LAN side, one ARP request per address
-// of the subnet, every reply counted: each address must be answered by exactly one machine.
+// The two-host address conflict of the built-in IPAM (a LAN device and two hosts on one address) at scale, with
+// --ipam-driver macnet: LAN devices at several low addresses, 200 containers started without --ip on two hosts
+// at once. Then, from the LAN side, one ARP request per address of the subnet, every reply counted: each address
+// must be answered by exactly one machine.
 import { after, before } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';

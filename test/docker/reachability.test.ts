@@ -1,4 +1,4 @@
-// The two-host reachability matrix of shared/lab.md with macnet instead of Docker's built-in macvlan: two lab
+// The two-host reachability matrix (Docker's built-in macvlan reaches 6 of its 9 cells) with macnet: two lab
 // hosts, each with its own dockerd and macnet daemon, one macnet network per host on the LAN (198.18.15.0/24,
 // gateway = the lab's router, a disjoint --ip-range per host), two long-running containers per host.
 // Every cell the built-in driver reaches must be reachable with macnet; the cells it does not reach stay as

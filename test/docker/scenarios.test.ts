@@ -1,6 +1,6 @@
-// Docker's own macvlan and ipvlan integration scenarios (moby integration/network/{macvlan,ipvlan},
-// shared/docker-plugin-api.md) ported to `-d macnet --ipam-driver macnet`, against a real dockerd (Debian's 20.10)
-// and a real macnet daemon in one lab host. The IPAM, point-to-point and DNS scenarios: scenarios-ipam.test.ts.
+// Docker's own macvlan and ipvlan integration scenarios (moby integration/network/{macvlan,ipvlan}) ported to
+// `-d macnet --ipam-driver macnet`, against a real dockerd (Debian's 20.10) and a real macnet daemon in one lab
+// host. The IPAM, point-to-point and DNS scenarios: scenarios-ipam.test.ts.
 //
 // Docker's scenarios use a dummy master (dm-dummy0) and vlan sub-interfaces of it. This machine's kernel has
 // neither dummy nor 802.1q vlan: plain parents here are veth links made inside the host namespace (a "second

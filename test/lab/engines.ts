@@ -1,6 +1,6 @@
 // The Docker engines the lab runs: "system", Debian 12's docker.io (20.10) from /usr, and "current", the newest
 // docker.io of Debian's unstable suite that runs on this machine (28.x or later), unpacked into a cache that the
-// tests manage. Recipe and facts: shared/lab.md ("Docker 28 beside 20.10").
+// tests manage.
 //
 // The current engine is fetched with a private apt configuration and unpacked with dpkg-deb -x (apt.ts): nothing
 // is installed over the system's packages. It runs with the system's runc. The cache is not

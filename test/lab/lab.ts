@@ -1,5 +1,5 @@
-// The lab: a simulated LAN inside network namespaces, optionally with a real dockerd per simulated host
-// (recipes and safety rules: /work/shared/lab.md). Nothing is created in the root network namespace.
+// The lab: a simulated LAN inside network namespaces, optionally with a real dockerd per simulated host (safety:
+// only 198.18.0.0/15 and 2001:db8::/32, only links of its own). Nothing is created in the root network namespace.
 //
 // Everything a lab creates is tagged with the creating pid, so that a later run can remove what a crashed
 // run left: namespaces "mnt-<pid>-lab<k>-..." (netns.ts), /tmp/macnet-lab-<pid>-<k> (data, exec roots,
