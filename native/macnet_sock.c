@@ -62,6 +62,77 @@ static int get_i32(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
 }
 
+// Reads a namespace path argument: 1 with the path in `path`, 0 for null/undefined/"" (the thread's own
+// namespace), -1 with an exception pending. A path that does not fit is refused, never cut: a cut path can
+// name another file that exists (a padded "/////proc/self/ns/net..." would open the caller's own namespace).
+static int get_ns_path(napi_env env, napi_value v, char *path, size_t size) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_typeof");
+    return -1;
+  }
+  if (t != napi_string) return 0;
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_get_value_string_utf8");
+    return -1;
+  }
+  if (len >= size) {
+    throw_errno(env, ENAMETOOLONG, "network namespace path");
+    return -1;
+  }
+  if (napi_get_value_string_utf8(env, v, path, size, &len) != napi_ok) {
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_get_value_string_utf8");
+    return -1;
+  }
+  return len > 0;
+}
+
+typedef int (*in_ns_fn)(void *arg);
+
+// Runs fn on this thread inside the namespace at `path`, then returns to the thread's own. Returns fn's
+// result (an fd or -1 with *err set) or -1 with *err and *what set when the namespace cannot be entered.
+static int run_in_ns(const char *path, in_ns_fn fn, void *arg, int *err, const char **what) {
+  // O_NONBLOCK: a FIFO at the path must not block the calling (main) thread; nsfs ignores the flag.
+  int target = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (target < 0) {
+    *err = errno;
+    *what = "open network namespace";
+    return -1;
+  }
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    *err = errno;
+    *what = "open own network namespace";
+    close(target);
+    return -1;
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    *err = errno;
+    *what = "enter network namespace";
+    close(target);
+    close(home);
+    return -1;
+  }
+  int r = fn(arg);
+  int e = errno;
+  // Failing to return would leave the main thread (and every later socket) in the wrong namespace.
+  if (setns(home, CLONE_NEWNET) < 0) abort();
+  close(target);
+  close(home);
+  if (r < 0) *err = e;
+  return r;
+}
+
+typedef struct {
+  int domain, type, proto;
+} socket_args;
+
+static int make_socket(void *arg) {
+  socket_args *a = arg;
+  return socket(a->domain, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, a->proto);
+}
+
 // openSocket(nsPath: string | null, domain, type, protocol) -> fd (non-blocking, close-on-exec)
 static napi_value open_socket(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -73,46 +144,97 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "openSocket(nsPath, domain, type, protocol)");
     return NULL;
   }
-  napi_valuetype t;
-  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
-  char path[4096] = {0};
-  int in_ns = 0;
-  if (t == napi_string) {
-    size_t len;
-    NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len));
-    in_ns = len > 0;
-  }
-  int fd;
+  char path[4096];
+  int in_ns = get_ns_path(env, argv[0], path, sizeof path);
+  if (in_ns < 0) return NULL;
+  socket_args a = {domain, type, proto};
+  int fd, err = 0;
+  const char *what = "socket";
   if (!in_ns) {
-    fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-    if (fd < 0) return throw_errno(env, errno, "socket");
+    fd = make_socket(&a);
+    err = errno;
   } else {
-    // O_NONBLOCK: a FIFO at the path must not block the calling (main) thread; nsfs ignores the flag.
-    int target = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (target < 0) return throw_errno(env, errno, "open network namespace");
-    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) {
-      int e = errno;
-      close(target);
-      return throw_errno(env, e, "open own network namespace");
-    }
-    if (setns(target, CLONE_NEWNET) < 0) {
-      int e = errno;
-      close(target);
-      close(home);
-      return throw_errno(env, e, "enter network namespace");
-    }
-    fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-    int sock_err = errno;
-    // Failing to return would leave the main thread (and every later socket) in the wrong namespace.
-    if (setns(home, CLONE_NEWNET) < 0) abort();
-    close(target);
-    close(home);
-    if (fd < 0) return throw_errno(env, sock_err, "socket");
+    fd = run_in_ns(path, make_socket, &a, &err, &what);
   }
+  if (fd < 0) return throw_errno(env, err, what);
   napi_value out;
-  NAPI_CALL(env, napi_create_int32(env, fd, &out));
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_create_int32");
+    return NULL;
+  }
   return out;
+}
+
+typedef struct {
+  const char *file;
+  int flags;
+} open_args;
+
+static int open_file(void *arg) {
+  open_args *a = arg;
+  return open(a->file, a->flags | O_CLOEXEC | O_NOCTTY);
+}
+
+// openInNetns(nsPath, file, flags) -> fd: opens `file` from inside the namespace. For /proc/sys/net, which
+// shows the namespace of the task that opens it: the fd keeps that namespace's file for later writes.
+static napi_value open_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t flags;
+  char path[4096], file[4096];
+  size_t flen;
+  if (argc < 3 || get_i32(env, argv[2], &flags)) {
+    napi_throw_type_error(env, NULL, "openInNetns(nsPath, file, flags)");
+    return NULL;
+  }
+  int in_ns = get_ns_path(env, argv[0], path, sizeof path);
+  if (in_ns < 0) return NULL;
+  if (!in_ns) {
+    napi_throw_type_error(env, NULL, "openInNetns: nsPath must be a path");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], NULL, 0, &flen));
+  if (flen >= sizeof file) return throw_errno(env, ENAMETOOLONG, "open");
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], file, sizeof file, &flen));
+  open_args a = {file, flags};
+  int err = 0;
+  const char *what = "open";
+  int fd = run_in_ns(path, open_file, &a, &err, &what);
+  if (fd < 0) return throw_errno(env, err, what);
+  napi_value out;
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_create_int32");
+    return NULL;
+  }
+  return out;
+}
+
+// socketPair(domain, type) -> [fd, fd] (non-blocking, close-on-exec): for tests that feed the receive paths
+// datagrams the kernel would not produce on demand (a netlink message over 64 KiB).
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t domain, type;
+  if (argc < 2 || get_i32(env, argv[0], &domain) || get_i32(env, argv[1], &type)) {
+    napi_throw_type_error(env, NULL, "socketPair(domain, type)");
+    return NULL;
+  }
+  int sv[2];
+  if (socketpair(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return throw_errno(env, errno, "socketpair");
+  napi_value arr, a, b;
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok || napi_create_int32(env, sv[0], &a) != napi_ok ||
+      napi_create_int32(env, sv[1], &b) != napi_ok || napi_set_element(env, arr, 0, a) != napi_ok ||
+      napi_set_element(env, arr, 1, b) != napi_ok) {
+    close(sv[0]);
+    close(sv[1]);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: socketPair result");
+    return NULL;
+  }
+  return arr;
 }
 
 // setIntOption(fd, level, name, value)
@@ -199,15 +321,14 @@ static napi_value recv_one(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "recv(fd)");
     return NULL;
   }
-  static char buf[RECV_BUF];
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  memset(&ss, 0, sizeof ss);
-  ssize_t n;
+  // The next datagram's real length first (MSG_PEEK | MSG_TRUNC), then a buffer that holds it whole: a fixed
+  // buffer would cut a larger one silently, and a static one would be shared by the worker threads that load
+  // this addon too.
+  ssize_t size;
   do {
-    n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
+    size = recv(fd, NULL, 0, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+  } while (size < 0 && errno == EINTR);
+  if (size < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       napi_value nul;
       napi_get_null(env, &nul);
@@ -215,9 +336,38 @@ static napi_value recv_one(napi_env env, napi_callback_info info) {
     }
     return throw_errno(env, errno, "recv");
   }
+  char *buf = malloc(size > 0 ? (size_t)size : 1);
+  if (!buf) return throw_errno(env, ENOMEM, "recv");
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  ssize_t n;
+  do {
+    n = recvfrom(fd, buf, size > 0 ? (size_t)size : 1, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss, &sl);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int e = errno;
+    free(buf);
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    return throw_errno(env, e, "recv");
+  }
+  if (n > size) {
+    // Another reader took the peeked datagram and a larger one came next: never hand out a cut one.
+    free(buf);
+    return throw_errno(env, EMSGSIZE, "recv (datagram larger than peeked)");
+  }
   napi_value obj, data, v;
-  NAPI_CALL(env, napi_create_object(env, &obj));
-  NAPI_CALL(env, napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data));
+  napi_status st = napi_create_object(env, &obj);
+  if (st == napi_ok) st = napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
+  free(buf);
+  if (st != napi_ok) {
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: recv result");
+    return NULL;
+  }
   napi_set_named_property(env, obj, "data", data);
   int32_t ifindex = 0, proto = 0, pkttype = 0;
   void *addr = NULL;
@@ -326,7 +476,8 @@ static void transact_execute(napi_env env, void *data) {
     t->what = "netlink send";
     return;
   }
-  char *buf = malloc(RECV_BUF);
+  size_t cap = RECV_BUF;
+  char *buf = malloc(cap);
   if (!buf) {
     t->err = ENOMEM;
     t->what = "netlink receive";
@@ -335,7 +486,20 @@ static void transact_execute(napi_env env, void *data) {
   long long deadline = now_ms() + t->timeout_ms;
   int done = 0;
   while (!done) {
-    n = recv(t->fd, buf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+    // The next datagram's real length (MSG_PEEK | MSG_TRUNC), so that one larger than the buffer (a link with
+    // many VFs or addresses) grows it and arrives whole instead of failing.
+    n = recv(t->fd, NULL, 0, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+    if (n > (ssize_t)cap) {
+      char *bigger = realloc(buf, (size_t)n);
+      if (!bigger) {
+        t->err = ENOMEM;
+        t->what = "netlink receive";
+        break;
+      }
+      buf = bigger;
+      cap = (size_t)n;
+    }
+    if (n >= 0) n = recv(t->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -353,9 +517,9 @@ static void transact_execute(napi_env env, void *data) {
       t->what = "netlink receive";
       break;
     }
-    if (n > RECV_BUF) {
+    if ((size_t)n > cap) {
       t->err = EMSGSIZE;
-      t->what = "netlink receive (message larger than the receive buffer)";
+      t->what = "netlink receive (message larger than peeked)";
       break;
     }
     size_t off = 0;
@@ -420,20 +584,40 @@ static napi_value transact(napi_env env, napi_callback_info info) {
   t->req = req;
   t->req_len = req_len;
   napi_value promise, name;
-  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &t->buf_ref));
-  NAPI_CALL(env, napi_create_promise(env, &t->deferred, &promise));
-  NAPI_CALL(env, napi_create_string_utf8(env, "macnet.netlink", NAPI_AUTO_LENGTH, &name));
-  NAPI_CALL(env, napi_create_async_work(env, NULL, name, transact_execute, transact_complete, t, &t->work));
-  NAPI_CALL(env, napi_queue_async_work(env, t->work));
+  // Each step undone on failure: the reference keeps the request buffer alive, the work item owns t.
+  if (napi_create_reference(env, argv[1], 1, &t->buf_ref) != napi_ok) goto free_t;
+  if (napi_create_string_utf8(env, "macnet.netlink", NAPI_AUTO_LENGTH, &name) != napi_ok) goto drop_ref;
+  if (napi_create_async_work(env, NULL, name, transact_execute, transact_complete, t, &t->work) != napi_ok)
+    goto drop_ref;
+  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok) goto drop_work;
+  if (napi_queue_async_work(env, t->work) != napi_ok) {
+    napi_value err;
+    napi_create_string_utf8(env, "netlink request not queued", NAPI_AUTO_LENGTH, &name);
+    napi_create_error(env, NULL, name, &err);
+    napi_reject_deferred(env, t->deferred, err);
+    goto drop_work;
+  }
   return promise;
+drop_work:
+  napi_delete_async_work(env, t->work);
+drop_ref:
+  napi_delete_reference(env, t->buf_ref);
+free_t:
+  free(t);
+  napi_throw_error(env, "EINTERNAL", "N-API call failed: transact");
+  return NULL;
 }
 
 // ---- readiness watching for event and packet sockets ----
 
+// The handle is a JS object that carries the callback (property "onReadable") and wraps the watch; C keeps
+// only a weak reference to it. So the callback lives exactly as long as the handle, and a handle dropped
+// without unwatch() (its owner garbage) is finalized: polling stops, nothing leaks. A strong reference to the
+// callback from C, as before, kept the callback, its closure and the handle alive and polling forever.
 typedef struct {
   uv_poll_t poll;
   napi_env env;
-  napi_ref cb;
+  napi_ref handle;
   int closing;
 } watch_t;
 
@@ -442,19 +626,34 @@ static void watch_closed(uv_handle_t *h) {
   free(w);
 }
 
+// Stops polling and frees w once libuv has closed the handle. The weak reference goes first.
+static void watch_stop(napi_env env, watch_t *w) {
+  if (w->closing) return;
+  w->closing = 1;
+  if (w->handle) napi_delete_reference(env, w->handle);
+  w->handle = NULL;
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+static void watch_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  watch_stop(env, (watch_t *)data);
+}
+
 static void watch_cb(uv_poll_t *p, int status, int events) {
   (void)events;
   watch_t *w = (watch_t *)p;
   if (w->closing) return;
   napi_env env = w->env;
   napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value cb, global, arg;
-  napi_get_reference_value(env, w->cb, &cb);
-  napi_get_global(env, &global);
-  napi_create_int32(env, status, &arg);
-  napi_value result;
-  if (napi_call_function(env, global, cb, 1, &arg, &result) == napi_pending_exception) {
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value handle = NULL, cb, arg, result;
+  napi_get_reference_value(env, w->handle, &handle);
+  // NULL: collected, its finalizer not run yet; it will stop the poll.
+  if (handle && napi_get_named_property(env, handle, "onReadable", &cb) == napi_ok &&
+      napi_create_int32(env, status, &arg) == napi_ok &&
+      napi_call_function(env, handle, cb, 1, &arg, &result) == napi_pending_exception) {
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
     napi_fatal_exception(env, exc);
@@ -462,18 +661,23 @@ static void watch_cb(uv_poll_t *p, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-// watch(fd, callback(status)) -> handle. The callback runs on the event loop each time fd is readable.
+// watch(fd, callback(status)) -> handle. The callback runs on the event loop each time fd is readable, for as
+// long as the handle is reachable and not unwatched.
 static napi_value watch(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  if (argc < 2 || get_i32(env, argv[0], &fd)) {
+  napi_valuetype cbt;
+  if (argc < 2 || get_i32(env, argv[0], &fd) || napi_typeof(env, argv[1], &cbt) != napi_ok || cbt != napi_function) {
     napi_throw_type_error(env, NULL, "watch(fd, callback)");
     return NULL;
   }
   uv_loop_t *loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  napi_value handle;
+  NAPI_CALL(env, napi_create_object(env, &handle));
+  NAPI_CALL(env, napi_set_named_property(env, handle, "onReadable", argv[1]));
   watch_t *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, ENOMEM, "watch");
   w->env = env;
@@ -482,10 +686,24 @@ static napi_value watch(napi_env env, napi_callback_info info) {
     free(w);
     return throw_errno(env, -rc, "watch");
   }
-  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &w->cb));
-  uv_poll_start(&w->poll, UV_READABLE, watch_cb);
-  napi_value handle;
-  NAPI_CALL(env, napi_create_external(env, w, NULL, NULL, &handle));
+  // From here on w belongs to the libuv handle: every failure closes it (watch_closed frees w).
+  if (napi_create_reference(env, handle, 0, &w->handle) != napi_ok) {
+    w->handle = NULL;
+    watch_stop(env, w);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: watch reference");
+    return NULL;
+  }
+  if (napi_wrap(env, handle, w, watch_finalize, NULL, NULL) != napi_ok) {
+    watch_stop(env, w);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: watch wrap");
+    return NULL;
+  }
+  rc = uv_poll_start(&w->poll, UV_READABLE, watch_cb);
+  if (rc < 0) {
+    napi_remove_wrap(env, handle, NULL);
+    watch_stop(env, w);
+    return throw_errno(env, -rc, "watch");
+  }
   return handle;
 }
 
@@ -494,17 +712,15 @@ static napi_value unwatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *p;
-  if (argc < 1 || napi_get_value_external(env, argv[0], &p) != napi_ok) {
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object) {
     napi_throw_type_error(env, NULL, "unwatch(handle)");
     return NULL;
   }
-  watch_t *w = p;
-  if (w->closing) return NULL;
-  w->closing = 1;
-  napi_delete_reference(env, w->cb);
-  uv_poll_stop(&w->poll);
-  uv_close((uv_handle_t *)&w->poll, watch_closed);
+  void *p;
+  // Already unwatched: the wrap is gone.
+  if (napi_remove_wrap(env, argv[0], &p) != napi_ok) return NULL;
+  watch_stop(env, (watch_t *)p);
   return NULL;
 }
 
@@ -538,6 +754,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"recv", NULL, recv_one, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openInNetns", NULL, open_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketPair", NULL, socket_pair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"transact", NULL, transact, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unwatch", NULL, unwatch, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -16,6 +16,7 @@ const UNIT = [
   'test/errors',
   'test/lint',
   'test/kernel/nl',
+  'test/kernel/native.test.ts',
   'test/ipam',
   'test/store',
   'test/dhcp/packets.test.ts',

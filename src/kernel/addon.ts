@@ -19,7 +19,12 @@ export interface Addon {
   closeFd(fd: number): void;
   /** flock(LOCK_EX | LOCK_NB): true when taken, false when another process holds it. */
   flockExclusive(fd: number): boolean;
+  /** open(file, flags) from inside the namespace: /proc/sys/net then shows that namespace's files. */
+  openInNetns(nsPath: string, file: string, flags: number): number;
+  /** socketpair(domain, type): tests feed the receive paths through it. */
+  socketPair(domain: number, type: number): [number, number];
   transact(fd: number, request: Buffer, seq: number, timeoutMs: number): Promise<Buffer>;
+  /** Polls fd while the returned handle is reachable and not unwatched (a dropped handle stops at its GC). */
   watch(fd: number, onReadable: (status: number) => void): object;
   unwatch(handle: object): void;
   errnoName(errno: number): [string, string];

@@ -1,11 +1,11 @@
 // Per-interface sysctls under /proc/sys/net. Netlink cannot set the ones macnet needs (RTM_SETLINK takes only
 // the IPv6 token and address generation mode; IPv6 devconf such as accept_ra has no setter), so they are files.
 // /proc/sys/net shows the namespace of the task that opens it: a Kernel bound to the process's own namespace
-// (the daemon) writes the file directly; one bound to another namespace (tests, tools) has no thread there
-// and writes it through `nsenter --net` — the one child process of the kernel layer.
-import { execFile } from 'node:child_process';
+// (the daemon) writes the file directly; one bound to another namespace (tests, tools) has the addon open it
+// from inside that namespace (setns on the calling thread for the open, as for sockets), then writes the fd.
 import * as fs from 'node:fs';
 import { MacnetError } from '../errors';
+import { addon, type AddonError } from './addon';
 import { KernelError } from './errors';
 import { checkIfname } from './validate';
 
@@ -28,35 +28,37 @@ export async function setLinkSysctl(
 ): Promise<void> {
   const file = keyPath(family, ifname, name);
   const op = `set sysctl net.${family}.conf.${ifname}.${name}=${value}`;
+  const fail = (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+    const where = nsPath === null ? '' : ` in ${nsPath}`;
+    throw new KernelError(
+      'KERNEL_ERROR',
+      `${op}${where}: ${code}: cannot write ${file}`,
+      code === 'ENOENT' ? 'ENODEV' : code,
+      undefined,
+      e,
+    );
+  };
   if (nsPath === null) {
-    try {
-      await fs.promises.writeFile(file, `${value}\n`);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-      throw new KernelError(
-        'KERNEL_ERROR',
-        `${op}: ${code}: cannot write ${file}`,
-        code === 'ENOENT' ? 'ENODEV' : code,
-        undefined,
-        e,
-      );
-    }
+    await fs.promises.writeFile(file, `${value}\n`).catch(fail);
+    return;
   }
-  await new Promise<void>((resolve, reject) => {
-    const child = execFile('nsenter', [`--net=${nsPath}`, 'tee', file], { timeout: 10_000 }, (err, _out, stderr) => {
-      if (err)
-        reject(
-          new KernelError(
-            'KERNEL_ERROR',
-            `${op} in ${nsPath}: ${String(stderr).trim() || err.message}`,
-            'EIO',
-            undefined,
-            err,
-          ),
-        );
-      else resolve();
-    });
-    child.stdin?.end(`${value}\n`);
-  });
+  let fd: number;
+  try {
+    fd = addon.openInNetns(nsPath, file, fs.constants.O_WRONLY);
+  } catch (e) {
+    const err = e as AddonError;
+    // The namespace itself is missing or not one: say so rather than blame the sysctl.
+    if (/namespace/.test(err.message)) {
+      throw new KernelError('NETNS_NOT_FOUND', `${op}: ${err.message}`, err.code, undefined, e);
+    }
+    return fail(e);
+  }
+  try {
+    fs.writeSync(fd, `${value}\n`);
+  } catch (e) {
+    fail(e);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
