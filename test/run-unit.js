@@ -29,6 +29,8 @@ const UNIT = [
   'test/probe/sweep.test.ts',
   'test/cli/scan.test.ts',
   'test/runner',
+  'test/log',
+  'test/docker/replies.test.ts',
 ];
 
 const root = path.join(__dirname, '..');

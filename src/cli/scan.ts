@@ -3,10 +3,11 @@
 // never call Docker (a plugin that does can deadlock dockerd while it restores containers at boot).
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { MacnetError } from '../errors';
+import { CATALOGUE, type ErrorCode, MacnetError } from '../errors';
 import type { Row } from '../drivers/inventory';
 import type { ScanResult } from '../drivers/scan';
 import { parseCommandArgs } from './args';
+import type { FailedReply } from '../docker/server';
 
 export const SCAN_HELP = `Usage: macnet scan NETWORK [--json] [--plugin-dir DIR] [--docker-host unix:///path]
 
@@ -152,14 +153,15 @@ export async function scan(o: ScanOptions): Promise<number> {
       e,
     );
   }
-  const body = JSON.parse(r.body) as ScanResult & { Err?: string };
+  const body = JSON.parse(r.body) as ScanResult & Partial<FailedReply>;
   if (body.Err) {
-    // The daemon's reply carries "CODE: message" (server.ts); keep the code, say which name it was.
-    const m = /^([A-Z_]+): ([\s\S]*)$/.exec(body.Err);
+    // A failing reply carries its code in a field of its own (server.ts); keep it, say which name it was.
     const named = network.name
       ? ` (Docker network ${JSON.stringify(network.name)}; is it a macnet network of this daemon?)`
       : '';
-    throw new MacnetError((m?.[1] ?? 'INVALID_ARGUMENT') as 'INVALID_ARGUMENT', `${m?.[2] ?? body.Err}${named}`, {});
+    const code = body.Code && body.Code in CATALOGUE ? (body.Code as ErrorCode) : 'INTERNAL';
+    const message = body.Err.startsWith(`${code}: `) ? body.Err.slice(code.length + 2) : body.Err;
+    throw new MacnetError(code, `${message}${named}`, {});
   }
   if (o.json) process.stdout.write(`${JSON.stringify(body.rows, null, 2)}\n`);
   else {

@@ -34,6 +34,22 @@ const BODY_NOT_NEEDED = new Set([
   'NetworkDriver.RevokeExternalConnectivity',
 ]);
 
+/**
+ * A failing reply. Docker shows `Err` (NetworkDriver calls) or `Error` (IpamDriver calls), so both carry
+ * "CODE: message"; `Code` carries the stable code alone, for scripts and macnet's own CLI, which never parse
+ * the message for it.
+ */
+export interface FailedReply {
+  Err: string;
+  Error: string;
+  Code: string;
+}
+
+export function failedReply(code: string, message: string): FailedReply {
+  const msg = clipText(`${code}: ${message}`, MAX_ERROR_CHARS);
+  return { Err: msg, Error: msg, Code: code };
+}
+
 export class PluginServer {
   private readonly server: http.Server;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -85,9 +101,8 @@ export class PluginServer {
         `than 1 MiB (${bytes} bytes so far); Docker's plugin calls are a few kB`,
       { bytes },
     );
-    const msg = `${e.code}: ${e.message}`;
-    this.log.warn('bad request', { call: clipText(call, 100), error: msg, bytes });
-    const text = JSON.stringify({ Err: msg, Error: msg });
+    this.log.warn('bad request', { call: clipText(call, 100), error: e, bytes });
+    const text = JSON.stringify(failedReply(e.code, e.message));
     res.writeHead(413, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     // The rest of the body is read and dropped (never buffered) for a second, then the connection is closed. Closing
     // at once fails the client's next write (EPIPE), and a client that stops at that error never reads the reply.
@@ -104,18 +119,20 @@ export class PluginServer {
       // 404 tells dockerd "not implemented", which it tolerates for optional calls.
       this.log.debug('call not implemented', { call, method });
       const what = `${clipText(method, 20)} /${clipText(call, 100)}`;
-      return { status: 404, body: { Err: `macnet does not implement ${what}` } };
+      return { status: 404, body: failedReply('PLUGIN_REQUEST_INVALID', `macnet does not implement ${what}`) };
     }
     const started = process.hrtime.bigint();
     let body: Record<string, unknown> = {};
     if (!raw.trim() && !BODY_NOT_NEEDED.has(call)) {
-      const msg =
-        `PLUGIN_REQUEST_INVALID: ${call}: refused, the request body is empty. dockerd sends an empty body ` +
-        'when it retries a call the plugin did not answer (moby/moby#39331), ' +
-        'for example one in flight while macnet restarted: ' +
-        'run the docker command again';
-      this.log.warn('bad request', { call, error: msg });
-      return { status: 200, body: { Err: msg, Error: msg } };
+      const reply = failedReply(
+        'PLUGIN_REQUEST_INVALID',
+        `${call}: refused, the request body is empty. dockerd sends an empty body ` +
+          'when it retries a call the plugin did not answer (moby/moby#39331), ' +
+          'for example one in flight while macnet restarted: ' +
+          'run the docker command again',
+      );
+      this.log.warn('bad request', { call, error: reply.Err });
+      return { status: 200, body: reply };
     }
     try {
       if (raw.trim()) {
@@ -127,24 +144,21 @@ export class PluginServer {
     } catch (e) {
       // V8's parse errors quote the input: only its first characters.
       const why = clipText((e as Error).message, 200);
-      const msg = `PLUGIN_REQUEST_INVALID: ${call}: the request body is not a JSON object (${why})`;
-      this.log.warn('bad request', { call, error: msg });
-      return { status: 200, body: { Err: msg, Error: msg } };
+      const reply = failedReply('PLUGIN_REQUEST_INVALID', `${call}: the request body is not a JSON object (${why})`);
+      this.log.warn('bad request', { call, error: reply.Err });
+      return { status: 200, body: reply };
     }
     try {
       const out = (await handler(body)) ?? {};
       this.log.debug('call', { call, ms: Number(process.hrtime.bigint() - started) / 1e6 });
       return { status: 200, body: out };
     } catch (e) {
-      // NetworkDriver replies carry the error in "Err", IpamDriver replies in "Error"; both, always.
-      const full = isMacnetError(e) ? `${e.code}: ${e.message}` : `INTERNAL: ${(e as Error).message ?? String(e)}`;
-      const msg = clipText(full, MAX_ERROR_CHARS);
-      (isMacnetError(e) ? this.log.info : this.log.error)('call refused', {
-        call,
-        error: msg,
-        ...(!isMacnetError(e) && { stack: (e as Error).stack }),
-      });
-      return { status: 200, body: { Err: msg, Error: msg } };
+      const reply = isMacnetError(e)
+        ? failedReply(e.code, e.message)
+        : failedReply('INTERNAL', (e as Error)?.message ?? String(e));
+      // The error itself: the logger writes its code, details, stack and cause chain.
+      (isMacnetError(e) ? this.log.info : this.log.error)('call refused', { call, error: e, reply: reply.Err });
+      return { status: 200, body: reply };
     }
   }
 

@@ -10,6 +10,12 @@ export interface CatalogueEntry {
 }
 
 export const CATALOGUE = {
+  INTERNAL: {
+    summary:
+      'A defect in macnet: a call failed in a way macnet does not expect. The call is refused, the daemon keeps ' +
+      'serving, and its log has the error with its stack (`call refused`, level error).',
+    fix: 'Run the docker command again; report the log line with the docker command that caused it.',
+  },
   KERNEL_ERROR: {
     summary:
       "The kernel refused a netlink request; the message names the operation, the errno and the kernel's own text.",

@@ -55,9 +55,13 @@ export function holdMs(mac: string): number {
 const BATCH = 4;
 /** The widest window: 256 probes (frames at once; the prober waits one window for all). */
 const MAX_BATCH = 256;
+/** Dynamic allocations of a subnet within this span count as one burst when sizing a cold window. */
+const BURST_MS = 2000;
 
 export class SubnetSpace {
   readonly taken = new IntervalSet();
+  /** When this subnet's recent dynamic allocations began (ms epoch), oldest first, within BURST_MS. */
+  private readonly recent: number[] = [];
   /**
    * Addresses that were allocated when this daemon loaded the store and are still: only these can be left over
    * by a crash (src/docker/reclaim.ts). An address released since leaves the set, so handing it out again
@@ -155,15 +159,26 @@ export class SubnetSpace {
    * held (skipped) and the lowest quiet one is taken, so one cold allocation costs one window unless a whole
    * batch is in use (then the next window probes twice as many). `remember`: a key whose value becomes the
    * allocated address in the same transaction (a name's sticky record).
+   *
+   * A burst (50 containers started at once) would otherwise wait one window per few starts in turn, the
+   * allocations queueing on the subnet's lock. So a cold first window probes for the burst too: for every
+   * allocation `queued()` says waits behind this one, and for as many as this subnet made in the last
+   * BURST_MS (those still arriving); its quiet candidates become warm for them.
    */
-  async allocate(r: DynamicRange, owner: string, probe?: LanProbe, remember?: string): Promise<bigint> {
+  async allocate(
+    r: DynamicRange,
+    owner: string,
+    probe?: LanProbe,
+    remember?: string,
+    queued: () => number = () => 0,
+  ): Promise<bigint> {
     this.expireHolds(Date.now());
     const record = JSON.stringify({ owner, pool: r.poolId, ...(probe && { verified: true }) } satisfies AddressRecord);
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
     try {
-      return await this.lowestFree(r, record, skipped, probe, remember);
+      return await this.lowestFree(r, record, skipped, probe, remember, queued);
     } finally {
       for (const v of skipped) this.taken.delete(v);
     }
@@ -175,16 +190,21 @@ export class SubnetSpace {
     skipped: bigint[],
     probe?: LanProbe,
     remember?: string,
+    queued: () => number = () => 0,
   ): Promise<bigint> {
     const first = this.taken.firstFree(r.lo, r.hi);
+    this.recent.push(Date.now());
     if (probe && first !== undefined && this.warm.fresh(first)) {
       // Still warm while the store writes: a refill running meanwhile must not probe it.
       if (await this.take(record, first, remember)) return first;
     }
+    // One turn of the event loop before a cold window: requests that arrived together queue up and count.
+    if (probe) await new Promise((resolve) => setImmediate(resolve));
+    const firstBatch = Math.min(Math.max(BATCH, queued() + 1, this.burst()), MAX_BATCH);
     for (let batch = 0; ; batch++) {
       // Every candidate of a batch ends up taken, held or skipped (all in `taken`), so the next batch starts
       // from the bottom of the range again.
-      const candidates = this.lowest(r, probe ? Math.min(BATCH << Math.min(batch, 6), MAX_BATCH) : 1);
+      const candidates = this.lowest(r, probe ? Math.min(firstBatch * 2 ** Math.min(batch, 6), MAX_BATCH) : 1);
       if (candidates.length === 0) throw this.exhausted(r);
       const holders = probe ? await probe(candidates) : undefined;
       for (const v of candidates) {
@@ -246,8 +266,15 @@ export class SubnetSpace {
   /** Free addresses verified on the LAN moments ago (warm.ts). */
   readonly warm = new WarmSet();
 
+  /** Dynamic allocations of this subnet within the last BURST_MS. */
+  private burst(now = Date.now()): number {
+    while (this.recent.length && now - this.recent[0]! > BURST_MS) this.recent.shift();
+    return this.recent.length;
+  }
+
   /**
-   * Keeps the WARM_SIZE lowest free addresses of the range verified: probes those whose verification is
+   * Keeps the WARM_SIZE lowest free addresses of the range verified, or during a burst of starts as many as the
+   * subnet allocated in the last BURST_MS (so the set stays ahead of the starts): probes those whose verification is
    * missing or half run out (outside any lock: the probe window is long, and a concurrent allocation is safe
    * because taking an address re-checks the index and creates its key atomically). Returns the addresses
    * verified now.
@@ -256,7 +283,8 @@ export class SubnetSpace {
     const now = Date.now();
     this.expireHolds(now);
     this.warm.prune((v) => this.taken.has(v), now);
-    const candidates = this.lowest(r, WARM_SIZE).filter((v) => this.warm.due(v, now));
+    const want = Math.min(Math.max(WARM_SIZE, this.burst(now)), MAX_BATCH);
+    const candidates = this.lowest(r, want).filter((v) => this.warm.due(v, now));
     if (candidates.length === 0) return [];
     const holders = await probe(candidates);
     const added: bigint[] = [];

@@ -334,7 +334,8 @@ export class Ipam {
         const again = await this.stickies.takePrevious(live, space, name, sticky, probe);
         if (again !== undefined) return again;
       }
-      const v = await space.allocate(live, name ?? 'dynamic', probe, sticky);
+      const sk = spaceKey(live.space, live.subnet);
+      const v = await space.allocate(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
       if (sticky) await this.dropStickies(this.stickies.set(sticky, v));
       return v;
     });

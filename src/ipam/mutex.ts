@@ -4,6 +4,12 @@
 
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
+  private readonly queued = new Map<string, number>();
+
+  /** Callers of `run` with this key that wait behind the one running (0 when idle or only one runs). */
+  waiting(key: string): number {
+    return this.queued.get(key) ?? 0;
+  }
 
   /** Runs `fn` after every earlier `run` with the same key has settled; FIFO per key. */
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -16,7 +22,16 @@ export class KeyedMutex {
     const tail = prev ? prev.then(() => mine) : mine;
     this.tails.set(key, tail);
     try {
-      if (prev) await prev;
+      if (prev) {
+        this.queued.set(key, (this.queued.get(key) ?? 0) + 1);
+        try {
+          await prev;
+        } finally {
+          const n = (this.queued.get(key) ?? 1) - 1;
+          if (n > 0) this.queued.set(key, n);
+          else this.queued.delete(key);
+        }
+      }
       return await fn();
     } finally {
       release();

@@ -15,6 +15,29 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/** Causes followed below an error; deeper ones are named, not written. */
+const CAUSE_DEPTH = 5;
+
+/**
+ * An error as a log field: message, code, details (a MacnetError's context), the stack of an error macnet did
+ * not raise on purpose (a MacnetError's stack says nothing its message does not), and the chain of causes,
+ * each the same way: a refusal whose root is a kernel errno shows that errno.
+ */
+export function errorFields(e: Error, depth = 0): Record<string, unknown> {
+  const o = e as Error & { code?: unknown; details?: unknown; cause?: unknown };
+  const planned = o.name === 'MacnetError' || o.name === 'KernelError' || o.details !== undefined;
+  const out: Record<string, unknown> = { message: cut(o.message) };
+  if (o.code !== undefined) out['code'] = o.code;
+  if (o.details && typeof o.details === 'object' && Object.keys(o.details).length) out['details'] = o.details;
+  if (!planned && o.stack) out['stack'] = cut(o.stack);
+  if (o.cause !== undefined) {
+    if (depth >= CAUSE_DEPTH) out['cause'] = '(further causes not shown)';
+    else if (o.cause instanceof Error) out['cause'] = errorFields(o.cause, depth + 1);
+    else out['cause'] = cut(String(o.cause));
+  }
+  return out;
+}
+
 export function createLogger(
   level: Level = 'info',
   base: Record<string, unknown> = {},
@@ -25,9 +48,8 @@ export function createLogger(
     if (ORDER[lvl] < min) return;
     const rec: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
     for (const [k, v] of Object.entries(rec)) {
-      if (v instanceof Error) {
-        rec[k] = { message: cut(v.message), ...('code' in v ? { code: (v as { code: unknown }).code } : {}) };
-      } else if (typeof v === 'string') rec[k] = cut(v);
+      if (v instanceof Error) rec[k] = errorFields(v);
+      else if (typeof v === 'string') rec[k] = cut(v);
     }
     write(`${JSON.stringify(rec)}\n`);
   };

@@ -1,8 +1,11 @@
 // What the catalogue test compares: the codes src/ raises, the catalogue's codes and the codes docs/errors.md
 // documents. Pure functions over text, so the test can feed them planted sources and sets.
 
-/** A code raised with a literal: `new MacnetError('CODE', ...)` or `new KernelError('CODE', ...)`. */
-const RAISE = /\bnew\s+(?:MacnetError|KernelError)\s*\(\s*(['"`])([A-Z][A-Z0-9_]*)\1/g;
+/**
+ * A code raised with a literal: `new MacnetError('CODE', ...)`, `new KernelError('CODE', ...)`, or a plugin
+ * reply that fails without an error object (`failedReply('CODE', ...)`, src/docker/server.ts).
+ */
+const RAISE = /\b(?:new\s+(?:MacnetError|KernelError)|failedReply)\s*\(\s*(['"`])([A-Z][A-Z0-9_]*)\1/g;
 /** Any construction of either error, to find those whose code is not a literal. */
 const CONSTRUCT = /\bnew\s+(?:MacnetError|KernelError)\s*\(\s*(.)/g;
 

@@ -169,3 +169,33 @@ test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8,
   );
   assert.equal((await ipam.held(poolId)).length, 40, 'every device is held with its MAC');
 });
+
+test('30 allocations at once wait one probe window together: the first cold window probes for those queued behind it', async () => {
+  let windows = 0;
+  const probed: number[] = [];
+  const lan: LanCheck = {
+    claimed() {},
+    async inUse(_subnet, candidates) {
+      windows++;
+      probed.push(candidates.length);
+      await new Promise((r) => setTimeout(r, 30)); // a probe window
+      return new Map();
+    },
+    async conflictPolicy() {
+      return 'refuse';
+    },
+  };
+  const { ipam, poolId } = await setup(lan);
+  const got = await Promise.all(Array.from({ length: 30 }, () => ipam.requestAddress({ poolId })));
+  const addrs = got.map((g) => g.address);
+  assert.equal(new Set(addrs).size, 30, 'thirty distinct addresses');
+  assert.deepEqual(
+    [...addrs].sort((a, b) => parseInt(a.split('.')[3]!) - parseInt(b.split('.')[3]!)),
+    Array.from({ length: 30 }, (_, i) => `198.18.15.${i + 1}/24`),
+    'the lowest thirty, as one at a time would give',
+  );
+  // Allocation windows: the first probes 30 (itself and the 29 queued); the background refill may add one.
+  assert.ok(probed[0]! >= 30, `the first window probed ${probed[0]} candidates`);
+  assert.ok(windows <= 3, `${windows} probe windows for 30 allocations at once (${probed.join(', ')})`);
+  ipam.close?.();
+});
