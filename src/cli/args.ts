@@ -54,10 +54,19 @@ export function directoryOption(option: string, dir: string): string {
   }
 }
 
-/** Creates a directory an option named; an error is OPTION_INVALID with the errno, never a stack trace. */
+/**
+ * Creates a directory an option named, and its missing parents; an error is OPTION_INVALID with the errno,
+ * never a stack trace. One level at a time rather than mkdirSync's `recursive`, which loops for ever under
+ * /proc (`--state-dir /proc/x` hung the daemon: Node retries a mkdir the kernel answers with ENOENT).
+ */
 export function makeDirectory(option: string, dir: string, mode: number): void {
   try {
-    fs.mkdirSync(dir, { recursive: true, mode });
+    const missing: string[] = [];
+    for (let p = path.resolve(dir); !fs.existsSync(p); p = path.dirname(p)) {
+      missing.unshift(p);
+      if (p === path.dirname(p)) break;
+    }
+    for (const p of missing) fs.mkdirSync(p, { mode });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new MacnetError(

@@ -156,6 +156,15 @@ test('a path that cannot be a directory is a clean OPTION_INVALID, no stack trac
   }
 });
 
+test('a state dir under /proc is refused at once (mkdir recursive loops there), OPTION_INVALID with the errno', async () => {
+  const r = await run(bin, ['daemon', '--state-dir', '/proc/macnet-test/x', '--plugin-dir', '/proc/macnet-test/p']);
+  assert.equal(r.code, 1, r.stderr);
+  const line = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  assert.equal(line.msg, 'not started');
+  assert.equal(line.code, 'OPTION_INVALID');
+  assert.match(String(line.error), /--state-dir "\/proc\/macnet-test\/x": cannot create it \(ENOENT\)/);
+});
+
 test('--log-level takes any case', () => {
   for (const given of ['DEBUG', 'Warn', 'error', 'INFO']) {
     assert.equal(parseDaemonArgs(['--log-level', given]).logLevel, given.toLowerCase());
