@@ -268,3 +268,43 @@ test('no parent with ipvlan l3 and two subnets: a dummy di- parent, routes betwe
   await drv.deleteNetwork(a);
   assert.equal(await f.k.links.find(`di-${a.slice(0, 12)}`), undefined);
 });
+
+test('every driver call that writes records answers only after store.sync() has run after its writes', async () => {
+  // The same store, with every write and sync recorded in order.
+  const events: string[] = [];
+  const writes = new Set(['put', 'create', 'update', 'delete', 'txn']);
+  const spy = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (writes.has(String(prop)) || prop === 'sync') events.push(String(prop));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const d = new NetworkDriver(f.k, spy, silentLogger, { probe: false });
+  const answered = (call: string) => {
+    const last = events.lastIndexOf('sync');
+    const lastWrite = Math.max(...[...writes].map((w) => events.lastIndexOf(w)));
+    assert.ok(lastWrite >= 0, `${call} wrote records`);
+    assert.ok(last > lastWrite, `${call} answered before a sync after its last write: ${events.join(' ')}`);
+    events.length = 0;
+  };
+  const id = nid();
+  await d.createNetwork(net(id, { parent: 'eth1' }, '198.18.60.0/24'));
+  answered('CreateNetwork');
+  const ep = 'e'.repeat(64);
+  await d.createEndpoint({ networkId: id, endpointId: ep, address: '198.18.60.5/24' });
+  answered('CreateEndpoint');
+  // Join records the sandbox (dockerd moves the link; a fake sandbox as in the tests above).
+  await d.join(id, ep, '/proc/1/ns/net');
+  answered('Join');
+  await d.leave(id, ep);
+  answered('Leave');
+  await d.deleteEndpoint(id, ep);
+  answered('DeleteEndpoint');
+  await d.deleteNetwork(id);
+  answered('DeleteNetwork');
+  await d.close();
+});
