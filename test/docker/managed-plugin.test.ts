@@ -17,6 +17,7 @@ import { buildPlugin, dockerdLog, dockerdLogSize, Registry, registryMissing, sha
 import { ipJson, sh } from '../lab/sh';
 
 const PLUGIN = 'macnet-plugin';
+const MACNET_BIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 /** The driver name: Docker 20.10 finds a managed plugin's driver only by its full name, tag included. */
 const FULL = `${PLUGIN}:latest`;
 const IMAGE = 'busybox:local';
@@ -188,6 +189,22 @@ test('the build script builds, creates and enables the plugin; its network serve
   assert.notEqual(a, DEVICE_IP, 'the address the LAN device answers for was skipped');
   assert.equal(await addressOf('cb'), '198.18.15.140');
   await reachable('ca', 'cb');
+  // The host's CLI reaches the plugin's daemon at its socket, in the plugin's runtime dir.
+  const id = await docker('plugin', 'inspect', '-f', '{{.Id}}', PLUGIN);
+  const scan = await host.exec(
+    process.execPath,
+    MACNET_BIN,
+    'scan',
+    'lan',
+    '--plugin-dir',
+    `/run/docker/plugins/${id}`,
+    '--docker-host',
+    `unix://${host.dockerSocket}`,
+  );
+  t.diagnostic(`macnet scan lan:\n${scan.stdout}`);
+  assert.equal(scan.code, 0, scan.stderr);
+  assert.match(scan.stdout, new RegExp(`^${DEVICE_IP.replace(/\./g, '\\.')} +\\S+ +unknown`, 'm'));
+  assert.match(scan.stdout, new RegExp(`^${a.replace(/\./g, '\\.')} +\\S+ +container \\(this host\\)`, 'm'));
   assert.match(
     dockerdLog(host),
     /\\"level\\":\\"debug\\".*plugin=[0-9a-f]{64}/,
@@ -197,7 +214,11 @@ test('the build script builds, creates and enables the plugin; its network serve
 
 test('state survives docker plugin disable and enable: running containers stay reachable, a new one gets a free address', async () => {
   const before = [await addressOf('ca'), await addressOf('cb')];
-  // -f: the network holds the plugin; its containers keep running (their links live in their namespaces).
+  // The network holds the plugin: a plain disable is refused; -f stops it, and its containers keep running (their
+  // links live in their namespaces).
+  const plain = await host.docker('plugin', 'disable', PLUGIN);
+  assert.notEqual(plain.code, 0, 'docker plugin disable without -f while a network uses the plugin');
+  assert.match(plain.stderr, /in use/);
   await docker('plugin', 'disable', '-f', PLUGIN);
   assert.equal((await pluginState()).enabled, 'false');
   await docker('plugin', 'enable', PLUGIN);
