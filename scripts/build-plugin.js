@@ -162,8 +162,7 @@ function buildRootfs(rootfs) {
   // At the path the binaries ask for (DT_NEEDED through the loader's default directories, PT_INTERP for the
   // loader itself); the file itself, not the symlink chain behind it.
   for (const lib of libs) copy(fs.realpathSync(lib), path.join(rootfs, lib.slice(1)));
-  // Mount points Docker and runc fill in, the state mount, and /var/run as on the host: dockerd's SandboxKey
-  // paths begin with /var/run/docker.
+  // Mount points Docker and runc fill in, and the state mount; /var/run as on a Debian host (a link to /run).
   const dirs = ['proc', 'sys', 'dev', 'etc', 'tmp', 'run/docker/plugins', EXEC_ROOT, PROC_SYS_NET, STATE];
   for (const d of dirs.map((x) => x.replace(/^\//, ''))) {
     fs.mkdirSync(path.join(rootfs, d), { recursive: true });

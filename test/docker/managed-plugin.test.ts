@@ -127,6 +127,14 @@ async function reachable(a: string, b: string): Promise<void> {
 }
 
 test('the build script builds, creates and enables the plugin; its network serves containers end to end (reachability, host access, probing)', async (t) => {
+  // A wrong command line is refused before anything is built (exit 2), naming the option and what is valid.
+  const bad = await buildPlugin(host, '--name', 'Macnet Plugin');
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^build-plugin: --name "Macnet Plugin" is not valid: give a plugin name such as /);
+  const badSet = await buildPlugin(host, '--set', 'args');
+  assert.equal(badSet.code, 2, badSet.stderr);
+  assert.match(badSet.stderr, /--set "args" is not valid: give KEY=VALUE/);
+  assert.equal(await docker('plugin', 'ls', '-q'), '', 'nothing created');
   // The lab's dockerd has its own exec-root (no netns/ in it before the first container) and API socket.
   const r = await buildPlugin(host, '--name', PLUGIN, ...LAB_SETTINGS());
   t.diagnostic(`build-plugin: ${r.stderr.trim()}`);
@@ -343,6 +351,22 @@ test('state survives docker plugin upgrade to a rebuilt plugin pulled from a reg
   assert.ok(![...before, DEVICE_IP].includes(c), `c got ${c}, an address in use`);
   await ping('cc', before[1]!);
   await docker('rm', '-f', 'cc');
+});
+
+test("a bad daemon option in the args setting: enable fails, the refusal names the option in dockerd's log; fixed, the plugin enables", async () => {
+  await docker('plugin', 'disable', '-f', PLUGIN);
+  await docker('plugin', 'set', PLUGIN, 'args=--log-level debug --probe-window 5');
+  const from = dockerdLogSize(host);
+  const en = await host.docker('plugin', 'enable', PLUGIN);
+  assert.notEqual(en.code, 0, 'enabled with --probe-window 5');
+  assert.equal((await pluginState()).enabled, 'false');
+  assert.match(
+    dockerdLog(host, from),
+    /OPTION_INVALID: --probe-window \\?"5\\?" is not valid: give milliseconds from 10 to 10000.*plugin=[0-9a-f]{64}/,
+  );
+  await docker('plugin', 'set', PLUGIN, 'args=--log-level debug');
+  await docker('plugin', 'enable', PLUGIN);
+  await reachable('ca', 'cb');
 });
 
 test('removal: the network, then the plugin; no link of macnet stays in the host', async () => {
