@@ -38,6 +38,9 @@ const execRoot = () => path.join(host.dir, 'exec');
 let LAB_MOUNTS: string[] = [];
 const LAB_SETTINGS = () => [...LAB_MOUNTS.flatMap((m) => ['--set', m]), '--set', 'args=--log-level debug'];
 const ARGS_JSON = '["--log-level","debug"]';
+let pluginId = '';
+/** The plugin's state: its propagated mount, <data-root>/plugins/<id>/propagated-mount (docs/plugin.md). */
+const stateDb = () => path.join(host.dir, 'data', 'plugins', pluginId, 'propagated-mount', 'state.db');
 
 before(async () => {
   assert.equal(dockerMissing(), undefined);
@@ -151,6 +154,7 @@ test('the build script builds, creates and enables the plugin; its network serve
   assert.deepEqual(config.Interface.Types.sort(), ['docker.ipamdriver/1.0', 'docker.networkdriver/1.0']);
   assert.deepEqual(config.Linux.Capabilities, ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_NET_RAW']);
   assert.equal(config.Network.Type, 'host');
+  pluginId = await docker('plugin', 'inspect', '-f', '{{.Id}}', PLUGIN);
   const mounts = await docker('plugin', 'inspect', '-f', '{{range .Settings.Mounts}}{{.Source}} {{end}}', PLUGIN);
   assert.equal(mounts.trim(), `${execRoot()} /proc/sys/net ${host.dockerSocket}`);
   assert.equal(await docker('plugin', 'inspect', '-f', '{{json .Settings.Args}}', PLUGIN), ARGS_JSON);
@@ -197,15 +201,15 @@ test('the build script builds, creates and enables the plugin; its network serve
   assert.notEqual(a, DEVICE_IP, 'the address the LAN device answers for was skipped');
   assert.equal(await addressOf('cb'), '198.18.15.140');
   await reachable('ca', 'cb');
+  assert.ok(fs.existsSync(stateDb()), `the state is on the plugin's own mount: ${stateDb()}`);
   // The host's CLI reaches the plugin's daemon at its socket, in the plugin's runtime dir.
-  const id = await docker('plugin', 'inspect', '-f', '{{.Id}}', PLUGIN);
   const scan = await host.exec(
     process.execPath,
     MACNET_BIN,
     'scan',
     'lan',
     '--plugin-dir',
-    `/run/docker/plugins/${id}`,
+    `/run/docker/plugins/${pluginId}`,
     '--docker-host',
     `unix://${host.dockerSocket}`,
   );
@@ -343,6 +347,7 @@ test('state survives docker plugin upgrade to a rebuilt plugin pulled from a reg
   await docker('plugin', 'set', PLUGIN, ...LAB_MOUNTS);
   await docker('plugin', 'enable', PLUGIN);
   assert.deepEqual(await pluginState(), { enabled: 'true', reference: next });
+  assert.ok(fs.existsSync(stateDb()), `the state is still on the plugin's own mount: ${stateDb()}`);
 
   assert.deepEqual([await addressOf('ca'), await addressOf('cb')], before);
   await reachable('ca', 'cb');
