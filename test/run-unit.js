@@ -28,6 +28,7 @@ const UNIT = [
   'test/probe/prober.test.ts',
   'test/probe/sweep.test.ts',
   'test/cli/scan.test.ts',
+  'test/docker/request.test.ts',
   'test/runner',
   'test/log',
   'test/docker/replies.test.ts',

@@ -7,9 +7,9 @@ import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
 import { PluginServer } from '../docker/server';
 import { NetworkDriver } from '../drivers/driver';
 import { Ipam } from '../ipam/ipam';
-import { Kernel } from '../kernel';
+import { Kernel, useProcSysNet } from '../kernel';
 import { assertPrivileges } from '../kernel/capabilities';
-import { claimInstance, INSTANCE_ENV, type Instance } from '../kernel/instance';
+import { claimInstance, FORM_ENV, INSTANCE_ENV, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { migrate } from '../store/schema';
@@ -32,6 +32,11 @@ Options:
                                a macnet crash left allocated and no container uses (default 60; 0: never)
   --dhcp-keep SECONDS          DHCP mode: how long a stopped container's lease is kept for its next start
                                (same address and client-id) before it is released (default 600; 0: at once)
+  --netns-dir DIR              open containers' network namespaces (Docker's SandboxKey) by their file name
+                               in DIR: dockerd's <exec-root>/netns as this process sees it (the managed plugin
+                               mounts it at /run/docker/netns)
+  --proc-sys-net DIR           write this namespace's sysctls under DIR instead of /proc/sys/net (the managed
+                               plugin: Docker mounts /proc/sys read-only there, and binds /proc/sys/net to DIR)
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
@@ -48,6 +53,10 @@ export interface DaemonOptions {
   reclaimAfterMs: number;
   /** DHCP mode: how long a stopped container's lease is parked for its next start (src/ipam/dhcp.ts). */
   dhcpKeepMs: number;
+  /** Where SandboxKey files are found by name (a managed plugin sees dockerd's netns dir elsewhere). */
+  netnsDir?: string;
+  /** Where the sysctls of the daemon's namespace are writable (a managed plugin's /proc/sys is read-only). */
+  procSysNet?: string;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
@@ -60,6 +69,8 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     'no-probe': { type: 'boolean' },
     'reclaim-after': { type: 'string' },
     'dhcp-keep': { type: 'string' },
+    'netns-dir': { type: 'string' },
+    'proc-sys-net': { type: 'string' },
   });
   const given = values['log-level'] ?? 'info';
   const level = given.toLowerCase();
@@ -86,6 +97,8 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   for (const [opt, dir] of [
     ['plugin-dir', values['plugin-dir']],
     ['state-dir', values['state-dir']],
+    ['netns-dir', values['netns-dir']],
+    ['proc-sys-net', values['proc-sys-net']],
   ] as const) {
     if (dir !== undefined) directoryOption(opt, dir);
   }
@@ -125,7 +138,28 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     stateDir: values['state-dir'] ?? '/var/lib/macnet',
     logLevel: level as Level,
     defaultPools: pools,
+    ...(values['netns-dir'] !== undefined && { netnsDir: values['netns-dir'] }),
+    ...(values['proc-sys-net'] !== undefined && { procSysNet: values['proc-sys-net'] }),
   };
+}
+
+/**
+ * A managed plugin that refuses to start (another daemon runs, a bad `args` setting) waits for dockerd's SIGTERM
+ * instead of exiting: Docker 20.10 restarts a plugin that exits while `docker plugin enable` waits for its socket,
+ * and then leaves its containerd container behind, so that every later enable fails with "id already in use"
+ * until dockerd restarts. Waiting, the refused plugin is stopped and removed cleanly when enable gives up (about
+ * 10 s) and stays disabled; its refusal is in dockerd's log.
+ */
+export async function holdIfManagedPlugin(): Promise<void> {
+  if (process.env[FORM_ENV] !== 'managed-plugin') return;
+  process.stderr.write('macnet: not started: waiting for dockerd to stop this plugin\n');
+  // Signal listeners alone do not keep Node's event loop alive: a timer does.
+  const keepAlive = setInterval(() => undefined, 3_600_000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  clearInterval(keepAlive);
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -138,11 +172,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     // Without these privileges nothing below could work: refuse now rather than say "ready".
     assertPrivileges();
     passed = passedSocket();
-    makeDirectory('state-dir', opts.stateDir, 0o700);
-    if (!passed) makeDirectory('plugin-dir', opts.pluginDir, 0o755);
-    // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links.
+    // Before anything is touched: a second daemon's start-up clean-up would delete the first one's links. The
+    // directories are made only once the namespace is ours, so that a refused daemon leaves nothing behind.
     const name = process.env[INSTANCE_ENV];
-    instance = await claimInstance(opts.stateDir, name ? { instance: name } : {});
+    instance = await claimInstance(opts.stateDir, {
+      ...(name && { instance: name }),
+      form: process.env[FORM_ENV] === 'managed-plugin' ? 'managed-plugin' : 'service',
+      beforeStateDir: () => {
+        makeDirectory('state-dir', opts.stateDir, 0o700);
+        if (!passed) makeDirectory('plugin-dir', opts.pluginDir, 0o755);
+      },
+    });
     try {
       // A passed socket answers by design (systemd holds it); the instance claim above still keeps it to one daemon.
       if (!passed) await PluginServer.assertFree(socket);
@@ -187,6 +227,7 @@ async function serve(
     log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
     return 1;
   }
+  if (opts.procSysNet !== undefined) useProcSysNet(opts.procSysNet);
   const kernel = Kernel.open();
   // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
   const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
@@ -203,7 +244,7 @@ async function serve(
     dhcpKeepMs: opts.dhcpKeepMs,
     log,
   });
-  const h = handlers(driver, ipam);
+  const h = handlers(driver, ipam, opts.netnsDir === undefined ? {} : { netnsDir: opts.netnsDir });
   addFaultHook(h, log);
   const server = new PluginServer(h, log);
   installFatalHandlers(log, () => server.removeSocket());

@@ -2,7 +2,7 @@
 import { isMacnetError, MacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
 import { parseCommandArgs } from './args';
-import { DAEMON_HELP, parseDaemonArgs, runDaemon } from './daemon';
+import { DAEMON_HELP, holdIfManagedPlugin, parseDaemonArgs, runDaemon } from './daemon';
 import { parseScanArgs, scan, SCAN_HELP } from './scan';
 import { parseUninstallArgs, uninstall, UNINSTALL_HELP } from './uninstall';
 import { INSTALL_UNITS_HELP, installUnits, parseInstallUnitsArgs } from './units';
@@ -137,6 +137,12 @@ const usageError = (e: MacnetError, hint: string): number => {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  const code = await command(argv);
+  if (argv[0] === 'daemon' && (code === 1 || code === 2)) await holdIfManagedPlugin();
+  return code;
+}
+
+async function command(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case undefined:

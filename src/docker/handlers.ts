@@ -8,7 +8,8 @@ import { IFNAME_OPTION } from '../drivers/endpoint';
 import { bool, checkCreateNetwork, iface, sandboxKey, str, stringMap } from './request';
 import type { Handler } from './server';
 
-export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler> {
+/** `netnsDir`: the daemon's --netns-dir (src/docker/request.ts, sandboxKey). */
+export function handlers(driver: NetworkDriver, ipam: Ipam, opts: { netnsDir?: string } = {}): Map<string, Handler> {
   const h = new Map<string, Handler>();
   h.set('Plugin.Activate', async () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }));
 
@@ -49,7 +50,7 @@ export function handlers(driver: NetworkDriver, ipam: Ipam): Map<string, Handler
     return {};
   });
   h.set('NetworkDriver.Join', async (b) =>
-    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), sandboxKey(b, 'Join')),
+    driver.join(str(b, 'NetworkID', 'Join'), str(b, 'EndpointID', 'Join'), sandboxKey(b, 'Join', opts.netnsDir)),
   );
   h.set('NetworkDriver.Leave', async (b) => {
     await driver.leave(str(b, 'NetworkID', 'Leave'), str(b, 'EndpointID', 'Leave'));

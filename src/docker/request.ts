@@ -2,6 +2,7 @@
 // request (Pool as a number, V6 as "true", a field of 100 kB) is refused with PLUGIN_REQUEST_INVALID naming
 // the call, the field, the value (clipped) and what would be valid, instead of being read as a default or
 // failing deep inside with INTERNAL. Field names and types are Docker's (docs/plugin-protocol.md).
+import * as path from 'node:path';
 import { clip, MacnetError } from '../errors';
 
 type Body = Record<string, unknown>;
@@ -73,11 +74,18 @@ export function iface(body: Body, call: string): Record<string, string> {
   return out;
 }
 
-/** Join's SandboxKey: an absolute path (dockerd's /var/run/docker/netns/<id>). */
-export function sandboxKey(body: Body, call: string): string {
+/**
+ * Join's SandboxKey: an absolute path (dockerd's /var/run/docker/netns/<id>). With `netnsDir` (the daemon's
+ * --netns-dir: a managed plugin sees dockerd's netns dir at another path) the same file name in that directory.
+ */
+export function sandboxKey(body: Body, call: string, netnsDir?: string): string {
   const v = str(body, 'SandboxKey', call, true, 'an absolute path');
   if (!v.startsWith('/')) throw bad(call, 'SandboxKey', 'an absolute path (dockerd sends /var/run/docker/netns/ID)', v);
-  return v;
+  if (netnsDir === undefined) return v;
+  const name = path.posix.basename(v);
+  if (!/^[\w.-]+$/.test(name) || name === '.' || name === '..')
+    throw bad(call, 'SandboxKey', 'a path ending in a file name (dockerd sends /var/run/docker/netns/ID)', v);
+  return path.posix.join(netnsDir, name);
 }
 
 /**

@@ -175,8 +175,11 @@ export const CATALOGUE = {
     summary:
       '`macnet daemon` refuses to start beside another one: in the same network namespace (whatever the mount ' +
       'namespace), on the same state dir, or on a plugin socket that another process serves; the message names ' +
-      'the running pid (or the socket). `macnet uninstall` refuses in the same cases.',
-    fix: 'Stop the other daemon first, or give this one its own network namespace, --state-dir and --plugin-dir.',
+      'the running pid (or the socket) and its form: a service daemon and the Docker managed plugin refuse each ' +
+      'other. `macnet uninstall` refuses in the same cases.',
+    fix:
+      'Stop the other daemon first (a service: systemctl disable --now macnet.socket macnet.service; the managed ' +
+      'plugin: docker plugin disable NAME), or give this one its own network namespace, --state-dir and --plugin-dir.',
   },
   PRIVILEGES_MISSING: {
     summary:

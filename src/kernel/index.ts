@@ -81,3 +81,4 @@ export { checkNetnsFile } from './netns';
 export type { KernelEvent, EventGroup, EventStream } from './events';
 export { PacketSocket, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ETH_P_ALL, type Packet } from './packet';
 export { KernelError } from './errors';
+export { useProcSysNet } from './sysctl';

@@ -23,6 +23,10 @@ export const INSTANCE_SOCKET = '\0macnet/daemon';
  * its own state does not know.
  */
 export const INSTANCE_ENV = 'MACNET_TEST_INSTANCE';
+/** Set to managed-plugin by the managed plugin's config.json (scripts/build-plugin.js); a service sets nothing. */
+export const FORM_ENV = 'MACNET_FORM';
+/** How a daemon runs; the refusals name the other one's form and how to stop it. */
+export type Form = 'service' | 'managed-plugin';
 const ASK_TIMEOUT_MS = 1000;
 
 export interface Instance {
@@ -37,11 +41,16 @@ export interface Instance {
  */
 export async function claimInstance(
   stateDir: string,
-  opts: { createStateDir?: boolean; instance?: string } = {},
+  opts: { createStateDir?: boolean; instance?: string; form?: Form; beforeStateDir?: () => void } = {},
 ): Promise<Instance> {
-  const server = await claimNetns(stateDir, opts.instance ? `${INSTANCE_SOCKET}/${opts.instance}` : INSTANCE_SOCKET);
+  const form = opts.form ?? 'service';
+  const server = await claimNetns(
+    { stateDir, form },
+    opts.instance ? `${INSTANCE_SOCKET}/${opts.instance}` : INSTANCE_SOCKET,
+  );
   let fd: number | undefined;
   try {
+    opts.beforeStateDir?.();
     if (opts.createStateDir !== false || fs.existsSync(stateDir)) fd = claimStateDir(stateDir);
   } catch (e) {
     server.close();
@@ -55,8 +64,14 @@ export async function claimInstance(
   };
 }
 
-async function claimNetns(stateDir: string, name: string): Promise<net.Server> {
-  const server = net.createServer((s) => s.end(`${JSON.stringify({ pid: process.pid, stateDir })}\n`));
+interface Holder {
+  pid?: number;
+  stateDir?: string;
+  form?: Form;
+}
+
+async function claimNetns(me: { stateDir: string; form: Form }, name: string): Promise<net.Server> {
+  const server = net.createServer((s) => s.end(`${JSON.stringify({ pid: process.pid, ...me })}\n`));
   server.on('error', () => undefined);
   const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     server.once('error', resolve);
@@ -68,24 +83,45 @@ async function claimNetns(stateDir: string, name: string): Promise<net.Server> {
   }
   if (err.code !== 'EADDRINUSE') throw err;
   const other = await ask(name);
-  throw new MacnetError(
-    'DAEMON_ALREADY_RUNNING',
-    `another macnet daemon runs in this network namespace (pid ${other?.pid ?? 'unknown'}, state dir ` +
-      `${other?.stateDir ?? 'unknown'}): one daemon per network namespace, whatever its mount namespace or ` +
-      "plugin dir; stop that one first (two would delete each other's links)",
-    { pid: other?.pid, stateDir: other?.stateDir },
+  throw new MacnetError('DAEMON_ALREADY_RUNNING', refusal(me.form, other), {
+    pid: other?.pid,
+    stateDir: other?.stateDir,
+    form: other?.form ?? 'service',
+  });
+}
+
+/**
+ * The refusal names the running daemon's form and how to stop it: a managed plugin and a service daemon on one
+ * host are the case where the user may not know that the other one runs (dockerd starts the plugin).
+ */
+function refusal(mine: Form, other: Holder | undefined): string {
+  const pid = other?.pid ?? 'unknown';
+  const running =
+    other?.form === 'managed-plugin'
+      ? `macnet's Docker managed plugin runs in this network namespace (pid ${pid}, its state on the plugin's own ` +
+        'mount; docker plugin ls shows it)'
+      : `another macnet daemon runs in this network namespace (pid ${pid}, state dir ${other?.stateDir ?? 'unknown'})`;
+  const stop =
+    other?.form === 'managed-plugin'
+      ? 'disable the plugin first (docker plugin disable NAME)'
+      : mine === 'managed-plugin'
+        ? 'stop the service first (systemctl disable --now macnet.socket macnet.service), or use it: -d macnet'
+        : 'stop that one first';
+  return (
+    `${running}: one daemon per network namespace, whatever its form (service or managed plugin), mount ` +
+    `namespace or plugin dir; ${stop} (two would delete each other's links)`
   );
 }
 
 /** Who holds the abstract socket (its pid is in its own pid namespace). */
-function ask(name: string): Promise<{ pid?: number; stateDir?: string } | undefined> {
+function ask(name: string): Promise<Holder | undefined> {
   return new Promise((resolve) => {
     const s = net.connect({ path: name });
     let text = '';
     const done = () => {
       s.destroy();
       try {
-        resolve(JSON.parse(text.split('\n')[0]!) as { pid?: number; stateDir?: string });
+        resolve(JSON.parse(text.split('\n')[0]!) as Holder);
       } catch {
         resolve(undefined);
       }

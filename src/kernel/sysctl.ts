@@ -11,11 +11,24 @@ import { checkIfname } from './validate';
 
 export type SysctlFamily = 'ipv4' | 'ipv6';
 
-function keyPath(family: SysctlFamily, ifname: string, name: string): string {
+const PROC_SYS_NET = '/proc/sys/net';
+/** Where this process writes the sysctls of its own namespace (see useProcSysNet). */
+let ownProcSysNet = PROC_SYS_NET;
+
+/**
+ * Writes the process's own namespace's sysctls under `dir` instead of /proc/sys/net (the daemon's --proc-sys-net):
+ * Docker mounts /proc/sys read-only in a managed plugin, which gets the host's /proc/sys/net bound elsewhere. The
+ * files there still show the namespace of the task that opens them, so only the process's own writes may use it.
+ */
+export function useProcSysNet(dir: string): void {
+  ownProcSysNet = dir;
+}
+
+function keyPath(family: SysctlFamily, ifname: string, name: string, root = PROC_SYS_NET): string {
   checkIfname('link name', ifname);
   if (!/^[a-z0-9_]+$/.test(name))
     throw new MacnetError('INVALID_ARGUMENT', `sysctl name ${JSON.stringify(name)} is not valid`, { value: name });
-  return `/proc/sys/net/${family}/conf/${ifname}/${name}`;
+  return `${root}/${family}/conf/${ifname}/${name}`;
 }
 
 /** Sets net.<family>.conf.<ifname>.<name> = value in the namespace `nsPath` (null: the process's own). */
@@ -26,7 +39,7 @@ export async function setLinkSysctl(
   name: string,
   value: number,
 ): Promise<void> {
-  const file = keyPath(family, ifname, name);
+  const file = keyPath(family, ifname, name, nsPath === null ? ownProcSysNet : PROC_SYS_NET);
   const op = `set sysctl net.${family}.conf.${ifname}.${name}=${value}`;
   const fail = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';

@@ -59,6 +59,11 @@ test('daemon: a bad option value is refused naming the option, the value and the
     [['--reclaim-after', '1m'], /OPTION_INVALID: --reclaim-after "1m" is not valid/],
     [['--probe-window', '5'], /OPTION_INVALID: --probe-window "5" is not valid: give milliseconds from 10 to 10000/],
     [['--state-dir', 'rel'], /OPTION_INVALID: --state-dir "rel" is not valid: give an absolute path/],
+    [['--netns-dir', 'netns'], /OPTION_INVALID: --netns-dir "netns" is not valid: give an absolute path/],
+    [
+      ['--proc-sys-net', '/dev/null/x'],
+      /OPTION_INVALID: --proc-sys-net "\/dev\/null\/x" is not valid: \/dev\/null is not/,
+    ],
   ] as const) {
     const r = await run(bin, ['daemon', '--plugin-dir', '/nonexistent-macnet-test', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -163,6 +168,15 @@ test('a state dir under /proc is refused at once (mkdir recursive loops there), 
   assert.equal(line.msg, 'not started');
   assert.equal(line.code, 'OPTION_INVALID');
   assert.match(String(line.error), /--state-dir "\/proc\/macnet-test\/x": cannot create it \(ENOENT\)/);
+});
+
+test("daemon: --netns-dir and --proc-sys-net (the managed plugin's view of the host) are taken as given", () => {
+  const o = parseDaemonArgs(['--netns-dir', '/run/docker-exec-root/netns', '--proc-sys-net', '/run/proc-sys-net']);
+  assert.equal(o.netnsDir, '/run/docker-exec-root/netns');
+  assert.equal(o.procSysNet, '/run/proc-sys-net');
+  const d = parseDaemonArgs([]);
+  assert.equal(d.netnsDir, undefined);
+  assert.equal(d.procSysNet, undefined);
 });
 
 test('--log-level takes any case', () => {

@@ -176,6 +176,23 @@ function pidsMentioning(needle: string): number[] {
   return out;
 }
 
+/**
+ * Pids whose root directory lies under `dir`: a Docker managed plugin's process names nothing of the lab on its
+ * command line, but its root is its rootfs under the host's data root.
+ */
+function pidsRootedIn(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${p}/root`).startsWith(dir)) out.push(Number(p));
+    } catch {
+      /* exited, or a kernel thread */
+    }
+  }
+  return out;
+}
+
 function killAndWaitSync(pids: number[], timeoutMs = 5000): void {
   for (const pid of pids)
     try {
@@ -217,7 +234,7 @@ function removeLabResidueSync(id: string): void {
         return [];
       }
     });
-  killAndWaitSync([...pidsMentioning(`${dir}/`), ...inCgroups]);
+  killAndWaitSync([...pidsMentioning(`${dir}/`), ...pidsRootedIn(`${dir}/`), ...inCgroups]);
   // The mount namespace files first, then the private bind mount that holds them.
   umountAllSync(mountPoints().filter((m) => m === runDir || m.startsWith(`${runDir}/`) || m.startsWith(`${dir}/`)));
   fs.rmSync(dir, { recursive: true, force: true });
@@ -481,8 +498,8 @@ export class LabHost {
         await within(this.dockerdExited, 5000);
       }
     }
-    // containerd normally exits with dockerd; shims and their containers may not.
-    killAndWaitSync(pidsMentioning(`${this.dir}/`));
+    // containerd normally exits with dockerd; shims, their containers and managed plugins may not.
+    killAndWaitSync([...pidsMentioning(`${this.dir}/`), ...pidsRootedIn(`${this.dir}/`)]);
     if (fs.existsSync(this.mountNs) && mountPoints().includes(this.mountNs)) {
       const inner = await run('nsenter', [`--mount=${this.mountNs}`, 'cat', '/proc/self/mountinfo']);
       const targets = inner.stdout

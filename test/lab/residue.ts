@@ -11,7 +11,7 @@ export interface Snapshot {
 }
 
 const WATCHED =
-  /(^|\/)(dockerd|containerd|containerd-shim[\w-]*|qemu-system-[\w]+|etcd|dnsmasq|udhcpd|iperf3)( |$)|macnet(\.js)? daemon|dist\/bench\//;
+  /(^|\/)(dockerd|containerd|containerd-shim[\w-]*|qemu-system-[\w]+|etcd|dnsmasq|udhcpd|iperf3|docker-registry)( |$)|macnet(\.js)? daemon|dist\/bench\//;
 
 export function snapshot(): Snapshot {
   let netns: string[] = [];
