@@ -80,22 +80,26 @@ test('watch: a handle dropped without unwatch() stops polling once collected; un
     // One datagram that nobody reads: the fd stays readable, so a live watch calls back on every loop turn.
     fs.writeSync(b, Buffer.from('x'));
     let calls = 0;
-    (() => {
-      addon.watch(a, () => calls++); // the handle is dropped at once
-    })();
-    await sleep(50);
+    // Held until it has polled (a slow machine, the VM, may not poll within a fixed time), then dropped.
+    const holder: { handle?: object } = { handle: addon.watch(a, () => calls++) };
+    for (let i = 0; i < 250 && calls === 0; i++) await sleep(20);
     assert.ok(calls > 0, 'the watch polls while its handle lives');
-    for (let i = 0; i < 3; i++) {
+    delete holder.handle;
+    // Collected, then finalized (finalizers run after the GC, on the loop): stable once no call arrives for
+    // 200 ms after a collection; a handle kept alive by its callback polls on every turn of the loop.
+    let stable = false;
+    for (let i = 0; i < 20 && !stable; i++) {
       gc();
-      await sleep(20);
+      await sleep(50);
+      const before = calls;
+      await sleep(200);
+      stable = calls === before;
     }
-    const before = calls;
-    await sleep(100);
-    assert.equal(calls, before, `still polling after the handle was collected (${calls - before} more calls)`);
+    assert.ok(stable, `still polling after the handle was dropped and collected (${calls} calls)`);
 
     let kept = 0;
     const handle = addon.watch(a, () => kept++);
-    await sleep(30);
+    for (let i = 0; i < 250 && kept === 0; i++) await sleep(20);
     assert.ok(kept > 0);
     addon.unwatch(handle);
     addon.unwatch(handle);
