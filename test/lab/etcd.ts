@@ -40,6 +40,11 @@ export interface ClusterOptions {
 }
 
 let clusters = 0;
+/** Clusters not closed yet: killed and removed at exit if a test ends without its after() hook. */
+const live = new Set<EtcdCluster>();
+process.on('exit', () => {
+  for (const c of live) c.closeSync();
+});
 
 export const ROOT_PASSWORD = 'root-secret';
 export const MACNET_USER = { user: 'macnet', password: 'macnet-secret' };
@@ -108,6 +113,7 @@ export class EtcdCluster {
         return { name, ip, args };
       });
       cluster = new EtcdCluster(dir, members, tls, tls ? path.join(dir, 'pki', 'wrong-ca.crt') : undefined);
+      live.add(cluster);
       for (let i = 0; i < members.length; i++) cluster.startMember(i);
       await cluster.waitHealthy(cluster.endpoints);
       if (opts.auth) await cluster.enableAuth();
@@ -209,6 +215,14 @@ export class EtcdCluster {
   async close(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.stopMember(i, 'SIGKILL');
     fs.rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this);
+  }
+
+  /** The same at process exit, where nothing can be awaited: SIGKILL by pid, then the files. */
+  closeSync(): void {
+    for (const m of this.members) if (m.proc?.exitCode === null && m.proc.signalCode === null) m.proc.kill('SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this);
   }
 }
 

@@ -18,6 +18,8 @@ import { run, sh } from '../lab/sh';
 import { storeContract } from './contract';
 
 const ADDRS = ['198.18.19.1', '198.18.19.2', '198.18.19.3'];
+/** The inner run takes about 20 s here; past this it is killed (with its members, below) and the test fails. */
+const INNER_LIMIT_MS = 5 * 60_000;
 /** The stores' bound in these tests: short, so that failures are quick; the default is 2000 ms. */
 const TIMEOUT_MS = 1000;
 
@@ -32,7 +34,11 @@ if (process.env[NETNS_ENV] === undefined) {
           [`--net=${ns.path}`, process.execPath, '--enable-source-maps', '--test-reporter=spec', __filename],
           { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: ns.name, [ADDRS_ENV]: ADDRS.join(',') } },
         );
-        child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+        const limit = setTimeout(() => child.kill('SIGKILL'), INNER_LIMIT_MS);
+        child.on('exit', (code, signal) => {
+          clearTimeout(limit);
+          resolve(code ?? signal ?? 'unknown');
+        });
       });
       assert.equal(result, 0, 'a test inside the namespace failed: see its output above');
     } finally {
@@ -170,6 +176,7 @@ function inner(): void {
           const t0 = Date.now();
           await assert.rejects(call(), (e) => {
             assert.ok(isMacnetError(e, 'STORE_UNAVAILABLE'), String(e));
+            t.diagnostic(e.message);
             for (const ep of cluster.endpoints) assert.ok(e.message.includes(ep), `${e.message} names ${ep}`);
             return true;
           });
