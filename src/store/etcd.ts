@@ -33,6 +33,19 @@ export interface EtcdOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * An etcd lease, kept alive by the client (a keepalive every third of the TTL) until revoked: the base of a
+ * host's liveness record (issue 19). Keys written with putLeased() vanish when it expires or is revoked.
+ */
+export interface StoreLease {
+  /** etcd's lease ID, in decimal (as etcdctl shows it in hex). */
+  readonly id: string;
+  /** `fn` runs once if etcd let the lease expire: keepalives did not reach a quorum within the TTL. */
+  onLost(fn: (reason: string) => void): void;
+  /** Ends the lease now; its keys are deleted. */
+  revoke(): Promise<void>;
+}
+
 export const DEFAULT_PREFIX = 'macnet/';
 export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 /** How long a member that failed is skipped before one call may try it again. */
@@ -170,6 +183,30 @@ export class EtcdStore implements Store {
 
   async txn(ops: readonly TxnOp[]): Promise<boolean> {
     return this.write('txn', ops.length === 1 ? ops[0]!.key : `${ops.length} operations`, ops);
+  }
+
+  /** Grants a lease of `ttlSeconds`, failing like any operation (STORE_UNAVAILABLE) within the bound. */
+  async lease(ttlSeconds: number): Promise<StoreLease> {
+    if (this.closed) throw this.closedError('lease');
+    const what = `${ttlSeconds} s`;
+    // Granted once, not retried: a grant sent twice would leave a second lease behind (until its TTL ends).
+    const lease = this.client.lease(ttlSeconds, { deadline: Date.now() + this.timeoutMs });
+    const id = await this.run('lease', what, false, () => lease.grant()).catch((e: unknown) => {
+      lease.release();
+      throw e;
+    });
+    return {
+      id,
+      onLost: (fn) => lease.once('lost', (e: Error) => fn(e.message)),
+      revoke: () => this.run('revoke lease', id, true, (o) => lease.revoke(o)),
+    };
+  }
+
+  /** An unconditional write owned by `lease`: etcd deletes the key when the lease ends. */
+  async putLeased(key: string, value: string, lease: StoreLease): Promise<void> {
+    if (this.closed) throw this.closedError('put', key);
+    const put = { key: this.key(key), value: Buffer.from(value, 'utf8'), lease: lease.id };
+    await this.run('put', key, false, (o) => this.client.kv.put(put, o));
   }
 
   /** Writes are durable when they resolve: etcd answers after a quorum of members has the entry on disk. */

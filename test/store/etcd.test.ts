@@ -198,6 +198,25 @@ function inner(): void {
       }
     });
 
+    test('a lease is kept alive past its TTL, and its keys go when it is revoked', async () => {
+      const s = await open(cluster);
+      try {
+        const lease = await s.lease(2);
+        let lost: string | undefined;
+        lease.onLost((r) => (lost = r));
+        await s.putLeased('hosts/a', 'alive', lease);
+        await new Promise((r) => setTimeout(r, 3500));
+        assert.equal((await s.get('hosts/a'))?.value, 'alive', 'kept alive past the 2 s TTL');
+        assert.equal(lost, undefined);
+        await lease.revoke();
+        assert.equal(await s.get('hosts/a'), undefined);
+        const ttl = await cluster.etcdctl(['lease', 'timetolive', BigInt(lease.id).toString(16)]);
+        assert.match(ttl.stdout, /already expired/);
+      } finally {
+        await s.close();
+      }
+    });
+
     test('an unreachable cluster fails open with STORE_UNAVAILABLE naming the endpoints', async () => {
       const endpoints = ['http://198.18.19.1:2399', 'http://198.18.19.2:2399'];
       await assert.rejects(EtcdStore.open({ endpoints, requestTimeoutMs: TIMEOUT_MS }), (e) => {
