@@ -151,6 +151,21 @@ export const CATALOGUE = {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
   },
+  STORE_UNAVAILABLE: {
+    summary:
+      'The etcd cluster store did not answer within the request timeout (2 s by default): no member reachable, ' +
+      'a TLS handshake refused, or no quorum; the message names the endpoints and the last error. There is no ' +
+      'local fallback; the next operation tries again. A write that failed after it was sent may have been applied.',
+    fix:
+      'Check that a majority of the members run and are reachable at the named endpoints (etcdctl endpoint ' +
+      'health), and the TLS files (CA, client certificate and key).',
+  },
+  STORE_AUTH_FAILED: {
+    summary:
+      "etcd refused the store's credentials: a wrong user or password, or a user without permission on the " +
+      "store's key prefix; the message names the endpoints and etcd's answer.",
+    fix: "Check the etcd user and password options, and that the user's role grants read-write on the prefix.",
+  },
   ADDRESS_CONFLICT: {
     summary:
       'A requested address (--ip, --ip6) is already used by a machine on the ' +

@@ -1,0 +1,296 @@
+// The cluster store: the Store interface on etcd v3 (issue 19), through Microsoft's etcd3 client (pure JS over
+// @grpc/grpc-js). Hosts that share one etcd (and one prefix) share one state.
+//
+// Mapping: every key lives under `prefix` (default "macnet/"), so one etcd can serve other users; an entry's
+// revision is etcd's mod_revision (global, never reused, one per transaction, as the contract wants). create
+// is a transaction comparing create_revision to 0, update one comparing mod_revision, txn one etcd transaction
+// (etcd-txn.ts folds the ops into compares and one write per key). list is a range over the prefix; etcd orders
+// keys by their bytes, and UTF-8 byte order is code point order, which is the contract's order (memory.ts,
+// compareKeys), so no sorting is needed here.
+//
+// Failures: every operation has one deadline, requestTimeoutMs from its start (default 2000 ms). A member that
+// cannot be reached is skipped for a second (a circuit breaker per member) and the call goes to another one; a
+// cluster without quorum answers nothing (linearizable reads and writes both wait for a leader), so the deadline
+// ends the call. Then the operation fails with STORE_UNAVAILABLE naming the endpoints; there is no local
+// fallback. The next operation tries again: no reopening is needed when the members are back.
+import * as fs from 'node:fs';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
+import { MacnetError } from '../errors';
+import { planTxn } from './etcd-txn';
+import { classify, describe } from './etcd-errors';
+import type { Entry, Store, TxnOp } from './types';
+
+export interface EtcdOptions {
+  /** Client URLs of the members: http://198.18.0.1:2379, or https:// with `tls`. */
+  readonly endpoints: readonly string[];
+  /** PEM files: the CA that signed the members' certificates, and this client's certificate and key. */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
+  readonly auth?: { readonly user: string; readonly password: string };
+  /** Every key is stored under this prefix. Default "macnet/". */
+  readonly prefix?: string;
+  /** The most one operation may take before it fails with STORE_UNAVAILABLE. Default 2000 ms. */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * An etcd lease, kept alive by the client (a keepalive every third of the TTL) until revoked: the base of a
+ * host's liveness record (issue 19). Keys written with putLeased() vanish when it expires or is revoked.
+ */
+export interface StoreLease {
+  /** etcd's lease ID, in decimal (as etcdctl shows it in hex). */
+  readonly id: string;
+  /** `fn` runs once if etcd let the lease expire: keepalives did not reach a quorum within the TTL. */
+  onLost(fn: (reason: string) => void): void;
+  /** Ends the lease now; its keys are deleted. */
+  revoke(): Promise<void>;
+}
+
+export const DEFAULT_PREFIX = 'macnet/';
+export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+/** How long a member that failed is skipped before one call may try it again. */
+const MEMBER_BACKOFF_MS = 1000;
+const RETRY_STEP_MS = 50;
+/** Keys per range page: keeps each response well under gRPC's 4 MiB default message limit. */
+const PAGE = 1000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The first key after every key that starts with `prefix`, in byte order; empty means "to the end". */
+function rangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+export class EtcdStore implements Store {
+  private closed = false;
+  private readonly prefix: Buffer;
+  readonly timeoutMs: number;
+  readonly endpoints: readonly string[];
+
+  private constructor(
+    private readonly client: Etcd3,
+    opts: EtcdOptions,
+  ) {
+    this.prefix = Buffer.from(opts.prefix ?? DEFAULT_PREFIX, 'utf8');
+    this.timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.endpoints = opts.endpoints;
+  }
+
+  /** Connects and reads once, so that a wrong endpoint, certificate or password fails here and not later. */
+  static async open(opts: EtcdOptions): Promise<EtcdStore> {
+    if (opts.endpoints.length === 0)
+      throw new MacnetError('INVALID_ARGUMENT', 'etcd store: no endpoints given (--etcd-endpoints URL[,URL...])', {});
+    let credentials: IOptions['credentials'];
+    if (opts.tls) {
+      try {
+        credentials = {
+          rootCertificate: fs.readFileSync(opts.tls.ca),
+          ...(opts.tls.cert ? { certChain: fs.readFileSync(opts.tls.cert) } : {}),
+          ...(opts.tls.key ? { privateKey: fs.readFileSync(opts.tls.key) } : {}),
+        };
+      } catch (e) {
+        throw new MacnetError('INVALID_ARGUMENT', `etcd store: cannot read a TLS file: ${describe(e)}`, {}, e);
+      }
+    }
+    const client = new Etcd3({
+      hosts: [...opts.endpoints],
+      ...(credentials ? { credentials } : {}),
+      ...(opts.auth ? { auth: { username: opts.auth.user, password: opts.auth.password } } : {}),
+      faultHandling: {
+        // Retries are ours (run()), because only we know whether an operation may be sent twice.
+        global: noop,
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: MEMBER_BACKOFF_MS,
+            breaker: new ConsecutiveBreaker(1),
+          }),
+      },
+      grpcOptions: {
+        // A member that comes back is dialled again within a second, not after gRPC's default of up to 2 min.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': MEMBER_BACKOFF_MS,
+      },
+    });
+    const store = new EtcdStore(client, opts);
+    try {
+      await store.get('meta/schema');
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return store;
+  }
+
+  private key(k: string): Buffer {
+    return Buffer.concat([this.prefix, Buffer.from(k, 'utf8')]);
+  }
+
+  async get(key: string): Promise<Entry | undefined> {
+    const res = await this.run('get', key, true, (o) => this.client.kv.range({ key: this.key(key) }, o));
+    const kv = res.kvs[0];
+    return kv && { key, value: kv.value.toString('utf8'), revision: Number(kv.mod_revision) };
+  }
+
+  async list(prefix: string): Promise<Entry[]> {
+    return this.run('list', prefix, true, async (o) => {
+      const from = this.key(prefix);
+      const end = rangeEnd(from);
+      const out: Entry[] = [];
+      let key = from;
+      let revision: string | undefined;
+      // Pages of one snapshot: the revision of the first page pins the others.
+      for (;;) {
+        const res = await this.client.kv.range({ key, range_end: end, limit: PAGE, revision }, o);
+        revision ??= res.header.revision;
+        for (const kv of res.kvs)
+          out.push({
+            key: kv.key.subarray(this.prefix.length).toString('utf8'),
+            value: kv.value.toString('utf8'),
+            revision: Number(kv.mod_revision),
+          });
+        if (!res.more || res.kvs.length === 0) return out;
+        key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+      }
+    });
+  }
+
+  async create(key: string, value: string): Promise<boolean> {
+    return this.write('create', key, [{ op: 'create', key, value }]);
+  }
+
+  async update(key: string, value: string, revision: number): Promise<boolean> {
+    return this.write('update', key, [{ op: 'update', key, value, revision }]);
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.write('put', key, [{ op: 'put', key, value }]);
+  }
+
+  async delete(key: string, revision?: number): Promise<boolean> {
+    if (this.closed) throw this.closedError('delete', key);
+    const plan = planTxn([revision === undefined ? { op: 'delete', key } : { op: 'delete', key, revision }]);
+    if (!plan.possible) return false;
+    const res = await this.send('delete', key, plan);
+    return res.succeeded && Number(res.responses[0]?.response_delete_range?.deleted ?? 0) > 0;
+  }
+
+  async txn(ops: readonly TxnOp[]): Promise<boolean> {
+    return this.write('txn', ops.length === 1 ? ops[0]!.key : `${ops.length} operations`, ops);
+  }
+
+  /** Grants a lease of `ttlSeconds`, failing like any operation (STORE_UNAVAILABLE) within the bound. */
+  async lease(ttlSeconds: number): Promise<StoreLease> {
+    if (this.closed) throw this.closedError('lease');
+    const what = `${ttlSeconds} s`;
+    // Granted once, not retried: a grant sent twice would leave a second lease behind (until its TTL ends).
+    const lease = this.client.lease(ttlSeconds, { deadline: Date.now() + this.timeoutMs });
+    const id = await this.run('lease', what, false, () => lease.grant()).catch((e: unknown) => {
+      lease.release();
+      throw e;
+    });
+    return {
+      id,
+      onLost: (fn) => lease.once('lost', (e: Error) => fn(e.message)),
+      revoke: () => this.run('revoke lease', id, true, (o) => lease.revoke(o)),
+    };
+  }
+
+  /** An unconditional write owned by `lease`: etcd deletes the key when the lease ends. */
+  async putLeased(key: string, value: string, lease: StoreLease): Promise<void> {
+    if (this.closed) throw this.closedError('put', key);
+    const put = { key: this.key(key), value: Buffer.from(value, 'utf8'), lease: lease.id };
+    await this.run('put', key, false, (o) => this.client.kv.put(put, o));
+  }
+
+  /** Writes are durable when they resolve: etcd answers after a quorum of members has the entry on disk. */
+  async sync(): Promise<void> {
+    if (this.closed) throw this.closedError('sync');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+
+  private async write(op: string, what: string, ops: readonly TxnOp[]): Promise<boolean> {
+    if (this.closed) throw this.closedError(op, what);
+    const plan = planTxn(ops);
+    if (!plan.possible) return false;
+    if (plan.writes.size === 0 && plan.compares.length === 0) return true;
+    return (await this.send(op, what, plan)).succeeded;
+  }
+
+  private send(op: string, what: string, plan: ReturnType<typeof planTxn>) {
+    const compare = plan.compares.map((c) =>
+      c.target === 'create'
+        ? { key: this.key(c.key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
+        : { key: this.key(c.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: c.revision },
+    );
+    const success = [...plan.writes].map(([k, v]) =>
+      v === null
+        ? { request_delete_range: { key: this.key(k) } }
+        : { request_put: { key: this.key(k), value: Buffer.from(v, 'utf8') } },
+    );
+    return this.run(op, what, false, (o) => this.client.kv.txn({ compare, success }, o));
+  }
+
+  /**
+   * Runs `call` until it succeeds or the operation's deadline passes. A read is tried again after any failure a
+   * member may recover from; a write only when it was certainly not sent (etcd-errors.ts).
+   */
+  private async run<T>(
+    op: string,
+    what: string,
+    idempotent: boolean,
+    call: (o: { deadline: number }) => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
+    // The error to report: a member's own, not "circuit open", which only says that a member failed before.
+    let cause: unknown;
+    for (;;) {
+      if (this.closed) throw this.closedError(op, what);
+      try {
+        return await call({ deadline });
+      } catch (e) {
+        if (this.closed) throw this.closedError(op, what);
+        if (cause === undefined || !isBrokenCircuitError(e)) cause = e;
+        const kind = classify(e);
+        if (kind === 'auth')
+          throw new MacnetError('STORE_AUTH_FAILED', ...this.parts(op, what, 'etcd refused the credentials', e));
+        if (kind === 'other')
+          throw new MacnetError('STORE_ERROR', ...this.parts(op, what, 'etcd refused the request', e));
+        const reason = `no answer within ${this.timeoutMs} ms (etcd unreachable or without quorum)`;
+        if (kind === 'ambiguous' && !idempotent)
+          throw new MacnetError(
+            'STORE_UNAVAILABLE',
+            ...this.parts(op, what, 'etcd did not confirm the write, which may or may not have been applied', e),
+          );
+        if (Date.now() + RETRY_STEP_MS >= deadline)
+          throw new MacnetError('STORE_UNAVAILABLE', ...this.parts(op, what, reason, cause));
+      }
+      await sleep(RETRY_STEP_MS);
+    }
+  }
+
+  /** Message, details and cause of an error about `op` on `what`, naming the endpoints and the last failure. */
+  private parts(op: string, what: string, reason: string, e: unknown): [string, Record<string, unknown>, unknown] {
+    return [
+      `store ${op} ${JSON.stringify(what)} on etcd ${this.endpoints.join(',')}: ${reason}; last error: ${describe(e)}`,
+      { op, key: what, endpoints: [...this.endpoints], timeoutMs: this.timeoutMs },
+      e,
+    ];
+  }
+
+  private closedError(op: string, what?: string): MacnetError {
+    const subject = what === undefined ? '' : ` ${JSON.stringify(what)}`;
+    return new MacnetError('STORE_ERROR', `store ${op}${subject} on etcd: the store is closed`, { op });
+  }
+}
