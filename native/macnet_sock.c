@@ -88,6 +88,17 @@ static int get_ns_path(napi_env env, napi_value v, char *path, size_t size) {
   return len > 0;
 }
 
+// A new fd as a JS number; closed again if even that fails, so that no fd leaks.
+static napi_value fd_value(napi_env env, int fd) {
+  napi_value out;
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_create_int32");
+    return NULL;
+  }
+  return out;
+}
+
 typedef int (*in_ns_fn)(void *arg);
 
 // Runs fn on this thread inside the namespace at `path`, then returns to the thread's own. Returns fn's
@@ -157,13 +168,7 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     fd = run_in_ns(path, make_socket, &a, &err, &what);
   }
   if (fd < 0) return throw_errno(env, err, what);
-  napi_value out;
-  if (napi_create_int32(env, fd, &out) != napi_ok) {
-    close(fd);
-    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_create_int32");
-    return NULL;
-  }
-  return out;
+  return fd_value(env, fd);
 }
 
 typedef struct {
@@ -203,13 +208,7 @@ static napi_value open_in_netns(napi_env env, napi_callback_info info) {
   const char *what = "open";
   int fd = run_in_ns(path, open_file, &a, &err, &what);
   if (fd < 0) return throw_errno(env, err, what);
-  napi_value out;
-  if (napi_create_int32(env, fd, &out) != napi_ok) {
-    close(fd);
-    napi_throw_error(env, "EINTERNAL", "N-API call failed: napi_create_int32");
-    return NULL;
-  }
-  return out;
+  return fd_value(env, fd);
 }
 
 // socketPair(domain, type) -> [fd, fd] (non-blocking, close-on-exec): for tests that feed the receive paths

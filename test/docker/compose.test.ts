@@ -11,8 +11,7 @@ import * as path from 'node:path';
 import { type Compose, composeV1, composeV2For, ensureComposeV2 } from '../lab/compose';
 import { Daemon } from '../lab/daemon';
 import { Lab, type LabHost, dockerMissing } from '../lab/lab';
-import { readmeBlocks } from '../lab/readme';
-import { run } from '../lab/sh';
+import { readmeBlocks, runAsUser } from '../lab/readme';
 
 let lab: Lab | undefined;
 let host: LabHost;
@@ -41,22 +40,8 @@ after(async () => {
 
 /** Runs shell lines in the host (its network and mount namespaces), in the project dir, with the engine's CLI. */
 async function shell(compose: Compose, project: string, lines: string[]) {
-  const bin = path.join(work!, 'bin');
-  fs.mkdirSync(bin, { recursive: true });
-  fs.rmSync(path.join(bin, 'docker'), { force: true });
-  fs.symlinkSync(host.engine.cli, path.join(bin, 'docker'));
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-    DOCKER_HOST: `unix://${host.dockerSocket}`,
-    DOCKER_CONFIG: path.join(host.dir, 'cli'),
-  };
-  const script = `cd ${project}\n${lines.join('\n')}\n`;
-  const r = await run('nsenter', [`--net=${host.ns.path}`, `--mount=${host.mountNs}`, 'sh', '-exc', script], {
-    env,
-    timeoutMs: 300_000,
-  });
-  const out = `${r.stdout}${r.stderr}`;
+  const r = await runAsUser(host, `${lines.join('\n')}\n`, { cwd: project, timeoutMs: 300_000 });
+  const out = r.out;
   assert.equal(
     r.code,
     0,

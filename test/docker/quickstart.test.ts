@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Lab, type LabHost, dockerMissing } from '../lab/lab';
-import { readmeBlocks } from '../lab/readme';
-import { run, sh } from '../lab/sh';
+import { readmeBlocks, runAsUser } from '../lab/readme';
+import { sh } from '../lab/sh';
 import { projectRoot } from '../lab/vm';
 
 const STATE = '/var/lib/macnet';
@@ -87,30 +87,14 @@ test('the README quickstart runs as written: an internal macnet network, contain
   }
 
   // Terminal 2, as written: the engine's own CLI as `docker`, talking to this host's dockerd.
-  const bin = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-qs-bin-`));
-  try {
-    fs.symlinkSync(host.engine.cli, path.join(bin, 'docker'));
-    const env = {
-      ...process.env,
-      PATH: `${bin}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-      DOCKER_HOST: `unix://${host.dockerSocket}`,
-      DOCKER_CONFIG: path.join(host.dir, 'cli'),
-    };
-    const script = blocks[1]!.body;
-    const r = await run('nsenter', [`--net=${host.ns.path}`, `--mount=${host.mountNs}`, 'sh', '-exc', script], {
-      env,
-      timeoutMs: 180_000,
-    });
-    const out = `${r.stdout}${r.stderr}`;
-    assert.equal(r.code, 0, `the quickstart failed:\n${out}\n--- daemon:\n${daemonLog.join('')}`);
-    // What the comments promise: both pings of each kind answered; the container's MAC is macnet's (0a:...).
-    const pings = out.match(/(\d+) packets transmitted, (\d+) (packets )?received/g) ?? [];
-    assert.equal(pings.length, 3, `three pings (container→container, host→container, container→host):\n${out}`);
-    for (const p of pings) assert.match(p, /^2 packets transmitted, 2 (packets )?received/, out);
-    assert.match(out, /^198\.18\.99\.\d+ 0a:[0-9a-f:]{14}$/m, `docker inspect shows the address and MAC:\n${out}`);
-  } finally {
-    fs.rmSync(bin, { recursive: true, force: true });
-  }
+  const r = await runAsUser(host, blocks[1]!.body);
+  const out = r.out;
+  assert.equal(r.code, 0, `the quickstart failed:\n${out}\n--- daemon:\n${daemonLog.join('')}`);
+  // What the comments promise: both pings of each kind answered; the container's MAC is macnet's (0a:...).
+  const pings = out.match(/(\d+) packets transmitted, (\d+) (packets )?received/g) ?? [];
+  assert.equal(pings.length, 3, `three pings (container→container, host→container, container→host):\n${out}`);
+  for (const p of pings) assert.match(p, /^2 packets transmitted, 2 (packets )?received/, out);
+  assert.match(out, /^198\.18\.99\.\d+ 0a:[0-9a-f:]{14}$/m, `docker inspect shows the address and MAC:\n${out}`);
 
   // After `docker network rm`: no link of macnet's left in the host (its parent, the host-access link).
   const links = await host.exec('ip', '-o', 'link', 'show');

@@ -1,7 +1,10 @@
 // The README's examples as the tests run them: the fenced code blocks of one section, so that a test runs what a
 // new user reads, and a change of either shows up as a failure.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import type { LabHost } from './lab';
+import { run, type RunResult } from './sh';
 import { projectRoot } from './vm';
 
 /**
@@ -25,4 +28,34 @@ export function readmeBlocks(heading: string): { lang: string; body: string }[] 
     } else open?.body.push(l);
   }
   return blocks;
+}
+
+/**
+ * Runs a README block as a user types it, in a lab host (its network and mount namespaces): one `sh -ex` script,
+ * with the host's engine CLI as `docker` and DOCKER_HOST/DOCKER_CONFIG pointing at the host's dockerd. `cwd`:
+ * where the script starts (a compose project); stdout and stderr come back joined in `out`.
+ */
+export async function runAsUser(
+  host: LabHost,
+  script: string,
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult & { out: string }> {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-user-bin-`));
+  try {
+    fs.symlinkSync(host.engine.cli, path.join(bin, 'docker'));
+    const env = {
+      ...process.env,
+      PATH: `${bin}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+      DOCKER_HOST: `unix://${host.dockerSocket}`,
+      DOCKER_CONFIG: path.join(host.dir, 'cli'),
+    };
+    const body = opts.cwd ? `cd ${opts.cwd}\n${script}` : script;
+    const r = await run('nsenter', [`--net=${host.ns.path}`, `--mount=${host.mountNs}`, 'sh', '-exc', body], {
+      env,
+      timeoutMs: opts.timeoutMs ?? 180_000,
+    });
+    return { ...r, out: `${r.stdout}${r.stderr}` };
+  } finally {
+    fs.rmSync(bin, { recursive: true, force: true });
+  }
 }
