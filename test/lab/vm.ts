@@ -38,6 +38,14 @@ export interface VmOptions {
    * at once with SIGKILL (a power cut for the guest) and runInVm resolves with `killed: true`.
    */
   killWhen?: (console: string) => boolean;
+  /** Guest memory; default 1024 MiB (a guest running dockerd needs more: test/vm/docker-in-vm.test.ts). */
+  memoryMiB?: number;
+  /** qemu's accelerator; default tcg (a KVM boot once hung on this machine's kind, shared/lab.md). */
+  accel?: 'tcg' | 'kvm';
+  /** vCPUs; default 1 (see the qemu arguments). */
+  cpus?: number;
+  /** Make the host share the guest's root (switch_root) instead of chrooting into it: see switchRootTail. */
+  realRoot?: boolean;
 }
 
 /** What a guest needs to mount an ext4 file system on a virtio disk (crc32c: ext4's checksums, a soft dependency). */
@@ -227,7 +235,7 @@ function uncompressedKernel(k: Kernel, dir: string): string {
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function initScript(modules: string[], command: string[], env: Record<string, string>): string {
+function initScript(modules: string[], command: string[], env: Record<string, string>, realRoot: boolean): string {
   for (const k of Object.keys(env))
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
   const guestEnv = {
@@ -240,6 +248,7 @@ function initScript(modules: string[], command: string[], env: Record<string, st
   // requires took 5 to 9 s instead of about 1 s (it re-reads the 90 MB node binary). msize: fewer round trips.
   // The results share stays uncached so that what the guest writes reaches the host before the reboot.
   const p9 = 'trans=virtio,version=9p2000.L,msize=512000';
+  const run = commandLine(command, guestEnv);
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -260,17 +269,50 @@ mkdir -p /project; mount -o bind /host${shq(projectRoot)} /project
 mount -t tmpfs run /host/run; mount -t tmpfs tmp /host/tmp
 [ -d /host${shq(projectRoot)} ] || { mkdir -p /host${shq(projectRoot)}; mount -o bind /project /host${shq(projectRoot)}; }
 ip link set lo up
-cut -d' ' -f1 /proc/uptime > /results/start
-# Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
-env -i ${Object.entries(guestEnv)
+${realRoot ? switchRootTail(run) : chrootTail(run)}`;
+}
+
+/** The command as the guest runs it, from the project root, with exactly the given environment. */
+function commandLine(command: string[], env: Record<string, string>): string {
+  return `env -i ${Object.entries(env)
     .map(([k, v]) => `${k}=${shq(v)}`)
     .join(' ')} \\
-  chroot /host /bin/sh -c 'cd "$0" && exec "$@"' ${[projectRoot, ...command].map(shq).join(' ')} \\
+  /bin/sh -c 'cd "$0" && exec "$@"' ${[projectRoot, ...command].map(shq).join(' ')}`;
+}
+
+function chrootTail(run: string): string {
+  return `cut -d' ' -f1 /proc/uptime > /results/start
+# Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
+chroot /host ${run} \\
   > /results/stdout 2> /results/stderr < /dev/null
 echo $? > /results/rc
 cut -d' ' -f1 /proc/uptime > /results/end
 sync
 reboot -f
+`;
+}
+
+/**
+ * The host share becomes the guest's root (switch_root), with the results share moved under its /run. A chroot
+ * is not enough for programs that enter mount namespaces (nsenter --mount, unshare --mount, as the lab's
+ * dockerd hosts do): entering one sets the root to the namespace's root, which would be the initramfs.
+ * The second stage runs under the host's /bin/sh and powers off with the host's static busybox.
+ */
+function switchRootTail(run: string): string {
+  const r = '/run/macnet-vm/results';
+  const stage2 = `cut -d' ' -f1 /proc/uptime > ${r}/start
+${run} \\
+  > ${r}/stdout 2> ${r}/stderr < /dev/null
+echo $? > ${r}/rc
+cut -d' ' -f1 /proc/uptime > ${r}/end
+sync
+/bin/busybox reboot -f
+`;
+  return `mkdir -p /host${r}
+mount --move /results /host${r} || { echo "macnet-vm: moving the results share failed"; reboot -f; }
+cat > /host/run/macnet-vm/stage2 <<'MACNET_STAGE2'
+${stage2}MACNET_STAGE2
+exec switch_root /host /bin/sh /run/macnet-vm/stage2
 `;
 }
 
@@ -347,20 +389,20 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
         readModule(path.join(kernel.moduleDir, m)),
         0o644,
       );
-    cpio.file('init', Buffer.from(initScript(modules, opts.command, opts.env ?? {})));
+    cpio.file('init', Buffer.from(initScript(modules, opts.command, opts.env ?? {}, !!opts.realRoot)));
     const initrd = path.join(dir, 'initrd.cpio');
     fs.writeFileSync(initrd, cpio.build()); // uncompressed: gunzip under TCG would cost more than it saves
 
     const args = [
       // One vCPU: on a 2-core host a second one measured no faster (it competes with qemu's 9p I/O thread).
       '-accel',
-      'tcg',
+      opts.accel ?? 'tcg',
       '-cpu',
-      'max',
+      opts.accel === 'kvm' ? 'host' : 'max',
       '-smp',
-      '1',
+      String(opts.cpus ?? 1),
       '-m',
-      '1024',
+      String(opts.memoryMiB ?? 1024),
       '-nodefaults',
       '-no-user-config',
       '-display',
