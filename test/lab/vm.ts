@@ -1,8 +1,10 @@
 // Runs a command under a stock Debian kernel in a qemu VM (TCG software emulation), for the link kinds this
 // machine's kernel lacks (dummy, 802.1q vlan, ipvlan). The guest is a busybox initramfs that loads the needed
-// modules, mounts the host's root read-only over 9p and chroots into it, so it runs this machine's node,
-// iproute2 and the project as they are. The command's output and exit code come back through a second,
-// writable 9p share (a temp dir), not the serial console: no framing to parse, no kernel messages mixed in.
+// modules, mounts the host's root read-only over 9p and chroots into it (or, with realRoot, makes it the root),
+// so it runs this machine's node, iproute2 and the project as they are. The command's output and exit code come
+// back through a second, writable 9p share (a temp dir), not the serial console: no framing to parse, no kernel
+// messages mixed in. KVM: a KVM boot hangs on this machine's kind before the first console line (qemu 7.2, also
+// with -cpu host,-arch-capabilities; -cpu host alone aborts on MSR 0x10a), so `accel` stays tcg by default.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
