@@ -13,7 +13,10 @@ export const ALLOWED_SKIPS: readonly SkipReason[] = [
   {
     id: 'kernel-lacks-kind',
     pattern: /^this kernel has no (dummy|vlan|802\.1q vlan|ipvlan)\b/,
-    coveredBy: 'test/vm: the kernel and driver tests under a stock Debian kernel in a VM, where a skip fails the run',
+    coveredBy:
+      'test/vm, under a stock Debian kernel in a VM where a skip fails the run: the kernel and driver tests ' +
+      '(kernel-in-vm.test.ts), and the Docker-level ipvlan and vlan expectations with a real dockerd of each ' +
+      'engine (docker-in-vm.test.ts)',
   },
   {
     id: 'engine-lacks-feature',

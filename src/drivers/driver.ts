@@ -120,16 +120,17 @@ export class NetworkDriver {
     },
     containerSocket: async (subnet, ip) => {
       const ep = (await this.state.endpoints()).find(
-        (e) => e.sandboxKey && e.mac && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip),
+        (e) => e.sandboxKey && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip),
       );
-      if (!ep?.sandboxKey || !ep.mac) return undefined;
+      if (!ep?.sandboxKey) return undefined;
       await checkNetnsFile(ep.sandboxKey);
       const k = Kernel.open(ep.sandboxKey);
       try {
-        const link = (await k.links.list()).find((l) => l.mac === ep.mac);
-        if (!link) return undefined;
-        const sock = await k.openPacketSocket(link.index, { protocol: ETH_P_IP });
-        return sock;
+        // ipvlan endpoints record no MAC (they carry the parent's): their interface is the one with the address.
+        const index = ep.mac
+          ? (await k.links.list()).find((l) => l.mac === ep.mac)?.index
+          : (await k.addresses.list()).find((a) => a.address === ip)?.index;
+        return index === undefined ? undefined : await k.openPacketSocket(index, { protocol: ETH_P_IP });
       } finally {
         await k.close();
       }
@@ -212,7 +213,8 @@ export class NetworkDriver {
         await this.checkUnprobed(c, input);
       }
       const lease = this.leaseFor(c, input.address);
-      if (lease) {
+      // ipvlan: the lease's MAC is the parent's, which the container carries anyway (createEndpoint).
+      if (lease && c.kind === 'macvlan') {
         // The lease was taken for this MAC before Docker told anyone the container's own: use it.
         if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
           throw new MacnetError(

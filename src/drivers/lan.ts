@@ -111,7 +111,7 @@ export class LanGuard {
    * A socket for DHCP (IPv4 datagrams) on the probe link of the network that uses `subnet`: the DHCP client
    * sends there on behalf of a container that has no interface yet (docs/dhcp.md).
    */
-  async dhcpSocket(subnet: string): Promise<{ sock: PacketSocket; where: string }> {
+  async dhcpSocket(subnet: string): Promise<{ sock: PacketSocket; where: string; sharedMac?: string }> {
     const c = await this.networkFor(subnet);
     if (!c) {
       throw new MacnetError(
@@ -120,15 +120,21 @@ export class LanGuard {
         { subnet },
       );
     }
-    if (c.kind !== 'macvlan' || c.macvlanMode === 'passthru') {
+    if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
       throw new MacnetError(
         'OPTION_INVALID',
-        '--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode: ' +
-          (c.kind === 'ipvlan'
-            ? "ipvlan children share the parent's MAC, so the server could not tell containers apart"
-            : 'a passthru network has no link to ask from before the container starts'),
+        '--ipam-opt mode=dhcp needs a macvlan network in bridge, vepa or private mode, or an ipvlan network: ' +
+          'a passthru network has no link to ask from before the container starts',
         { option: 'mode', kind: c.kind },
       );
+    }
+    if (c.kind === 'ipvlan') {
+      // From the parent, as the probes (openOnParent): its MAC is every container's, so it is the chaddr, and the
+      // server's broadcast OFFER and ACK (the client sets the broadcast flag) reach the parent as well as the
+      // children. Renewals come from the container's own ipvlan child, which the server's unicast reaches by IP.
+      const parent = await this.k.links.get(c.parent.name, `DHCP on parent ${JSON.stringify(c.parent.name)}`);
+      const sock = await this.k.openPacketSocket(parent.index, { protocol: ETH_P_IP });
+      return { sock, where: `parent ${c.parent.name} (ipvlan)`, sharedMac: parent.mac! };
     }
     const link = await this.link(c);
     const sock = await this.k.openPacketSocket(link.name, { protocol: ETH_P_IP });

@@ -20,10 +20,11 @@ import { LEASES, leaseKey, leasePrefix } from './keys';
 /** What the DHCP client needs of the network side: sockets on the right links (the driver knows them). */
 export interface DhcpLinks {
   /**
-   * A socket (SOCK_DGRAM, IPv4) on the probe link of the parent of the network that uses `subnet`, and how to
-   * name it in messages; throws a clear error when DHCP cannot run there (no network, ipvlan, passthru).
+   * A socket (SOCK_DGRAM, IPv4) on the probe link of the parent of the network that uses `subnet` (ipvlan: on
+   * the parent), how to name it in messages, and for ipvlan the MAC every container of the network carries (the
+   * parent's); throws a clear error when DHCP cannot run there (no network, passthru).
    */
-  probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string }>;
+  probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string; sharedMac?: string }>;
   /** A socket on the container's own interface in its namespace, once the endpoint with `ip` has joined. */
   containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined>;
 }
@@ -62,8 +63,14 @@ type Held = LeaseRecord & { space: string; subnet: Subnet };
 export const dhcpMac = (subnet: string, name?: string): string =>
   signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
 
-/** Option 61: hardware type 1 + MAC (RFC 2132 9.14): servers show and match it as the MAC everyone knows. */
-const clientIdOf = (mac: string): Buffer => Buffer.from([1, ...mac.split(':').map((h) => parseInt(h, 16))]);
+const macBytes = (mac: string): number[] => mac.split(':').map((h) => parseInt(h, 16));
+/**
+ * Option 61 (RFC 2132 9.14). macvlan: hardware type 1 + the container's MAC, which servers show and match as the
+ * MAC everyone knows. ipvlan: every container carries the parent's MAC (the chaddr), so the client-id alone tells
+ * their leases apart: type 0 (not a hardware address) + the 6 bytes macvlan would have used as the MAC.
+ */
+const clientIdOf = (own: string, sharedMac: string | undefined): Buffer =>
+  Buffer.from([sharedMac ? 0 : 1, ...macBytes(own)]);
 
 export class DhcpAddresses {
   private readonly keeper: LeaseKeeper;
@@ -150,12 +157,12 @@ export class DhcpAddresses {
    */
   async acquire(poolId: string, space: string, subnet: Subnet, name?: string): Promise<DhcpLease> {
     const own = dhcpMac(subnet.text, name);
-    // Taken out of the parked set before any await: two starts at once never share one.
-    const parked = this.unpark(space, subnet, name === undefined ? undefined : own);
-    const mac = parked?.mac ?? own;
-    const clientId = parked ? Buffer.from(parked.clientId, 'hex') : clientIdOf(mac);
+    const { sock, where, sharedMac } = await this.links.probeSocket(subnet.text);
+    // Taken out of the parked set before any further await: two starts at once never share one.
+    const parked = this.unpark(space, subnet, name === undefined ? undefined : clientIdOf(own, sharedMac));
+    const mac = parked?.mac ?? sharedMac ?? own;
+    const clientId = parked ? Buffer.from(parked.clientId, 'hex') : clientIdOf(own, sharedMac);
     const hostname = name ? hostnameOf(name) : parked?.hostname;
-    const { sock, where } = await this.links.probeSocket(subnet.text);
     let lease: DhcpLease;
     try {
       lease = await acquire(sock, {
@@ -196,14 +203,15 @@ export class DhcpAddresses {
   }
 
   /**
-   * The parked lease the next start takes: the one of `mac` (a name's), else the lowest address's, as Docker's
-   * IPAM hands out the lowest free address (its container's own, when one container stopped and starts).
+   * The parked lease the next start takes: the one of `clientId` (a name's), else the lowest address's, as
+   * Docker's IPAM hands out the lowest free address (its container's own, when one container stopped and starts).
+   * By client-id, not MAC: ipvlan containers share one MAC.
    */
-  private unpark(space: string, subnet: Subnet, mac?: string): DhcpLease | undefined {
+  private unpark(space: string, subnet: Subnet, clientId?: Buffer): DhcpLease | undefined {
     let best: [string, Held, bigint] | undefined;
     for (const [k, r] of this.records) {
       if (r.state !== 'parked' || r.space !== space || r.subnet.text !== subnet.text) continue;
-      if (mac !== undefined && r.lease.mac !== mac) continue;
+      if (clientId !== undefined && r.lease.clientId !== clientId.toString('hex')) continue;
       const v = parseAddress(r.lease.address).value;
       if (!best || v < best[2]) best = [k, r, v];
     }

@@ -51,7 +51,7 @@ async function vlanNet(t: TestContext, name: string, parent: string, ...opts: st
   t.skip(
     kernelLacks(
       '802.1q vlan',
-      "(network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver's vlan work under a stock kernel in the VM (test/vm)",
+      '(network create: KERNEL_FEATURE_MISSING); test/vm/docker-in-vm.test.ts runs vlan parents with a real dockerd under a stock kernel in the VM (vlan-lifecycle, vlan-isolation, vlan-mtu)',
     ),
   );
   return false;
@@ -130,7 +130,7 @@ scenario("Subinterface (vlan): a user-made vlan parent survives the network's re
     return t.skip(
       kernelLacks(
         '802.1q vlan',
-        `(ip link add ... type vlan: ${r.stderr.trim()}); test/drivers/driver.test.ts runs the driver's vlan work under a stock kernel in the VM (test/vm)`,
+        `(ip link add ... type vlan: ${r.stderr.trim()}); test/vm/docker-in-vm.test.ts runs vlan parents with a real dockerd under a stock kernel in the VM (vlan-lifecycle, vlan-isolation, vlan-mtu)`,
       ),
     );
   }
@@ -467,7 +467,7 @@ async function ipvlanNet(t: TestContext, name: string, mode: 'l2' | 'l3', ...opt
   t.skip(
     kernelLacks(
       'ipvlan',
-      "(network create: KERNEL_FEATURE_MISSING); test/drivers/driver.test.ts runs the driver's ipvlan work under a stock kernel in the VM (test/vm)",
+      '(network create: KERNEL_FEATURE_MISSING); test/vm/docker-in-vm.test.ts runs ipvlan networks with a real dockerd under a stock kernel in the VM (ipvlan-l2, ipvlan-l3, ipvlan-l3s, ...)',
     ),
   );
   return false;

@@ -78,10 +78,11 @@ class FakeServer {
   }
 }
 
-async function setup(keepMs?: number) {
+/** sharedMac: an ipvlan network, whose containers all carry the parent's MAC. */
+async function setup(keepMs?: number, sharedMac?: string) {
   const server = new FakeServer();
   const links: DhcpLinks = {
-    probeSocket: async () => ({ sock: server.socket(), where: 'a fake probe link' }),
+    probeSocket: async () => ({ sock: server.socket(), where: 'a fake probe link', ...(sharedMac && { sharedMac }) }),
     containerSocket: async () => undefined,
   };
   const ipam = new Ipam(new MemoryStore(), { dhcp: links, ...(keepMs !== undefined && { dhcpKeepMs: keepMs }) });
@@ -145,4 +146,27 @@ test("keepMs 0: released at once, as before; with a name, the name's own parked 
   await named.stop(db);
   assert.equal(await named.start('db'), db, "db's own, although web's address is lower");
   assert.equal(await named.start('web'), web);
+});
+
+test("ipvlan: every lease has the parent's MAC and a type-0 client-id of its own; a name finds its own", async (t) => {
+  const parent = '02:11:22:33:44:55';
+  const { ipam, server, start, stop } = await setup(undefined, parent);
+  t.after(() => ipam.close());
+  const [a, b, web] = [await start(), await start(), await start('web')];
+  assert.deepEqual(
+    [a, b, web].map((x) => x.split(' ')[1]),
+    [parent, parent, parent],
+  );
+  assert.equal(new Set([a, b, web].map((x) => x.split(' ')[0])).size, 3, 'three addresses: three clients');
+  const ids = [...server.byClient.keys()];
+  assert.equal(ids.length, 3);
+  for (const id of ids) assert.match(id, /^00[0-9a-f]{12}$/, 'type 0 + 6 bytes');
+  assert.ok(
+    server.seen.every((s) => s.split(' ')[1] === parent),
+    'chaddr is the parent MAC',
+  );
+  // The name's parked lease goes to the name, not to the lowest address (all three share the MAC).
+  await Promise.all([stop(a), stop(web)]);
+  assert.equal(await start('web'), web);
+  assert.equal(await start(), a);
 });

@@ -1,8 +1,10 @@
 // Runs a command under a stock Debian kernel in a qemu VM (TCG software emulation), for the link kinds this
 // machine's kernel lacks (dummy, 802.1q vlan, ipvlan). The guest is a busybox initramfs that loads the needed
-// modules, mounts the host's root read-only over 9p and chroots into it, so it runs this machine's node,
-// iproute2 and the project as they are. The command's output and exit code come back through a second,
-// writable 9p share (a temp dir), not the serial console: no framing to parse, no kernel messages mixed in.
+// modules, mounts the host's root read-only over 9p and chroots into it (or, with realRoot, makes it the root),
+// so it runs this machine's node, iproute2 and the project as they are. The command's output and exit code come
+// back through a second, writable 9p share (a temp dir), not the serial console: no framing to parse, no kernel
+// messages mixed in. KVM: a KVM boot hangs on this machine's kind before the first console line (qemu 7.2, also
+// with -cpu host,-arch-capabilities; -cpu host alone aborts on MSR 0x10a), so `accel` stays tcg by default.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +20,7 @@ export interface VmResult {
   exitCode: number;
   /** The guest's serial console (kernel and init messages): for diagnosing a failed boot. */
   console: string;
-  /** Wall time: command (guest clock), boot = total minus command (initramfs, qemu, boot, power-off), total. */
+  /** Wall time: command, boot = total minus command (initramfs, qemu, boot, power-off), total. */
   timing: { bootMs: number; commandMs: number; totalMs: number };
   /** killWhen said so and qemu was killed: exitCode is -1, stdout and stderr hold what the guest wrote so far. */
   killed: boolean;
@@ -38,6 +40,14 @@ export interface VmOptions {
    * at once with SIGKILL (a power cut for the guest) and runInVm resolves with `killed: true`.
    */
   killWhen?: (console: string) => boolean;
+  /** Guest memory; default 1024 MiB (a guest running dockerd needs more: test/vm/docker-in-vm.test.ts). */
+  memoryMiB?: number;
+  /** qemu's accelerator; default tcg (a KVM boot once hung on this machine's kind, shared/lab.md). */
+  accel?: 'tcg' | 'kvm';
+  /** vCPUs; default 1 (see the qemu arguments). */
+  cpus?: number;
+  /** Make the host share the guest's root (switch_root) instead of chrooting into it: see switchRootTail. */
+  realRoot?: boolean;
 }
 
 /** What a guest needs to mount an ext4 file system on a virtio disk (crc32c: ext4's checksums, a soft dependency). */
@@ -227,7 +237,7 @@ function uncompressedKernel(k: Kernel, dir: string): string {
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function initScript(modules: string[], command: string[], env: Record<string, string>): string {
+function initScript(modules: string[], command: string[], env: Record<string, string>, realRoot: boolean): string {
   for (const k of Object.keys(env))
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${JSON.stringify(k)}`);
   const guestEnv = {
@@ -240,6 +250,7 @@ function initScript(modules: string[], command: string[], env: Record<string, st
   // requires took 5 to 9 s instead of about 1 s (it re-reads the 90 MB node binary). msize: fewer round trips.
   // The results share stays uncached so that what the guest writes reaches the host before the reboot.
   const p9 = 'trans=virtio,version=9p2000.L,msize=512000';
+  const run = commandLine(command, guestEnv);
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -260,17 +271,50 @@ mkdir -p /project; mount -o bind /host${shq(projectRoot)} /project
 mount -t tmpfs run /host/run; mount -t tmpfs tmp /host/tmp
 [ -d /host${shq(projectRoot)} ] || { mkdir -p /host${shq(projectRoot)}; mount -o bind /project /host${shq(projectRoot)}; }
 ip link set lo up
-cut -d' ' -f1 /proc/uptime > /results/start
-# Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
-env -i ${Object.entries(guestEnv)
+${realRoot ? switchRootTail(run) : chrootTail(run)}`;
+}
+
+/** The command as the guest runs it, from the project root, with exactly the given environment. */
+function commandLine(command: string[], env: Record<string, string>): string {
+  return `env -i ${Object.entries(env)
     .map(([k, v]) => `${k}=${shq(v)}`)
     .join(' ')} \\
-  chroot /host /bin/sh -c 'cd "$0" && exec "$@"' ${[projectRoot, ...command].map(shq).join(' ')} \\
+  /bin/sh -c 'cd "$0" && exec "$@"' ${[projectRoot, ...command].map(shq).join(' ')}`;
+}
+
+function chrootTail(run: string): string {
+  return `cut -d' ' -f1 /proc/uptime > /results/start
+# Applets would shadow host binaries of the same name (ip, ...), so the command runs inside the chroot.
+chroot /host ${run} \\
   > /results/stdout 2> /results/stderr < /dev/null
 echo $? > /results/rc
 cut -d' ' -f1 /proc/uptime > /results/end
 sync
 reboot -f
+`;
+}
+
+/**
+ * The host share becomes the guest's root (switch_root), with the results share moved under its /run. A chroot
+ * is not enough for programs that enter mount namespaces (nsenter --mount, unshare --mount, as the lab's
+ * dockerd hosts do): entering one sets the root to the namespace's root, which would be the initramfs.
+ * The second stage runs under the host's /bin/sh and powers off with the host's static busybox.
+ */
+function switchRootTail(run: string): string {
+  const r = '/run/macnet-vm/results';
+  const stage2 = `cut -d' ' -f1 /proc/uptime > ${r}/start
+${run} \\
+  > ${r}/stdout 2> ${r}/stderr < /dev/null
+echo $? > ${r}/rc
+cut -d' ' -f1 /proc/uptime > ${r}/end
+sync
+/bin/busybox reboot -f
+`;
+  return `mkdir -p /host${r}
+mount --move /results /host${r} || { echo "macnet-vm: moving the results share failed"; reboot -f; }
+cat > /host/run/macnet-vm/stage2 <<'MACNET_STAGE2'
+${stage2}MACNET_STAGE2
+exec switch_root /host /bin/sh /run/macnet-vm/stage2
 `;
 }
 
@@ -347,20 +391,20 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
         readModule(path.join(kernel.moduleDir, m)),
         0o644,
       );
-    cpio.file('init', Buffer.from(initScript(modules, opts.command, opts.env ?? {})));
+    cpio.file('init', Buffer.from(initScript(modules, opts.command, opts.env ?? {}, !!opts.realRoot)));
     const initrd = path.join(dir, 'initrd.cpio');
     fs.writeFileSync(initrd, cpio.build()); // uncompressed: gunzip under TCG would cost more than it saves
 
     const args = [
       // One vCPU: on a 2-core host a second one measured no faster (it competes with qemu's 9p I/O thread).
       '-accel',
-      'tcg',
+      opts.accel ?? 'tcg',
       '-cpu',
-      'max',
+      opts.accel === 'kvm' ? 'host' : 'max',
       '-smp',
-      '1',
+      String(opts.cpus ?? 1),
       '-m',
-      '1024',
+      String(opts.memoryMiB ?? 1024),
       '-nodefaults',
       '-no-user-config',
       '-display',
@@ -441,7 +485,11 @@ export async function runInVm(opts: VmOptions): Promise<VmResult> {
     if (rc === undefined)
       throw new Error(`the VM ended (qemu status ${status}) before the command finished; console tail:\n${tail()}`);
     const totalMs = Date.now() - started;
-    const commandMs = Math.round((Number(read('end')) - Number(read('start'))) * 1000);
+    // The host's clock: the modification times of the marker files the guest wrote through the share. The guest's
+    // own clock (the uptimes they hold) fell behind by minutes while the host was loaded (a starved vCPU loses
+    // timer ticks): the VM Docker suite took 495 s by it, in a run of 685 s by the host's (load average 20).
+    const mtime = (f: string) => fs.statSync(path.join(results, f)).mtimeMs;
+    const commandMs = Math.round(mtime('end') - mtime('start'));
     const stdout = read('stdout') ?? '';
     const stderr = read('stderr') ?? '';
     return {
