@@ -150,7 +150,7 @@ export class NetworkDriver {
   }
 
   createNetwork(req: CreateNetworkRequest): Promise<NetworkConfig> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       const c = parseNetworkRequest(req);
       await this.awaitReaped();
       const existing = await this.state.network(c.id);
@@ -183,7 +183,7 @@ export class NetworkDriver {
   }
 
   deleteNetwork(networkId: string): Promise<void> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       const parent = (await this.state.network(networkId))?.config.parent.name;
       if (parent) await this.hostAccess.detach(networkId, parent);
       await this.awaitReaped();
@@ -195,7 +195,7 @@ export class NetworkDriver {
   }
 
   createEndpoint(input: CreateEndpointInput): Promise<EndpointRecord> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       const c = await this.config(input.networkId, 'CreateEndpoint');
       if (!(await this.state.endpoint(input.networkId, input.endpointId))) {
         const mine = await this.hostAccess.hostAddressOf(c);
@@ -242,7 +242,7 @@ export class NetworkDriver {
   }
 
   join(networkId: string, endpointId: string, sandboxKey: string): Promise<JoinResult> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       const c = await this.config(networkId, 'Join');
       const ep = await this.state.endpoint(networkId, endpointId);
       if (!ep)
@@ -282,7 +282,7 @@ export class NetworkDriver {
 
   /** Idempotent. dockerd moves the link back to the host (or the kernel deletes it with the namespace). */
   leave(networkId: string, endpointId: string): Promise<void> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       const ep = await this.state.endpoint(networkId, endpointId);
       await this.hostAccess.leave((await this.state.network(networkId))?.config, ep);
       if (ep?.sandboxKey) {
@@ -301,7 +301,7 @@ export class NetworkDriver {
    * child per parent), shutdown. A daemon killed in between leaves the link for reconcile() at the next start.
    */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
-    return this.durably(async () => {
+    return this.lock.run(async () => {
       await this.hostAccess.leave(
         (await this.state.network(networkId))?.config,
         await this.state.endpoint(networkId, endpointId),
@@ -316,17 +316,6 @@ export class NetworkDriver {
       this.reaping.add(p);
       void p.finally(() => this.reaping.delete(p));
     });
-  }
-
-  /**
-   * Runs a call that writes records under the driver's lock, then makes its writes durable before it answers
-   * (store.sync(), outside the lock so that concurrent calls share one fsync): a power cut after dockerd has
-   * the answer must not lose the network or endpoint it was told of (docs/ipam.md, "Durability").
-   */
-  private async durably<T>(fn: () => Promise<T>): Promise<T> {
-    const out = await this.lock.run(fn);
-    await this.state.store.sync();
-    return out;
   }
 
   private async awaitReaped(): Promise<void> {
