@@ -11,6 +11,7 @@ import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { run, sh } from '../lab/sh';
+import { scanAsUser } from '../lab/readme';
 
 const MAIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 let lab: Lab;
@@ -44,18 +45,7 @@ after(async () => {
   await lab?.destroy();
 });
 
-/** bin/macnet scan in the host's namespaces; the daemon's socket is at the default /run/docker/plugins there. */
-const scan = (h: LabHost, ...args: string[]) =>
-  run('nsenter', [
-    `--net=${h.ns.path}`,
-    `--mount=${h.mountNs}`,
-    process.execPath,
-    MAIN,
-    'scan',
-    ...args,
-    '--docker-host',
-    `unix://${h.dockerSocket}`,
-  ]);
+const scan = scanAsUser;
 const inspect = async (h: LabHost, c: string) => {
   const r = await h.docker(
     'inspect',

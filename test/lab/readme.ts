@@ -59,3 +59,20 @@ export async function runAsUser(
     fs.rmSync(bin, { recursive: true, force: true });
   }
 }
+
+/**
+ * `macnet scan` as a user runs it: this checkout's bin/macnet in the host's namespaces, against its dockerd (the
+ * daemon's socket is at the default /run/docker/plugins there).
+ */
+export function scanAsUser(host: LabHost, ...args: string[]): Promise<RunResult> {
+  return run('nsenter', [
+    `--net=${host.ns.path}`,
+    `--mount=${host.mountNs}`,
+    process.execPath,
+    path.join(projectRoot, 'bin', 'macnet'),
+    'scan',
+    ...args,
+    '--docker-host',
+    `unix://${host.dockerSocket}`,
+  ]);
+}

@@ -1,13 +1,9 @@
 // Guest scenarios: ipvlan and the host and the LAN around it: host access (IPv4 and IPv6), `macnet scan`.
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import type { Row } from '../../../src/drivers/inventory';
-import { LAN, type LabHost } from '../../lab/lab';
-import { run } from '../../lab/sh';
-import { projectRoot } from '../../lab/vm';
+import { LAN } from '../../lab/lab';
 import { address, g, hostLinks, mknet, nsPing, ok, onCleanUp, reaches, scenario, start } from './fixture';
-
-const MAIN = path.join(projectRoot, 'bin', 'macnet');
+import { scanAsUser } from '../../lab/readme';
 
 scenario('ipvlan-host-access', async () => {
   const { h1 } = g();
@@ -56,18 +52,7 @@ scenario('ipvlan-host-access', async () => {
   await reaches(h1, 'c1', LAN.router6);
 });
 
-/** bin/macnet scan as a user runs it: in the host's namespaces, against its dockerd and daemon. */
-const scan = (h: LabHost, ...args: string[]) =>
-  run('nsenter', [
-    `--net=${h.ns.path}`,
-    `--mount=${h.mountNs}`,
-    process.execPath,
-    MAIN,
-    'scan',
-    ...args,
-    '--docker-host',
-    `unix://${h.dockerSocket}`,
-  ]);
+const scan = scanAsUser;
 
 scenario('ipvlan-scan', async (t) => {
   const { lab, h1, h2 } = g();
