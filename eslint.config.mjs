@@ -31,8 +31,6 @@ const LAYERS = {
 const EXCEPTIONS = {
   // Types only: DhcpLinks (the driver's DHCP sockets, handed to the IPAM by the daemon) and LeaseRecord.
   'src/drivers/driver.ts': ['ipam/dhcp'],
-  // Host access picks the host's address with the IPAM's bigint address arithmetic (parseCidrBig, usableRange).
-  'src/drivers/host-address.ts': ['ipam/cidr'],
   // `macnet scan` reads the IPAM's sticky-name records (lastAddresses) to name stopped containers.
   'src/drivers/scan.ts': ['ipam/sticky'],
 };

@@ -10,7 +10,7 @@
 // network being created or removed has its pool and its driver record out of step for a moment.
 import type { NetworkDriver } from '../drivers/driver';
 import type { Ipam } from '../ipam/ipam';
-import { formatAddress, parseAddress, parseCidrBig } from '../ipam/cidr';
+import { formatAddress, parseAddress, parseCidrBig } from '../types/address';
 import type { Logger } from '../log';
 
 export interface ReclaimDeps {

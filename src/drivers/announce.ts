@@ -5,7 +5,7 @@
 import { checkNetnsFile, ETH_P_ARP, ETH_P_IPV6, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import { announce } from '../probe/prober';
-import { parseCidr } from '../types/ip';
+import { parseCidr } from '../types/address';
 
 export async function announceWhenUp(
   sandboxKey: string,

@@ -3,7 +3,7 @@
 // exist, its MTU) or the other networks (overlap, sharing) are in network.ts; everything here is pure.
 import { clip, MacnetError } from '../errors';
 import type { IpvlanFlag, IpvlanMode, MacvlanMode } from '../kernel';
-import { type Family, canonicalIp, networkOf, parseCidr } from '../types/ip';
+import { type Family, canonicalIp, networkOf, parseCidr } from '../types/address';
 import { IFNAME_MAX } from '../kernel/validate';
 
 export type DriverKind = 'macvlan' | 'ipvlan';

@@ -18,7 +18,7 @@ import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './
 import { DriverState, type EndpointRecord, endpointKey } from './state';
 import { announceWhenUp } from './announce';
 import { LanGuard, PROBE_LINK_PATTERN } from './lan';
-import { cidrContains, parseCidr } from '../types/ip';
+import { cidrContains, parseCidr } from '../types/address';
 import type { DhcpLinks, LeaseRecord } from '../ipam/dhcp';
 import { HOST_LINK_PATTERN, HostAccess } from './host-access';
 

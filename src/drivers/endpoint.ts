@@ -3,7 +3,8 @@
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
-import { MAC_SIGNATURE, cidrContains, macFirstOctet, parseCidr, signedMac } from '../types/ip';
+import { cidrContains, parseCidr } from '../types/address';
+import { MAC_SIGNATURE, macFirstOctet, signedMac } from '../types/mac';
 import type { NetworkConfig } from './config';
 import { type DriverState, type EndpointRecord, endpointKey } from './state';
 
@@ -14,7 +15,7 @@ import { type DriverState, type EndpointRecord, endpointKey } from './state';
 export const ENDPOINT_LINK_PATTERN = /^mn[0-9a-f]{11}$/;
 export const endpointLinkName = (endpointId: string): string => `mn${endpointId.slice(0, 11).toLowerCase()}`;
 
-export { MAC_SIGNATURE } from '../types/ip';
+export { MAC_SIGNATURE } from '../types/mac';
 
 /** A random MAC with macnet's signature as first octet. */
 export const randomMac = (): string => signedMac(MAC_SIGNATURE);

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { EventStream, Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
-import { parseCidr } from '../types/ip';
+import { parseCidr } from '../types/address';
 import type { NetworkConfig } from './config';
 import { hostAddresses, type AddressDeps } from './host-address';
 import { type DriverState, type EndpointRecord, type HostAccessRecord, hostAccessKey, putJson } from './state';

@@ -8,9 +8,7 @@
 // the last it reaches; an endpoint that gets the host's address anyway is refused at CreateEndpoint.
 import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
-import type { Family } from '../types/ip';
-import { cidrContains, parseCidr } from '../types/ip';
-import { formatAddress, parseCidrBig, usableRange } from '../ipam/cidr';
+import { type Family, cidrContains, formatAddress, parseCidr, parseCidrBig, usableRange } from '../types/address';
 import type { NetworkConfig } from './config';
 import type { LanGuard } from './lan';
 import type { DriverState } from './state';

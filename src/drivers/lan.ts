@@ -9,7 +9,7 @@ import type { Logger } from '../log';
 import { LinkProber, type ProbeResult, type SweepOptions } from '../probe/prober';
 import type { NetworkConfig } from './config';
 import type { DriverState } from './state';
-import { PROBE_MAC_SIGNATURE, signedMac } from '../types/ip';
+import { PROBE_MAC_SIGNATURE, signedMac } from '../types/mac';
 
 /** How long a just-allocated address is defended by the probe link (its container answers long before). */
 const CLAIM_MS = 30_000;
@@ -26,7 +26,7 @@ export const probeLinkName = (parent: string): string =>
  * own value, because a probe link answers other hosts' probes for addresses it defends; `macnet scan` on
  * another host then says "reserved by macnet" rather than "container".
  */
-export { PROBE_MAC_SIGNATURE } from '../types/ip';
+export { PROBE_MAC_SIGNATURE } from '../types/mac';
 
 /** An address of this host, on any of its links (parent, host-access link, others). */
 export interface HostAddress {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { MacnetError, isMacnetError } from '../errors';
 import type { Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
-import { cidrsOverlap } from '../types/ip';
+import { cidrsOverlap } from '../types/address';
 import { ENDPOINT_LINK_PATTERN, endpointLinkName } from './endpoint';
 import type { NetworkConfig } from './config';
 import { type DriverState, type ParentRecord, networkKey, parentKey, putJson } from './state';

@@ -5,7 +5,7 @@
 // containers' last ones) are asked.
 import { MacnetError } from '../errors';
 import { lastAddresses } from '../ipam/sticky';
-import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/ip';
+import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/address';
 import { type Known, type Row, classify } from './inventory';
 import type { LanGuard } from './lan';
 import type { DriverState } from './state';

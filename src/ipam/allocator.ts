@@ -6,11 +6,11 @@
 // changed by two operations at once.
 import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
-import { formatAddress, usableRange, type Subnet } from './cidr';
+import { formatAddress, usableRange, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
 import { addressKey, type AddressRecord } from './keys';
 import { WARM_SIZE, WarmSet } from './warm';
-import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/ip';
+import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from. */
 export interface DynamicRange {

@@ -13,8 +13,8 @@ import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, rel
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
-import { MAC_SIGNATURE, signedMac } from '../types/ip';
-import { parseAddress, type Subnet } from './cidr';
+import { MAC_SIGNATURE, signedMac } from '../types/mac';
+import { parseAddress, type Subnet } from '../types/address';
 import { LEASES, leaseKey, leasePrefix } from './keys';
 
 /** What the DHCP client needs of the network side: sockets on the right links (the driver knows them). */

@@ -20,7 +20,7 @@ import {
   usableRange,
   type Address,
   type Subnet,
-} from './cidr';
+} from '../types/address';
 import {
   ADDRESSES,
   POOLS,

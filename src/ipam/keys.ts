@@ -7,7 +7,7 @@
 // CIDRs are written with '_' for '/' ("198.18.0.0_16") so that a key's '/'s separate exactly its fields.
 // Addresses are keyed per address space + subnet, not per pool: pools on the same subnet with different
 // ip-ranges share one set of addresses, and creating the address key is the atomic reservation.
-import type { Subnet } from './cidr';
+import type { Subnet } from '../types/address';
 
 export const POOLS = 'ipam/pools/';
 export const CURSORS = 'ipam/cursors/';

@@ -2,7 +2,7 @@
 // (Pool), --ip-range (SubPool) and the V6 flag; and the choice of a subnet from the default pools when Docker
 // sends no Pool (`docker network create` without --subnet).
 import { clip, MacnetError } from '../errors';
-import { alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet } from './cidr';
+import { alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet } from '../types/address';
 
 export const LOCAL_SPACE = 'LocalDefault';
 export const GLOBAL_SPACE = 'GlobalDefault';

@@ -4,7 +4,7 @@
 // names a stopped container's silent address from the same records.
 import type { Store } from '../store/types';
 import type { DynamicRange, LanProbe, SubnetSpace } from './allocator';
-import { parseAddress } from './cidr';
+import { parseAddress } from '../types/address';
 import { STICKY } from './keys';
 import { pruneAtLoad, staleStickies } from './sticky-prune';
 

@@ -1,6 +1,6 @@
 // IPv4 and IPv6 addresses on links.
 import { MacnetError } from '../errors';
-import { type Family, parseCidr } from '../types/ip';
+import { type Family, parseCidr } from '../types/address';
 import { kernelError } from './errors';
 import { describeLink, type LinkRef, type Links } from './links';
 import { type Address, decodeAddress, encodeAddress, encodeIfaddrmsg } from './nl/addr-codec';

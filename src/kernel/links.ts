@@ -1,6 +1,6 @@
 // Links: list, get, create (macvlan, macvtap, ipvlan, vlan, veth, bridge, dummy), change, move, delete.
 import { MacnetError } from '../errors';
-import { macToBytes } from '../types/ip';
+import { macToBytes } from '../types/mac';
 import { featureMissing, kernelError } from './errors';
 import { describeNetns, type NetnsRef, openNetnsFd } from './netns';
 import * as C from './nl/constants';

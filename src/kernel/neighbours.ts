@@ -1,6 +1,6 @@
 // The neighbour (ARP / NDP) table.
 import { MacnetError } from '../errors';
-import { type Family, ipFamily } from '../types/ip';
+import { type Family, ipFamily } from '../types/address';
 import { kernelError } from './errors';
 import { describeLink, type LinkRef, type Links } from './links';
 import * as C from './nl/constants';

@@ -1,7 +1,7 @@
 // AF_PACKET sockets on one link of any namespace: ARP probes, gratuitous ARP, neighbour discovery and DHCP
 // (later issues) send and receive whole frames without a helper process.
 import { EventEmitter } from 'node:events';
-import { bytesToMac, macToBytes } from '../types/ip';
+import { bytesToMac, macToBytes } from '../types/mac';
 import { addon } from './addon';
 import { fromAddon } from './errors';
 import * as C from './nl/constants';

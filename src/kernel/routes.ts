@@ -1,6 +1,6 @@
 // Routes: device routes, gateway routes, onlink, metric, tables.
 import { MacnetError } from '../errors';
-import { type Family, ipFamily, parseCidr } from '../types/ip';
+import { type Family, ipFamily, parseCidr } from '../types/address';
 import { kernelError } from './errors';
 import { describeLink, type LinkRef, type Links } from './links';
 import * as C from './nl/constants';

@@ -1,7 +1,8 @@
 // ARP (RFC 826, probes and announcements per RFC 5227) and IPv6 neighbour discovery (RFC 4861 NS/NA, DAD per
 // RFC 4862) as bytes. Pure: sockets are the prober's business. Frames are link-layer payloads (the packet
 // socket is SOCK_DGRAM, so the kernel adds and strips the Ethernet header).
-import { bytesToIp, bytesToMac, ipToBytes, macToBytes } from '../types/ip';
+import { bytesToIp, ipToBytes } from '../types/address';
+import { bytesToMac, macToBytes } from '../types/mac';
 
 export const ARP_REQUEST = 1;
 export const ARP_REPLY = 2;

@@ -3,7 +3,7 @@
 // (PROBE_WAIT, 3 probes 1-2 s apart, ANNOUNCE_WAIT); a container start cannot wait that long, so macnet
 // sends `count` probes spread over a bounded window (default 3 in 300 ms) — any answer in that window is
 // a conflict, and a LAN device that stays silent longer is caught by the background re-probes instead.
-import { ipFamily } from '../types/ip';
+import { ipFamily } from '../types/address';
 import { type Pacer, sweepPacer } from './pacer';
 import {
   ARP_REPLY,

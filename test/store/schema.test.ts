@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { DriverState } from '../../src/drivers/state';
 import { isMacnetError } from '../../src/errors';
-import { parseCidrBig } from '../../src/ipam/cidr';
+import { parseCidrBig } from '../../src/types/address';
 import type { LeaseRecord } from '../../src/ipam/dhcp';
 import { Ipam } from '../../src/ipam/ipam';
 import { leaseKey, stickyKey } from '../../src/ipam/keys';

@@ -1,7 +1,7 @@
 // struct ifaddrmsg + IFA_* attributes <-> typed addresses.
 import { type Attr, bytes, getStr, getU32, parseAttrs, u32 } from './attrs';
 import * as C from './constants';
-import { bytesToIp, type Family, ipToBytes } from '../../types/ip';
+import { bytesToIp, type Family, ipToBytes } from '../../types/address';
 
 export interface Address {
   readonly family: Family;

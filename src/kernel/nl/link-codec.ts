@@ -19,7 +19,7 @@ import {
   u8,
 } from './attrs';
 import * as C from './constants';
-import { bytesToMac } from '../../types/ip';
+import { bytesToMac } from '../../types/mac';
 
 export type MacvlanMode = 'private' | 'vepa' | 'bridge' | 'passthru' | 'source';
 export type IpvlanMode = 'l2' | 'l3' | 'l3s';

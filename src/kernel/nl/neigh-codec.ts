@@ -1,7 +1,8 @@
 // struct ndmsg + NDA_* attributes <-> typed neighbour entries.
 import { type Attr, bytes, parseAttrs } from './attrs';
 import * as C from './constants';
-import { bytesToIp, bytesToMac, type Family, ipToBytes, macToBytes } from '../../types/ip';
+import { bytesToIp, type Family, ipToBytes } from '../../types/address';
+import { bytesToMac, macToBytes } from '../../types/mac';
 
 export type NeighState =
   'incomplete' | 'reachable' | 'stale' | 'delay' | 'probe' | 'failed' | 'noarp' | 'permanent' | 'none';

@@ -1,7 +1,7 @@
 // struct rtmsg + RTA_* attributes <-> typed routes.
 import { type Attr, bytes, getU32, parseAttrs, u32 } from './attrs';
 import * as C from './constants';
-import { bytesToIp, type Family, ipToBytes } from '../../types/ip';
+import { bytesToIp, type Family, ipToBytes } from '../../types/address';
 
 export type RouteScope = 'universe' | 'link' | 'host' | number;
 export type RouteType = 'unicast' | 'local' | 'broadcast' | 'multicast' | number;

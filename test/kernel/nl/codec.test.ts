@@ -19,7 +19,7 @@ import { decodeLink, encodeCreateAttrs, encodeIfinfomsg, encodeSetLink } from '.
 import { decodeAddress, encodeAddress } from '../../../src/kernel/nl/addr-codec';
 import { decodeRoute, encodeRoute } from '../../../src/kernel/nl/route-codec';
 import { decodeNeighbour, encodeNeighbour } from '../../../src/kernel/nl/neigh-codec';
-import { macToBytes } from '../../../src/types/ip';
+import { macToBytes } from '../../../src/types/mac';
 
 function encode(attrs: Parameters<typeof encodeAttrs>[0]): Buffer {
   const b = Buffer.alloc(encodedLength(attrs));

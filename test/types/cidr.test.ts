@@ -12,7 +12,7 @@ import {
   subnetOf,
   unusableReason,
   usableRange,
-} from '../../src/ipam/cidr';
+} from '../../src/types/address';
 
 const net = (s: string) => parseCidrBig(s).subnet;
 const addr = (s: string) => parseAddress(s);

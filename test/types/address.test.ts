@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytesToIp, bytesToMac, canonicalIp, ipToBytes, macToBytes, parseCidr } from '../../src/types/ip';
+import { bytesToIp, canonicalIp, ipToBytes, parseCidr } from '../../src/types/address';
+import { bytesToMac, macToBytes } from '../../src/types/mac';
 
 test('IPv4 and IPv6 text round-trips through bytes', () => {
   for (const s of [
@@ -43,7 +44,7 @@ test('MAC addresses parse and format; bad ones are refused', () => {
 });
 
 test('networkOf, cidrsOverlap and cidrContains', async () => {
-  const { networkOf, cidrsOverlap, cidrContains } = await import('../../src/types/ip');
+  const { networkOf, cidrsOverlap, cidrContains } = await import('../../src/types/address');
   assert.equal(networkOf('198.18.15.77', 24), '198.18.15.0/24');
   assert.equal(networkOf('198.18.15.77', 0), '0.0.0.0/0');
   assert.equal(networkOf('2001:db8:15::77', 64), '2001:db8:15::/64');
