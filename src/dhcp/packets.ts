@@ -2,6 +2,7 @@
 // socket needs (the kernel adds only the Ethernet header). Pure: sockets and timing are client.ts's business.
 // Decoding never throws: a LAN carries anything, and a malformed frame must not end a lease.
 import { bytesToIp, ipToBytes } from '../types/address';
+import { internetChecksum, onesSum, transportChecksum } from '../types/checksum';
 import { bytesToMac, macToBytes } from '../types/mac';
 
 export const BOOTREQUEST = 1;
@@ -230,21 +231,9 @@ export function maskToPrefix(mask: string): number | undefined {
 
 // ---- IPv4 + UDP ----
 
-function sum16(parts: readonly Buffer[]): number {
-  let sum = 0;
-  for (const p of parts) for (let i = 0; i < p.length; i += 2) sum += (p[i]! << 8) + (p[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
-
 /** RFC 768 checksum over the pseudo-header and the UDP header + payload; 0 is sent as 0xffff. */
 export function udpChecksum(src: Buffer, dst: Buffer, udp: Buffer): number {
-  const pseudo = Buffer.alloc(12);
-  src.copy(pseudo, 0);
-  dst.copy(pseudo, 4);
-  pseudo.writeUInt8(17, 9);
-  pseudo.writeUInt16BE(udp.length, 10);
-  const c = ~sum16([pseudo, udp]) & 0xffff;
+  const c = transportChecksum(src, dst, 17, udp);
   return c === 0 ? 0xffff : c;
 }
 
@@ -273,7 +262,7 @@ export function encodeUdp(u: Udp): Buffer {
   ip.writeUInt8(17, 9);
   s.copy(ip, 12);
   d.copy(ip, 16);
-  ip.writeUInt16BE(~sum16([ip]) & 0xffff, 10);
+  ip.writeUInt16BE(internetChecksum([ip]), 10);
   return Buffer.concat([ip, udp]);
 }
 
@@ -290,7 +279,7 @@ export function decodeUdp(b: Buffer): Udp | undefined {
   const total = b.readUInt16BE(2);
   if (ihl < 20 || total < ihl + 8 || total > b.length || b[9] !== 17) return undefined;
   if ((b.readUInt16BE(6) & 0x3fff) !== 0) return undefined; // MF set or an offset: a fragment
-  if (sum16([b.subarray(0, ihl)]) !== 0xffff) return undefined;
+  if (onesSum([b.subarray(0, ihl)]) !== 0xffff) return undefined;
   const udp = b.subarray(ihl, total);
   const len = udp.readUInt16BE(4);
   if (len < 8 || len > udp.length) return undefined;

@@ -2,6 +2,7 @@
 // RFC 4862) as bytes. Pure: sockets are the prober's business. Frames are link-layer payloads (the packet
 // socket is SOCK_DGRAM, so the kernel adds and strips the Ethernet header).
 import { bytesToIp, ipToBytes } from '../types/address';
+import { transportChecksum } from '../types/checksum';
 import { bytesToMac, macToBytes } from '../types/mac';
 
 export const ARP_REQUEST = 1;
@@ -64,26 +65,11 @@ export function solicitedNode(target: string): { ip: string; mac: string } {
 
 export const ALL_NODES = { ip: 'ff02::1', mac: '33:33:00:00:00:01' };
 
-function checksum(src: Buffer, dst: Buffer, icmp: Buffer): number {
-  // RFC 4443 2.3: over the IPv6 pseudo-header (src, dst, length, next header 58) and the message.
-  const pseudo = Buffer.alloc(40);
-  src.copy(pseudo, 0);
-  dst.copy(pseudo, 16);
-  pseudo.writeUInt32BE(icmp.length, 32);
-  pseudo.writeUInt8(58, 39);
-  let sum = 0;
-  for (const part of [pseudo, icmp]) {
-    for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) + (part[i + 1] ?? 0);
-  }
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 function ipv6Packet(src: string, dst: string, icmp: Buffer): Buffer {
   const s = ipToBytes(src);
   const d = ipToBytes(dst);
   icmp.writeUInt16BE(0, 2);
-  icmp.writeUInt16BE(checksum(s, d, icmp), 2);
+  icmp.writeUInt16BE(transportChecksum(s, d, 58, icmp), 2); // RFC 4443 2.3
   const h = Buffer.alloc(40);
   h.writeUInt32BE(0x60000000, 0);
   h.writeUInt16BE(icmp.length, 4);
