@@ -8,6 +8,7 @@
 //   so their socket must be on the container's own interface, in the container's namespace.
 import { randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
+import type { FrameSocket } from '../types/socket';
 import {
   DHCPACK,
   DHCPDECLINE,
@@ -29,13 +30,6 @@ import {
   SERVER_PORT,
   CLIENT_PORT,
 } from './packets';
-
-/** What the client needs of a packet socket; src/kernel's PacketSocket (SOCK_DGRAM, ETH_P_IP) fits. */
-export interface DhcpSocket {
-  send(data: Buffer, dstMac: string): void;
-  on(event: 'packet', fn: (p: { data: Buffer; srcMac: string; pktType: number }) => void): unknown;
-  off(event: 'packet', fn: (p: { data: Buffer; srcMac: string; pktType: number }) => void): unknown;
-}
 
 /** A lease as the daemon persists it (plain JSON). Times are seconds relative to `obtainedAt`. */
 export interface DhcpLease {
@@ -119,7 +113,7 @@ interface Exchange<R> {
 type Outcome<R> = { result: R; sends: number } | { result: undefined; sends: number };
 
 /** Sends, retransmits on the gap schedule, and resolves with the first accepted reply or at the deadline. */
-function exchange<R>(sock: DhcpSocket, x: Exchange<R>, started: number): Promise<Outcome<R>> {
+function exchange<R>(sock: FrameSocket, x: Exchange<R>, started: number): Promise<Outcome<R>> {
   return new Promise((resolve, reject) => {
     let sends = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -239,7 +233,7 @@ function noAnswer(
  * REQUEST (the offered address was taken meanwhile) restarts once; a second NAK is DHCP_NAK, silence within
  * `timeoutMs` (default 5000) is DHCP_NO_ANSWER. The first OFFER wins (RFC 2131 4.4.1 allows any choice).
  */
-export async function acquire(sock: DhcpSocket, opts: AcquireOptions): Promise<DhcpLease> {
+export async function acquire(sock: FrameSocket, opts: AcquireOptions): Promise<DhcpLease> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const mac = opts.mac.toLowerCase();
   const started = Date.now();
@@ -347,7 +341,7 @@ export async function acquire(sock: DhcpSocket, opts: AcquireOptions): Promise<D
 }
 
 /** REQUEST with ciaddr (RFC 2131 4.3.2 RENEWING/REBINDING: no option 50, no option 54). */
-async function extend(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions, unicast: boolean): Promise<DhcpLease> {
+async function extend(sock: FrameSocket, lease: DhcpLease, opts: RenewOptions, unicast: boolean): Promise<DhcpLease> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const started = Date.now();
   const xid = newXid();
@@ -397,15 +391,15 @@ async function extend(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions, un
 }
 
 /** RENEWING: unicast to the server (its IP and the MAC its ACK came from). The returned lease replaces the old. */
-export const renew = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
+export const renew = (sock: FrameSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
   extend(sock, lease, opts, true);
 
 /** REBINDING: broadcast, any server may answer; the returned lease may name another server. */
-export const rebind = (sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
+export const rebind = (sock: FrameSocket, lease: DhcpLease, opts: RenewOptions = {}): Promise<DhcpLease> =>
   extend(sock, lease, opts, false);
 
 /** DHCPRELEASE, unicast to the server, sent once: the server does not answer (RFC 2131 4.4.6). */
-export function release(sock: DhcpSocket, lease: DhcpLease): void {
+export function release(sock: FrameSocket, lease: DhcpLease): void {
   const dhcp = encodeDhcp({
     xid: newXid(),
     ciaddr: lease.address,
@@ -423,7 +417,7 @@ export function release(sock: DhcpSocket, lease: DhcpLease): void {
  * DHCPDECLINE: the ACKed address is in use on the LAN (an ARP probe was answered). Broadcast from 0.0.0.0,
  * sent once (RFC 2131 4.4.1), from the probe link like acquire(): the address was never configured.
  */
-export function decline(sock: DhcpSocket, lease: Pick<DhcpLease, 'address' | 'serverId' | 'mac' | 'clientId'>): void {
+export function decline(sock: FrameSocket, lease: Pick<DhcpLease, 'address' | 'serverId' | 'mac' | 'clientId'>): void {
   const dhcp = encodeDhcp({
     xid: newXid(),
     chaddr: lease.mac,

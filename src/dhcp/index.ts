@@ -10,14 +10,5 @@ export {
   type AcquireOptions,
   type RenewOptions,
   type DhcpLease,
-  type DhcpSocket,
 } from './client';
-export {
-  LeaseKeeper,
-  times,
-  minRetryMs,
-  type LeaseKeeperOptions,
-  type KeeperClock,
-  type ClosableSocket,
-  type ExpiryReason,
-} from './keeper';
+export { LeaseKeeper, times, minRetryMs, type LeaseKeeperOptions, type KeeperClock, type ExpiryReason } from './keeper';

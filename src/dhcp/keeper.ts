@@ -5,9 +5,8 @@
 // attempt, in the container's namespace, and the keeper closes it when the attempt ends.
 import { EventEmitter } from 'node:events';
 import { isMacnetError } from '../errors';
-import { type DhcpLease, type DhcpSocket, INFINITE, rebind, type RenewOptions, renew } from './client';
-
-export type ClosableSocket = DhcpSocket & { close(): void };
+import type { FrameSocket } from '../types/socket';
+import { type DhcpLease, INFINITE, rebind, type RenewOptions, renew } from './client';
 
 /** Time as the keeper sees it; tests pass a fake to check the schedule without waiting. */
 export interface KeeperClock {
@@ -17,7 +16,7 @@ export interface KeeperClock {
 }
 
 export interface LeaseKeeperOptions {
-  socketFor(key: string, lease: DhcpLease): ClosableSocket | Promise<ClosableSocket>;
+  socketFor(key: string, lease: DhcpLease): FrameSocket | Promise<FrameSocket>;
   /** Bound of one renew or rebind exchange (retransmissions included); default 5000 ms. */
   requestTimeoutMs?: number;
   /** Names the lease's link in error messages; default `lease <key>`. */
@@ -25,8 +24,8 @@ export interface LeaseKeeperOptions {
   clock?: KeeperClock;
   /** The exchanges; replaced only by unit tests of the schedule. */
   client?: {
-    renew(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions): Promise<DhcpLease>;
-    rebind(sock: DhcpSocket, lease: DhcpLease, opts: RenewOptions): Promise<DhcpLease>;
+    renew(sock: FrameSocket, lease: DhcpLease, opts: RenewOptions): Promise<DhcpLease>;
+    rebind(sock: FrameSocket, lease: DhcpLease, opts: RenewOptions): Promise<DhcpLease>;
   };
 }
 
@@ -168,7 +167,7 @@ interface Entry {
   lease: DhcpLease;
   timer?: unknown;
   abort?: AbortController | undefined;
-  sock?: ClosableSocket | undefined;
+  sock?: FrameSocket | undefined;
   /** After a failed attempt: when to try again (RFC 2131 4.4.5 halving), instead of T1. */
   retryAt?: number | undefined;
 }

@@ -9,7 +9,8 @@
 // parked lease, with its MAC and client-id, so the server hands out the same address again: a restarted
 // container keeps its lease, as a restarted machine does. A lease nobody takes within `keepMs` (or before it
 // ends) is released to the server then. With engines that send the name, the name's own lease is taken.
-import { acquire, decline, type ClosableSocket, type DhcpLease, LeaseKeeper, release, times } from '../dhcp';
+import { acquire, decline, type DhcpLease, LeaseKeeper, release, times } from '../dhcp';
+import type { FrameSocket as ClosableSocket } from '../types/socket';
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';

@@ -4,6 +4,7 @@
 // sends `count` probes spread over a bounded window (default 3 in 300 ms) — any answer in that window is
 // a conflict, and a LAN device that stays silent longer is caught by the background re-probes instead.
 import { ipFamily } from '../types/address';
+import type { FrameSocket } from '../types/socket';
 import { type Pacer, sweepPacer } from './pacer';
 import {
   ARP_REPLY,
@@ -17,15 +18,6 @@ import {
   ICMPV6_NS,
   unsolicitedNa,
 } from './packets';
-
-/** What the prober needs of a packet socket (src/kernel PacketSocket fits; tests pass a fake). */
-export interface FrameSocket {
-  send(data: Buffer, dstMac: string): void;
-  on(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
-  off(event: 'packet', fn: (p: { data: Buffer; pktType: number; srcMac: string }) => void): unknown;
-  /** Delivers what the kernel has queued for the socket now, synchronously (see LinkProber.probe). */
-  flush?(): void;
-}
 
 export type ProbeResult =
   | { readonly free: true }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
+import { FakeSocket } from './fake-socket';
 import {
   ARP_REPLY,
   arpAnnounce,
@@ -51,16 +51,6 @@ test('solicited-node group and DAD probe / unsolicited NA decode back', () => {
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   assert.equal(sum, 0xffff);
 });
-
-class FakeSocket extends EventEmitter {
-  sent: { data: Buffer; dst: string }[] = [];
-  send(data: Buffer, dst: string) {
-    this.sent.push({ data, dst });
-  }
-  feed(data: Buffer, srcMac: string, pktType = 1) {
-    this.emit('packet', { data, srcMac, pktType });
-  }
-}
 
 test('prober: an answer marks the address held by that MAC; silence means free; own and outgoing frames are ignored', async () => {
   const s = new FakeSocket();

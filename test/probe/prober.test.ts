@@ -2,19 +2,9 @@
 // them takes the address for an owner of its own (exclusive), who then sees the other as a claimant.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
+import { FakeSocket } from './fake-socket';
 import { ARP_REPLY, decodeArp, encodeArp } from '../../src/probe/packets';
 import { LinkProber } from '../../src/probe/prober';
-
-class FakeSocket extends EventEmitter {
-  sent: { data: Buffer; dst: string }[] = [];
-  send(data: Buffer, dst: string) {
-    this.sent.push({ data, dst });
-  }
-  feed(data: Buffer, srcMac: string, pktType = 1) {
-    this.emit('packet', { data, srcMac, pktType });
-  }
-}
 
 const ME = '0e:00:00:00:00:aa';
 const W = { windowMs: 30, count: 1 };

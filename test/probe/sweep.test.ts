@@ -1,19 +1,9 @@
 // LinkProber.sweep with fake sockets: every reply counted, only replies to our own requests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
+import { FakeSocket } from './fake-socket';
 import { ARP_REPLY, ARP_REQUEST, arpProbe, decodeArp, encodeArp, unsolicitedNa } from '../../src/probe/packets';
 import { LinkProber } from '../../src/probe/prober';
-
-class FakeSocket extends EventEmitter {
-  sent: { data: Buffer; dst: string }[] = [];
-  send(data: Buffer, dst: string) {
-    this.sent.push({ data, dst });
-  }
-  feed(data: Buffer, srcMac: string, pktType = 1) {
-    this.emit('packet', { data, srcMac, pktType });
-  }
-}
 
 const ME = '0e:00:00:00:00:aa';
 const reply = (mac: string, ip: string, to = ME) =>
