@@ -6,6 +6,7 @@ import { handlers } from '../docker/handlers';
 import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
 import { PluginServer } from '../docker/server';
 import { NetworkDriver } from '../drivers/driver';
+import { DAEMON_POOLS, poolOption } from '../ipam/pools';
 import { Ipam } from '../ipam/ipam';
 import { Kernel, useProcSysNet } from '../kernel';
 import { assertPrivileges } from '../kernel/capabilities';
@@ -39,7 +40,7 @@ Options:
                                plugin: Docker mounts /proc/sys read-only there, and binds /proc/sys/net to DIR)
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
-                               default base=172.31.0.0/16,size=24 and base=fd6d:6163:6e65::/48,size=64)
+                               default ${DAEMON_POOLS.map(poolOption).join(' and ')})
 `;
 
 export interface DaemonOptions {
@@ -81,19 +82,18 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
       { option: 'log-level', value: given },
     );
   }
-  const pools = (
-    values['default-address-pool'] ?? ['base=172.31.0.0/16,size=24', 'base=fd6d:6163:6e65::/48,size=64']
-  ).map((p) => {
-    const m = /^base=([^,]+),size=(\d+)$/.exec(p);
-    if (!m)
-      throw new MacnetError(
-        'OPTION_INVALID',
-        `--default-address-pool ${JSON.stringify(p)} is not valid: write ` +
-          'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24',
-        { option: 'default-address-pool', value: p },
-      );
-    return { base: m[1]!, size: Number(m[2]) };
-  });
+  const pools =
+    values['default-address-pool']?.map((p) => {
+      const m = /^base=([^,]+),size=(\d+)$/.exec(p);
+      if (!m)
+        throw new MacnetError(
+          'OPTION_INVALID',
+          `--default-address-pool ${JSON.stringify(p)} is not valid: write ` +
+            'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24',
+          { option: 'default-address-pool', value: p },
+        );
+      return { base: m[1]!, size: Number(m[2]) };
+    }) ?? DAEMON_POOLS.map((p) => ({ ...p }));
   for (const [opt, dir] of [
     ['plugin-dir', values['plugin-dir']],
     ['state-dir', values['state-dir']],

@@ -1,3 +1,3 @@
 // The IPAM's public surface, for the Docker plugin's handlers and the CLI.
 export { Ipam, type AddressRequest, type IpamOptions } from './ipam';
-export { DEFAULT_POOLS, GLOBAL_SPACE, LOCAL_SPACE, type PoolRequest } from './pools';
+export { DAEMON_POOLS, DEFAULT_POOLS, GLOBAL_SPACE, poolOption, LOCAL_SPACE, type PoolRequest } from './pools';

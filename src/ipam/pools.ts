@@ -23,11 +23,26 @@ export interface DefaultPool {
   readonly size: number;
 }
 
-/** RFC 2544 benchmarking and RFC 3849 documentation space: never a real LAN's, so never a clash with one. */
+/**
+ * The library's default (`new Ipam(store)`): RFC 2544 benchmarking and RFC 3849 documentation space, never a
+ * real LAN's, so never a clash with one; the tests' ranges.
+ */
 export const DEFAULT_POOLS: readonly { base: string; size: number }[] = [
   { base: '198.18.128.0/17', size: 24 },
   { base: '2001:db8:ff00::/40', size: 64 },
 ];
+
+/**
+ * The daemon's default (docs/ipam.md): private and unique local ranges, which containers on a real host may use;
+ * 172.31.0.0/16 is the last /16 of Docker's own default pools.
+ */
+export const DAEMON_POOLS: readonly { base: string; size: number }[] = [
+  { base: '172.31.0.0/16', size: 24 },
+  { base: 'fd6d:6163:6e65::/48', size: 64 },
+];
+
+/** A default pool as `--default-address-pool` takes it: "base=172.31.0.0/16,size=24". */
+export const poolOption = (p: { base: string; size: number }): string => `base=${p.base},size=${p.size}`;
 
 export interface PoolRequest {
   addressSpace: string;

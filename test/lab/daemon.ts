@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_POOLS, poolOption } from '../../src/ipam/pools';
 
 // The command users run: bin/macnet from the checkout.
 const MAIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
@@ -116,10 +117,7 @@ export class Daemon {
       this.opts.stateDir,
       '--log-level',
       'debug',
-      '--default-address-pool',
-      'base=198.18.128.0/17,size=24',
-      '--default-address-pool',
-      'base=2001:db8:ff00::/40,size=64',
+      ...DEFAULT_POOLS.flatMap((p) => ['--default-address-pool', poolOption(p)]),
       ...this.opts.extraArgs,
     ];
     const env = { ...process.env, ...this.opts.env };
