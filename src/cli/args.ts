@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { MacnetError } from '../errors';
+import { fail, MacnetError } from '../errors';
 
 /** node:util parseArgs, strict, with its errors as INVALID_ARGUMENT naming the command. */
 export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>>(
@@ -29,10 +29,7 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options'
 /** An option naming a directory: absolute, and not under something that is not a directory. */
 export function directoryOption(option: string, dir: string): string {
   if (!path.isAbsolute(dir)) {
-    throw new MacnetError('OPTION_INVALID', `--${option} ${JSON.stringify(dir)} is not valid: give an absolute path`, {
-      option,
-      value: dir,
-    });
+    throw fail('OPTION_INVALID', { option, value: dir, valid: 'give an absolute path' });
   }
   // The closest existing ancestor must be a directory: "/dev/null/x" can never be made.
   for (let p = dir; ; p = path.dirname(p)) {
@@ -44,11 +41,7 @@ export function directoryOption(option: string, dir: string): string {
     }
     if (st) {
       if (st.isDirectory()) return dir;
-      throw new MacnetError(
-        'OPTION_INVALID',
-        `--${option} ${JSON.stringify(dir)} is not valid: ${p} is not a directory; give a directory's path`,
-        { option, value: dir },
-      );
+      throw fail('OPTION_INVALID', { option, value: dir, valid: `${p} is not a directory; give a directory's path` });
     }
     if (p === path.dirname(p)) return dir;
   }

@@ -1,7 +1,7 @@
 // `macnet daemon`: the Docker network + IPAM plugin. Wires the store, the IPAM service, the driver and the
 // plugin server together; SIGTERM/SIGINT let in-flight calls finish and exit 0.
 import * as path from 'node:path';
-import { isMacnetError, MacnetError } from '../errors';
+import { fail, isMacnetError } from '../errors';
 import { handlers } from '../docker/handlers';
 import { RECLAIM_CONFIRM_MS, scheduleReclaim } from '../docker/reclaim';
 import { PluginServer } from '../docker/server';
@@ -76,22 +76,21 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   const given = values['log-level'] ?? 'info';
   const level = given.toLowerCase();
   if (!(LEVELS as string[]).includes(level)) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `--log-level ${JSON.stringify(given)} is not valid: use one of ${LEVELS.join(', ')} (any case)`,
-      { option: 'log-level', value: given },
-    );
+    throw fail('OPTION_INVALID', {
+      option: 'log-level',
+      value: given,
+      valid: `use one of ${LEVELS.join(', ')} (any case)`,
+    });
   }
   const pools =
     values['default-address-pool']?.map((p) => {
       const m = /^base=([^,]+),size=(\d+)$/.exec(p);
       if (!m)
-        throw new MacnetError(
-          'OPTION_INVALID',
-          `--default-address-pool ${JSON.stringify(p)} is not valid: write ` +
-            'base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24',
-          { option: 'default-address-pool', value: p },
-        );
+        throw fail('OPTION_INVALID', {
+          option: 'default-address-pool',
+          value: p,
+          valid: 'write base=CIDR,size=PREFIXLEN, e.g. base=198.18.128.0/17,size=24',
+        });
       return { base: m[1]!, size: Number(m[2]) };
     }) ?? DAEMON_POOLS.map((p) => ({ ...p }));
   for (const [opt, dir] of [
@@ -104,30 +103,25 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   }
   const win = values['probe-window'] ?? '300';
   if (!/^\d+$/.test(win) || Number(win) < 10 || Number(win) > 10_000) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `--probe-window ${JSON.stringify(win)} is not valid: give milliseconds from 10 to 10000`,
-      { option: 'probe-window', value: win },
-    );
+    throw fail('OPTION_INVALID', { option: 'probe-window', value: win, valid: 'give milliseconds from 10 to 10000' });
   }
   // Below 35 s, dockerd (which retries a plugin call for about 30 s) may still be re-sending the call that
   // would create the endpoint for an address that looks orphaned.
   const reclaim = values['reclaim-after'] ?? '60';
   if (!/^\d+$/.test(reclaim) || (Number(reclaim) !== 0 && (Number(reclaim) < 35 || Number(reclaim) > 86_400))) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `--reclaim-after ${JSON.stringify(reclaim)} is not valid: give ` +
-        'seconds from 35 to 86400, or 0 to never give such addresses back',
-      { option: 'reclaim-after', value: reclaim },
-    );
+    throw fail('OPTION_INVALID', {
+      option: 'reclaim-after',
+      value: reclaim,
+      valid: 'give seconds from 35 to 86400, or 0 to never give such addresses back',
+    });
   }
   const keep = values['dhcp-keep'] ?? '600';
   if (!/^\d+$/.test(keep) || Number(keep) > 86_400) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `--dhcp-keep ${JSON.stringify(keep)} is not valid: give seconds from 0 (release at once) to 86400`,
-      { option: 'dhcp-keep', value: keep },
-    );
+    throw fail('OPTION_INVALID', {
+      option: 'dhcp-keep',
+      value: keep,
+      valid: 'give seconds from 0 (release at once) to 86400',
+    });
   }
   return {
     reclaimAfterMs: Number(reclaim) * 1000,

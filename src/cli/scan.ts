@@ -3,7 +3,7 @@
 // never call Docker (a plugin that does can deadlock dockerd while it restores containers at boot).
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { CATALOGUE, type ErrorCode, MacnetError } from '../errors';
+import { CATALOGUE, type ErrorCode, fail, MacnetError } from '../errors';
 import type { Row } from '../drivers/inventory';
 import type { ScanResult } from '../drivers/scan';
 import { parseCommandArgs } from './args';
@@ -54,11 +54,11 @@ function request(socketPath: string, method: string, urlPath: string, body?: unk
 function dockerSocket(flag: string | undefined): string {
   const url = flag ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   if (!url.startsWith('unix://')) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `--docker-host ${JSON.stringify(url)} is not valid: give a unix socket as unix:///path (tcp is not supported)`,
-      { option: 'docker-host', value: url },
-    );
+    throw fail('OPTION_INVALID', {
+      option: 'docker-host',
+      value: url,
+      valid: 'give a unix socket as unix:///path (tcp is not supported)',
+    });
   }
   return url.slice('unix://'.length);
 }
@@ -80,12 +80,7 @@ async function resolve(network: string, dockerHost: string | undefined): Promise
     );
   }
   if (r.status === 404) {
-    throw new MacnetError(
-      'NETWORK_NOT_FOUND',
-      `scan: Docker at unix://${sock} has no network ${JSON.stringify(network)}` +
-        '; `docker network ls --filter driver=macnet` lists the macnet networks',
-      { network },
-    );
+    throw fail('NETWORK_NOT_FOUND', { call: 'scan', network, docker: sock });
   }
   if (r.status !== 200)
     throw new MacnetError(

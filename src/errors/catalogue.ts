@@ -1,12 +1,177 @@
 // The one error catalogue. Codes are stable: users script against them and docs/errors.md lists them
 // (test/errors/catalogue.test.ts keeps the two in sync). A message says what was attempted, the value,
-// and what would be valid; call sites pass that context, the catalogue only gives the code its meaning.
+// and what would be valid. Where a message shape recurs (an option's value that is not valid, a record
+// Docker names that macnet does not have, an address taken on the LAN), the entry has a template: call
+// sites raise it with fail(code, facts) (index.ts) and the wording lives here, once.
+import { clip } from './clip';
+
+/** A message and the machine-readable details that go with it (MacnetError's message and details). */
+export interface Formatted {
+  readonly message: string;
+  readonly details: Record<string, unknown>;
+}
 
 export interface CatalogueEntry {
   /** What the code means, for docs/errors.md. */
   readonly summary: string;
   /** What the user can do about it. */
   readonly fix: string;
+  /** The message of the code's recurring shape from the facts a call site has; raised with fail(). */
+  readonly message?: (facts: never) => Formatted;
+}
+
+/**
+ * "SUBJECT VALUE is not valid: VALID": a command-line flag (`--log-level "x"`, the default), a network's
+ * `-o` option (`option mode=x`), an `--ipam-opt` of a plugin call (`RequestPool: --ipam-opt mode=x`), or any
+ * other named value (`route gateway "x"`, `arp_ignore 9`). Values from Docker are clipped.
+ */
+export type OptionFacts =
+  | { readonly option: string; readonly value: string; readonly valid: string; readonly as?: 'flag' }
+  | { readonly option: string; readonly value: string; readonly valid: string; readonly as: 'driver-opt' }
+  | {
+      readonly option: string;
+      readonly value: string;
+      readonly valid: string;
+      readonly as: 'ipam-opt';
+      readonly call: string;
+    };
+
+export interface ValueFacts {
+  /** What the value is, as the message names it: "route gateway", "mtu". */
+  readonly what: string;
+  readonly value: unknown;
+  /** What would be valid; without it the message ends at "is not valid". */
+  readonly valid?: string;
+  readonly details: Record<string, unknown>;
+}
+
+const notValid = (subject: string, valid: string | undefined) =>
+  valid === undefined ? `${subject} is not valid` : `${subject} is not valid: ${valid}`;
+
+function optionInvalid(f: OptionFacts): Formatted {
+  if (f.as === 'driver-opt')
+    return {
+      message: notValid(`option ${f.option}=${clip(f.value)}`, f.valid),
+      details: { option: f.option, value: clip(f.value) },
+    };
+  if (f.as === 'ipam-opt')
+    return {
+      message: `${f.call}: ${notValid(`--ipam-opt ${f.option}=${clip(f.value)}`, f.valid)}`,
+      details: { option: f.option, value: f.value },
+    };
+  return {
+    message: notValid(`--${f.option} ${JSON.stringify(f.value)}`, f.valid),
+    details: { option: f.option, value: f.value },
+  };
+}
+
+const valueInvalid = (f: ValueFacts): Formatted => ({
+  message: notValid(`${f.what} ${JSON.stringify(f.value)}`, f.valid),
+  details: f.details,
+});
+
+/**
+ * A network Docker (or a user) names that macnet has no record of: in a plugin call (`call`, the network's id),
+ * in `macnet scan` as Docker resolves the name (`docker`, the socket asked) or as the daemon looks up the id
+ * (`daemon`), or a subnet the DHCP client needs a network's link for.
+ */
+export type NetworkFacts =
+  | { readonly call: string; readonly network: string }
+  | { readonly call: 'scan'; readonly network: string; readonly docker: string }
+  | { readonly call: 'scan'; readonly network: string; readonly daemon: true }
+  | { readonly call: 'DHCP'; readonly subnet: string };
+
+function networkNotFound(f: NetworkFacts): Formatted {
+  if ('subnet' in f)
+    return {
+      message:
+        `DHCP: no macnet network on this host uses subnet ${f.subnet} ` + '(is the network being created or removed?)',
+      details: { subnet: f.subnet },
+    };
+  const details = { network: f.network };
+  if ('docker' in f)
+    return {
+      message:
+        `scan: Docker at unix://${f.docker} has no network ${JSON.stringify(f.network)}` +
+        '; `docker network ls --filter driver=macnet` lists the macnet networks',
+      details,
+    };
+  if ('daemon' in f)
+    return {
+      message:
+        `scan: no macnet network with id ${JSON.stringify(f.network)} (or an id starting so) on this ` +
+        'daemon; `docker network ls --filter driver=macnet` lists the networks macnet serves',
+      details,
+    };
+  return {
+    message: `${f.call}: network ${f.network.slice(0, 12)} is not known to macnet (was its state dir removed?)`,
+    details,
+  };
+}
+
+export interface EndpointFacts {
+  readonly call: string;
+  readonly endpoint: string;
+  readonly network: string;
+}
+
+const endpointNotFound = (f: EndpointFacts): Formatted => ({
+  message: `${f.call}: endpoint ${f.endpoint.slice(0, 12)} of network ${f.network.slice(0, 12)} is not known to macnet`,
+  details: { endpoint: f.endpoint },
+});
+
+const poolNotFound = (f: { readonly call: string; readonly poolId: string }): Formatted => ({
+  message: `${f.call}: no pool with ID ${clip(f.poolId)} (was its network removed?)`,
+  details: { poolId: clip(f.poolId) },
+});
+
+/** An etcd operation that failed: what was asked of which endpoints, why, and the last error seen. */
+export interface EtcdFacts {
+  readonly op: string;
+  readonly key: string;
+  readonly endpoints: readonly string[];
+  readonly timeoutMs: number;
+  readonly reason: string;
+  /** The last error, described (src/store/etcd-errors.ts). */
+  readonly lastError: string;
+}
+
+const etcdFailed = (f: EtcdFacts): Formatted => ({
+  message:
+    `store ${f.op} ${JSON.stringify(f.key)} on etcd ${f.endpoints.join(',')}: ` +
+    `${f.reason}; last error: ${f.lastError}`,
+  details: { op: f.op, key: f.key, endpoints: [...f.endpoints], timeoutMs: f.timeoutMs },
+});
+
+/**
+ * An address in use by another machine: on the LAN (`mac` answered a probe, or is probing for it right now), or
+ * offered by the DHCP server while a container or the gateway on this host (`holder`) already uses it.
+ */
+export type ConflictFacts =
+  | {
+      readonly address: string;
+      readonly mac: string;
+      readonly reason: 'answered' | 'probing';
+      readonly subnet: string;
+    }
+  | { readonly address: string; readonly server: string; readonly holder: string };
+
+function addressConflict(f: ConflictFacts): Formatted {
+  if ('server' in f)
+    return {
+      message:
+        `the DHCP server ${f.server} offered ${f.address}, which ${f.holder} ` +
+        "on this host already uses (a static --ip or the gateway inside the server's " +
+        "range?); declined it: keep static addresses out of the server's range",
+      details: { address: f.address, server: f.server },
+    };
+  return {
+    message:
+      `address ${f.address} is in use on the LAN by ${f.mac} (` +
+      `${f.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
+      '); pick another address, or create the network with -o conflict=warn to use it anyway',
+    details: { address: f.address, mac: f.mac, subnet: f.subnet },
+  };
 }
 
 export const CATALOGUE = {
@@ -34,6 +199,7 @@ export const CATALOGUE = {
   INVALID_ARGUMENT: {
     summary: 'A value given to macnet is malformed or out of range; the message names the option and what is valid.',
     fix: 'Correct the named option.',
+    message: valueInvalid,
   },
   OPTION_UNKNOWN: {
     summary:
@@ -47,6 +213,7 @@ export const CATALOGUE = {
       'A known option has a value that is not valid (a mode, an MTU, a flag, an ' +
       'interface name); the message names the option, the value and the valid values.',
     fix: 'Correct the value as the message says.',
+    message: optionInvalid,
   },
   PARENT_NOT_FOUND: {
     summary: 'The `parent` interface does not exist on the host (for `name.vid`, the base interface does not).',
@@ -89,12 +256,14 @@ export const CATALOGUE = {
     fix:
       "Re-create the network; check the daemon's state dir (--state-dir) was not " +
       'removed. For scan: `docker network ls --filter driver=macnet` lists the names.',
+    message: networkNotFound,
   },
   ENDPOINT_NOT_FOUND: {
     summary:
       'Docker referred to an endpoint the plugin has no record ' +
       'of (other than on delete or leave, which always succeed).',
     fix: 'Restart the container; its endpoint will be created again.',
+    message: endpointNotFound,
   },
   ENDPOINT_INVALID: {
     summary:
@@ -115,6 +284,7 @@ export const CATALOGUE = {
   IPAM_POOL_NOT_FOUND: {
     summary: 'A PoolID that the IPAM driver has no record of.',
     fix: 'Re-create the network.',
+    message: poolNotFound,
   },
   IPAM_NO_DEFAULT_POOL: {
     summary: 'No subnet was given and every default pool is taken.',
@@ -150,6 +320,7 @@ export const CATALOGUE = {
   STORE_ERROR: {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
+    message: etcdFailed,
   },
   STORE_UNAVAILABLE: {
     summary:
@@ -159,12 +330,14 @@ export const CATALOGUE = {
     fix:
       'Check that a majority of the members run and are reachable at the named endpoints (etcdctl endpoint ' +
       'health), and the TLS files (CA, client certificate and key).',
+    message: etcdFailed,
   },
   STORE_AUTH_FAILED: {
     summary:
       "etcd refused the store's credentials: a wrong user or password, or a user without permission on the " +
       "store's key prefix; the message names the endpoints and etcd's answer.",
     fix: "Check the etcd user and password options, and that the user's role grants read-write on the prefix.",
+    message: etcdFailed,
   },
   ADDRESS_CONFLICT: {
     summary:
@@ -173,6 +346,7 @@ export const CATALOGUE = {
     fix:
       'Pick another address, find the machine by its MAC, or create ' +
       'the network with -o conflict=warn to use the address anyway.',
+    message: addressConflict,
   },
   SCAN_TOO_LARGE: {
     summary:
@@ -261,3 +435,11 @@ export const CATALOGUE = {
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;
+
+/** The codes whose catalogue entry has a message template. */
+export type TemplateCode = {
+  [C in ErrorCode]: (typeof CATALOGUE)[C] extends { message: (facts: never) => Formatted } ? C : never;
+}[ErrorCode];
+
+/** What fail(code, facts) takes for `code`. */
+export type Facts<C extends TemplateCode> = Parameters<(typeof CATALOGUE)[C]['message']>[0];

@@ -1,6 +1,16 @@
-import { CATALOGUE, type ErrorCode } from './catalogue';
+import { CATALOGUE, type ErrorCode, type Facts, type Formatted, type TemplateCode } from './catalogue';
 
-export { CATALOGUE, type ErrorCode };
+export { CATALOGUE, type ErrorCode, type Facts, type TemplateCode };
+export { CLIP_CHARS, clip, clipText } from './clip';
+export type {
+  ConflictFacts,
+  EndpointFacts,
+  EtcdFacts,
+  Formatted,
+  NetworkFacts,
+  OptionFacts,
+  ValueFacts,
+} from './catalogue';
 
 /**
  * Every error macnet raises on purpose. `code` is stable (see docs/errors.md); `message` is complete on its
@@ -22,24 +32,13 @@ export function isMacnetError(e: unknown, code?: ErrorCode): e is MacnetError {
   return e instanceof MacnetError && (code === undefined || e.code === code);
 }
 
-/** The most characters of one input value that a message or a log line quotes. */
-export const CLIP_CHARS = 200;
-
 /**
- * A value as a message quotes it: JSON, cut to CLIP_CHARS with the full length named, so that a hostile or
- * broken request (a 100 kB field) is never echoed whole into a reply or the log.
+ * The error of a code with a message template (src/errors/catalogue.ts), its message and details made from
+ * `facts`: `throw fail('ADDRESS_CONFLICT', { address, mac, reason, subnet })`. Returns the error, so that the
+ * call site's `throw` (or reject) stays visible.
  */
-export function clip(value: unknown, max = CLIP_CHARS): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
-}
-
-/** Cuts a finished message (a reply's Err, a log field) to `max` characters: the backstop behind clip(). */
-export function clipText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (cut, ${text.length} characters)`;
+export function fail<C extends TemplateCode>(code: C, facts: Facts<C>, cause?: unknown): MacnetError {
+  const template = CATALOGUE[code].message as (f: Facts<C>) => Formatted;
+  const { message, details } = template(facts);
+  return new MacnetError(code, message, details, cause);
 }

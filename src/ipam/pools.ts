@@ -1,7 +1,7 @@
 // RequestPool's input, validated before any state is touched: the address space, --ipam-opt keys, --subnet
 // (Pool), --ip-range (SubPool) and the V6 flag; and the choice of a subnet from the default pools when Docker
 // sends no Pool (`docker network create` without --subnet).
-import { clip, MacnetError } from '../errors';
+import { clip, fail, MacnetError } from '../errors';
 import { alignUp, containsSubnet, overlaps, parseCidrBig, subnetOf, usableRange, type Subnet } from '../types/address';
 
 export const LOCAL_SPACE = 'LocalDefault';
@@ -106,12 +106,14 @@ export function validatePoolRequest(r: PoolRequest): ValidPoolRequest {
   const family = r.v6 ? 6 : 4;
   const mode = r.options?.mode ?? 'pool';
   if (!(IPAM_MODES as readonly string[]).includes(mode)) {
-    throw new MacnetError(
-      'OPTION_INVALID',
-      `RequestPool: --ipam-opt mode=${clip(mode)} is not valid: use pool (the default: macnet hands out the ` +
-        "subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
-      { option: 'mode', value: mode },
-    );
+    throw fail('OPTION_INVALID', {
+      as: 'ipam-opt',
+      call: 'RequestPool',
+      option: 'mode',
+      value: mode,
+      valid:
+        "use pool (the default: macnet hands out the subnet's addresses) or dhcp (leases from the LAN's DHCP server)",
+    });
   }
   // DHCPv4 only: an IPv6 pool of a mode=dhcp network is macnet's own pool (probed, next-fit) as usual.
   const dhcp = mode === 'dhcp' && !r.v6;

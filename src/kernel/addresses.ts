@@ -1,5 +1,5 @@
 // IPv4 and IPv6 addresses on links.
-import { MacnetError } from '../errors';
+import { fail } from '../errors';
 import { type Family, parseCidr } from '../types/address';
 import { kernelError } from './errors';
 import { describeLink, type LinkRef, type Links } from './links';
@@ -20,11 +20,12 @@ function cidrOf(option: string, cidr: string) {
     if (!cidr.includes('/')) throw new TypeError('missing prefix');
     return c;
   } catch {
-    throw new MacnetError(
-      'INVALID_ARGUMENT',
-      `${option} ${JSON.stringify(cidr)} is not valid: write address/prefix, such as 198.18.15.5/24 or 2001:db8::5/64`,
-      { option, value: cidr },
-    );
+    throw fail('INVALID_ARGUMENT', {
+      what: option,
+      value: cidr,
+      valid: 'write address/prefix, such as 198.18.15.5/24 or 2001:db8::5/64',
+      details: { option, value: cidr },
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 // Links: list, get, create (macvlan, macvtap, ipvlan, vlan, veth, bridge, dummy), change, move, delete.
-import { MacnetError } from '../errors';
+import { fail } from '../errors';
 import { macToBytes } from '../types/mac';
 import { featureMissing, kernelError } from './errors';
 import { describeNetns, type NetnsRef, openNetnsFd } from './netns';
@@ -59,11 +59,12 @@ export const describeLink = (ref: LinkRef): string => (typeof ref === 'number' ?
 
 function checkEnum<T extends string>(option: string, value: string, table: Readonly<Record<T, number>>): T {
   if (!(value in table)) {
-    throw new MacnetError(
-      'INVALID_ARGUMENT',
-      `${option} ${JSON.stringify(value)} is not valid: use one of ${Object.keys(table).join(', ')}`,
-      { option, value },
-    );
+    throw fail('INVALID_ARGUMENT', {
+      what: option,
+      value,
+      valid: `use one of ${Object.keys(table).join(', ')}`,
+      details: { option, value },
+    });
   }
   return value as T;
 }
@@ -188,11 +189,12 @@ export class Links {
       changes.arpIgnore !== undefined &&
       !(Number.isInteger(changes.arpIgnore) && changes.arpIgnore >= 0 && changes.arpIgnore <= 8)
     ) {
-      throw new MacnetError(
-        'INVALID_ARGUMENT',
-        `arp_ignore ${changes.arpIgnore} is not valid: use an integer from 0 to 8`,
-        { option: 'arpIgnore', value: changes.arpIgnore },
-      );
+      throw fail('INVALID_ARGUMENT', {
+        what: 'arp_ignore',
+        value: changes.arpIgnore,
+        valid: 'use an integer from 0 to 8',
+        details: { option: 'arpIgnore', value: changes.arpIgnore },
+      });
     }
     const idx = await this.index(ref, op);
     const master =

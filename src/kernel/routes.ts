@@ -1,5 +1,5 @@
 // Routes: device routes, gateway routes, onlink, metric, tables.
-import { MacnetError } from '../errors';
+import { fail, MacnetError } from '../errors';
 import { type Family, ipFamily, parseCidr } from '../types/address';
 import { kernelError } from './errors';
 import { describeLink, type LinkRef, type Links } from './links';
@@ -46,21 +46,23 @@ export class Routes {
         dst = { address: c.address, prefix: c.prefix };
         family = c.family;
       } catch {
-        throw new MacnetError(
-          'INVALID_ARGUMENT',
-          `route destination ${JSON.stringify(input.dst)} is not valid: use "default" or a CIDR such as 198.18.15.0/24`,
-          { option: 'dst', value: input.dst },
-        );
+        throw fail('INVALID_ARGUMENT', {
+          what: 'route destination',
+          value: input.dst,
+          valid: 'use "default" or a CIDR such as 198.18.15.0/24',
+          details: { option: 'dst', value: input.dst },
+        });
       }
     }
     if (input.gateway !== undefined) {
       const gf = ipFamily(input.gateway);
       if (!gf || (family !== undefined && gf !== family)) {
-        throw new MacnetError(
-          'INVALID_ARGUMENT',
-          `route gateway ${JSON.stringify(input.gateway)} is not valid: use an IPv${family ?? 4} address`,
-          { option: 'gateway', value: input.gateway },
-        );
+        throw fail('INVALID_ARGUMENT', {
+          what: 'route gateway',
+          value: input.gateway,
+          valid: `use an IPv${family ?? 4} address`,
+          details: { option: 'gateway', value: input.gateway },
+        });
       }
       family = gf;
     }

@@ -4,7 +4,7 @@
 // (the daemon) writes the file directly; one bound to another namespace (tests, tools) has the addon open it
 // from inside that namespace (setns on the calling thread for the open, as for sockets), then writes the fd.
 import * as fs from 'node:fs';
-import { MacnetError } from '../errors';
+import { fail } from '../errors';
 import { addon, type AddonError } from './addon';
 import { KernelError } from './errors';
 import { checkIfname } from './validate';
@@ -27,7 +27,7 @@ export function useProcSysNet(dir: string): void {
 function keyPath(family: SysctlFamily, ifname: string, name: string, root = PROC_SYS_NET): string {
   checkIfname('link name', ifname);
   if (!/^[a-z0-9_]+$/.test(name))
-    throw new MacnetError('INVALID_ARGUMENT', `sysctl name ${JSON.stringify(name)} is not valid`, { value: name });
+    throw fail('INVALID_ARGUMENT', { what: 'sysctl name', value: name, details: { value: name } });
   return `${root}/${family}/conf/${ifname}/${name}`;
 }
 

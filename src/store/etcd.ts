@@ -16,7 +16,7 @@
 import * as fs from 'node:fs';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
-import { MacnetError } from '../errors';
+import { type EtcdFacts, fail, MacnetError } from '../errors';
 import { planTxn } from './etcd-txn';
 import { classify, describe } from './etcd-errors';
 import type { Entry, Store, TxnOp } from './types';
@@ -264,29 +264,25 @@ export class EtcdStore implements Store {
         if (cause === undefined || !isBrokenCircuitError(e)) cause = e;
         const kind = classify(e);
         if (kind === 'auth')
-          throw new MacnetError('STORE_AUTH_FAILED', ...this.parts(op, what, 'etcd refused the credentials', e));
-        if (kind === 'other')
-          throw new MacnetError('STORE_ERROR', ...this.parts(op, what, 'etcd refused the request', e));
+          throw fail('STORE_AUTH_FAILED', this.facts(op, what, 'etcd refused the credentials', e), e);
+        if (kind === 'other') throw fail('STORE_ERROR', this.facts(op, what, 'etcd refused the request', e), e);
         const reason = `no answer within ${this.timeoutMs} ms (etcd unreachable or without quorum)`;
         if (kind === 'ambiguous' && !idempotent)
-          throw new MacnetError(
+          throw fail(
             'STORE_UNAVAILABLE',
-            ...this.parts(op, what, 'etcd did not confirm the write, which may or may not have been applied', e),
+            this.facts(op, what, 'etcd did not confirm the write, which may or may not have been applied', e),
+            e,
           );
         if (Date.now() + RETRY_STEP_MS >= deadline)
-          throw new MacnetError('STORE_UNAVAILABLE', ...this.parts(op, what, reason, cause));
+          throw fail('STORE_UNAVAILABLE', this.facts(op, what, reason, cause), cause);
       }
       await sleep(RETRY_STEP_MS);
     }
   }
 
-  /** Message, details and cause of an error about `op` on `what`, naming the endpoints and the last failure. */
-  private parts(op: string, what: string, reason: string, e: unknown): [string, Record<string, unknown>, unknown] {
-    return [
-      `store ${op} ${JSON.stringify(what)} on etcd ${this.endpoints.join(',')}: ${reason}; last error: ${describe(e)}`,
-      { op, key: what, endpoints: [...this.endpoints], timeoutMs: this.timeoutMs },
-      e,
-    ];
+  /** The facts of an error about `op` on `what` (the catalogue's etcd template names the endpoints). */
+  private facts(op: string, what: string, reason: string, e: unknown): EtcdFacts {
+    return { op, key: what, endpoints: this.endpoints, timeoutMs: this.timeoutMs, reason, lastError: describe(e) };
   }
 
   private closedError(op: string, what?: string): MacnetError {

@@ -21,6 +21,8 @@ function sources(dir: string): { path: string; text: string }[] {
 const DYNAMIC_RAISES: Record<string, string> = {
   // `macnet scan` re-raises the code of the daemon's reply ("CODE: message"); the daemon raised it literally.
   'src/cli/scan.ts': "relays the daemon's code",
+  // fail(code, facts) builds the error of the code its caller names; the scan reads those calls' literals.
+  'src/errors/index.ts': 'fail() raises the literal code of its call site',
 };
 
 test('src/, the catalogue and docs/errors.md name the same codes', () => {
@@ -93,6 +95,7 @@ test('the scan finds literal codes across lines and flags codes that are not lit
     '  `across lines`,',
     ');',
     'throw new MacnetError(code as ErrorCode, message);',
+    "throw fail('C_CODE', { option, value, valid });",
     "const s = 'new MacnetError is a phrase, not a raise';",
   ].join('\n');
   const r = scanRaised([{ path: 'src/x.ts', text }]);
@@ -101,6 +104,7 @@ test('the scan finds literal codes across lines and flags codes that are not lit
     [
       ['A_CODE', ['src/x.ts:1']],
       ['B_CODE', ['src/x.ts:2']],
+      ['C_CODE', ['src/x.ts:7']],
     ],
   );
   assert.deepEqual(r.dynamic, ['src/x.ts:6']);

@@ -2,10 +2,11 @@
 // documents. Pure functions over text, so the test can feed them planted sources and sets.
 
 /**
- * A code raised with a literal: `new MacnetError('CODE', ...)`, `new KernelError('CODE', ...)`, or a plugin
- * reply that fails without an error object (`failedReply('CODE', ...)`, src/docker/server.ts).
+ * A code raised with a literal: `new MacnetError('CODE', ...)`, `new KernelError('CODE', ...)`, a catalogue
+ * template (`fail('CODE', facts)`, src/errors), or a plugin reply that fails without an error object
+ * (`failedReply('CODE', ...)`, src/docker/server.ts).
  */
-const RAISE = /\b(?:new\s+(?:MacnetError|KernelError)|failedReply)\s*\(\s*(['"`])([A-Z][A-Z0-9_]*)\1/g;
+const RAISE = /\b(?:new\s+(?:MacnetError|KernelError)|failedReply|fail)\s*\(\s*(['"`])([A-Z][A-Z0-9_]*)\1/g;
 /** Any construction of either error, to find those whose code is not a literal. */
 const CONSTRUCT = /\bnew\s+(?:MacnetError|KernelError)\s*\(\s*(.)/g;
 
