@@ -6,7 +6,6 @@
 //   the probe link hears (a unicast to the new MAC would reach no link);
 // - renew(), rebind() and release() carry ciaddr = the leased address; the server answers unicast to it,
 //   so their socket must be on the container's own interface, in the container's namespace.
-import { randomBytes } from 'node:crypto';
 import { MacnetError } from '../errors';
 import type { FrameSocket } from '../types/socket';
 import {
@@ -18,42 +17,15 @@ import {
   DHCPRELEASE,
   DHCPREQUEST,
   type DhcpMessage,
-  decodeReply,
   encodeDhcp,
-  encodeUdp,
   FLAG_BROADCAST,
   leaseOptions,
-  maskToPrefix,
   OPT,
   optIp,
   PARAMETER_REQUEST_LIST,
-  SERVER_PORT,
-  CLIENT_PORT,
 } from './packets';
-
-/** A lease as the daemon persists it (plain JSON). Times are seconds relative to `obtainedAt`. */
-export interface DhcpLease {
-  readonly address: string;
-  readonly prefixLength: number;
-  readonly router?: string;
-  readonly dns: string[];
-  readonly domain?: string;
-  readonly serverId: string;
-  /** Source MAC of the server's ACK: the server, or the relay (router) that is the next hop towards it. */
-  readonly serverMac: string;
-  /** 0xffffffff: infinite (RFC 2132 9.2); renewSeconds and rebindSeconds are then infinite too. */
-  readonly leaseSeconds: number;
-  readonly renewSeconds: number;
-  readonly rebindSeconds: number;
-  /** When the REQUEST that this ACK answers was first sent (RFC 2131 4.4.1: lease times count from there). */
-  readonly obtainedAt: number;
-  readonly mac: string;
-  /** Option 61 as hex; RFC 2131 4.2: the same identifier must be used in every later message. */
-  readonly clientId: string;
-  readonly hostname?: string;
-}
-
-export const INFINITE = 0xffffffff;
+import { BROADCAST_IP, BROADCAST_MAC, exchange, frame, newXid } from './exchange';
+import { type DhcpLease, leaseFrom } from './lease';
 
 export interface AcquireOptions {
   /** The container's future MAC: chaddr of every message. */
@@ -76,137 +48,12 @@ export interface RenewOptions {
   where?: string;
 }
 
-const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
-const BROADCAST_IP = '255.255.255.255';
-const PACKET_OUTGOING = 4;
-
-/**
- * Retransmission gaps. RFC 2131 4.1 says 4 s doubling up to 64 s, randomised by ±1 s; a container start cannot
- * wait that long, so the same doubling starts at 500 ms (500, 1000, 2000, ... ms) with ±10 % jitter, which
- * still keeps many clients started at once from retransmitting in step. With the default 5 s bound a message
- * goes out 4 times (at about 0, 0.5, 1.5 and 3.5 s).
- */
-export function retransmitGaps(timeoutMs: number, random = Math.random): number[] {
-  const gaps: number[] = [];
-  let at = 0;
-  for (let base = 500; ; base *= 2) {
-    const gap = Math.round(base * (0.9 + 0.2 * random()));
-    if (at + gap >= timeoutMs) return gaps;
-    gaps.push(gap);
-    at += gap;
-  }
-}
-
-const newXid = (): number => randomBytes(4).readUInt32BE(0);
-
-interface Exchange<R> {
-  /** Builds the frame for the given elapsed seconds (the secs field) and its Ethernet destination. */
-  build(secs: number): { frame: Buffer; dstMac: string };
-  xid: number;
-  mac: string;
-  /** A reply of ours (xid, chaddr already checked): a result, or undefined to keep waiting. */
-  accept(msg: DhcpMessage, srcMac: string, srcIp: string): R | undefined;
-  deadline: number;
-  signal?: AbortSignal;
-}
-
-type Outcome<R> = { result: R; sends: number } | { result: undefined; sends: number };
-
-/** Sends, retransmits on the gap schedule, and resolves with the first accepted reply or at the deadline. */
-function exchange<R>(sock: FrameSocket, x: Exchange<R>, started: number): Promise<Outcome<R>> {
-  return new Promise((resolve, reject) => {
-    let sends = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const gaps = retransmitGaps(x.deadline - Date.now());
-    const done = (fn: () => void) => {
-      clearTimeout(timer);
-      sock.off('packet', onPacket);
-      x.signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onAbort = () => done(() => reject(x.signal!.reason));
-    const onPacket = (p: { data: Buffer; srcMac: string; pktType: number }) => {
-      if (p.pktType === PACKET_OUTGOING) return;
-      const r = decodeReply(p.data, x.xid, x.mac);
-      if (!r) return;
-      const result = x.accept(r.msg, p.srcMac, r.srcIp);
-      if (result !== undefined) done(() => resolve({ result, sends }));
-    };
-    const send = () => {
-      const { frame, dstMac } = x.build(Math.floor((Date.now() - started) / 1000));
-      try {
-        sock.send(frame, dstMac);
-      } catch (e) {
-        // ENETDOWN and friends: the link went away; the caller's error says where.
-        done(() => reject(e));
-        return;
-      }
-      sends++;
-      const gap = gaps.shift();
-      timer = setTimeout(
-        gap === undefined ? () => done(() => resolve({ result: undefined, sends })) : send,
-        gap ?? Math.max(0, x.deadline - Date.now()),
-      );
-    };
-    if (x.signal?.aborted) {
-      reject(x.signal.reason);
-      return;
-    }
-    x.signal?.addEventListener('abort', onAbort);
-    sock.on('packet', onPacket);
-    send();
-  });
-}
-
-function frame(src: string, dst: string, dhcp: Buffer): Buffer {
-  return encodeUdp({ src, dst, srcPort: CLIENT_PORT, dstPort: SERVER_PORT, payload: dhcp });
-}
-
 function commonOptions(clientId: Buffer, hostname: string | undefined): [number, Buffer][] {
   return [
     [OPT.CLIENT_ID, clientId],
     ...(hostname ? [[OPT.HOSTNAME, Buffer.from(hostname, 'latin1')] as [number, Buffer]] : []),
     [OPT.PARAMS, Buffer.from(PARAMETER_REQUEST_LIST)],
   ];
-}
-
-/** RFC 2131 2.2 leaves the mask to the server; without option 1, the classful default (RFC 2132 3.3 note). */
-function classfulPrefix(ip: string): number {
-  const first = Number(ip.split('.')[0]);
-  return first < 128 ? 8 : first < 192 ? 16 : 24;
-}
-
-function leaseFrom(
-  ack: DhcpMessage,
-  srcMac: string,
-  srcIp: string,
-  base: { mac: string; clientId: string; hostname?: string | undefined },
-  obtainedAt: number,
-): DhcpLease {
-  const o = leaseOptions(ack);
-  const lease = o.leaseSeconds ?? INFINITE;
-  // RFC 2131 4.4.5 defaults; a server's T1/T2 that are out of order are ignored rather than trusted.
-  let t1 = lease === INFINITE ? INFINITE : Math.floor(lease * 0.5);
-  let t2 = lease === INFINITE ? INFINITE : Math.floor(lease * 0.875);
-  if (o.t2 !== undefined && o.t2 <= lease) t2 = o.t2;
-  if (o.t1 !== undefined && o.t1 <= t2) t1 = o.t1;
-  if (t1 > t2) t1 = Math.floor(t2 * (0.5 / 0.875));
-  return {
-    address: ack.yiaddr,
-    prefixLength: (o.subnetMask ? maskToPrefix(o.subnetMask) : undefined) ?? classfulPrefix(ack.yiaddr),
-    ...(o.router && { router: o.router }),
-    dns: o.dns,
-    ...(o.domain && { domain: o.domain }),
-    serverId: o.serverId ?? srcIp,
-    serverMac: srcMac,
-    leaseSeconds: lease,
-    renewSeconds: t1,
-    rebindSeconds: t2,
-    obtainedAt,
-    mac: base.mac,
-    clientId: base.clientId,
-    ...(base.hostname && { hostname: base.hostname }),
-  };
 }
 
 const nakReason = (m: DhcpMessage) =>

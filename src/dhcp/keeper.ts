@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { isMacnetError } from '../errors';
 import type { FrameSocket } from '../types/socket';
-import { type DhcpLease, INFINITE, rebind, type RenewOptions, renew } from './client';
+import { rebind, type RenewOptions, renew } from './client';
+import { type DhcpLease, INFINITE } from './lease';
 
 /** Time as the keeper sees it; tests pass a fake to check the schedule without waiting. */
 export interface KeeperClock {

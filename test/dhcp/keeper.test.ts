@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { DhcpLease } from '../../src/dhcp/client';
+import type { DhcpLease } from '../../src/dhcp/lease';
 import { LeaseKeeper } from '../../src/dhcp/keeper';
 import { MacnetError } from '../../src/errors';
 
