@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { isMacnetError } from '../../src/errors';
 import { MemoryStore, compareKeys } from '../../src/store/memory';
-import { SqliteStore, prefixEnd } from '../../src/store/sqlite';
+import { SqliteStore } from '../../src/store/sqlite';
+import { prefixEnd } from '../../src/store/sqlite-tables';
 import type { Store } from '../../src/store/types';
 import { storeContract } from './contract';
 
