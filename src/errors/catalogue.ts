@@ -136,6 +136,19 @@ export interface EtcdFacts {
   readonly lastError: string;
 }
 
+/** A stored record macnet cannot read: its key, what was reading it ("IPAM load") and why. */
+export interface RecordFacts {
+  readonly context: string;
+  readonly record: string;
+  readonly error: string;
+}
+
+/** STORE_ERROR: an etcd request refused, or a record that cannot be read (src/store/records.ts). */
+const storeError = (f: EtcdFacts | RecordFacts): Formatted =>
+  'record' in f
+    ? { message: `${f.context}: unreadable record ${f.record}: ${f.error}`, details: { key: f.record } }
+    : etcdFailed(f);
+
 const etcdFailed = (f: EtcdFacts): Formatted => ({
   message:
     `store ${f.op} ${JSON.stringify(f.key)} on etcd ${f.endpoints.join(',')}: ` +
@@ -320,7 +333,7 @@ export const CATALOGUE = {
   STORE_ERROR: {
     summary: 'The state database could not be read or written (disk full, permissions, corruption).',
     fix: 'Check --state-dir: free space, permissions; the message has the SQLite error.',
-    message: etcdFailed,
+    message: storeError,
   },
   STORE_UNAVAILABLE: {
     summary:

@@ -117,3 +117,16 @@ test('the etcd store errors name the operation, the endpoints, the reason and th
   assert.equal(fail('STORE_AUTH_FAILED', facts).code, 'STORE_AUTH_FAILED');
   assert.equal(fail('STORE_ERROR', facts).message, e.message);
 });
+
+test('STORE_ERROR of a record that is not JSON names its key and the reader (decodeRecord)', async () => {
+  const { decodeRecord, encodeRecord } = await import('../../src/store/records');
+  assert.deepEqual(decodeRecord('ipam/pools/x', encodeRecord({ a: 1 }), 'IPAM load'), { a: 1 });
+  assert.throws(
+    () => decodeRecord('ipam/pools/x', '{', 'IPAM load'),
+    (e: MacnetError) =>
+      e.code === 'STORE_ERROR' &&
+      /^IPAM load: unreadable record ipam\/pools\/x: /.test(e.message) &&
+      e.details.key === 'ipam/pools/x' &&
+      e.cause instanceof SyntaxError,
+  );
+});
