@@ -1,5 +1,6 @@
 // DHCPv4 (RFC 2131, options RFC 2132) as bytes, plus the IPv4 + UDP framing that an AF_PACKET SOCK_DGRAM
-// socket needs (the kernel adds only the Ethernet header). Pure: sockets and timing are client.ts's business.
+// socket needs (the kernel adds only the Ethernet header). Pure: sockets and timing are exchange.ts's and
+// client.ts's business.
 // Decoding never throws: a LAN carries anything, and a malformed frame must not end a lease.
 import { bytesToIp, ipToBytes } from '../types/address';
 import { internetChecksum, onesSum, transportChecksum } from '../types/checksum';
