@@ -2,6 +2,7 @@
 // (later issues) send and receive whole frames without a helper process.
 import { EventEmitter } from 'node:events';
 import { bytesToMac, macToBytes } from '../types/mac';
+import type { FrameSocket } from '../types/socket';
 import { addon } from './addon';
 import { fromAddon } from './errors';
 import * as C from './nl/constants';
@@ -30,7 +31,7 @@ export interface PacketSocketOptions {
 }
 
 /** Emits 'packet' (Packet) and, to listeners only, 'error'. Keeps the process alive until closed. */
-export class PacketSocket extends EventEmitter {
+export class PacketSocket extends EventEmitter implements FrameSocket {
   private fd: number;
   private handle: object | undefined;
 
