@@ -21,9 +21,9 @@ export interface CatalogueEntry {
 }
 
 /**
- * "SUBJECT VALUE is not valid: VALID": a command-line flag (`--log-level "x"`, the default), a network's
- * `-o` option (`option mode=x`), an `--ipam-opt` of a plugin call (`RequestPool: --ipam-opt mode=x`), or any
- * other named value (`route gateway "x"`, `arp_ignore 9`). Values from Docker are clipped.
+ * OPTION_INVALID, "SUBJECT VALUE is not valid: VALID": a command-line flag (`--log-level "x"`, the default), a
+ * network's `-o` option (`option mode="x"`) or an `--ipam-opt` of a plugin call (`RequestPool: --ipam-opt
+ * mode="x"`). Values from Docker are clipped.
  */
 export type OptionFacts =
   | { readonly option: string; readonly value: string; readonly valid: string; readonly as?: 'flag' }
@@ -36,6 +36,7 @@ export type OptionFacts =
       readonly call: string;
     };
 
+/** INVALID_ARGUMENT, the same shape for any other named value: `route gateway "x"`, `arp_ignore 9`. */
 export interface ValueFacts {
   /** What the value is, as the message names it: "route gateway", "mtu". */
   readonly what: string;
