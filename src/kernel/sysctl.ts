@@ -41,7 +41,7 @@ export async function setLinkSysctl(
 ): Promise<void> {
   const file = keyPath(family, ifname, name, nsPath === null ? ownProcSysNet : PROC_SYS_NET);
   const op = `set sysctl net.${family}.conf.${ifname}.${name}=${value}`;
-  const fail = (e: unknown): never => {
+  const cannotWrite = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
     const where = nsPath === null ? '' : ` in ${nsPath}`;
     throw new KernelError(
@@ -53,7 +53,7 @@ export async function setLinkSysctl(
     );
   };
   if (nsPath === null) {
-    await fs.promises.writeFile(file, `${value}\n`).catch(fail);
+    await fs.promises.writeFile(file, `${value}\n`).catch(cannotWrite);
     return;
   }
   let fd: number;
@@ -65,12 +65,12 @@ export async function setLinkSysctl(
     if (/namespace/.test(err.message)) {
       throw new KernelError('NETNS_NOT_FOUND', `${op}: ${err.message}`, err.code, undefined, e);
     }
-    return fail(e);
+    return cannotWrite(e);
   }
   try {
     fs.writeSync(fd, `${value}\n`);
   } catch (e) {
-    fail(e);
+    cannotWrite(e);
   } finally {
     fs.closeSync(fd);
   }
