@@ -1,15 +1,19 @@
 // The one error catalogue. Codes are stable: users script against them and docs/errors.md lists them
 // (test/errors/catalogue.test.ts keeps the two in sync). A message says what was attempted, the value,
 // and what would be valid. Where a message shape recurs (an option's value that is not valid, a record
-// Docker names that macnet does not have, an address taken on the LAN), the entry has a template: call
-// sites raise it with fail(code, facts) (index.ts) and the wording lives here, once.
-import { clip } from './clip';
-
-/** A message and the machine-readable details that go with it (MacnetError's message and details). */
-export interface Formatted {
-  readonly message: string;
-  readonly details: Record<string, unknown>;
-}
+// Docker names that macnet does not have, an address taken on the LAN), the entry names its template
+// (templates.ts, where the wording lives, once); call sites raise it with fail(code, facts) (index.ts).
+import {
+  addressConflict,
+  endpointNotFound,
+  etcdFailed,
+  type Formatted,
+  networkNotFound,
+  optionInvalid,
+  poolNotFound,
+  storeError,
+  valueInvalid,
+} from './templates';
 
 export interface CatalogueEntry {
   /** What the code means, for docs/errors.md. */
@@ -18,174 +22,6 @@ export interface CatalogueEntry {
   readonly fix: string;
   /** The message of the code's recurring shape from the facts a call site has; raised with fail(). */
   readonly message?: (facts: never) => Formatted;
-}
-
-/**
- * OPTION_INVALID, "SUBJECT VALUE is not valid: VALID": a command-line flag (`--log-level "x"`, the default), a
- * network's `-o` option (`option mode="x"`) or an `--ipam-opt` of a plugin call (`RequestPool: --ipam-opt
- * mode="x"`). Values from Docker are clipped.
- */
-export type OptionFacts =
-  | { readonly option: string; readonly value: string; readonly valid: string; readonly as?: 'flag' }
-  | { readonly option: string; readonly value: string; readonly valid: string; readonly as: 'driver-opt' }
-  | {
-      readonly option: string;
-      readonly value: string;
-      readonly valid: string;
-      readonly as: 'ipam-opt';
-      readonly call: string;
-    };
-
-/** INVALID_ARGUMENT, the same shape for any other named value: `route gateway "x"`, `arp_ignore 9`. */
-export interface ValueFacts {
-  /** What the value is, as the message names it: "route gateway", "mtu". */
-  readonly what: string;
-  readonly value: unknown;
-  /** What would be valid; without it the message ends at "is not valid". */
-  readonly valid?: string;
-  readonly details: Record<string, unknown>;
-}
-
-const notValid = (subject: string, valid: string | undefined) =>
-  valid === undefined ? `${subject} is not valid` : `${subject} is not valid: ${valid}`;
-
-function optionInvalid(f: OptionFacts): Formatted {
-  if (f.as === 'driver-opt')
-    return {
-      message: notValid(`option ${f.option}=${clip(f.value)}`, f.valid),
-      details: { option: f.option, value: clip(f.value) },
-    };
-  if (f.as === 'ipam-opt')
-    return {
-      message: `${f.call}: ${notValid(`--ipam-opt ${f.option}=${clip(f.value)}`, f.valid)}`,
-      details: { option: f.option, value: f.value },
-    };
-  return {
-    message: notValid(`--${f.option} ${JSON.stringify(f.value)}`, f.valid),
-    details: { option: f.option, value: f.value },
-  };
-}
-
-const valueInvalid = (f: ValueFacts): Formatted => ({
-  message: notValid(`${f.what} ${JSON.stringify(f.value)}`, f.valid),
-  details: f.details,
-});
-
-/**
- * A network Docker (or a user) names that macnet has no record of: in a plugin call (`call`, the network's id),
- * in `macnet scan` as Docker resolves the name (`docker`, the socket asked) or as the daemon looks up the id
- * (`daemon`), or a subnet the DHCP client needs a network's link for.
- */
-export type NetworkFacts =
-  | { readonly call: string; readonly network: string }
-  | { readonly call: 'scan'; readonly network: string; readonly docker: string }
-  | { readonly call: 'scan'; readonly network: string; readonly daemon: true }
-  | { readonly call: 'DHCP'; readonly subnet: string };
-
-function networkNotFound(f: NetworkFacts): Formatted {
-  if ('subnet' in f)
-    return {
-      message:
-        `DHCP: no macnet network on this host uses subnet ${f.subnet} ` + '(is the network being created or removed?)',
-      details: { subnet: f.subnet },
-    };
-  const details = { network: f.network };
-  if ('docker' in f)
-    return {
-      message:
-        `scan: Docker at unix://${f.docker} has no network ${JSON.stringify(f.network)}` +
-        '; `docker network ls --filter driver=macnet` lists the macnet networks',
-      details,
-    };
-  if ('daemon' in f)
-    return {
-      message:
-        `scan: no macnet network with id ${JSON.stringify(f.network)} (or an id starting so) on this ` +
-        'daemon; `docker network ls --filter driver=macnet` lists the networks macnet serves',
-      details,
-    };
-  return {
-    message: `${f.call}: network ${f.network.slice(0, 12)} is not known to macnet (was its state dir removed?)`,
-    details,
-  };
-}
-
-export interface EndpointFacts {
-  readonly call: string;
-  readonly endpoint: string;
-  readonly network: string;
-}
-
-const endpointNotFound = (f: EndpointFacts): Formatted => ({
-  message: `${f.call}: endpoint ${f.endpoint.slice(0, 12)} of network ${f.network.slice(0, 12)} is not known to macnet`,
-  details: { endpoint: f.endpoint },
-});
-
-const poolNotFound = (f: { readonly call: string; readonly poolId: string }): Formatted => ({
-  message: `${f.call}: no pool with ID ${clip(f.poolId)} (was its network removed?)`,
-  details: { poolId: clip(f.poolId) },
-});
-
-/** An etcd operation that failed: what was asked of which endpoints, why, and the last error seen. */
-export interface EtcdFacts {
-  readonly op: string;
-  readonly key: string;
-  readonly endpoints: readonly string[];
-  readonly timeoutMs: number;
-  readonly reason: string;
-  /** The last error, described (src/store/etcd-errors.ts). */
-  readonly lastError: string;
-}
-
-/** A stored record macnet cannot read: its key, what was reading it ("IPAM load") and why. */
-export interface RecordFacts {
-  readonly context: string;
-  readonly record: string;
-  readonly error: string;
-}
-
-/** STORE_ERROR: an etcd request refused, or a record that cannot be read (src/store/records.ts). */
-const storeError = (f: EtcdFacts | RecordFacts): Formatted =>
-  'record' in f
-    ? { message: `${f.context}: unreadable record ${f.record}: ${f.error}`, details: { key: f.record } }
-    : etcdFailed(f);
-
-const etcdFailed = (f: EtcdFacts): Formatted => ({
-  message:
-    `store ${f.op} ${JSON.stringify(f.key)} on etcd ${f.endpoints.join(',')}: ` +
-    `${f.reason}; last error: ${f.lastError}`,
-  details: { op: f.op, key: f.key, endpoints: [...f.endpoints], timeoutMs: f.timeoutMs },
-});
-
-/**
- * An address in use by another machine: on the LAN (`mac` answered a probe, or is probing for it right now), or
- * offered by the DHCP server while a container or the gateway on this host (`holder`) already uses it.
- */
-export type ConflictFacts =
-  | {
-      readonly address: string;
-      readonly mac: string;
-      readonly reason: 'answered' | 'probing';
-      readonly subnet: string;
-    }
-  | { readonly address: string; readonly server: string; readonly holder: string };
-
-function addressConflict(f: ConflictFacts): Formatted {
-  if ('server' in f)
-    return {
-      message:
-        `the DHCP server ${f.server} offered ${f.address}, which ${f.holder} ` +
-        "on this host already uses (a static --ip or the gateway inside the server's " +
-        "range?); declined it: keep static addresses out of the server's range",
-      details: { address: f.address, server: f.server },
-    };
-  return {
-    message:
-      `address ${f.address} is in use on the LAN by ${f.mac} (` +
-      `${f.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
-      '); pick another address, or create the network with -o conflict=warn to use it anyway',
-    details: { address: f.address, mac: f.mac, subnet: f.subnet },
-  };
 }
 
 export const CATALOGUE = {

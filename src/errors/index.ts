@@ -1,4 +1,5 @@
-import { CATALOGUE, type ErrorCode, type Facts, type Formatted, type TemplateCode } from './catalogue';
+import { CATALOGUE, type ErrorCode, type Facts, type TemplateCode } from './catalogue';
+import type { Formatted } from './templates';
 
 export { CATALOGUE, type ErrorCode, type Facts, type TemplateCode };
 export { CLIP_CHARS, clip, clipText } from './clip';
@@ -9,8 +10,9 @@ export type {
   Formatted,
   NetworkFacts,
   OptionFacts,
+  RecordFacts,
   ValueFacts,
-} from './catalogue';
+} from './templates';
 
 /**
  * Every error macnet raises on purpose. `code` is stable (see docs/errors.md); `message` is complete on its
