@@ -1,8 +1,7 @@
 // `macnet scan`'s verdicts, pure: who owns each address that answered (or that macnet knows), and which
 // addresses are in conflict. The facts come from scan.ts (the sweep, the driver's records, the kernel).
-import { ipToBytes, macFirstOctet } from '../types/ip';
+import { PROBE_MAC_SIGNATURE, ipToBytes, macFirstOctet } from '../types/ip';
 import { MAC_SIGNATURE } from './endpoint';
-import { PROBE_MAC_SIGNATURE } from './lan';
 
 export type Owner =
   | 'container (this host)'

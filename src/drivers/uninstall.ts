@@ -7,7 +7,7 @@ import { MacnetError } from '../errors';
 import type { Kernel, Link } from '../kernel';
 import { ENDPOINT_LINK_PATTERN } from './endpoint';
 import { HOST_LINK_PATTERN } from './host-access';
-import { PROBE_LINK_PATTERN } from './lan';
+import { PROBE_LINK_PATTERN } from '../lan';
 import type { DriverState, NetworkRecord } from './state';
 
 export interface MacnetLink {

@@ -35,11 +35,12 @@ import {
   type AddressRecord,
   type PoolRecord,
 } from './keys';
-import { KeyedMutex } from './mutex';
+import { KeyedMutex } from '../types/mutex';
 import { StickyNames } from './sticky';
 import { Warmer } from './warmer';
-import { DhcpAddresses, type DhcpLinks, type LeaseRecord } from './dhcp';
-import { type Logger, silentLogger } from '../log';
+import type { DhcpLeases } from '../lan/leases';
+import type { AddressBook, Lan } from '../lan';
+import { lastAddresses } from './sticky';
 import {
   DEFAULT_POOLS,
   ENDPOINT_NAME,
@@ -55,34 +56,18 @@ import {
 } from './pools';
 
 /**
- * The LAN behind a subnet, as the network driver knows it (IPAM does not know parents). Addresses someone on
- * the LAN already uses are never handed out; a static one is refused unless the network says conflict=warn.
+ * What the IPAM asks of the LAN (src/lan): which candidates answer, whether a static address that answers is
+ * refused, and which just-allocated addresses to defend. Addresses someone on the LAN already uses are never
+ * handed out; a static one is refused unless the network says conflict=warn.
  */
-export interface LanCheck {
-  /**
-   * Which of `candidates` (plain IPs in `subnet`) answer on the LAN; undefined when no network on this host uses the
-   * subnet yet.
-   */
-  inUse(subnet: string, candidates: readonly string[]): Promise<ReadonlyMap<string, Holder> | undefined>;
-  /** 'warn': a static address in use is handed out anyway (-o conflict=warn). */
-  conflictPolicy(subnet: string): Promise<'refuse' | 'warn'>;
-  /**
-   * `ip` was just handed out: answer probes for it until its container is up and answers itself, so that a
-   * host probing it in between does not take it too.
-   */
-  claimed(subnet: string, ip: string): void;
-}
+export type IpamLan = Pick<Lan, 'inUse' | 'conflictPolicy' | 'claim'>;
 
 export interface IpamOptions {
-  /** Sockets for --ipam-opt mode=dhcp pools (the driver provides them); without, such pools are refused. */
-  dhcp?: DhcpLinks;
-  dhcpTimeoutMs?: number;
-  /** How long a stopped container's DHCP lease is parked for its next start (dhcp.ts; default DHCP_KEEP_MS). */
-  dhcpKeepMs?: number;
-  log?: Logger;
+  /** Leases for --ipam-opt mode=dhcp pools (src/lan/leases.ts); without, such pools are refused. */
+  leases?: DhcpLeases;
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
-  lan?: LanCheck;
+  lan?: IpamLan;
 }
 
 export interface AddressRequest {
@@ -111,7 +96,7 @@ const CAS_RETRIES = 10;
 
 const spaceKey = (space: string, subnet: Subnet) => `${space}|${subnet.text}`;
 
-export class Ipam {
+export class Ipam implements AddressBook {
   private readonly defaults: DefaultPool[];
   private readonly pools = new Map<string, Pool>();
   private readonly subnets = new Map<string, SubnetSpace>();
@@ -119,9 +104,9 @@ export class Ipam {
   private readonly subnetLocks = new KeyedMutex();
   private loading: Promise<void> | undefined;
 
-  private readonly lan: LanCheck | undefined;
+  private readonly lan: IpamLan | undefined;
 
-  private readonly dhcp: DhcpAddresses | undefined;
+  private readonly dhcp: DhcpLeases | undefined;
   private readonly stickies = new StickyNames();
   private readonly warmer = new Warmer((poolId) => {
     const p = this.pools.get(poolId);
@@ -129,7 +114,7 @@ export class Ipam {
     const probe = p && this.lanProbe(p.subnet);
     const space = p && this.subnets.get(spaceKey(p.space, p.subnet));
     if (!p || !lan || !probe || !space || p.dhcp) return undefined;
-    return { range: p, space, probe, defend: (v) => lan.claimed(p.subnet.text, formatAddress(v, p.subnet.family)) };
+    return { range: p, space, probe, defend: (v) => lan.claim(p.subnet.text, formatAddress(v, p.subnet.family)) };
   });
 
   constructor(
@@ -138,12 +123,7 @@ export class Ipam {
   ) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
     this.lan = opts.lan;
-    this.dhcp =
-      opts.dhcp &&
-      new DhcpAddresses(store, opts.dhcp, opts.log ?? silentLogger, {
-        ...(opts.dhcpTimeoutMs !== undefined && { timeoutMs: opts.dhcpTimeoutMs }),
-        ...(opts.dhcpKeepMs !== undefined && { keepMs: opts.dhcpKeepMs }),
-      });
+    this.dhcp = opts.leases;
   }
 
   private lanProbe(subnet: Subnet): LanProbe | undefined {
@@ -339,7 +319,7 @@ export class Ipam {
       if (sticky) await this.dropStickies(this.stickies.set(sticky, v));
       return v;
     });
-    if (!gateway) this.lan?.claimed(p.subnet.text, formatAddress(v, p.subnet.family));
+    if (!gateway) this.lan?.claim(p.subnet.text, formatAddress(v, p.subnet.family));
     if (wanted === undefined && !gateway) this.warmer.kick(r.poolId);
     // Outside the lock: the allocations of concurrent callers share one fsync (docs/ipam.md, "Durability").
     await this.store.sync();
@@ -354,7 +334,7 @@ export class Ipam {
   }
 
   /** The container name an allocated address was requested for, if the engine sent one. */
-  async nameOf(subnet: string, ip: string): Promise<string | undefined> {
+  async requestedName(subnet: string, ip: string): Promise<string | undefined> {
     await this.load();
     for (const space of this.subnets.values()) {
       if (space.subnet.text !== subnet) continue;
@@ -415,14 +395,13 @@ export class Ipam {
     return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };
   }
 
-  /** The DHCP lease behind an allocated address, if it came from a mode=dhcp pool. */
-  leaseOf(subnet: string, ip: string): LeaseRecord | undefined {
-    return this.dhcp?.leaseOf(subnet, ip);
+  /** Stopped containers' last addresses on `subnet`, by name (src/ipam/sticky.ts), for `macnet scan`. */
+  async lastAddresses(subnet: string): Promise<{ name: string; address: string }[]> {
+    return lastAddresses(this.store, subnet);
   }
 
-  /** Stops DHCP renewals (the daemon is stopping; leases stay in the store and resume at the next start). */
+  /** Stops the warm set's refills (the daemon is stopping). DHCP renewals are the leases' own to stop. */
   close(): void {
-    this.dhcp?.stop();
     this.warmer.close();
   }
 
@@ -439,13 +418,13 @@ export class Ipam {
     const dynamic = [...this.pools.values()].some(
       (o) => spaceKey(o.space, o.subnet) === sk && !o.dhcp && a.value >= o.lo && a.value <= o.hi,
     );
-    if (warm && dynamic) this.lan?.claimed(p.subnet.text, formatAddress(a.value, p.subnet.family));
+    if (warm && dynamic) this.lan?.claim(p.subnet.text, formatAddress(a.value, p.subnet.family));
     if (p.dhcp) await this.dhcp?.release(p.space, p.subnet, formatAddress(a.value, p.subnet.family));
     await this.store.sync();
   }
 
   /** Whether this IPAM has `ip` of `subnet` allocated (then it was probed when handed out). */
-  async holds(subnet: string, ip: string): Promise<boolean> {
+  async allocatedHere(subnet: string, ip: string): Promise<boolean> {
     await this.load();
     for (const space of this.subnets.values()) {
       if (space.subnet.text !== subnet) continue;

@@ -2,7 +2,7 @@
 // (pure logic); test/docker/lan.test.ts runs the real probe on the lab LAN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { Ipam, type IpamLan } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 
 function fakeLan(
@@ -11,8 +11,8 @@ function fakeLan(
 ) {
   const asked: string[][] = [];
   const claimed: string[] = [];
-  const lan: LanCheck = {
-    claimed(_subnet, ip) {
+  const lan: IpamLan = {
+    claim(_subnet, ip) {
       claimed.push(ip);
     },
     async inUse(_subnet, candidates) {
@@ -26,7 +26,7 @@ function fakeLan(
   return { lan, asked, claimed };
 }
 
-async function setup(lan: LanCheck) {
+async function setup(lan: IpamLan) {
   const ipam = new Ipam(new MemoryStore(), { lan });
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', v6: false });
   return { ipam, poolId };
@@ -59,8 +59,8 @@ test('dynamic: addresses that answer are skipped and held with their MAC; candid
     ],
   );
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.5/24');
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.4'), true);
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.4'), true);
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
   assert.ok(
     claimed.includes('198.18.15.4') && claimed.includes('198.18.15.5') && !claimed.includes('198.18.15.1'),
     'handed-out addresses are defended; the gateway is not',
@@ -95,7 +95,7 @@ test('an address another host is probing right now is skipped this time only, no
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.2/24');
   assert.deepEqual(await ipam.held(poolId), []);
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
 });
 
 test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=warn allows it', async () => {
@@ -115,10 +115,10 @@ test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=war
 });
 
 test('no LAN known for the subnet (no network yet): nothing is probed, everything is free', async () => {
-  const lan: LanCheck = {
+  const lan: IpamLan = {
     inUse: async () => undefined,
     conflictPolicy: async () => 'refuse',
-    claimed: () => undefined,
+    claim: () => undefined,
   };
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.7' })).address, '198.18.15.7/24');
@@ -173,8 +173,8 @@ test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8,
 test('30 allocations at once wait one probe window together: the first cold window probes for those queued behind it', async () => {
   let windows = 0;
   const probed: number[] = [];
-  const lan: LanCheck = {
-    claimed() {},
+  const lan: IpamLan = {
+    claim() {},
     async inUse(_subnet, candidates) {
       windows++;
       probed.push(candidates.length);

@@ -4,7 +4,7 @@
 // test/docker/restart-address.test.ts compares with Docker's built-in driver on the lab LAN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { Ipam, type IpamLan } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 import { WARM_TTL_MS } from '../../src/ipam/warm';
 
@@ -13,8 +13,8 @@ type Answer = { mac: string; reason: 'answered' | 'probing' };
 function fakeLan(answers: Map<string, Answer> = new Map(), policy: 'refuse' | 'warn' = 'refuse') {
   const asked: string[] = [];
   const claimed: string[] = [];
-  const lan: LanCheck = {
-    claimed(_subnet, ip) {
+  const lan: IpamLan = {
+    claim(_subnet, ip) {
       claimed.push(ip);
     },
     async inUse(_subnet, candidates) {
@@ -31,7 +31,7 @@ function fakeLan(answers: Map<string, Answer> = new Map(), policy: 'refuse' | 'w
 const DEVICE: Answer = { mac: '02:00:00:00:00:60', reason: 'answered' };
 const settle = () => new Promise((r) => setTimeout(r, 20)); // background refills
 
-async function setup(lan: LanCheck, range = '198.18.15.96/28') {
+async function setup(lan: IpamLan, range = '198.18.15.96/28') {
   const ipam = new Ipam(new MemoryStore(), { lan });
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', subPool: range, v6: false });
   const gateway = { RequestAddressType: 'com.docker.network.gateway' };
