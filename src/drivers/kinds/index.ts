@@ -23,7 +23,8 @@ export const kindNamed = (name: DriverKind): LinkKind => {
 export const kindOf = (c: Pick<NetworkConfig, 'kind'>): LinkKind => kindNamed(c.kind);
 
 /** The -o keys of every kind, for the option table. */
-export const kindOptions = (): Record<string, string> => Object.assign({}, ...KINDS.map((k) => k.options)) as Record<string, string>;
+export const kindOptions = (): Record<string, string> =>
+  Object.assign({}, ...KINDS.map((k) => k.options)) as Record<string, string>;
 
 /** -o kind, else the kind one of whose own options is given (ipvlan_mode → ipvlan), else the default. */
 export function chooseKind(opts: Readonly<Record<string, string>>): LinkKind {

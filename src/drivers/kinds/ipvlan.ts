@@ -24,7 +24,10 @@ function parseModes(opts: Readonly<Record<string, string>>): KindModes {
   };
 }
 
-function joinRoutes(c: NetworkConfig, ep: { ipv4?: string; ipv6?: string }): { StaticRoutes?: StaticRoute[] } | undefined {
+function joinRoutes(
+  c: NetworkConfig,
+  ep: { ipv4?: string; ipv6?: string },
+): { StaticRoutes?: StaticRoute[] } | undefined {
   if (c.ipvlanMode === 'l2') return undefined;
   if (c.internal) {
     // l3 routes between the network's subnets inside the parent; without a default route the container
