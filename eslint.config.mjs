@@ -37,6 +37,54 @@ const EXCEPTIONS = {
   'src/lan/lease-records.ts': ['ipam/cidr'],
 };
 
+// The shape of src/ (issue 18, docs/architecture.md): files of one topic, at most 350 lines; what differs between
+// link kinds only in src/drivers/kinds (the rest asks kindOf(config)); and the composition root hands the driver and
+// the IPAM services as objects, never closures that reach from one into the other.
+const MAX_LINES = 350;
+const LINK_KIND = '/^(macvlan|ipvlan)$/';
+const KIND_BRANCHES = [
+  {
+    selector: `BinaryExpression[operator=/^[!=]==?$/]:matches([left.value=${LINK_KIND}], [right.value=${LINK_KIND}])`,
+    message: 'A branch on a link kind belongs in src/drivers/kinds (ask kindOf(config); docs/architecture.md).',
+  },
+  {
+    selector: `SwitchCase[test.value=${LINK_KIND}]`,
+    message: 'A branch on a link kind belongs in src/drivers/kinds (ask kindOf(config); docs/architecture.md).',
+  },
+];
+const NO_CLOSURES_BETWEEN_SERVICES = [
+  {
+    selector:
+      'NewExpression[callee.name=/^(NetworkDriver|Ipam|Lan|DhcpLeases)$/] ' +
+      ':matches(ArrowFunctionExpression, FunctionExpression, CallExpression[callee.property.name="bind"])',
+    message:
+      'The daemon makes each service once and hands it over as an object; no closures between driver and IPAM ' +
+      '(docs/architecture.md).',
+  },
+];
+
+const structureConfigs = [
+  {
+    name: 'macnet/structure',
+    files: ['src/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: MAX_LINES }],
+      'no-restricted-syntax': ['error', ...KIND_BRANCHES],
+    },
+  },
+  {
+    // The kinds themselves, and the kernel's netlink codec, which maps link kind names to attributes.
+    name: 'macnet/structure/kinds',
+    files: ['src/drivers/kinds/**/*.ts', 'src/kernel/**/*.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    name: 'macnet/structure/composition-root',
+    files: ['src/cli/daemon.ts'],
+    rules: { 'no-restricted-syntax': ['error', ...KIND_BRANCHES, ...NO_CLOSURES_BETWEEN_SERVICES] },
+  },
+];
+
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The no-restricted-imports setting for files of `layer`, with `allowed` modules (relative to src/) let through. */
@@ -128,4 +176,5 @@ export default defineConfig(
     },
   },
   ...layerConfigs,
+  ...structureConfigs,
 );

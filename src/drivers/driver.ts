@@ -12,12 +12,13 @@ import { Mutex } from '../types/mutex';
 import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
 import { type CreateEndpointInput, type JoinResult, createEndpoint, forgetEndpoint, joinEndpoint } from './endpoint';
 import { HostAccess } from './host-access';
+import { kindOf } from './kinds';
 import { setupNetwork, teardownNetwork, validateNetwork } from './network';
 import { LinkReaper } from './reaper';
 import { reconcile } from './reconcile';
 import { type ScanResult, scanNetwork } from './scan';
 import { segmentOf } from './segment';
-import { DriverState, type EndpointRecord, endpointKey } from './state';
+import { DriverState, type EndpointRecord } from './state';
 import { subnetUse } from './subnet-use';
 
 /** The services the driver uses, each made once by the daemon (src/cli/daemon.ts). */
@@ -163,8 +164,8 @@ export class NetworkDriver {
         await this.checkUnprobed(c, input);
       }
       const lease = this.leaseFor(c, input.address);
-      // ipvlan: the lease's MAC is the parent's, which the container carries anyway (createEndpoint).
-      if (lease && c.kind === 'macvlan') {
+      // Where containers carry the parent's MAC (ipvlan), so is the lease's: nothing to take from it.
+      if (lease && kindOf(c).leaseMacIsContainers(c)) {
         // The lease was taken for this MAC before Docker told anyone the container's own: use it.
         if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
           throw new MacnetError(
@@ -199,7 +200,7 @@ export class NetworkDriver {
           `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`,
           { endpoint: endpointId },
         );
-      if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.reaper.settled();
+      if (kindOf(c).wholeParent(c)) await this.reaper.settled(); // one child per parent: the last must be gone
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       // DHCP: the router the lease names (the LAN's own answer) rather than the --gateway given at create, when
       // the network has a gateway at all (not internal) and the router is on the container's subnet.
@@ -211,7 +212,7 @@ export class NetworkDriver {
         await this.hostAccess.join(c, { ...ep, sandboxKey });
       } catch (e) {
         await this.k.links.deleteIfExists(ep.linkName).catch(() => undefined);
-        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(ep));
+        await this.state.putEndpoint(ep);
         throw e;
       }
       const ips = addressesOf(ep);
@@ -229,7 +230,7 @@ export class NetworkDriver {
       if (ep) this.lan.endpointLeft(addressesOf(ep));
       if (ep?.sandboxKey) {
         const { sandboxKey: _, ...rest } = ep;
-        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(rest));
+        await this.state.putEndpoint(rest);
       }
     });
   }
@@ -251,7 +252,7 @@ export class NetworkDriver {
     return {
       kind: c.kind,
       parent: c.parent.name,
-      mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
+      mode: kindOf(c).operMode(c),
       link: ep.linkName,
       ...(ep.mac && { mac: ep.mac }),
       ...dhcpInfo(this.leaseFor(c, ep.ipv4)),

@@ -3,11 +3,12 @@
 // missing (after a reboot); host access links, addresses and routes restored; links of macnet's naming without a
 // record removed; every ready network attached to the LAN layer, every joined endpoint registered with it.
 import type { Kernel } from '../kernel';
-import { type Lan, PROBE_LINK_PATTERN } from '../lan';
+import { isProbeLink, type Lan } from '../lan';
 import type { Logger } from '../log';
 import { parseCidr } from '../types/ip';
 import { ENDPOINT_LINK_PATTERN } from './endpoint';
 import { HOST_LINK_PATTERN, type HostAccess } from './host-access';
+import { isChildLinkKind } from './kinds';
 import { createParent, teardownNetwork } from './network';
 import { segmentOf } from './segment';
 import type { DriverState } from './state';
@@ -42,16 +43,16 @@ export async function reconcile(d: ReconcileDeps): Promise<void> {
   const hostLinks = new Set((await state.hostAccesses()).map((h) => h.link));
   const known = new Set((await state.endpoints()).map((e) => e.linkName));
   for (const l of await k.links.list()) {
-    if (PROBE_LINK_PATTERN.test(l.name) && l.kind === 'macvlan') {
+    if (isProbeLink(l)) {
       await k.links.deleteIfExists(l.index); // a killed daemon's probe link; made again on demand
       continue;
     }
-    if (HOST_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !hostLinks.has(l.name)) {
+    if (HOST_LINK_PATTERN.test(l.name) && isChildLinkKind(l.kind) && !hostLinks.has(l.name)) {
       await k.links.deleteIfExists(l.index); // a crash between removing the record and the link
       log.info('removed a host access link without a record', { link: l.name });
       continue;
     }
-    if (ENDPOINT_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !known.has(l.name)) {
+    if (ENDPOINT_LINK_PATTERN.test(l.name) && isChildLinkKind(l.kind) && !known.has(l.name)) {
       await k.links.deleteIfExists(l.index);
       log.info('removed an endpoint link without an endpoint', { link: l.name });
     }

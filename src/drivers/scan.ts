@@ -8,7 +8,8 @@ import type { AddressBook, Lan } from '../lan';
 import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/ip';
 import { type Known, type Row, classify } from './inventory';
 import type { DriverState } from './state';
-import type { NetworkConfig } from './config';
+import type { NetworkConfig } from './network-config';
+import { kindOf } from './kinds';
 
 /** The largest IPv4 subnet swept: a /20 is 4094 requests, about 1 s of sending in bursts plus the window. */
 export const SCAN_MAX_IPV4_PREFIX = 20;
@@ -144,16 +145,17 @@ async function sweepNetwork(
     ),
   ];
   const { replies, from } = await d.lan.sweep(c.id, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
-  // ipvlan: the requests go out from the parent, which its own children cannot hear, and every child carries
+  // From the parent (ipvlan): the requests go out where its own children cannot hear them, and every child carries
   // the parent's MAC: any other MAC answering for one of them is a conflict.
-  if (c.kind === 'ipvlan') endpoints = toRows(from);
+  const fromParent = kindOf(c).lanVantage(c) === 'parent';
+  if (fromParent) endpoints = toRows(from);
   const known: Known = {
     endpoints,
     host,
     hostMacs: [...new Set(hostAll.map((h) => h.mac))],
     gateways,
     stopped,
-    ...(c.kind === 'ipvlan' && { fromParent: true }),
+    ...(fromParent && { fromParent: true }),
   };
   return {
     network: c.id,

@@ -1,6 +1,7 @@
 // A network as the LAN layer sees it (src/lan/segment.ts): attached at create and at start, detached at delete.
 import type { Segment } from '../lan';
-import type { NetworkConfig } from './config';
+import { kindOf } from './kinds';
+import type { NetworkConfig } from './network-config';
 
 export function segmentOf(c: NetworkConfig): Segment {
   return {
@@ -8,7 +9,7 @@ export function segmentOf(c: NetworkConfig): Segment {
     kind: c.kind,
     parent: c.parent.name,
     lanBehind: !c.parent.implicit,
-    probeFrom: c.kind === 'ipvlan' ? 'parent' : c.macvlanMode === 'passthru' ? 'none' : 'probe-link',
+    probeFrom: kindOf(c).lanVantage(c),
     subnets: c.subnets.map((s) => s.subnet),
     conflict: c.conflict ?? 'refuse',
   };

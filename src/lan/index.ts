@@ -2,6 +2,6 @@
 export { Lan, type HostAddress, type LanOptions } from './lan';
 export { DhcpLeases } from './leases';
 export { DHCP_KEEP_MS, dhcpMac, type DhcpSockets, type LeaseRecord, type LeaseState } from './lease-records';
-export { PROBE_LINK_PATTERN, probeLinkName } from './probe-links';
+export { PROBE_LINK_PATTERN, isProbeLink, probeLinkName } from './probe-links';
 export { type AddressBook, type Holder, type ProbeFrom, type Segment, probeable } from './segment';
 export { announceWhenUp } from './announce';

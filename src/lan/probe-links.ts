@@ -14,6 +14,11 @@ export const PROBE_LINK_PATTERN = /^mnp[0-9a-f]{10}$/;
 export const probeLinkName = (parent: string): string =>
   `mnp${createHash('sha1').update(parent).digest('hex').slice(0, 10)}`;
 
+/** A link of this host is a probe link (of this daemon or a killed one): its name and its kind, a macvlan. */
+export const isProbeLink = (l: { name: string; kind?: string }): boolean =>
+  PROBE_LINK_PATTERN.test(l.name) && l.kind === PROBE_LINK_KIND;
+const PROBE_LINK_KIND = 'macvlan';
+
 export interface ProbeLink {
   readonly name: string;
   /** ifindex of the probe macvlan (undefined when probing from the parent). */
@@ -128,7 +133,7 @@ export class ProbeLinks {
     this.watch();
     await this.k.links.deleteIfExists(name); // a leftover of a killed daemon: its sockets are gone with it
     const link = await this.k.links.create({
-      kind: 'macvlan',
+      kind: PROBE_LINK_KIND,
       name,
       parent,
       mode: 'bridge',
