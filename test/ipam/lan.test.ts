@@ -52,7 +52,7 @@ test('dynamic: addresses that answer are skipped and held with their MAC; candid
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.4/24');
   assert.deepEqual(asked[0], ['198.18.15.2', '198.18.15.3', '198.18.15.4', '198.18.15.5']);
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => [h.address, h.mac, h.reason]),
+    (await ipam.answered(poolId)).map((h) => [h.address, h.mac, h.reason]),
     [
       ['198.18.15.2', '02:00:00:00:00:02', 'answered'],
       ['198.18.15.3', '02:00:00:00:00:03', 'answered'],
@@ -74,7 +74,7 @@ test("an address another macnet host's probe link (MAC 0e:...) defends is held f
   });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.3/24');
-  const held = await ipam.held(poolId);
+  const held = await ipam.answered(poolId);
   const span = (a: string) => {
     const h = held.find((x) => x.address === a)!;
     return Date.parse(h.until) - Date.parse(h.seen);
@@ -94,7 +94,7 @@ test('an address another host is probing right now is skipped this time only, no
   const { lan } = fakeLan({ '198.18.15.1': { mac: '02:00:00:00:00:bb', reason: 'probing' } });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.2/24');
-  assert.deepEqual(await ipam.held(poolId), []);
+  assert.deepEqual(await ipam.answered(poolId), []);
   assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
 });
 
@@ -167,7 +167,7 @@ test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8,
     [4, 8, 16, 32],
     'one window each, twice as wide each time',
   );
-  assert.equal((await ipam.held(poolId)).length, 40, 'every device is held with its MAC');
+  assert.equal((await ipam.answered(poolId)).length, 40, 'every device is held with its MAC');
 });
 
 test('30 allocations at once wait one probe window together: the first cold window probes for those queued behind it', async () => {

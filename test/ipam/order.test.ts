@@ -80,7 +80,7 @@ test('a LAN device at the lowest free address is skipped; the container after it
   t.after(() => ipam.close());
   assert.equal(await next(), '198.18.15.97', "Docker's IPAM would take .96");
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => [h.address, h.mac]),
+    (await ipam.answered(poolId)).map((h) => [h.address, h.mac]),
     [['198.18.15.96', DEVICE.mac]],
   );
   for (let i = 0; i < 2; i++) {
@@ -119,7 +119,7 @@ test('not warm on release: the gateway, a static address taken despite a conflic
   assert.equal(await next(), '198.18.15.96');
   assert.deepEqual(f.asked.slice(asked, asked + 4), ['198.18.15.96', '198.18.15.97', '198.18.15.98', '198.18.15.99']);
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => h.address),
+    (await ipam.answered(poolId)).map((h) => h.address),
     ['198.18.15.98'],
   );
 });
