@@ -7,15 +7,18 @@ import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 // Which layers of src/ each layer may import. A layer is a directory of src/; a file may import its own layer
-// freely. cli is the composition root (the daemon command wires the Docker front end to the driver and the
-// IPAM); probe and dhcp take their sockets as parameters and sit beside kernel and store.
+// freely. cli is the composition root (the daemon command makes each service once and hands it to those that use
+// it); docker is the plugin front end; drivers and ipam sit side by side and import nothing of each other; lan (the
+// LAN behind each parent: probes, claims, DHCP sockets and leases) is below both; kernel, probe (ARP/NDP frames),
+// dhcp (the DHCP client protocol) and store are below lan, and take what they need as parameters.
 const LOW = ['errors', 'types', 'log'];
-const MIDDLE = ['kernel', 'probe', 'dhcp', 'store', ...LOW];
+const BASE = ['kernel', 'probe', 'dhcp', 'store', ...LOW];
 const LAYERS = {
-  cli: ['docker', 'drivers', 'ipam', ...MIDDLE],
-  docker: ['drivers', 'ipam', ...MIDDLE],
-  drivers: MIDDLE,
-  ipam: MIDDLE,
+  cli: ['docker', 'drivers', 'ipam', 'lan', ...BASE],
+  docker: ['drivers', 'ipam', 'lan', ...BASE],
+  drivers: ['lan', ...BASE],
+  ipam: ['lan', ...BASE],
+  lan: BASE,
   kernel: LOW,
   probe: LOW,
   dhcp: LOW,
@@ -25,15 +28,57 @@ const LAYERS = {
   log: [],
 };
 
-// Imports that break the rules above today, each by file and module (relative to src/). Issue 18 ("One clear
-// house") removes them: drivers and IPAM then import nothing of each other. Add none: a new one needs a reason
-// in review.
-const EXCEPTIONS = {
-  // Types only: DhcpLinks (the driver's DHCP sockets, handed to the IPAM by the daemon) and LeaseRecord.
-  'src/drivers/driver.ts': ['ipam/dhcp'],
-  // `macnet scan` reads the IPAM's sticky-name records (lastAddresses) to name stopped containers.
-  'src/drivers/scan.ts': ['ipam/sticky'],
-};
+// Imports that break the rules above today, each by file and module (relative to src/). Add none: a new one needs
+// a reason in review.
+const EXCEPTIONS = {};
+
+// The shape of src/ (issue 18, docs/architecture.md): files of one topic, at most 350 lines; what differs between
+// link kinds only in src/drivers/kinds (the rest asks kindOf(config)); and the composition root hands the driver and
+// the IPAM services as objects, never closures that reach from one into the other.
+const MAX_LINES = 350;
+const LINK_KIND = '/^(macvlan|ipvlan)$/';
+const KIND_BRANCHES = [
+  {
+    selector: `BinaryExpression[operator=/^[!=]==?$/]:matches([left.value=${LINK_KIND}], [right.value=${LINK_KIND}])`,
+    message: 'A branch on a link kind belongs in src/drivers/kinds (ask kindOf(config); docs/architecture.md).',
+  },
+  {
+    selector: `SwitchCase[test.value=${LINK_KIND}]`,
+    message: 'A branch on a link kind belongs in src/drivers/kinds (ask kindOf(config); docs/architecture.md).',
+  },
+];
+const NO_CLOSURES_BETWEEN_SERVICES = [
+  {
+    selector:
+      'NewExpression[callee.name=/^(NetworkDriver|Ipam|Lan|DhcpLeases)$/] ' +
+      ':matches(ArrowFunctionExpression, FunctionExpression, CallExpression[callee.property.name="bind"])',
+    message:
+      'The daemon makes each service once and hands it over as an object; no closures between driver and IPAM ' +
+      '(docs/architecture.md).',
+  },
+];
+
+const structureConfigs = [
+  {
+    name: 'macnet/structure',
+    files: ['src/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: MAX_LINES }],
+      'no-restricted-syntax': ['error', ...KIND_BRANCHES],
+    },
+  },
+  {
+    // The kinds themselves, and the kernel's netlink codec, which maps link kind names to attributes.
+    name: 'macnet/structure/kinds',
+    files: ['src/drivers/kinds/**/*.ts', 'src/kernel/**/*.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    name: 'macnet/structure/composition-root',
+    files: ['src/cli/daemon.ts'],
+    rules: { 'no-restricted-syntax': ['error', ...KIND_BRANCHES, ...NO_CLOSURES_BETWEEN_SERVICES] },
+  },
+];
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -126,4 +171,5 @@ export default defineConfig(
     },
   },
   ...layerConfigs,
+  ...structureConfigs,
 );

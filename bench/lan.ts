@@ -270,7 +270,7 @@ async function dhcpLan(method: DhcpMethod, cleanup: (() => Promise<void>)[]): Pr
   cleanup.push(() => dns.stop());
   const kernel = Kernel.open(lab.hosts[0]!.ns.path);
   cleanup.push(() => kernel.close());
-  // As LanGuard's probe link: macvlan bridge on the parent, the DHCP client sending with the container's future
+  // As the LAN layer's probe link: macvlan bridge on the parent, the DHCP client sending with the container's future
   // MAC as chaddr and the broadcast flag, so the server's broadcast replies reach this link.
   await kernel.links.create({ kind: 'macvlan', name: 'mnd-probe', parent: 'eth0', mode: 'bridge', up: true });
   const sock = await kernel.openPacketSocket('mnd-probe', { protocol: ETH_P_IP });

@@ -22,6 +22,7 @@ const UNIT = [
   'test/dhcp/packets.test.ts',
   'test/dhcp/keeper.test.ts',
   'test/drivers/config.test.ts',
+  'test/drivers/kinds.test.ts',
   'test/drivers/inventory.test.ts',
   'test/drivers/uninstall.test.ts',
   'test/probe/packets.test.ts',

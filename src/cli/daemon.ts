@@ -9,6 +9,7 @@ import { NetworkDriver } from '../drivers/driver';
 import { DAEMON_POOLS, poolOption } from '../ipam/pools';
 import { Ipam } from '../ipam/ipam';
 import { Kernel, useProcSysNet } from '../kernel';
+import { DhcpLeases, Lan } from '../lan';
 import { assertPrivileges } from '../kernel/capabilities';
 import { claimInstance, FORM_ENV, INSTANCE_ENV, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
@@ -52,7 +53,7 @@ export interface DaemonOptions {
   probeWindowMs: number;
   /** When to look for addresses a crash left allocated (src/docker/reclaim.ts); 0: never. */
   reclaimAfterMs: number;
-  /** DHCP mode: how long a stopped container's lease is parked for its next start (src/ipam/dhcp.ts). */
+  /** DHCP mode: how long a stopped container's lease is parked for its next start (src/lan/leases.ts). */
   dhcpKeepMs: number;
   /** Where SandboxKey files are found by name (a managed plugin sees dockerd's netns dir elsewhere). */
   netnsDir?: string;
@@ -223,21 +224,12 @@ async function serve(
   }
   if (opts.procSysNet !== undefined) useProcSysNet(opts.procSysNet);
   const kernel = Kernel.open();
-  // The driver knows each subnet's parent (its LAN); IPAM asks it before handing out an address.
-  const driver: NetworkDriver = new NetworkDriver(kernel, store, log, {
-    probe: opts.probe,
-    probeWindowMs: opts.probeWindowMs,
-    ipamHolds: (subnet, ip) => ipam.holds(subnet, ip),
-    ipamName: (subnet, ip) => ipam.nameOf(subnet, ip),
-    ipamLease: (subnet, ip) => ipam.leaseOf(subnet, ip),
-  });
-  const ipam: Ipam = new Ipam(store, {
-    defaultPools: opts.defaultPools,
-    ...(driver.lan && { lan: driver.lan }),
-    dhcp: driver.dhcpLinks,
-    dhcpKeepMs: opts.dhcpKeepMs,
-    log,
-  });
+  // Each service made once, each handed to those that use it: the LAN below both the IPAM and the driver; the
+  // driver asks the IPAM what it allocated through the IPAM's AddressBook (src/lan/segment.ts), nothing more.
+  const lan = new Lan(kernel, log, { probe: opts.probe, windowMs: opts.probeWindowMs });
+  const leases = new DhcpLeases(store, lan, log, { keepMs: opts.dhcpKeepMs });
+  const ipam = new Ipam(store, { defaultPools: opts.defaultPools, lan, leases });
+  const driver = new NetworkDriver(kernel, store, log, { lan, leases, addresses: ipam });
   const h = handlers(driver, ipam, opts.netnsDir === undefined ? {} : { netnsDir: opts.netnsDir });
   addFaultHook(h, log);
   const server = new PluginServer(h, log);
@@ -272,7 +264,9 @@ async function serve(
   await server.close(); // removes the socket, if it is still the one it created (never systemd's)
   stopReclaim();
   ipam.close();
+  leases.stop();
   await driver.close();
+  await lan.close();
   await kernel.close();
   await store.close();
   instance.release();

@@ -3,7 +3,6 @@
 import type { NetworkDriver } from '../drivers/driver';
 import type { CreateNetworkRequest } from '../drivers/config';
 import type { Ipam } from '../ipam/ipam';
-import { scanNetwork } from '../drivers/scan';
 import { IFNAME_OPTION } from '../drivers/endpoint';
 import { bool, checkCreateNetwork, iface, sandboxKey, str, stringMap } from './request';
 import type { Handler } from './server';
@@ -94,6 +93,6 @@ export function handlers(driver: NetworkDriver, ipam: Ipam, opts: { netnsDir?: s
   });
 
   // macnet's own calls (the CLI's, never dockerd's): a path Docker's protocol does not use, same error shape.
-  h.set('macnet/scan', async (b) => scanNetwork(driver, str(b, 'network', 'macnet/scan')));
+  h.set('macnet/scan', async (b) => driver.scan(str(b, 'network', 'macnet/scan')));
   return h;
 }

@@ -2,68 +2,27 @@
 // value before anything touches the kernel or the store. Checks that need the kernel (does the parent
 // exist, its MTU) or the other networks (overlap, sharing) are in network.ts; everything here is pure.
 import { clip, MacnetError } from '../errors';
-import type { IpvlanFlag, IpvlanMode, MacvlanMode } from '../kernel';
 import { type Family, canonicalIp, networkOf, parseCidr } from '../types/address';
 import { IFNAME_MAX } from '../kernel/validate';
+import { KINDS, chooseKind, implicitParentName, kindOptions } from './kinds';
+import type { NetworkConfig, ParentSpec, SubnetConfig } from './network-config';
+import { parseHostAccess } from './host-access-options';
+import { invalid, oneOf, truthy } from './options';
 
-export type DriverKind = 'macvlan' | 'ipvlan';
-
-export interface SubnetConfig {
-  readonly family: Family;
-  /** Network address and prefix, canonical: "198.18.15.0/24". */
-  readonly subnet: string;
-  /** Plain IP, when Docker's IP data has one. */
-  readonly gateway?: string;
-  readonly auxAddresses: Readonly<Record<string, string>>;
-}
-
-export interface ParentSpec {
-  /** The interface the children hang off; for "eth0.50" the vlan link itself. */
-  readonly name: string;
-  /** Set when the parent is an 802.1q sub-interface written as base.vid (created if missing). */
-  readonly vlan?: { readonly base: string; readonly id: number };
-  /** No parent given: macnet creates one for this network alone (an internal network). */
-  readonly implicit: boolean;
-}
-
-export interface NetworkConfig {
-  readonly id: string;
-  readonly kind: DriverKind;
-  readonly macvlanMode: MacvlanMode;
-  readonly ipvlanMode: IpvlanMode;
-  readonly ipvlanFlag: IpvlanFlag;
-  readonly parent: ParentSpec;
-  readonly mtu?: number;
-  readonly internal: boolean;
-  readonly ipv6: boolean;
-  /** What a static address that answers on the LAN gets: refused (default) or a warning in the log. */
-  readonly conflict?: 'refuse' | 'warn';
-  /** Container MACs: random (default) or derived from the network and the container (-o mac=stable). */
-  readonly mac?: 'random' | 'stable';
-  readonly subnets: readonly SubnetConfig[];
-  /** -o host_access=true: the host and its own containers reach each other (docs/driver.md, "Host access"). */
-  readonly hostAccess?: boolean;
-  /** -o host_access_address: the host's address on this network, at most one per family; absent: chosen. */
-  readonly hostAccessAddresses?: readonly string[];
-}
+export type { DriverKind, KindModes, NetworkConfig, ParentSpec, SubnetConfig } from './network-config';
+export { implicitParentName } from './kinds';
 
 /** The -o keys macnet understands, with the values each takes; shown in OPTION_UNKNOWN messages. */
 export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   parent: 'an interface name, or name.vid for an 802.1q sub-interface',
-  kind: 'macvlan | ipvlan',
-  macvlan_mode: 'bridge | vepa | private | passthru',
-  ipvlan_mode: 'l2 | l3 | l3s',
-  ipvlan_flag: 'bridge | private | vepa',
+  kind: KINDS.map((k) => k.name).join(' | '),
+  ...kindOptions(),
   mtu: "an integer, at most the parent's MTU",
   conflict: 'refuse | warn (a static --ip that a LAN machine answers for)',
   mac: "random | stable (each container's MAC derived from the network and the container's name, or its address)",
   host_access: 'true | false (the host and its own containers reach each other)',
   host_access_address: "the host's address on the network: one IPv4 and/or one IPv6 address, comma-separated",
 });
-
-const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'vepa', 'private', 'passthru'];
-const IPVLAN_MODES: readonly IpvlanMode[] = ['l2', 'l3', 'l3s'];
-const IPVLAN_FLAGS: readonly IpvlanFlag[] = ['bridge', 'private', 'vepa'];
 
 export interface IpData {
   AddressSpace?: string;
@@ -78,22 +37,6 @@ export interface CreateNetworkRequest {
   IPv4Data?: IpData[] | null;
   IPv6Data?: IpData[] | null;
 }
-
-const invalid = (option: string, value: unknown, valid: string) =>
-  new MacnetError('OPTION_INVALID', `option ${option}=${clip(value)} is not valid: ${valid}`, {
-    option,
-    value: clip(value),
-  });
-
-function oneOf<T extends string>(option: string, value: string, valid: readonly T[], dflt: string): T {
-  if (!(valid as readonly string[]).includes(value)) {
-    throw invalid(option, value, `use one of ${valid.join(', ')} ('${dflt}' is the default)`);
-  }
-  return value as T;
-}
-
-/** Docker sends booleans in Options as booleans or as strings, depending on the engine version. */
-const truthy = (v: unknown): boolean => v === true || v === 'true' || v === '1';
 
 /** "eth0.50" → base eth0, vid 50. Errors name the value and the expected format (Docker's wording). */
 export function parseParent(value: string): ParentSpec {
@@ -134,10 +77,6 @@ export function parseParent(value: string): ParentSpec {
   }
   return { name: value, vlan: { base: parts[0], id }, implicit: false };
 }
-
-/** The name of the parent macnet creates for a network without one (Docker's dm-/di- convention). */
-export const implicitParentName = (kind: DriverKind, networkId: string): string =>
-  `${kind === 'macvlan' ? 'dm' : 'di'}-${networkId.slice(0, 12)}`;
 
 function parseIpData(family: Family, list: IpData[] | null | undefined): SubnetConfig[] {
   const out: SubnetConfig[] = [];
@@ -234,22 +173,8 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     }
     opts[k] = String(v);
   }
-  let kind: DriverKind = 'macvlan';
-  if (opts.kind !== undefined) kind = oneOf('kind', opts.kind, ['macvlan', 'ipvlan'] as const, 'macvlan');
-  if (opts.ipvlan_mode !== undefined || opts.ipvlan_flag !== undefined) {
-    if (opts.kind === 'macvlan')
-      throw invalid('kind', 'macvlan', 'ipvlan_mode and ipvlan_flag need kind=ipvlan (or no kind)');
-    kind = 'ipvlan';
-  }
-  if (kind === 'ipvlan' && opts.macvlan_mode !== undefined)
-    throw invalid(
-      'macvlan_mode',
-      opts.macvlan_mode,
-      'an ipvlan network takes ipvlan_mode and ipvlan_flag, not macvlan_mode',
-    );
-  const macvlanMode = oneOf('macvlan_mode', opts.macvlan_mode ?? 'bridge', MACVLAN_MODES, 'bridge');
-  const ipvlanMode = oneOf('ipvlan_mode', opts.ipvlan_mode ?? 'l2', IPVLAN_MODES, 'l2');
-  const ipvlanFlag = oneOf('ipvlan_flag', opts.ipvlan_flag ?? 'bridge', IPVLAN_FLAGS, 'bridge');
+  const kind = chooseKind(opts);
+  const modes = kind.parseModes(opts);
   let mtu: number | undefined;
   for (const key of ['mtu', 'com.docker.network.driver.mtu']) {
     const v = opts[key];
@@ -266,26 +191,19 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
   }
   const conflict = oneOf('conflict', opts.conflict ?? 'refuse', ['refuse', 'warn'] as const, 'refuse');
   const mac = oneOf('mac', opts.mac ?? 'random', ['random', 'stable'] as const, 'random');
-  if (mac === 'stable' && kind === 'ipvlan')
-    throw invalid('mac', 'stable', "ipvlan children all use the parent's MAC; mac=stable is for macvlan networks");
+  kind.checkMac(mac);
   const parent = opts.parent
     ? parseParent(opts.parent)
-    : { name: implicitParentName(kind, req.NetworkID), implicit: true };
-  if (parent.implicit && kind === 'macvlan' && macvlanMode === 'passthru') {
-    throw invalid(
-      'macvlan_mode',
-      'passthru',
-      'passthru needs a parent (-o parent=IFACE): it hands the whole parent to one container',
-    );
-  }
+    : { name: implicitParentName(kind.name, req.NetworkID), implicit: true };
+  kind.checkParent(modes, parent);
   const subnets = [...parseIpData(4, req.IPv4Data), ...parseIpData(6, req.IPv6Data)];
-  const hostAccess = parseHostAccess(opts, kind, macvlanMode, ipvlanFlag, subnets);
+  const hostAccess = parseHostAccess(opts, kind.hostAccessRefusal(modes), subnets);
   return Object.freeze({
     id: req.NetworkID,
-    kind,
-    macvlanMode,
-    ipvlanMode,
-    ipvlanFlag,
+    kind: kind.name,
+    macvlanMode: modes.macvlanMode,
+    ipvlanMode: modes.ipvlanMode,
+    ipvlanFlag: modes.ipvlanFlag,
     parent: Object.freeze(parent),
     ...(mtu !== undefined ? { mtu } : {}),
     conflict,
@@ -300,111 +218,3 @@ export function parseNetworkRequest(req: CreateNetworkRequest): NetworkConfig {
     }),
   });
 }
-
-/**
- * host_access and host_access_address; undefined when host access is off, else the given addresses (may be
- * empty: chosen at create). The kernel forwards between two macvlan children only when both are in bridge
- * mode, and between ipvlan children only with the bridge flag, so the other modes cannot have host access.
- */
-function parseHostAccess(
-  opts: Record<string, string>,
-  kind: DriverKind,
-  macvlanMode: MacvlanMode,
-  ipvlanFlag: IpvlanFlag,
-  subnets: readonly SubnetConfig[],
-): string[] | undefined {
-  const flag = opts.host_access;
-  if (flag !== undefined && !['true', 'false', '1', '0'].includes(flag))
-    throw invalid('host_access', flag, "use true or false ('false' is the default)");
-  const given = opts.host_access_address;
-  const on = flag === undefined ? given !== undefined && given !== '' : truthy(flag);
-  if (!on) {
-    if (given)
-      throw invalid(
-        'host_access_address',
-        given,
-        'it needs host access: drop host_access=false (host_access_address turns host access on)',
-      );
-    return undefined;
-  }
-  if (kind === 'macvlan' && macvlanMode === 'passthru') {
-    throw invalid(
-      'host_access',
-      flag ?? 'true',
-      'a passthru network cannot have host access: passthru gives the whole parent to ' +
-        'one container, so there is no second child for the host; use macvlan_mode=bridge',
-    );
-  }
-  if (kind === 'macvlan' && macvlanMode !== 'bridge') {
-    throw invalid(
-      'host_access',
-      flag ?? 'true',
-      `macvlan_mode=${macvlanMode} cannot have host access: the kernel forwards between ` +
-        'macvlan children only when both are in bridge mode; use macvlan_mode=bridge',
-    );
-  }
-  if (kind === 'ipvlan' && ipvlanFlag !== 'bridge') {
-    throw invalid(
-      'host_access',
-      flag ?? 'true',
-      `ipvlan_flag=${ipvlanFlag} cannot have host access: only the bridge ` +
-        'flag lets ipvlan children reach each other; use ipvlan_flag=bridge',
-    );
-  }
-  const out: string[] = [];
-  for (const part of (given ?? '')
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean)) {
-    const valid =
-      'give one IPv4 and/or one IPv6 address, comma-separated, each ' +
-      "inside one of the network's subnets and not its gateway";
-    let ip: string;
-    try {
-      const c = parseCidr(part);
-      if (part.includes('/')) throw new TypeError('a prefix');
-      ip = c.address;
-    } catch {
-      throw invalid('host_access_address', given, `${JSON.stringify(part)} is not an IP address; ${valid}`);
-    }
-    const fam = part.includes(':') ? 6 : 4;
-    if (out.some((o) => o.includes(':') === (fam === 6)))
-      throw invalid('host_access_address', given, `two IPv${fam} addresses; ${valid}`);
-    const s = subnets.find((x) => x.family === fam && networkOf(ip, Number(x.subnet.split('/')[1])) === x.subnet);
-    if (!s)
-      throw invalid(
-        'host_access_address',
-        given,
-        `${ip} is in none of the network's IPv${fam} subnets (${
-          subnets
-            .filter((x) => x.family === fam)
-            .map((x) => x.subnet)
-            .join(', ') || 'none'
-        }); ${valid}`,
-      );
-    if (s.gateway === ip) throw invalid('host_access_address', given, `${ip} is the gateway of ${s.subnet}; ${valid}`);
-    const prefix = Number(s.subnet.split('/')[1]);
-    const hostBits = (fam === 4 ? 32 : 128) - prefix;
-    if (
-      hostBits > 1 &&
-      (ip === s.subnet.split('/')[0] || (fam === 4 && networkOf(ip, prefix) === s.subnet && isBroadcast(ip, prefix)))
-    ) {
-      throw invalid(
-        'host_access_address',
-        given,
-        `${ip} is the ${ip === s.subnet.split('/')[0] ? 'network' : 'broadcast'} address of ${s.subnet}; ${valid}`,
-      );
-    }
-    out.push(ip);
-  }
-  return out;
-}
-
-const isBroadcast = (ip: string, prefix: number): boolean => {
-  const n = ip
-    .split('.')
-    .map(Number)
-    .reduce((a, b) => a * 256 + b, 0);
-  const hostMask = 2 ** (32 - prefix) - 1;
-  return n % (hostMask + 1) === hostMask;
-};

@@ -2,59 +2,40 @@
 // host namespace, operations serialized (network changes are rare; serializing them makes the
 // validate → setup sequence free of races between two creates on one parent).
 import { MacnetError } from '../errors';
-import { checkNetnsFile, ETH_P_IP, Kernel } from '../kernel';
+import type { Kernel } from '../kernel';
+import type { AddressBook, Lan, LeaseRecord } from '../lan';
+import type { DhcpLeases } from '../lan';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
-import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
-import {
-  type CreateEndpointInput,
-  ENDPOINT_LINK_PATTERN,
-  type JoinResult,
-  createEndpoint,
-  forgetEndpoint,
-  joinEndpoint,
-} from './endpoint';
-import { createParent, setupNetwork, teardownNetwork, validateNetwork } from './network';
-import { DriverState, type EndpointRecord, endpointKey } from './state';
-import { announceWhenUp } from './announce';
-import { LanGuard, PROBE_LINK_PATTERN } from './lan';
 import { cidrContains, parseCidr } from '../types/address';
-import type { DhcpLinks, LeaseRecord } from '../ipam/dhcp';
-import { HOST_LINK_PATTERN, HostAccess } from './host-access';
+import { Mutex } from '../types/mutex';
+import { type CreateNetworkRequest, type NetworkConfig, parseNetworkRequest } from './config';
+import { type CreateEndpointInput, type JoinResult, createEndpoint, forgetEndpoint, joinEndpoint } from './endpoint';
+import { HostAccess } from './host-access';
+import { kindOf } from './kinds';
+import { setupNetwork, teardownNetwork, validateNetwork } from './network';
+import { LinkReaper } from './reaper';
+import { reconcile } from './reconcile';
+import { type ScanResult, scanNetwork } from './scan';
+import { segmentOf } from './segment';
+import { DriverState, type EndpointRecord } from './state';
+import { subnetUse } from './subnet-use';
 
-export interface DriverOptions {
-  /** Probe addresses on the LAN before use and announce them after Join (default true). */
-  probe?: boolean;
-  /** Bounded window of a cold probe (default 300 ms). */
-  probeWindowMs?: number;
-  /** Whether macnet's IPAM handed out (and so already probed) an address; absent: Docker's IPAM did. */
-  ipamHolds?: (subnet: string, ip: string) => Promise<boolean>;
-  /** The container name macnet's IPAM got with the address (engines that send it), for -o mac=stable. */
-  ipamName?: (subnet: string, ip: string) => Promise<string | undefined>;
-  /** The DHCP lease behind an address of a mode=dhcp pool: its MAC, router and state. */
-  ipamLease?: (subnet: string, ip: string) => LeaseRecord | undefined;
-}
-
-export class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.tail.then(fn, fn);
-    this.tail = p.catch(() => undefined);
-    return p;
-  }
+/** The services the driver uses, each made once by the daemon (src/cli/daemon.ts). */
+export interface DriverServices {
+  /** The LAN: probes, claims, announcements, DHCP sockets (src/lan). */
+  readonly lan: Lan;
+  /** DHCP leases of mode=dhcp pools: a lease's MAC and router (absent: no DHCP). */
+  readonly leases?: DhcpLeases;
+  /** What macnet's IPAM allocated (absent in tests that run the driver alone). */
+  readonly addresses?: AddressBook;
 }
 
 export class NetworkDriver {
   readonly state: DriverState;
   private readonly lock = new Mutex();
-
-  /** The LAN check IPAM and the driver share; undefined when probing is off. */
-  readonly lan: LanGuard | undefined;
-  private readonly announcing = new Set<Promise<void>>();
-  private readonly stopping = new AbortController();
-  /** Endpoint links being deleted after DeleteEndpoint returned, on their own netlink socket. */
-  private readonly reaping = new Set<Promise<void>>();
-  private reaper: Kernel | undefined;
+  private readonly lan: Lan;
+  private readonly reaper: LinkReaper;
   /** -o host_access=true: the host-side links, their addresses and routes (host-access.ts). */
   readonly hostAccess: HostAccess;
 
@@ -62,18 +43,23 @@ export class NetworkDriver {
     private readonly k: Kernel,
     store: Store,
     private readonly log: Logger,
-    private readonly opts: DriverOptions = {},
+    private readonly services: DriverServices,
   ) {
     this.state = new DriverState(store);
-    this.lan =
-      opts.probe === false
-        ? undefined
-        : new LanGuard(k, this.state, log, {
-            ...(opts.probeWindowMs !== undefined && { windowMs: opts.probeWindowMs }),
-          });
-    this.hostAccess = new HostAccess({ k, state: this.state, lan: this.lan, ipamHolds: opts.ipamHolds }, log, (fn) =>
-      this.lock.run(fn),
+    this.lan = services.lan;
+    this.reaper = new LinkReaper(k, log);
+    this.hostAccess = new HostAccess(
+      { k, state: this.state, lan: this.lan, addresses: services.addresses },
+      log,
+      (fn) => this.lock.run(fn),
     );
+  }
+
+  /** The subnet of `c` that holds `cidr` (an address, with or without its prefix). */
+  private subnetOf(c: NetworkConfig, cidr: string): { subnet: string; ip: string } | undefined {
+    const ip = parseCidr(cidr).address;
+    const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
+    return subnet === undefined ? undefined : { subnet, ip };
   }
 
   /**
@@ -81,61 +67,27 @@ export class NetworkDriver {
    * macnet's IPAM does (ADDRESS_CONFLICT naming the MAC), unless the network says conflict=warn.
    */
   private async checkUnprobed(c: NetworkConfig, input: CreateEndpointInput): Promise<void> {
-    if (!this.lan) return;
+    if (!this.lan.probing) return;
     for (const cidr of [input.address, input.addressIPv6]) {
-      if (!cidr) continue;
-      const ip = parseCidr(cidr).address;
-      const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
-      if (!subnet || (await this.opts.ipamHolds?.(subnet, ip))) continue;
-      const h = (await this.lan.check(c, [ip])).get(ip);
+      const at = cidr ? this.subnetOf(c, cidr) : undefined;
+      if (!at || (await this.services.addresses?.allocatedHere(at.subnet, at.ip))) continue;
+      const h = (await this.lan.check(c.id, [at.ip])).get(at.ip);
       if (h && (c.conflict ?? 'refuse') === 'refuse') {
         throw new MacnetError(
           'ADDRESS_CONFLICT',
-          `address ${ip} is in use on the LAN by ${h.mac} (` +
+          `address ${at.ip} is in use on the LAN by ${h.mac} (` +
             `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
             '); pick another address, or create the network with -o conflict=warn to use it anyway',
-          { address: ip, mac: h.mac, subnet },
+          { address: at.ip, mac: h.mac, subnet: at.subnet },
         );
       }
     }
   }
 
   private leaseFor(c: NetworkConfig, cidr: string | undefined): LeaseRecord | undefined {
-    if (!cidr || !this.opts.ipamLease) return undefined;
-    const ip = parseCidr(cidr).address;
-    const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
-    return subnet ? this.opts.ipamLease(subnet, ip) : undefined;
+    const at = cidr && this.services.leases ? this.subnetOf(c, cidr) : undefined;
+    return at && this.services.leases?.leaseOf(at.subnet, at.ip);
   }
-
-  /** Sockets for the IPAM's DHCP client: the probe link before Join, the container's own interface after. */
-  readonly dhcpLinks: DhcpLinks = {
-    probeSocket: async (subnet) => {
-      if (!this.lan)
-        throw new MacnetError(
-          'OPTION_INVALID',
-          "--ipam-opt mode=dhcp needs the daemon's LAN link: start it without --no-probe",
-          { option: 'mode' },
-        );
-      return this.lan.dhcpSocket(subnet);
-    },
-    containerSocket: async (subnet, ip) => {
-      const ep = (await this.state.endpoints()).find(
-        (e) => e.sandboxKey && e.ipv4 && parseCidr(e.ipv4).address === ip && cidrContains(subnet, ip),
-      );
-      if (!ep?.sandboxKey) return undefined;
-      await checkNetnsFile(ep.sandboxKey);
-      const k = Kernel.open(ep.sandboxKey);
-      try {
-        // ipvlan endpoints record no MAC (they carry the parent's): their interface is the one with the address.
-        const index = ep.mac
-          ? (await k.links.list()).find((l) => l.mac === ep.mac)?.index
-          : (await k.addresses.list()).find((a) => a.address === ip)?.index;
-        return index === undefined ? undefined : await k.openPacketSocket(index, { protocol: ETH_P_IP });
-      } finally {
-        await k.close();
-      }
-    },
-  };
 
   private async config(networkId: string, call: string): Promise<NetworkConfig> {
     const rec = await this.state.network(networkId);
@@ -152,11 +104,12 @@ export class NetworkDriver {
   createNetwork(req: CreateNetworkRequest): Promise<NetworkConfig> {
     return this.lock.run(async () => {
       const c = parseNetworkRequest(req);
-      await this.awaitReaped();
+      await this.reaper.settled();
       const existing = await this.state.network(c.id);
       if (existing?.state === 'ready') return existing.config; // Docker retried: already done
       const plan = await validateNetwork(this.k, this.state, c);
       await setupNetwork(this.k, this.state, c, plan, this.log);
+      this.lan.attach(segmentOf(c));
       try {
         await this.hostAccess.attach(c);
       } catch (e) {
@@ -167,8 +120,7 @@ export class NetworkDriver {
         await teardownNetwork(this.k, this.state, c.id, this.log).catch((u) =>
           this.log.error('undo: network', { network: c.id, error: u }),
         );
-        if (this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === c.parent.name))
-          await this.lan.releaseParent(c.parent.name);
+        await this.lan.detach(c.id);
         throw e;
       }
       this.log.info('network created', {
@@ -186,10 +138,9 @@ export class NetworkDriver {
     return this.lock.run(async () => {
       const parent = (await this.state.network(networkId))?.config.parent.name;
       if (parent) await this.hostAccess.detach(networkId, parent);
-      await this.awaitReaped();
+      await this.reaper.settled();
       await teardownNetwork(this.k, this.state, networkId, this.log);
-      if (parent && this.lan && !(await this.state.networks()).some((n) => n.config.parent.name === parent))
-        await this.lan.releaseParent(parent);
+      await this.lan.detach(networkId);
       this.log.info('network deleted', { network: networkId });
     });
   }
@@ -213,8 +164,8 @@ export class NetworkDriver {
         await this.checkUnprobed(c, input);
       }
       const lease = this.leaseFor(c, input.address);
-      // ipvlan: the lease's MAC is the parent's, which the container carries anyway (createEndpoint).
-      if (lease && c.kind === 'macvlan') {
+      // Where containers carry the parent's MAC (ipvlan), so is the lease's: nothing to take from it.
+      if (lease && kindOf(c).leaseMacIsContainers(c)) {
         // The lease was taken for this MAC before Docker told anyone the container's own: use it.
         if (input.macAddress && input.macAddress.toLowerCase() !== lease.lease.mac) {
           throw new MacnetError(
@@ -229,12 +180,10 @@ export class NetworkDriver {
         return createEndpoint(this.state, c, { ...input, macAddress: lease.lease.mac }, this.log);
       }
       let name: string | undefined;
-      if (c.mac === 'stable' && !input.macAddress && this.opts.ipamName) {
+      if (c.mac === 'stable' && !input.macAddress && this.services.addresses) {
         for (const cidr of [input.address, input.addressIPv6]) {
-          if (!cidr || name) continue;
-          const ip = parseCidr(cidr).address;
-          const subnet = c.subnets.find((s) => cidrContains(s.subnet, ip))?.subnet;
-          if (subnet) name = await this.opts.ipamName(subnet, ip);
+          const at = cidr && !name ? this.subnetOf(c, cidr) : undefined;
+          if (at) name = await this.services.addresses.requestedName(at.subnet, at.ip);
         }
       }
       return createEndpoint(this.state, c, { ...input, ...(name && { name }) }, this.log);
@@ -251,7 +200,7 @@ export class NetworkDriver {
           `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`,
           { endpoint: endpointId },
         );
-      if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') await this.awaitReaped();
+      if (kindOf(c).wholeParent(c)) await this.reaper.settled(); // one child per parent: the last must be gone
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       // DHCP: the router the lease names (the LAN's own answer) rather than the --gateway given at create, when
       // the network has a gateway at all (not internal) and the router is on the container's subnet.
@@ -263,19 +212,12 @@ export class NetworkDriver {
         await this.hostAccess.join(c, { ...ep, sandboxKey });
       } catch (e) {
         await this.k.links.deleteIfExists(ep.linkName).catch(() => undefined);
-        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(ep));
+        await this.state.putEndpoint(ep);
         throw e;
       }
-      if (this.lan) {
-        const p = announceWhenUp(
-          sandboxKey,
-          [ep.ipv4, ep.ipv6].filter((a): a is string => !!a),
-          this.log,
-          this.stopping.signal,
-        );
-        this.announcing.add(p);
-        void p.finally(() => this.announcing.delete(p));
-      }
+      const ips = addressesOf(ep);
+      this.lan.endpointJoined(ips, { sandboxKey, ...(ep.mac && { mac: ep.mac }) });
+      this.lan.announce(sandboxKey, ips);
       return res;
     });
   }
@@ -285,41 +227,22 @@ export class NetworkDriver {
     return this.lock.run(async () => {
       const ep = await this.state.endpoint(networkId, endpointId);
       await this.hostAccess.leave((await this.state.network(networkId))?.config, ep);
+      if (ep) this.lan.endpointLeft(addressesOf(ep));
       if (ep?.sandboxKey) {
         const { sandboxKey: _, ...rest } = ep;
-        await this.state.store.put(endpointKey(networkId, endpointId), JSON.stringify(rest));
+        await this.state.putEndpoint(rest);
       }
     });
   }
 
-  /**
-   * Deleting a macvlan or ipvlan link waits in the kernel for an RCU grace period (10 to 30 ms here, the
-   * largest part of a container's network teardown), and nothing Docker does next depends on the link being
-   * gone: its name is unique and dockerd moved it out of the container already. So the record goes now and the
-   * link right after the answer, on a netlink socket of its own so that the next Join does not queue behind it.
-   * What must not overlap a deletion waits for it (awaitReaped): network create/delete, a passthru Join (one
-   * child per parent), shutdown. A daemon killed in between leaves the link for reconcile() at the next start.
-   */
+  /** The record goes now, the link right after the answer (reaper.ts says why). */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return this.lock.run(async () => {
-      await this.hostAccess.leave(
-        (await this.state.network(networkId))?.config,
-        await this.state.endpoint(networkId, endpointId),
-      );
-      const link = await forgetEndpoint(this.state, networkId, endpointId);
-      this.reaper ??= this.k.sibling();
-      const p = this.reaper.links.deleteIfExists(link).then(
-        () => undefined,
-        (e: unknown) =>
-          this.log.error('could not delete an endpoint link; it is removed at the next start', { link, error: e }),
-      );
-      this.reaping.add(p);
-      void p.finally(() => this.reaping.delete(p));
+      const ep = await this.state.endpoint(networkId, endpointId);
+      await this.hostAccess.leave((await this.state.network(networkId))?.config, ep);
+      if (ep) this.lan.endpointLeft(addressesOf(ep));
+      this.reaper.delete(await forgetEndpoint(this.state, networkId, endpointId));
     });
-  }
-
-  private async awaitReaped(): Promise<void> {
-    await Promise.allSettled([...this.reaping]);
   }
 
   async endpointInfo(networkId: string, endpointId: string): Promise<Record<string, unknown>> {
@@ -329,94 +252,40 @@ export class NetworkDriver {
     return {
       kind: c.kind,
       parent: c.parent.name,
-      mode: c.kind === 'macvlan' ? c.macvlanMode : `${c.ipvlanMode}/${c.ipvlanFlag}`,
+      mode: kindOf(c).operMode(c),
       link: ep.linkName,
       ...(ep.mac && { mac: ep.mac }),
       ...dhcpInfo(this.leaseFor(c, ep.ipv4)),
     };
   }
 
-  /**
-   * What macnet's networks on `subnet` (as `same` matches subnet texts) account for: how many networks use it,
-   * and the addresses they use (gateways, aux addresses, endpoints'). An IPAM allocation outside that set is
-   * held by no network of this host.
-   */
-  async subnetUse(
-    subnet: string,
-    same: (a: string, b: string) => boolean,
-  ): Promise<{ networks: number; addresses: Set<string> }> {
-    const addresses = new Set<string>();
-    let networks = 0;
-    for (const n of await this.state.networks()) {
-      const mine = n.config.subnets.filter((s) => same(s.subnet, subnet));
-      if (mine.length === 0) continue;
-      networks++;
-      for (const s of mine) {
-        if (s.gateway) addresses.add(s.gateway);
-        for (const a of Object.values(s.auxAddresses)) addresses.add(a);
-      }
-      for (const ep of await this.state.endpoints(n.config.id))
-        for (const a of [ep.ipv4, ep.ipv6]) if (a) addresses.add(parseCidr(a).address);
-    }
-    return { networks, addresses };
+  /** `macnet scan` (scan.ts): not serialized with the other calls, a sweep takes a second or more. */
+  scan(network: string): Promise<ScanResult> {
+    const addresses = this.services.addresses ?? { lastAddresses: async () => [] };
+    return scanNetwork({ state: this.state, lan: this.lan, addresses }, network);
   }
 
-  /** Stops probing (removes probe links) and ends pending announcements. */
+  /** What macnet's networks on `subnet` account for (subnet-use.ts), for the start-up reclaim. */
+  subnetUse(subnet: string, same: (a: string, b: string) => boolean) {
+    return subnetUse(this.state, subnet, same);
+  }
+
+  /** Ends pending announcements, stops host-access repairs, waits for link deletions. The LAN is the daemon's. */
   async close(): Promise<void> {
-    this.stopping.abort();
     this.hostAccess.close();
-    await Promise.allSettled([...this.announcing]);
-    await this.lock.run(async () => {
-      await this.awaitReaped();
-      await this.reaper?.close();
-      this.reaper = undefined;
-      await this.lan?.close();
-    });
+    await this.lock.run(() => this.reaper.close());
   }
 
-  /**
-   * At daemon start: networks whose create was interrupted are torn down; parents macnet created are
-   * re-created if missing (after a reboot); host access links, addresses and routes restored from their
-   * records; endpoint links without an endpoint record are removed.
-   */
+  /** At daemon start, before serving: the kernel and the LAN layer brought in line with the records (reconcile.ts). */
   reconcile(): Promise<void> {
-    return this.lock.run(async () => {
-      for (const n of await this.state.networks()) {
-        if (n.state === 'creating') {
-          this.log.warn('removing a network whose creation was interrupted', { network: n.config.id });
-          await teardownNetwork(this.k, this.state, n.config.id, this.log);
-        }
-      }
-      for (const p of await this.state.parents()) {
-        if (await this.k.links.find(p.name)) continue;
-        try {
-          await createParent(this.k, p, this.log);
-          this.log.info('re-created a parent macnet manages', { parent: p.name, kind: p.kind });
-        } catch (e) {
-          this.log.error('could not re-create a parent macnet manages', { parent: p.name, error: e });
-        }
-      }
-      await this.hostAccess.reconcile();
-      const hostLinks = new Set((await this.state.hostAccesses()).map((h) => h.link));
-      const known = new Set((await this.state.endpoints()).map((e) => e.linkName));
-      for (const l of await this.k.links.list()) {
-        if (PROBE_LINK_PATTERN.test(l.name) && l.kind === 'macvlan') {
-          await this.k.links.deleteIfExists(l.index); // a killed daemon's probe link; made again on demand
-          continue;
-        }
-        if (HOST_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !hostLinks.has(l.name)) {
-          await this.k.links.deleteIfExists(l.index); // a crash between removing the record and the link
-          this.log.info('removed a host access link without a record', { link: l.name });
-          continue;
-        }
-        if (ENDPOINT_LINK_PATTERN.test(l.name) && (l.kind === 'macvlan' || l.kind === 'ipvlan') && !known.has(l.name)) {
-          await this.k.links.deleteIfExists(l.index);
-          this.log.info('removed an endpoint link without an endpoint', { link: l.name });
-        }
-      }
-    });
+    return this.lock.run(() =>
+      reconcile({ k: this.k, state: this.state, lan: this.lan, hostAccess: this.hostAccess, log: this.log }),
+    );
   }
 }
+
+const addressesOf = (ep: EndpointRecord): string[] =>
+  [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => parseCidr(a).address);
 
 /** What `docker network inspect -v` and `docker inspect` show of a DHCP lease (EndpointOperInfo). */
 function dhcpInfo(r: LeaseRecord | undefined): Record<string, string> {

@@ -5,8 +5,9 @@ import type { Kernel } from '../kernel';
 import type { Logger } from '../log';
 import { cidrContains, parseCidr } from '../types/address';
 import { MAC_SIGNATURE, macFirstOctet, signedMac } from '../types/mac';
-import type { NetworkConfig } from './config';
-import { type DriverState, type EndpointRecord, endpointKey } from './state';
+import type { NetworkConfig } from './network-config';
+import { type StaticRoute, kindOf } from './kinds';
+import type { DriverState, EndpointRecord } from './state';
 
 /**
  * Endpoint links are named from the endpoint id: unique per host (ids are random 256-bit), found again after a
@@ -100,13 +101,12 @@ export async function createEndpoint(
     }
     mac = input.macAddress.toLowerCase();
   }
-  if (c.kind === 'ipvlan') {
-    // ipvlan children all carry the parent's MAC; that is the point of ipvlan. Docker's driver ignores it too.
+  const source = kindOf(c).macSource(c);
+  if (source === 'parent') {
     if (mac)
-      log.warn("ipvlan endpoints use the parent's MAC: --mac-address ignored", { endpoint: input.endpointId, mac });
+      log.warn(`${c.kind} endpoints use the parent's MAC: --mac-address ignored`, { endpoint: input.endpointId, mac });
     mac = undefined;
-  } else if (!mac && c.macvlanMode !== 'passthru') {
-    // passthru keeps the parent's own MAC unless the user asks: setting one would change the parent's.
+  } else if (!mac && source === 'own') {
     const identity = input.name
       ? `name:${input.name}`
       : input.address
@@ -163,7 +163,7 @@ export async function createEndpoint(
     ...(input.addressIPv6 && { ipv6: input.addressIPv6 }),
     ...(dstPrefix && { dstPrefix }),
   };
-  await state.store.put(endpointKey(input.networkId, input.endpointId), JSON.stringify(rec));
+  await state.putEndpoint(rec);
   return rec;
 }
 
@@ -171,7 +171,7 @@ export interface JoinResult {
   InterfaceName: { SrcName: string; DstPrefix: string };
   Gateway?: string;
   GatewayIPv6?: string;
-  StaticRoutes?: { Destination: string; RouteType: number; NextHop?: string }[];
+  StaticRoutes?: StaticRoute[];
   DisableGatewayService: boolean;
 }
 
@@ -184,16 +184,8 @@ export async function joinEndpoint(
   sandboxKey: string,
   log: Logger,
 ): Promise<JoinResult> {
-  const spec =
-    c.kind === 'macvlan'
-      ? {
-          kind: 'macvlan' as const,
-          name: ep.linkName,
-          parent: c.parent.name,
-          mode: c.macvlanMode,
-          ...(ep.mac && { mac: ep.mac }),
-        }
-      : { kind: 'ipvlan' as const, name: ep.linkName, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag };
+  const kind = kindOf(c);
+  const spec = kind.childSpec(c, ep.linkName, ep.mac);
   const withMtu = c.mtu !== undefined ? { ...spec, mtu: c.mtu } : spec;
   try {
     await k.links.create(withMtu);
@@ -205,29 +197,14 @@ export async function joinEndpoint(
     await k.links.deleteIfExists(ep.linkName);
     await k.links.create(withMtu);
   }
-  await state.store.put(endpointKey(ep.networkId, ep.endpointId), JSON.stringify({ ...ep, sandboxKey }));
+  await state.putEndpoint({ ...ep, sandboxKey });
   const res: JoinResult = {
     InterfaceName: { SrcName: ep.linkName, DstPrefix: ep.dstPrefix ?? 'eth' },
     DisableGatewayService: true,
   };
-  if (c.internal && c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
-    // l3 routes between the network's subnets inside the parent; without a default route the container
-    // still needs device routes to the network's other subnets (Docker's L3NilParent scenario).
-    const mine = [ep.ipv4, ep.ipv6].filter((a): a is string => !!a).map((a) => parseCidr(a));
-    const others = c.subnets.filter((s) =>
-      mine.some((m) => m.family === s.family && !cidrContains(s.subnet, m.address)),
-    );
-    if (others.length) res.StaticRoutes = others.map((s) => ({ Destination: s.subnet, RouteType: 1 }));
-    return res;
-  }
+  const routed = kind.joinRoutes(c, ep);
+  if (routed) return { ...res, ...routed };
   if (c.internal) return res;
-  if (c.kind === 'ipvlan' && c.ipvlanMode !== 'l2') {
-    // l3/l3s: the parent routes; the container's default route points at the device, not a gateway.
-    res.StaticRoutes = [];
-    if (ep.ipv4) res.StaticRoutes.push({ Destination: '0.0.0.0/0', RouteType: 1 });
-    if (ep.ipv6) res.StaticRoutes.push({ Destination: '::/0', RouteType: 1 });
-    return res;
-  }
   const gw = (addr: string | undefined, fam: 4 | 6) => {
     if (!addr) return undefined;
     const ip = parseCidr(addr).address;
@@ -249,6 +226,6 @@ export async function joinEndpoint(
  */
 export async function forgetEndpoint(state: DriverState, networkId: string, endpointId: string): Promise<string> {
   const ep = await state.endpoint(networkId, endpointId);
-  await state.store.delete(endpointKey(networkId, endpointId));
+  await state.deleteEndpoint(networkId, endpointId);
   return ep?.linkName ?? endpointLinkName(endpointId);
 }

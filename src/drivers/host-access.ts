@@ -1,7 +1,7 @@
 // Host access (-o host_access=true): the kernel isolates a macvlan/ipvlan parent from its children, so the
 // host cannot reach its own containers nor they the host. The host reaches them through a sibling of theirs:
-// one host-side link per parent ("mnh" + 10 hex of the parent's name; macvlan bridge, or ipvlan in the
-// network's mode), with the host's address on each network as /32 and /128 — no prefix route, so the LAN's
+// one host-side link per parent ("mnh" + 10 hex of the parent's name; of the network's kind: LinkKind
+// hostLinkSpec), with the host's address on each network as /32 and /128 — no prefix route, so the LAN's
 // subnet stays routed through the parent and the host's own LAN traffic does not change — and one /32 or /128
 // route per joined container through it. Made with the first network that asks, removed with the last.
 //
@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import type { EventStream, Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
 import { parseCidr } from '../types/address';
-import type { NetworkConfig } from './config';
+import type { NetworkConfig } from './network-config';
+import { kindNamed, kindOf } from './kinds';
 import { hostAddresses, type AddressDeps } from './host-address';
 import { type DriverState, type EndpointRecord, type HostAccessRecord, hostAccessKey, putJson } from './state';
 
@@ -64,8 +65,7 @@ export class HostAccess {
       : {
           parent: c.parent.name,
           link: hostLinkName(c.parent.name),
-          kind: c.kind,
-          ...(c.kind === 'ipvlan' && { ipvlanMode: c.ipvlanMode }),
+          ...kindOf(c).hostLinkFields(c),
           networks: { [c.id]: addresses },
         };
     // Recorded before the kernel work: a crash in between leaves a record that reconcile completes.
@@ -159,7 +159,7 @@ export class HostAccess {
     if (nets.length === 0) {
       if (await this.k.links.deleteIfExists(rec.link))
         this.log.info('host access: link removed (its last network is gone)', { parent: rec.parent, link: rec.link });
-      await this.state.store.delete(hostAccessKey(rec.parent));
+      await this.state.deleteHostAccess(rec.parent);
       return undefined;
     }
     let link = await this.k.links.find(rec.link);
@@ -201,16 +201,7 @@ export class HostAccess {
   }
 
   private async createLink(rec: HostAccessRecord): Promise<Link> {
-    const spec =
-      rec.kind === 'macvlan'
-        ? { kind: 'macvlan' as const, name: rec.link, parent: rec.parent, mode: 'bridge' as const }
-        : {
-            kind: 'ipvlan' as const,
-            name: rec.link,
-            parent: rec.parent,
-            mode: rec.ipvlanMode ?? 'l2',
-            flag: 'bridge' as const,
-          };
+    const spec = kindNamed(rec.kind).hostLinkSpec(rec.link, rec.parent, rec);
     const link = await this.k.links.create(spec);
     try {
       // Answer ARP only for requests the host would answer through this link (from its own containers, to
@@ -237,7 +228,7 @@ export class HostAccess {
       parent: rec.parent,
       link: rec.link,
       kind: spec.kind,
-      mode: spec.mode,
+      mode: 'mode' in spec ? spec.mode : undefined,
       networks: Object.keys(rec.networks).map((n) => n.slice(0, 12)),
     });
     return this.k.links.get(link.index);

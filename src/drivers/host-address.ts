@@ -10,7 +10,7 @@ import { MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
 import { type Family, cidrContains, formatAddress, parseCidr, parseCidrBig, usableRange } from '../types/address';
 import type { NetworkConfig } from './config';
-import type { LanGuard } from './lan';
+import type { AddressBook, Lan } from '../lan';
 import type { DriverState } from './state';
 
 /** How far down from the top of a subnet to look before giving up. */
@@ -21,8 +21,9 @@ const BATCH = 8;
 export interface AddressDeps {
   readonly k: Kernel;
   readonly state: DriverState;
-  readonly lan: LanGuard | undefined;
-  readonly ipamHolds: ((subnet: string, ip: string) => Promise<boolean>) | undefined;
+  readonly lan: Lan;
+  /** The IPAM that allocated the network's addresses, when it is macnet's (absent: Docker's). */
+  readonly addresses: AddressBook | undefined;
 }
 
 /** Addresses something on this host already uses or that the network reserves. */
@@ -37,7 +38,7 @@ async function taken(d: AddressDeps, c: NetworkConfig): Promise<Set<string>> {
   for (const r of await d.state.hostAccesses())
     for (const ips of Object.values(r.networks)) for (const ip of ips) out.add(ip);
   // IPAM's warm set and just-allocated addresses: free on the LAN, but promised to this host's containers.
-  for (const ip of d.lan?.claimedAddresses() ?? []) out.add(ip);
+  for (const ip of d.lan.claimedAddresses()) out.add(ip);
   return out;
 }
 
@@ -53,10 +54,10 @@ async function inUse(
 ): Promise<Map<string, { who: string; probing: boolean }>> {
   const out = new Map<string, { who: string; probing: boolean }>();
   for (const ip of ips)
-    if (await d.ipamHolds?.(subnet, ip)) out.set(ip, { who: 'a container (macnet IPAM)', probing: false });
+    if (await d.addresses?.allocatedHere(subnet, ip)) out.set(ip, { who: 'a container (macnet IPAM)', probing: false });
   const rest = ips.filter((ip) => !out.has(ip));
-  if (d.lan && rest.length)
-    for (const [ip, h] of await d.lan.check(c, rest, { exclusive: true }))
+  if (rest.length)
+    for (const [ip, h] of await d.lan.check(c.id, rest, { exclusive: true }))
       out.set(ip, { who: `${h.mac} on the LAN`, probing: h.reason === 'probing' });
   return out;
 }

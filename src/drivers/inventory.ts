@@ -1,9 +1,8 @@
 // `macnet scan`'s verdicts, pure: who owns each address that answered (or that macnet knows), and which
 // addresses are in conflict. The facts come from scan.ts (the sweep, the driver's records, the kernel).
 import { ipToBytes } from '../types/address';
-import { macFirstOctet } from '../types/mac';
+import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
 import { MAC_SIGNATURE } from './endpoint';
-import { PROBE_MAC_SIGNATURE } from './lan';
 
 export type Owner =
   | 'container (this host)'

@@ -6,7 +6,8 @@ import type { Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
 import { cidrsOverlap } from '../types/address';
 import { ENDPOINT_LINK_PATTERN, endpointLinkName } from './endpoint';
-import type { NetworkConfig } from './config';
+import type { NetworkConfig } from './network-config';
+import { checkSharing, kindOf } from './kinds';
 import { type DriverState, type ParentRecord, networkKey, parentKey, putJson } from './state';
 
 const ARPHRD_ETHER = 1;
@@ -83,35 +84,7 @@ export async function validateNetwork(k: Kernel, state: DriverState, c: NetworkC
     if (other.config.id === c.id || other.config.parent.name !== c.parent.name) continue;
     const o = other.config;
     const who = `${describeNet(o)} already uses parent ${JSON.stringify(c.parent.name)}`;
-    if (o.kind === 'macvlan' && o.macvlanMode === 'passthru') {
-      throw new MacnetError(
-        'PARENT_IN_USE',
-        `${who} in passthru mode, which takes the whole parent; use another parent or a vlan sub-interface`,
-        { option: 'parent', value: c.parent.name, network: o.id },
-      );
-    }
-    if (c.kind === 'macvlan' && c.macvlanMode === 'passthru') {
-      throw new MacnetError(
-        'PARENT_IN_USE',
-        `cannot use macvlan_mode passthru: ${who}; passthru needs a parent of its own`,
-        { option: 'macvlan_mode', value: 'passthru', network: o.id },
-      );
-    }
-    if (o.kind !== c.kind) {
-      throw new MacnetError(
-        'PARENT_IN_USE',
-        `${who}; macvlan and ipvlan cannot share a parent (the kernel allows one kind per parent)`,
-        { option: 'parent', value: c.parent.name, network: o.id },
-      );
-    }
-    if (c.kind === 'ipvlan') {
-      throw new MacnetError(
-        'PARENT_IN_USE',
-        `${who}; ipvlan networks cannot share a parent (the ipvlan mode is per parent); ` +
-          `use a vlan sub-interface such as ${c.parent.vlan?.base ?? c.parent.name}.<vid>`,
-        { option: 'parent', value: c.parent.name, network: o.id },
-      );
-    }
+    checkSharing(c, o, who);
     for (const s of c.subnets) {
       // The same subnet again is one LAN segment shared by networks with different ip-ranges (Docker v27+
       // allows it; the IPAM keeps one address set per subnet). Partial overlaps are always a mistake.
@@ -196,32 +169,31 @@ export async function setupNetwork(
       createdLink = true;
       await state.commit(`create ${describeNet(c)}`, [putJson(parentKey(parentRec.name), parentRec)]);
     }
-    if (c.kind === 'ipvlan') await probeIpvlan(k, c);
+    if (kindOf(c).trialChildAtCreate) await trialChild(k, c);
     await state.commit(`create ${describeNet(c)}`, [putJson(networkKey(c.id), { config: c, state: 'ready' })]);
   } catch (e) {
     if (createdLink)
       await k.links
         .deleteIfExists(c.parent.name)
         .catch((u) => log.error('undo: could not delete parent', { parent: c.parent.name, error: u }));
-    await state.store.delete(networkKey(c.id));
+    await state.deleteNetwork(c.id);
     if (parentRec) {
       const rest = parentRec.networks.filter((n) => n !== c.id);
-      if (rest.length)
-        await state.store.put(parentKey(parentRec.name), JSON.stringify({ ...parentRec, networks: rest }));
-      else await state.store.delete(parentKey(parentRec.name));
+      if (rest.length) await state.putParent({ ...parentRec, networks: rest });
+      else await state.deleteParent(parentRec.name);
     }
     throw e;
   }
 }
 
 /**
- * An ipvlan network the kernel (or this parent) cannot carry is refused at create, not at its first container:
- * a throwaway child in the network's mode and flag is created on the parent and deleted again. It is named
- * like an endpoint link, so that reconcile removes it should the daemon die in between.
+ * A network the kernel (or this parent) cannot carry is refused at create, not at its first container (for the
+ * kinds that ask, LinkKind trialChildAtCreate): a throwaway child as an endpoint's is created on the parent and
+ * deleted again. It is named like an endpoint link, so that reconcile removes it should the daemon die in between.
  */
-async function probeIpvlan(k: Kernel, c: NetworkConfig): Promise<void> {
+async function trialChild(k: Kernel, c: NetworkConfig): Promise<void> {
   const name = endpointLinkName(randomBytes(6).toString('hex'));
-  await k.links.create({ kind: 'ipvlan', name, parent: c.parent.name, mode: c.ipvlanMode, flag: c.ipvlanFlag });
+  await k.links.create(kindOf(c).childSpec(c, name));
   await k.links.deleteIfExists(name);
 }
 
@@ -233,7 +205,7 @@ export async function teardownNetwork(k: Kernel, state: DriverState, id: string,
   for (const ep of await state.endpoints(id)) {
     // Docker deletes endpoints first; these are leftovers of a crash. Their links, if still here, go too.
     await k.links.deleteIfExists(ep.linkName);
-    await state.store.delete(`driver/endpoints/${id}/${ep.endpointId}`);
+    await state.deleteEndpoint(id, ep.endpointId);
   }
   const p = await state.parent(c.parent.name);
   if (p) {
@@ -241,10 +213,10 @@ export async function teardownNetwork(k: Kernel, state: DriverState, id: string,
     if (rest.length === 0) {
       if (await k.links.deleteIfExists(c.parent.name))
         log.info('removed parent macnet created', { parent: c.parent.name });
-      await state.store.delete(parentKey(c.parent.name));
+      await state.deleteParent(c.parent.name);
     } else {
-      await state.store.put(parentKey(c.parent.name), JSON.stringify({ ...p.record, networks: rest }));
+      await state.putParent({ ...p.record, networks: rest });
     }
   }
-  await state.store.delete(networkKey(id));
+  await state.deleteNetwork(id);
 }

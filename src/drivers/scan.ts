@@ -1,15 +1,15 @@
 // `macnet scan`, the daemon's side: gathers what macnet knows about a network's LAN (its records, the
-// kernel's addresses, IPAM's sticky records), sweeps the LAN from the parent's probe link (ipvlan: from the
-// parent itself), and classifies (inventory.ts). IPv4: every address of the subnet is asked. IPv6: a /64
-// cannot be swept, so only the addresses macnet knows (containers, gateway, host addresses, stopped
+// kernel's addresses, the IPAM's stopped containers' last addresses), sweeps the LAN from the parent's probe link
+// (ipvlan: from the parent itself), and classifies (inventory.ts). IPv4: every address of the subnet is asked.
+// IPv6: a /64 cannot be swept, so only the addresses macnet knows (containers, gateway, host addresses, stopped
 // containers' last ones) are asked.
 import { MacnetError } from '../errors';
-import { lastAddresses } from '../ipam/sticky';
+import type { AddressBook, Lan } from '../lan';
 import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/address';
 import { type Known, type Row, classify } from './inventory';
-import type { LanGuard } from './lan';
 import type { DriverState } from './state';
-import type { NetworkConfig } from './config';
+import type { NetworkConfig } from './network-config';
+import { kindOf } from './kinds';
 
 /** The largest IPv4 subnet swept: a /20 is 4094 requests, about 1 s of sending in bursts plus the window. */
 export const SCAN_MAX_IPV4_PREFIX = 20;
@@ -21,7 +21,9 @@ const scanning = new Set<string>();
 
 export interface ScanDeps {
   readonly state: DriverState;
-  readonly lan: LanGuard | undefined;
+  readonly lan: Lan;
+  /** Stopped containers' last addresses (the IPAM's sticky names). */
+  readonly addresses: Pick<AddressBook, 'lastAddresses'>;
 }
 
 export interface ScanResult {
@@ -92,7 +94,7 @@ async function sweepNetwork(
   all: readonly { config: NetworkConfig }[],
   started: number,
 ): Promise<ScanResult> {
-  if (!d.lan)
+  if (!d.lan.probing)
     throw new MacnetError(
       'INVALID_ARGUMENT',
       'scan: the daemon runs with --no-probe, so it has no probe link to sweep the LAN from; ' +
@@ -129,7 +131,7 @@ async function sweepNetwork(
   const hostAll = await d.lan.hostAddresses();
   const host = hostAll.filter((h) => inSubnets(h.address));
   const now = new Set([...endpoints, ...host].map((e) => e.address));
-  const stopped = (await Promise.all(c.subnets.map((s) => lastAddresses(d.state.store, s.subnet))))
+  const stopped = (await Promise.all(c.subnets.map((s) => d.addresses.lastAddresses(s.subnet))))
     .flat()
     .filter((s) => !now.has(s.address));
   const gateways = c.subnets.map((s) => s.gateway).filter((g): g is string => !!g);
@@ -142,17 +144,18 @@ async function sweepNetwork(
         .filter((a) => a.includes(':')),
     ),
   ];
-  const { replies, from } = await d.lan.sweep(c, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
-  // ipvlan: the requests go out from the parent, which its own children cannot hear, and every child carries
+  const { replies, from } = await d.lan.sweep(c.id, [...v4, ...v6], { windowMs: SCAN_WINDOW_MS });
+  // From the parent (ipvlan): the requests go out where its own children cannot hear them, and every child carries
   // the parent's MAC: any other MAC answering for one of them is a conflict.
-  if (c.kind === 'ipvlan') endpoints = toRows(from);
+  const fromParent = kindOf(c).lanVantage(c) === 'parent';
+  if (fromParent) endpoints = toRows(from);
   const known: Known = {
     endpoints,
     host,
     hostMacs: [...new Set(hostAll.map((h) => h.mac))],
     gateways,
     stopped,
-    ...(c.kind === 'ipvlan' && { fromParent: true }),
+    ...(fromParent && { fromParent: true }),
   };
   return {
     network: c.id,

@@ -6,7 +6,7 @@
 import { MacnetError } from '../errors';
 import type { Store, TxnOp } from '../store/types';
 import type { IpvlanMode } from '../kernel';
-import type { NetworkConfig } from './config';
+import type { DriverKind, NetworkConfig } from './network-config';
 
 export interface NetworkRecord {
   readonly config: NetworkConfig;
@@ -40,7 +40,7 @@ export interface HostAccessRecord {
   readonly parent: string;
   /** The host-side link on the parent ("mnh" + 10 hex). */
   readonly link: string;
-  readonly kind: 'macvlan' | 'ipvlan';
+  readonly kind: DriverKind;
   /** ipvlan: the network's mode (the kernel keeps one ipvlan mode per parent; a child in another would change it). */
   readonly ipvlanMode?: IpvlanMode;
   /**
@@ -102,6 +102,31 @@ export class DriverState {
 
   async hostAccesses(): Promise<HostAccessRecord[]> {
     return (await this.store.list('driver/hostaccess/')).map((e) => parse<HostAccessRecord>(e.key, e.value));
+  }
+
+  // Single writes, for steps that need no transaction (undo and teardown, each idempotent when retried).
+  async putEndpoint(rec: EndpointRecord): Promise<void> {
+    await this.store.put(endpointKey(rec.networkId, rec.endpointId), JSON.stringify(rec));
+  }
+
+  async deleteEndpoint(nid: string, eid: string): Promise<void> {
+    await this.store.delete(endpointKey(nid, eid));
+  }
+
+  async deleteNetwork(id: string): Promise<void> {
+    await this.store.delete(networkKey(id));
+  }
+
+  async putParent(rec: ParentRecord): Promise<void> {
+    await this.store.put(parentKey(rec.name), JSON.stringify(rec));
+  }
+
+  async deleteParent(name: string): Promise<void> {
+    await this.store.delete(parentKey(name));
+  }
+
+  async deleteHostAccess(parent: string): Promise<void> {
+    await this.store.delete(hostAccessKey(parent));
   }
 
   /**

@@ -1,13 +1,14 @@
 // What `macnet uninstall` removes from the kernel: every link macnet makes in the namespace it runs in, found by
 // name and kind as the daemon's start-up reconcile finds them (driver.ts): probe links ("mnp" + 10 hex,
-// macvlan), host-access links ("mnh" + 10 hex, macvlan or ipvlan), endpoint links a crash left before Docker
+// macvlan), host-access links ("mnh" + 10 hex, of a link kind's child kinds), endpoint links a crash left before Docker
 // moved them ("mn" + 11 hex), and the parents macnet created for a network (vlan, dummy, bridge: their records).
 // Called only with no network left and no daemon running (the CLI checks both), so none of them is in use.
 import { MacnetError } from '../errors';
 import type { Kernel, Link } from '../kernel';
 import { ENDPOINT_LINK_PATTERN } from './endpoint';
 import { HOST_LINK_PATTERN } from './host-access';
-import { PROBE_LINK_PATTERN } from './lan';
+import { isProbeLink } from '../lan';
+import { isChildLinkKind } from './kinds';
 import type { DriverState, NetworkRecord } from './state';
 
 export interface MacnetLink {
@@ -18,12 +19,10 @@ export interface MacnetLink {
   readonly parent?: string;
 }
 
-const CHILD_KINDS = new Set(['macvlan', 'ipvlan']);
-
 function roleOf(l: Link, parents: ReadonlySet<string>): MacnetLink['role'] | undefined {
-  if (l.kind === 'macvlan' && PROBE_LINK_PATTERN.test(l.name)) return 'probe link';
-  if (CHILD_KINDS.has(l.kind ?? '') && HOST_LINK_PATTERN.test(l.name)) return 'host-access link';
-  if (CHILD_KINDS.has(l.kind ?? '') && ENDPOINT_LINK_PATTERN.test(l.name)) return 'endpoint link';
+  if (isProbeLink(l)) return 'probe link';
+  if (isChildLinkKind(l.kind) && HOST_LINK_PATTERN.test(l.name)) return 'host-access link';
+  if (isChildLinkKind(l.kind) && ENDPOINT_LINK_PATTERN.test(l.name)) return 'endpoint link';
   if (parents.has(l.name)) return 'parent';
   return undefined;
 }

@@ -11,6 +11,7 @@ import { IntervalSet } from './intervals';
 import { addressKey, type AddressRecord } from './keys';
 import { WARM_SIZE, WarmSet } from './warm';
 import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
+import type { Holder } from '../lan';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from. */
 export interface DynamicRange {
@@ -22,29 +23,23 @@ export interface DynamicRange {
   readonly label: string;
 }
 
-/** Who answered a probe for an address. */
-export interface Holder {
-  readonly mac: string;
-  readonly reason: 'answered' | 'probing';
-}
-
 /** Checks candidate addresses on the LAN; returns those in use. */
-export type LanProbe = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bigint, Holder>>;
+export type ProbeCandidates = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bigint, Holder>>;
 
 /** How long an address that answered a probe is skipped before it is probed again. */
-export const HOLD_MS = 10 * 60_000;
+export const SKIP_MS = 10 * 60_000;
 /**
  * How long an address that another macnet host's probe link answered for is skipped. That host found it free
  * moments ago: it hands it out within seconds (the container then answers itself, and the next probe holds
- * the address for HOLD_MS) or keeps it warm, or lets it go; the other free candidates of its probe batch are
- * defended for a few seconds too. A full HOLD_MS would keep those unused addresses from this host for ten
+ * the address for SKIP_MS) or keeps it warm, or lets it go; the other free candidates of its probe batch are
+ * defended for a few seconds too. A full SKIP_MS would keep those unused addresses from this host for ten
  * minutes.
  */
-export const DEFENDED_HOLD_MS = 30_000;
+export const DEFENDED_SKIP_MS = 30_000;
 
 /** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
-export function holdMs(mac: string): number {
-  return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_HOLD_MS : HOLD_MS;
+export function skipMs(mac: string): number {
+  return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_SKIP_MS : SKIP_MS;
 }
 /**
  * Candidates probed together in the first window; each further window of the same allocation probes twice as
@@ -58,7 +53,7 @@ const MAX_BATCH = 256;
 /** Dynamic allocations of a subnet within this span count as one burst when sizing a cold window. */
 const BURST_MS = 2000;
 
-export class SubnetSpace {
+export class SubnetIndex {
   readonly taken = new IntervalSet();
   /** When this subnet's recent dynamic allocations began (ms epoch), oldest first, within BURST_MS. */
   private readonly recent: number[] = [];
@@ -115,7 +110,7 @@ export class SubnetSpace {
       // The index was stale (released by another writer of the store), or the address was held after a probe
       // and is now taken on purpose (conflict=warn): the store decides below.
       this.taken.delete(v);
-      this.held.delete(v);
+      this.answered.delete(v);
       this.inherited.delete(v); // whatever is created below is this daemon's
     }
     const record: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
@@ -128,22 +123,22 @@ export class SubnetSpace {
   }
 
   /**
-   * Addresses something on the LAN answered for (never allocated in the store): skipped until `until` (HOLD_MS
-   * after they were seen, DEFENDED_HOLD_MS for another macnet host's probe link), then probed again rather than
+   * Addresses something on the LAN answered for (never allocated in the store): skipped until `until` (SKIP_MS
+   * after they were seen, DEFENDED_SKIP_MS for another macnet host's probe link), then probed again rather than
    * blocked forever. In memory only: after a restart they are learned again by probing.
    */
-  readonly held = new Map<bigint, Holder & { seen: number; until: number }>();
+  readonly answered = new Map<bigint, Holder & { seen: number; until: number }>();
 
   private hold(v: bigint, h: Holder): void {
     const seen = Date.now();
-    this.held.set(v, { mac: h.mac, reason: h.reason, seen, until: seen + holdMs(h.mac) });
+    this.answered.set(v, { mac: h.mac, reason: h.reason, seen, until: seen + skipMs(h.mac) });
     this.taken.add(v);
   }
 
   private expireHolds(now: number): void {
-    for (const [v, h] of this.held) {
+    for (const [v, h] of this.answered) {
       if (now >= h.until) {
-        this.held.delete(v);
+        this.answered.delete(v);
         this.taken.delete(v);
       }
     }
@@ -168,7 +163,7 @@ export class SubnetSpace {
   async allocate(
     r: DynamicRange,
     owner: string,
-    probe?: LanProbe,
+    probe?: ProbeCandidates,
     remember?: string,
     queued: () => number = () => 0,
   ): Promise<bigint> {
@@ -188,7 +183,7 @@ export class SubnetSpace {
     r: DynamicRange,
     record: string,
     skipped: bigint[],
-    probe?: LanProbe,
+    probe?: ProbeCandidates,
     remember?: string,
     queued: () => number = () => 0,
   ): Promise<bigint> {
@@ -279,7 +274,7 @@ export class SubnetSpace {
    * because taking an address re-checks the index and creates its key atomically). Returns the addresses
    * verified now.
    */
-  async refill(r: DynamicRange, probe: LanProbe): Promise<bigint[]> {
+  async refill(r: DynamicRange, probe: ProbeCandidates): Promise<bigint[]> {
     const now = Date.now();
     this.expireHolds(now);
     this.warm.prune((v) => this.taken.has(v), now);
@@ -303,7 +298,7 @@ export class SubnetSpace {
 
   private exhausted(r: DynamicRange): MacnetError {
     const count = r.hi - r.lo + 1n;
-    const held = [...this.held.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
+    const held = [...this.answered.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
     return new MacnetError(
       'IPAM_POOL_EXHAUSTED',
       `no free address in ${r.label}: all ${count} usable addresses are allocated` +

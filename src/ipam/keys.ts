@@ -53,11 +53,7 @@ export const poolKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = fa
 /** Next-fit's cursor of earlier versions: ignored, and deleted with its pool so that old stores get clean. */
 export const cursorKey = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
   CURSORS + poolPath(space, subnet, range, dhcp);
-/** The DHCP lease of an address of a DHCP pool (a DhcpLease as JSON, plus its state). */
-export const LEASES = 'ipam/leases/';
-export const leasePrefix = (space: string, subnet: Subnet): string => `${LEASES}${space}/${seg(subnet.text)}/`;
-export const leaseKey = (space: string, subnet: Subnet, address: string): string =>
-  leasePrefix(space, subnet) + address;
+// DHCP lease records (ipam/leases/...) are src/lan/lease-records.ts's.
 
 /** Prefix of every address key of one subnet of one address space. */
 export const subnetAddressPrefix = (space: string, subnet: Subnet): string =>

@@ -3,7 +3,7 @@
 // send none). A re-created container of that name gets its address back when it is free; `macnet scan`
 // names a stopped container's silent address from the same records.
 import type { Store } from '../store/types';
-import type { DynamicRange, LanProbe, SubnetSpace } from './allocator';
+import type { DynamicRange, ProbeCandidates, SubnetIndex } from './allocator';
 import { parseAddress } from '../types/address';
 import { STICKY } from './keys';
 import { pruneAtLoad, staleStickies } from './sticky-prune';
@@ -53,15 +53,15 @@ export class StickyNames {
    */
   async takePrevious(
     r: DynamicRange,
-    space: SubnetSpace,
+    index: SubnetIndex,
     name: string,
     key: string,
-    probe?: LanProbe,
+    probe?: ProbeCandidates,
   ): Promise<bigint | undefined> {
     const v = this.last.get(key);
-    if (v === undefined || v < r.lo || v > r.hi || space.taken.has(v)) return undefined;
-    if (probe && !space.warm.fresh(v) && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
-    return (await space.claim(v, name, r.poolId, probe !== undefined)) ? v : undefined;
+    if (v === undefined || v < r.lo || v > r.hi || index.taken.has(v)) return undefined;
+    if (probe && !index.warm.fresh(v) && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
+    return (await index.claim(v, name, r.poolId, probe !== undefined)) ? v : undefined;
   }
 }
 

@@ -2,14 +2,14 @@
 // WARM_REPROBE_MS while the pool lives, so that a container start does not wait on a probe window. One refill
 // per pool at a time; a request during one runs another after it. The addresses found free are defended on
 // the LAN (`defend`) until they are handed out or run out.
-import type { DynamicRange, LanProbe, SubnetSpace } from './allocator';
+import type { DynamicRange, ProbeCandidates, SubnetIndex } from './allocator';
 import { WARM_REPROBE_MS } from './warm';
 
 /** What a refill of one pool needs; undefined when the pool is gone or nothing is probed. */
 export interface WarmTarget {
   readonly range: DynamicRange;
-  readonly space: SubnetSpace;
-  readonly probe: LanProbe;
+  readonly index: SubnetIndex;
+  readonly probe: ProbeCandidates;
   defend(v: bigint): void;
 }
 
@@ -29,11 +29,11 @@ export class Warmer {
       return;
     }
     this.running.add(poolId);
-    void t.space
+    void t.index
       .refill(t.range, t.probe)
       .then(() => {
         // Every fresh one, not only those verified now: a defence runs out unless renewed (src/drivers/lan.ts).
-        for (const v of t.space.warm.addresses()) if (v >= t.range.lo && v <= t.range.hi) t.defend(v);
+        for (const v of t.index.warm.addresses()) if (v >= t.range.lo && v <= t.range.hi) t.defend(v);
       })
       .catch(() => undefined) // a failed probe only leaves the set cold: the next start probes itself
       .finally(() => {

@@ -1,5 +1,6 @@
 // The network driver against the real kernel in a throwaway "host" namespace and a real SQLite store.
 // vlan, dummy and ipvlan cases skip on kernels without them and must pass in the VM (test/vm).
+import { Lan } from '../../src/lan';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -22,7 +23,7 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-driver-`));
   store = SqliteStore.open(path.join(dir, 'state.db'));
   // Probing and announcing have their own tests (test/probe, test/docker/lan); Join here uses a fake sandbox.
-  drv = new NetworkDriver(f.k, store, silentLogger, { probe: false });
+  drv = new NetworkDriver(f.k, store, silentLogger, { lan: new Lan(f.k, silentLogger, { probe: false }) });
 });
 after(async () => {
   await store?.close();
@@ -135,8 +136,12 @@ test("mac=stable: the MAC follows the name (or, without one, the address), not t
   await drv.createNetwork(net(b, { parent: 'eth0', mac: 'stable' }, '198.18.48.0/24'));
   const names = new Map<string, string>([['198.18.47.5', 'web']]);
   const named = new NetworkDriver(f.k, store, silentLogger, {
-    probe: false,
-    ipamName: async (_s, ip) => names.get(ip),
+    lan: new Lan(f.k, silentLogger, { probe: false }),
+    addresses: {
+      requestedName: async (_s, ip) => names.get(ip),
+      allocatedHere: async () => false,
+      lastAddresses: async () => [],
+    },
   });
   const mac = async (d: NetworkDriver, nw: string, eid: string, address: string, macAddress?: string) => {
     const ep = await d.createEndpoint({ networkId: nw, endpointId: eid, address, ...(macAddress && { macAddress }) });

@@ -2,12 +2,13 @@
 // namespace whose eth0 is the parent, "container" namespaces that receive the endpoint links as dockerd
 // would move them, a real SQLite store. The kernel's state is read with `ip -json`, independently of
 // src/kernel. No Docker here: test/docker/host-access.test.ts has the two-host lab.
+import { Lan } from '../../src/lan';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NetworkDriver } from '../../src/drivers/driver';
+import { type DriverServices, NetworkDriver } from '../../src/drivers/driver';
 import { hostLinkName } from '../../src/drivers/host-access';
 import { createLogger, silentLogger } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
@@ -63,7 +64,7 @@ after(async () => {
 
 /** Removes whatever networks a test left in the store (after a failure), so the next test starts clean. */
 async function cleanNetworks(): Promise<void> {
-  const d = new NetworkDriver(f.k, store, silentLogger, { probe: false });
+  const d = new NetworkDriver(f.k, store, silentLogger, { lan: new Lan(f.k, silentLogger, { probe: false }) });
   try {
     for (const r of await d.state.networks()) await d.deleteNetwork(r.config.id);
   } finally {
@@ -71,11 +72,9 @@ async function cleanNetworks(): Promise<void> {
   }
 }
 
-function driver(opts: ConstructorParameters<typeof NetworkDriver>[3] = {}): NetworkDriver {
-  const d = new NetworkDriver(f.k, store, process.env.HA_DEBUG ? createLogger('debug') : silentLogger, {
-    probe: false,
-    ...opts,
-  });
+function driver(opts: Partial<DriverServices> = {}): NetworkDriver {
+  const log = process.env.HA_DEBUG ? createLogger('debug') : silentLogger;
+  const d = new NetworkDriver(f.k, store, log, { lan: new Lan(f.k, log, { probe: false }), ...opts });
   drivers.push(d);
   return d;
 }
@@ -155,7 +154,13 @@ test('host ↔ own containers both ways (v4 and v6) through one shared link; Lea
   t.after(cleanNetworks);
   const before = await hostState();
   const held = new Set(['198.18.60.254']); // macnet's IPAM has it: the host must take the next one down
-  const d = driver({ ipamHolds: async (_s, ip) => held.has(ip) });
+  const d = driver({
+    addresses: {
+      allocatedHere: async (_s, ip) => held.has(ip),
+      requestedName: async () => undefined,
+      lastAddresses: async () => [],
+    },
+  });
   const a = nid(),
     b = nid();
   await d.createNetwork(net(a, { parent: 'eth0', host_access: 'true' }));

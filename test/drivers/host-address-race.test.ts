@@ -2,6 +2,7 @@
 // from the top of the subnet: both probe the same candidates at once. Each must end up with an address of
 // its own (never the same one, never "no free address"). Real kernel: a lab LAN of two host namespaces, a
 // NetworkDriver per host with probing on, each with its own SQLite store, as two daemons would be.
+import { Lan } from '../../src/lan';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,7 +18,7 @@ import { ipJson } from '../lab/sh';
 
 let lab: Lab;
 let dir: string;
-const hosts: { k: Kernel; store: SqliteStore; d: NetworkDriver; ns: string }[] = [];
+const hosts: { k: Kernel; store: SqliteStore; lan: Lan; d: NetworkDriver; ns: string }[] = [];
 
 before(async () => {
   lab = await Lab.create({ hosts: 2, ipv6: true });
@@ -25,7 +26,8 @@ before(async () => {
   for (const [i, h] of lab.hosts.entries()) {
     const k = Kernel.open(h.ns.path);
     const store = SqliteStore.open(path.join(dir, `h${i}.db`));
-    hosts.push({ k, store, d: new NetworkDriver(k, store, silentLogger), ns: h.ns.name });
+    const lan = new Lan(k, silentLogger);
+    hosts.push({ k, store, lan, d: new NetworkDriver(k, store, silentLogger, { lan }), ns: h.ns.name });
   }
 });
 after(async () => {
@@ -33,6 +35,7 @@ after(async () => {
     for (const r of await h.d.state.networks().catch(() => []))
       await h.d.deleteNetwork(r.config.id).catch(() => undefined);
     await h.d.close();
+    await h.lan.close();
     await h.k.close();
     await h.store.close();
   }
@@ -100,10 +103,10 @@ test("an address this host's IPAM has promised (warm or just handed out) is not 
   // allocation or a warm-set refill: the probe link defends the address, and does not hear itself.
   await h.d.createNetwork({ ...net(plainId), Options: { 'com.docker.network.generic': { parent: 'eth0' } } });
   try {
-    h.d.lan!.claimed(LAN.subnet4, '198.18.15.254');
-    for (let i = 0; i < 100 && !h.d.lan!.claimedAddresses().includes('198.18.15.254'); i++)
+    h.lan.claim(LAN.subnet4, '198.18.15.254');
+    for (let i = 0; i < 100 && !h.lan.claimedAddresses().includes('198.18.15.254'); i++)
       await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(h.d.lan!.claimedAddresses(), ['198.18.15.254']);
+    assert.deepEqual(h.lan.claimedAddresses(), ['198.18.15.254']);
     await h.d.createNetwork(net(accessId));
     const got = await hostAddresses(h.ns);
     assert.ok(got.includes('198.18.15.253') && !got.includes('198.18.15.254'), `the host took ${got.join(', ')}`);

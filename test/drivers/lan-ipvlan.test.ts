@@ -1,13 +1,13 @@
 // LAN probing for ipvlan networks, where no probe macvlan can sit beside the children: the driver probes from
 // the parent itself. A real kernel with ipvlan (the VM, test/vm), a "LAN device" in a namespace of its own on
 // the other end of the parent's veth.
+import { Lan } from '../../src/lan';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkDriver } from '../../src/drivers/driver';
-import { scanNetwork } from '../../src/drivers/scan';
 import { Kernel } from '../../src/kernel';
 import { silentLogger } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
@@ -21,6 +21,7 @@ let deviceMac: string;
 let dir: string;
 let store: SqliteStore;
 let drv: NetworkDriver;
+let lan: Lan;
 before(async () => {
   f = await nsFixture('lan-ipvlan');
   device = await TestNetns.create('lan-ipvlan-dev');
@@ -33,10 +34,12 @@ before(async () => {
   });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), `mnt-${process.pid}-lan-ipvlan-`));
   store = SqliteStore.open(path.join(dir, 'state.db'));
-  drv = new NetworkDriver(f.k, store, silentLogger, { probe: true, probeWindowMs: 300 });
+  lan = new Lan(f.k, silentLogger, { windowMs: 300 });
+  drv = new NetworkDriver(f.k, store, silentLogger, { lan });
 });
 after(async () => {
   await drv?.close();
+  await lan?.close();
   await store?.close();
   fs.rmSync(dir, { recursive: true, force: true });
   await device?.delete();
@@ -53,8 +56,7 @@ test('ipvlan: probes go out from the parent; an address a LAN device holds is re
     Options: { 'com.docker.network.generic': { parent: 'eth0', ipvlan_mode: 'l2' } },
     IPv4Data: [{ Pool: '198.18.60.0/24', Gateway: '198.18.60.1/24' }],
   });
-  const c = (await drv.state.network(NID))!.config;
-  const found = await drv.lan!.check(c, ['198.18.60.5', '198.18.60.6']);
+  const found = await lan.check(NID, ['198.18.60.5', '198.18.60.6']);
   assert.deepEqual(
     [...found].map(([a, h]) => [a, h.mac, h.reason]),
     [['198.18.60.5', deviceMac, 'answered']],
@@ -91,7 +93,7 @@ test("ipvlan: macnet scan sweeps from the parent; a LAN device answering for a c
   // The device takes .8 as well, behind the driver's back: the container's address now answers at its MAC.
   await Kernel.with(device.path, (k) => k.addresses.add('eth0', '198.18.60.8/28'));
   try {
-    const r = await scanNetwork({ state: drv.state, lan: drv.lan }, id);
+    const r = await drv.scan(id);
     const row = (a: string) => r.rows.find((x) => x.address === a);
     assert.equal(r.asked.ipv4, 14, 'every address of the /28');
     assert.deepEqual(

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ipam } from '../../src/ipam/ipam';
-import type { DhcpLinks } from '../../src/ipam/dhcp';
+import { DhcpLeases, type DhcpSockets } from '../../src/lan';
+import { silentLogger } from '../../src/log';
 import { MemoryStore } from '../../src/store/memory';
 import {
   BOOTREPLY,
@@ -81,11 +82,18 @@ class FakeServer {
 /** sharedMac: an ipvlan network, whose containers all carry the parent's MAC. */
 async function setup(keepMs?: number, sharedMac?: string) {
   const server = new FakeServer();
-  const links: DhcpLinks = {
+  const links: DhcpSockets = {
     probeSocket: async () => ({ sock: server.socket(), where: 'a fake probe link', ...(sharedMac && { sharedMac }) }),
     containerSocket: async () => undefined,
   };
-  const ipam = new Ipam(new MemoryStore(), { dhcp: links, ...(keepMs !== undefined && { dhcpKeepMs: keepMs }) });
+  const store = new MemoryStore();
+  const leases = new DhcpLeases(store, links, silentLogger, { ...(keepMs !== undefined && { keepMs }) });
+  const ipam = new Ipam(store, { leases });
+  // As the daemon stops both (src/cli/daemon.ts): the IPAM's warm set, the leases' renewals and parking timers.
+  const close = () => {
+    ipam.close();
+    leases.stop();
+  };
   const { poolId } = await ipam.requestPool({
     addressSpace: '',
     pool: '198.18.15.0/24',
@@ -95,14 +103,14 @@ async function setup(keepMs?: number, sharedMac?: string) {
   const start = async (name?: string) => {
     const options: Record<string, string> = name ? { 'com.docker.network.endpoint.name': name } : {};
     const a = (await ipam.requestAddress({ poolId, options })).address.replace('/24', '');
-    return `${a} ${ipam.leaseOf('198.18.15.0/24', a)!.lease.mac}`;
+    return `${a} ${leases.leaseOf('198.18.15.0/24', a)!.lease.mac}`;
   };
-  return { ipam, poolId, server, start, stop: (ip: string) => ipam.releaseAddress(poolId, ip.split(' ')[0]!) };
+  return { ipam, close, poolId, server, start, stop: (ip: string) => ipam.releaseAddress(poolId, ip.split(' ')[0]!) };
 }
 
 test("a stopped container's lease is parked: its start gets the same address, MAC and client-id, no RELEASE", async (t) => {
-  const { ipam, server, start, stop } = await setup();
-  t.after(() => ipam.close());
+  const { close, server, start, stop } = await setup();
+  t.after(close);
   const a = await start();
   const b = await start();
   for (let i = 0; i < 3; i++) {
@@ -120,8 +128,8 @@ test("a stopped container's lease is parked: its start gets the same address, MA
 });
 
 test('a parked lease nobody takes is released after keepMs; then a start gets a new client', async (t) => {
-  const { ipam, server, start, stop } = await setup(50);
-  t.after(() => ipam.close());
+  const { close, server, start, stop } = await setup(50);
+  t.after(close);
   const a = await start();
   await stop(a);
   await new Promise((r) => setTimeout(r, 150));
@@ -134,12 +142,12 @@ test('a parked lease nobody takes is released after keepMs; then a start gets a 
 
 test("keepMs 0: released at once, as before; with a name, the name's own parked lease", async (t) => {
   const now = await setup(0);
-  t.after(() => now.ipam.close());
+  t.after(() => now.close());
   const a = await now.start();
   await now.stop(a);
   assert.equal(now.server.seen.filter((s) => s.startsWith('RELEASE')).length, 1);
   const named = await setup();
-  t.after(() => named.ipam.close());
+  t.after(() => named.close());
   const web = await named.start('web');
   const db = await named.start('db');
   await named.stop(web);
@@ -150,8 +158,8 @@ test("keepMs 0: released at once, as before; with a name, the name's own parked 
 
 test("ipvlan: every lease has the parent's MAC and a type-0 client-id of its own; a name finds its own", async (t) => {
   const parent = '02:11:22:33:44:55';
-  const { ipam, server, start, stop } = await setup(undefined, parent);
-  t.after(() => ipam.close());
+  const { close, server, start, stop } = await setup(undefined, parent);
+  t.after(close);
   const [a, b, web] = [await start(), await start(), await start('web')];
   assert.deepEqual(
     [a, b, web].map((x) => x.split(' ')[1]),

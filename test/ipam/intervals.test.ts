@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IntervalSet } from '../../src/ipam/intervals';
-import { KeyedMutex } from '../../src/ipam/mutex';
+import { KeyedMutex } from '../../src/types/mutex';
 
 const pairs = (s: IntervalSet) => [...s.intervals()].map(([a, b]) => [Number(a), Number(b)]);
 

@@ -2,7 +2,7 @@
 // (pure logic); test/docker/lan.test.ts runs the real probe on the lab LAN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { Ipam, type IpamLan } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 
 function fakeLan(
@@ -11,8 +11,8 @@ function fakeLan(
 ) {
   const asked: string[][] = [];
   const claimed: string[] = [];
-  const lan: LanCheck = {
-    claimed(_subnet, ip) {
+  const lan: IpamLan = {
+    claim(_subnet, ip) {
       claimed.push(ip);
     },
     async inUse(_subnet, candidates) {
@@ -26,7 +26,7 @@ function fakeLan(
   return { lan, asked, claimed };
 }
 
-async function setup(lan: LanCheck) {
+async function setup(lan: IpamLan) {
   const ipam = new Ipam(new MemoryStore(), { lan });
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', v6: false });
   return { ipam, poolId };
@@ -52,15 +52,15 @@ test('dynamic: addresses that answer are skipped and held with their MAC; candid
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.4/24');
   assert.deepEqual(asked[0], ['198.18.15.2', '198.18.15.3', '198.18.15.4', '198.18.15.5']);
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => [h.address, h.mac, h.reason]),
+    (await ipam.answered(poolId)).map((h) => [h.address, h.mac, h.reason]),
     [
       ['198.18.15.2', '02:00:00:00:00:02', 'answered'],
       ['198.18.15.3', '02:00:00:00:00:03', 'answered'],
     ],
   );
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.5/24');
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.4'), true);
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.4'), true);
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.2'), false, 'held is not allocated');
   assert.ok(
     claimed.includes('198.18.15.4') && claimed.includes('198.18.15.5') && !claimed.includes('198.18.15.1'),
     'handed-out addresses are defended; the gateway is not',
@@ -74,7 +74,7 @@ test("an address another macnet host's probe link (MAC 0e:...) defends is held f
   });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.3/24');
-  const held = await ipam.held(poolId);
+  const held = await ipam.answered(poolId);
   const span = (a: string) => {
     const h = held.find((x) => x.address === a)!;
     return Date.parse(h.until) - Date.parse(h.seen);
@@ -94,8 +94,8 @@ test('an address another host is probing right now is skipped this time only, no
   const { lan } = fakeLan({ '198.18.15.1': { mac: '02:00:00:00:00:bb', reason: 'probing' } });
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId })).address, '198.18.15.2/24');
-  assert.deepEqual(await ipam.held(poolId), []);
-  assert.equal(await ipam.holds('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
+  assert.deepEqual(await ipam.answered(poolId), []);
+  assert.equal(await ipam.allocatedHere('198.18.15.0/24', '198.18.15.1'), false, 'back in the free set');
 });
 
 test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=warn allows it', async () => {
@@ -115,10 +115,10 @@ test('static: an address in use is ADDRESS_CONFLICT naming the MAC; conflict=war
 });
 
 test('no LAN known for the subnet (no network yet): nothing is probed, everything is free', async () => {
-  const lan: LanCheck = {
+  const lan: IpamLan = {
     inUse: async () => undefined,
     conflictPolicy: async () => 'refuse',
-    claimed: () => undefined,
+    claim: () => undefined,
   };
   const { ipam, poolId } = await setup(lan);
   assert.equal((await ipam.requestAddress({ poolId, address: '198.18.15.7' })).address, '198.18.15.7/24');
@@ -167,14 +167,14 @@ test('a LAN with 40 devices at the bottom of the range: the search widens (4, 8,
     [4, 8, 16, 32],
     'one window each, twice as wide each time',
   );
-  assert.equal((await ipam.held(poolId)).length, 40, 'every device is held with its MAC');
+  assert.equal((await ipam.answered(poolId)).length, 40, 'every device is held with its MAC');
 });
 
 test('30 allocations at once wait one probe window together: the first cold window probes for those queued behind it', async () => {
   let windows = 0;
   const probed: number[] = [];
-  const lan: LanCheck = {
-    claimed() {},
+  const lan: IpamLan = {
+    claim() {},
     async inUse(_subnet, candidates) {
       windows++;
       probed.push(candidates.length);

@@ -4,7 +4,7 @@
 // test/docker/restart-address.test.ts compares with Docker's built-in driver on the lab LAN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { Ipam, type IpamLan } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 import { WARM_TTL_MS } from '../../src/ipam/warm';
 
@@ -13,8 +13,8 @@ type Answer = { mac: string; reason: 'answered' | 'probing' };
 function fakeLan(answers: Map<string, Answer> = new Map(), policy: 'refuse' | 'warn' = 'refuse') {
   const asked: string[] = [];
   const claimed: string[] = [];
-  const lan: LanCheck = {
-    claimed(_subnet, ip) {
+  const lan: IpamLan = {
+    claim(_subnet, ip) {
       claimed.push(ip);
     },
     async inUse(_subnet, candidates) {
@@ -31,7 +31,7 @@ function fakeLan(answers: Map<string, Answer> = new Map(), policy: 'refuse' | 'w
 const DEVICE: Answer = { mac: '02:00:00:00:00:60', reason: 'answered' };
 const settle = () => new Promise((r) => setTimeout(r, 20)); // background refills
 
-async function setup(lan: LanCheck, range = '198.18.15.96/28') {
+async function setup(lan: IpamLan, range = '198.18.15.96/28') {
   const ipam = new Ipam(new MemoryStore(), { lan });
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', subPool: range, v6: false });
   const gateway = { RequestAddressType: 'com.docker.network.gateway' };
@@ -80,7 +80,7 @@ test('a LAN device at the lowest free address is skipped; the container after it
   t.after(() => ipam.close());
   assert.equal(await next(), '198.18.15.97', "Docker's IPAM would take .96");
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => [h.address, h.mac]),
+    (await ipam.answered(poolId)).map((h) => [h.address, h.mac]),
     [['198.18.15.96', DEVICE.mac]],
   );
   for (let i = 0; i < 2; i++) {
@@ -119,7 +119,7 @@ test('not warm on release: the gateway, a static address taken despite a conflic
   assert.equal(await next(), '198.18.15.96');
   assert.deepEqual(f.asked.slice(asked, asked + 4), ['198.18.15.96', '198.18.15.97', '198.18.15.98', '198.18.15.99']);
   assert.deepEqual(
-    (await ipam.held(poolId)).map((h) => h.address),
+    (await ipam.answered(poolId)).map((h) => h.address),
     ['198.18.15.98'],
   );
 });

@@ -2,14 +2,14 @@
 // free (here, in the pool and on a fake LAN; test/docker/protocol.test.ts sends the engine's real option).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipam, type LanCheck } from '../../src/ipam/ipam';
+import { Ipam, type IpamLan } from '../../src/ipam/ipam';
 import { MemoryStore } from '../../src/store/memory';
 
 const NAME = 'com.docker.network.endpoint.name';
 
-function lanWith(answers: Set<string>): LanCheck {
+function lanWith(answers: Set<string>): IpamLan {
   return {
-    claimed() {},
+    claim() {},
     async inUse(_s, candidates) {
       return new Map(
         candidates
@@ -23,7 +23,7 @@ function lanWith(answers: Set<string>): LanCheck {
   };
 }
 
-async function setup(lan?: LanCheck, store = new MemoryStore()) {
+async function setup(lan?: IpamLan, store = new MemoryStore()) {
   const ipam = new Ipam(store, lan ? { lan } : {});
   const { poolId } = await ipam.requestPool({ addressSpace: '', pool: '198.18.15.0/24', v6: false });
   return { ipam, poolId, store };
@@ -47,8 +47,8 @@ test('a name gets its previous address back after release, before any lower free
     '198.18.15.3/24',
     "web's is taken",
   );
-  assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.3'), 'web');
-  assert.equal(await ipam.nameOf('198.18.15.0/24', '198.18.15.1'), undefined, 'no name sent');
+  assert.equal(await ipam.requestedName('198.18.15.0/24', '198.18.15.3'), 'web');
+  assert.equal(await ipam.requestedName('198.18.15.0/24', '198.18.15.1'), undefined, 'no name sent');
 });
 
 test('the previous address is not given back when another container has it or the LAN answers for it', async () => {

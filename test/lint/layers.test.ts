@@ -38,6 +38,9 @@ test('imports against the graph fail; imports along it pass', async () => {
     ['src/drivers/zz-planted.ts', '../cli/daemon'], // up
     ['src/ipam/zz-planted.ts', '../drivers/driver'], // sideways: drivers and ipam import nothing of each other
     ['src/drivers/zz-planted.ts', '../ipam/ipam'], // the same, the other way
+    ['src/lan/zz-planted.ts', '../drivers/driver'], // the LAN layer is below the driver and the IPAM
+    ['src/lan/zz-planted.ts', '../ipam/ipam'],
+    ['src/kernel/zz-planted.ts', '../lan'],
     ['src/docker/zz-planted.ts', '../cli/main'], // cli is the composition root above docker
     ['src/store/zz-planted.ts', '../kernel'], // siblings below drivers and ipam
     ['src/probe/zz-planted.ts', '../kernel'],
@@ -54,6 +57,10 @@ test('imports against the graph fail; imports along it pass', async () => {
     ['src/docker/zz-planted.ts', '../ipam/ipam'],
     ['src/drivers/zz-planted.ts', '../kernel'],
     ['src/drivers/zz-planted.ts', '../probe/prober'],
+    ['src/drivers/zz-planted.ts', '../lan'],
+    ['src/ipam/zz-planted.ts', '../lan/leases'],
+    ['src/lan/zz-planted.ts', '../probe/prober'],
+    ['src/lan/zz-planted.ts', '../store/types'],
     ['src/ipam/zz-planted.ts', '../dhcp'],
     ['src/ipam/zz-planted.ts', '../store/types'],
     ['src/kernel/zz-planted.ts', '../errors'],

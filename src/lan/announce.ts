@@ -5,16 +5,16 @@
 import { checkNetnsFile, ETH_P_ARP, ETH_P_IPV6, Kernel } from '../kernel';
 import type { Logger } from '../log';
 import { announce } from '../probe/prober';
-import { parseCidr } from '../types/address';
 
+/** Announces `ips` (plain addresses) once they are up in the namespace `sandboxKey`; gives up after `timeoutMs`. */
 export async function announceWhenUp(
   sandboxKey: string,
-  cidrs: readonly string[],
+  ips: readonly string[],
   log: Logger,
   signal?: AbortSignal,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const wanted = cidrs.map((c) => parseCidr(c).address);
+  const wanted = [...ips];
   if (wanted.length === 0) return;
   const deadline = Date.now() + timeoutMs;
   // dockerd may create the sandbox's namespace file only after Join returns: wait for it.

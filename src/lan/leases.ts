@@ -14,66 +14,23 @@ import type { FrameSocket as ClosableSocket } from '../types/socket';
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
-import { MAC_SIGNATURE, signedMac } from '../types/mac';
 import { parseAddress, type Subnet } from '../types/address';
-import { LEASES, leaseKey, leasePrefix } from './keys';
+import {
+  DHCP_KEEP_MS,
+  LEASES,
+  clientIdOf,
+  dhcpMac,
+  hostnameOf,
+  inSubnet,
+  leaseKey,
+  leasePrefix,
+  type DhcpOptions,
+  type DhcpSockets,
+  type Held,
+  type LeaseRecord,
+} from './lease-records';
 
-/** What the DHCP client needs of the network side: sockets on the right links (the driver knows them). */
-export interface DhcpLinks {
-  /**
-   * A socket (SOCK_DGRAM, IPv4) on the probe link of the parent of the network that uses `subnet` (ipvlan: on
-   * the parent), how to name it in messages, and for ipvlan the MAC every container of the network carries (the
-   * parent's); throws a clear error when DHCP cannot run there (no network, passthru).
-   */
-  probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string; sharedMac?: string }>;
-  /** A socket on the container's own interface in its namespace, once the endpoint with `ip` has joined. */
-  containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined>;
-}
-
-/** 'parked': its container stopped (or was removed); the next start takes it (see above). */
-export type LeaseState = 'bound' | 'expired' | 'changed' | 'parked';
-
-/** A lease as stored: the client's lease plus what happened to it since. */
-export interface LeaseRecord {
-  readonly lease: DhcpLease;
-  readonly state: LeaseState;
-  /** 'changed': the address the server moved the lease to (the container keeps the old one until re-created). */
-  readonly changedTo?: string;
-  readonly poolId: string;
-  /** 'parked': when it is released to the server unless a container takes it again (ms epoch). */
-  readonly parkedUntil?: number;
-}
-
-export interface DhcpOptions {
-  /** Bound of acquiring a lease (DHCP_NO_ANSWER after it), default 5000 ms. */
-  timeoutMs?: number;
-  /** How long a released lease stays parked for the next start (default DHCP_KEEP_MS; 0: released at once). */
-  keepMs?: number;
-}
-
-/** Long enough for a restart, a dockerd restart or a host's reboot; short enough not to drain a server's range. */
-export const DHCP_KEEP_MS = 10 * 60_000;
-
-type Held = LeaseRecord & { space: string; subnet: Subnet };
-
-/**
- * The MAC a DHCP endpoint gets: derived from the subnet and the container's name when the engine sends the
- * name (so the server, which keys leases on client-id and MAC, gives a re-created container its address
- * back), otherwise random; first octet 0x0a like every MAC macnet makes (locally administered, unicast).
- */
-export const dhcpMac = (subnet: string, name?: string): string =>
-  signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
-
-const macBytes = (mac: string): number[] => mac.split(':').map((h) => parseInt(h, 16));
-/**
- * Option 61 (RFC 2132 9.14). macvlan: hardware type 1 + the container's MAC, which servers show and match as the
- * MAC everyone knows. ipvlan: every container carries the parent's MAC (the chaddr), so the client-id alone tells
- * their leases apart: type 0 (not a hardware address) + the 6 bytes macvlan would have used as the MAC.
- */
-const clientIdOf = (own: string, sharedMac: string | undefined): Buffer =>
-  Buffer.from([sharedMac ? 0 : 1, ...macBytes(own)]);
-
-export class DhcpAddresses {
+export class DhcpLeases {
   private readonly keeper: LeaseKeeper;
   /** Lease key (space|subnet|address) → the stored record, in memory for the driver's questions. */
   private readonly records = new Map<string, Held>();
@@ -81,16 +38,16 @@ export class DhcpAddresses {
 
   constructor(
     private readonly store: Store,
-    private readonly links: DhcpLinks,
+    private readonly sockets: DhcpSockets,
     private readonly log: Logger,
     private readonly opts: DhcpOptions = {},
   ) {
     this.keeper = new LeaseKeeper({
       socketFor: async (key, lease) => {
         const r = this.records.get(key);
-        const own = r && (await this.links.containerSocket(r.subnet.text, lease.address).catch(() => undefined));
+        const own = r && (await this.sockets.containerSocket(r.subnet.text, lease.address).catch(() => undefined));
         // Before Join (or after Leave) the container has no interface: the probe link still reaches the server.
-        return own ?? (await this.links.probeSocket(r?.subnet.text ?? '')).sock;
+        return own ?? (await this.sockets.probeSocket(r?.subnet.text ?? '')).sock;
       },
       where: (key) => `the lease of ${this.records.get(key)?.lease.address ?? key}`,
     });
@@ -158,7 +115,7 @@ export class DhcpAddresses {
    */
   async acquire(poolId: string, space: string, subnet: Subnet, name?: string): Promise<DhcpLease> {
     const own = dhcpMac(subnet.text, name);
-    const { sock, where, sharedMac } = await this.links.probeSocket(subnet.text);
+    const { sock, where, sharedMac } = await this.sockets.probeSocket(subnet.text);
     // Taken out of the parked set before any further await: two starts at once never share one.
     const parked = this.unpark(space, subnet, name === undefined ? undefined : clientIdOf(own, sharedMac));
     const mac = parked?.mac ?? sharedMac ?? own;
@@ -257,7 +214,7 @@ export class DhcpAddresses {
     this.keeper.remove(key);
     this.records.delete(key);
     await this.store.delete(leaseKey(space, subnet, lease.address));
-    const { sock } = await this.links.probeSocket(subnet.text);
+    const { sock } = await this.sockets.probeSocket(subnet.text);
     try {
       this.decline(sock, lease, subnet);
     } finally {
@@ -303,7 +260,7 @@ export class DhcpAddresses {
     await this.store.delete(leaseKey(space, subnet, address));
     if (!r || r.state === 'expired') return;
     try {
-      const { sock } = await this.links.probeSocket(subnet.text);
+      const { sock } = await this.sockets.probeSocket(subnet.text);
       try {
         release(sock, r.lease);
       } finally {
@@ -339,19 +296,3 @@ export class DhcpAddresses {
     this.parkTimers.clear();
   }
 }
-
-function inSubnet(ip: string, subnet: Subnet): boolean {
-  try {
-    const a = parseAddress(ip);
-    return a.family === subnet.family && a.value >= subnet.base && a.value <= subnet.last;
-  } catch {
-    return false;
-  }
-}
-
-/** Option 12 must be a hostname: Docker's names may hold '_' and '.', which servers reject or mangle. */
-const hostnameOf = (name: string): string =>
-  name
-    .replace(/^\//, '')
-    .replace(/[^A-Za-z0-9-]/g, '-')
-    .slice(0, 63);

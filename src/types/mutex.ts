@@ -1,6 +1,6 @@
-// Per-key serialisation inside the process. dockerd calls the IPAM driver concurrently (several containers
-// starting at once); the in-memory index and the warm set of a subnet must see one operation at a time, while
-// operations on different subnets proceed independently.
+// Serialisation inside the process, per key (KeyedMutex) or for one object (Mutex). dockerd calls the plugin
+// concurrently (several containers starting at once); the IPAM's in-memory index and warm set of a subnet must see
+// one operation at a time while different subnets proceed independently, and the driver runs one call at a time.
 
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
@@ -42,5 +42,13 @@ export class KeyedMutex {
   /** Keys with an operation running or queued (for tests: empty when idle). */
   get busyKeys(): string[] {
     return [...this.tails.keys()];
+  }
+}
+
+/** One queue: operations run one at a time, in call order; a failed one does not stop those behind it. */
+export class Mutex {
+  private readonly m = new KeyedMutex();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.m.run('', fn);
   }
 }

@@ -1,0 +1,223 @@
+// The IPAM's pools and the index of each subnet they share, kept in step with the store: pool records with their
+// reference counts (compare-and-set, so that a second writer of the store is safe), and the purge of a subnet's
+// address and sticky records with its last pool. The Ipam (ipam.ts) serialises the calls that change them.
+import { clip, MacnetError } from '../errors';
+import type { Store } from '../store/types';
+import { SubnetIndex, type DynamicRange } from './allocator';
+import { parseAddress, parseCidrBig, type Subnet } from '../types/address';
+import {
+  ADDRESSES,
+  POOLS,
+  cursorKey,
+  poolIdOf,
+  poolKey,
+  splitAddressKey,
+  stickyPrefix,
+  subnetAddressPrefix,
+  type PoolRecord,
+} from './keys';
+import type { StickyNames } from './sticky';
+
+export interface Pool extends DynamicRange {
+  readonly key: string;
+  /** Next-fit's cursor of earlier versions: deleted with the pool. */
+  readonly cursorKey: string;
+  /** --ipam-opt mode=dhcp: endpoint addresses are leased from the LAN's DHCP server (src/lan/leases.ts). */
+  readonly dhcp: boolean;
+  /** The address space (Docker's LocalDefault or GlobalDefault), not a subnet. */
+  readonly space: string;
+  readonly subnet: Subnet;
+  readonly range: Subnet | undefined;
+  refs: number;
+}
+
+/** Delete address keys in chunks: a cluster store bounds the operations per transaction (etcd: 128). */
+const DELETE_CHUNK = 100;
+/** Compare-and-set retries on a pool record before giving up (only another writer of the store can race). */
+const CAS_RETRIES = 10;
+
+/** The key of a subnet's index (and of its lock): an address space and a subnet. */
+export const indexKey = (space: string, subnet: Subnet): string => `${space}|${subnet.text}`;
+
+export class PoolTable {
+  readonly pools = new Map<string, Pool>();
+  /** One index per subnet of an address space, shared by the pools on it (several ip-ranges, DHCP or not). */
+  readonly indexes = new Map<string, SubnetIndex>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly stickies: StickyNames,
+  ) {}
+
+  /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
+  async load(): Promise<void> {
+    this.pools.clear();
+    this.indexes.clear();
+    for (const e of await this.store.list(POOLS)) {
+      readRecord(e.key, () => {
+        const rec = JSON.parse(e.value) as PoolRecord;
+        const subnet = parseCidrBig(rec.subnet).subnet;
+        const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
+        if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
+        this.add(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp');
+      });
+    }
+    // Address keys of a subnet without a pool are the residue of a crash inside ReleasePool; they are ignored
+    // here and purged when a pool on that subnet is created again.
+    const byPrefix = new Map([...this.indexes.values()].map((s) => [subnetAddressPrefix(s.space, s.subnet), s]));
+    for (const e of await this.store.list(ADDRESSES)) {
+      const k = splitAddressKey(e.key);
+      const s = k && byPrefix.get(k.prefix);
+      if (!s || !k) continue;
+      const v = readRecord(e.key, () => parseAddress(k.address).value);
+      s.taken.add(v);
+      s.inherited.add(v);
+    }
+  }
+
+  pool(poolId: string, call: string): Pool {
+    const p = this.pools.get(poolId);
+    if (!p) {
+      throw new MacnetError(
+        'IPAM_POOL_NOT_FOUND',
+        `${call}: no pool with ID ${clip(poolId)} (was its network removed?)`,
+        { poolId: clip(poolId) },
+      );
+    }
+    return p;
+  }
+
+  indexOf(p: Pick<Pool, 'space' | 'subnet'>): SubnetIndex | undefined {
+    return this.indexes.get(indexKey(p.space, p.subnet));
+  }
+
+  /** The index of `subnet` (canonical text) in any address space, with its space. */
+  *indexesOf(subnet: string): Iterable<SubnetIndex> {
+    for (const s of this.indexes.values()) if (s.subnet.text === subnet) yield s;
+  }
+
+  /** Every pool of the index's subnet and space: their reference counts add up to the networks using it. */
+  poolsOf(s: SubnetIndex): Pool[] {
+    return [...this.pools.values()].filter((p) => p.space === s.space && p.subnet.text === s.subnet.text);
+  }
+
+  add(space: string, subnet: Subnet, range: Subnet | undefined, refs: number, dhcp = false): Pool {
+    const sk = indexKey(space, subnet);
+    let s = this.indexes.get(sk);
+    if (!s) this.indexes.set(sk, (s = new SubnetIndex(space, subnet, this.store)));
+    const { lo, hi } = s.dynamicBounds(range);
+    const p: Pool = {
+      poolId: poolIdOf(space, subnet, range, dhcp),
+      key: poolKey(space, subnet, range, dhcp),
+      cursorKey: cursorKey(space, subnet, range, dhcp),
+      space,
+      subnet,
+      range,
+      refs,
+      lo,
+      hi,
+      dhcp,
+      label: dhcp
+        ? `subnet ${subnet.text} (DHCP)`
+        : range
+          ? `ip-range ${range.text} of subnet ${subnet.text}`
+          : `subnet ${subnet.text}`,
+    };
+    this.pools.set(p.poolId, p);
+    return p;
+  }
+
+  async create(space: string, subnet: Subnet, range: Subnet | undefined, dhcp: boolean): Promise<void> {
+    const firstOnSubnet = !this.indexes.has(indexKey(space, subnet));
+    if (firstOnSubnet) await this.purgeAddresses(space, subnet);
+    const rec: PoolRecord = {
+      id: poolIdOf(space, subnet, range, dhcp),
+      space,
+      subnet: subnet.text,
+      range: range?.text ?? null,
+      refs: 1,
+      ...(dhcp && { mode: 'dhcp' as const }),
+    };
+    const key = poolKey(space, subnet, range, dhcp);
+    // A cursor of an earlier version (next-fit) is residue: gone with the pool.
+    if (
+      await this.store.txn([
+        { op: 'create', key, value: JSON.stringify(rec) },
+        { op: 'delete', key: cursorKey(space, subnet, range, dhcp) },
+      ])
+    ) {
+      this.add(space, subnet, range, 1, dhcp);
+      return;
+    }
+    // Created meanwhile by another writer of the store: join it.
+    const p = this.add(space, subnet, range, 0, dhcp);
+    await this.changeRefs(p, +1);
+  }
+
+  /** Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. */
+  async changeRefs(p: Pool, delta: number): Promise<void> {
+    for (let i = 0; i < CAS_RETRIES; i++) {
+      const e = await this.store.get(p.key);
+      const rec: PoolRecord = e
+        ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
+        : {
+            id: p.poolId,
+            space: p.space,
+            subnet: p.subnet.text,
+            range: p.range?.text ?? null,
+            refs: 0,
+            ...(p.dhcp && { mode: 'dhcp' as const }),
+          };
+      rec.refs += delta;
+      let ok: boolean;
+      if (rec.refs > 0) {
+        ok = e
+          ? await this.store.update(p.key, JSON.stringify(rec), e.revision)
+          : await this.store.create(p.key, JSON.stringify(rec));
+      } else {
+        ok =
+          !e ||
+          (await this.store.txn([
+            { op: 'delete', key: p.key, revision: e.revision },
+            { op: 'delete', key: p.cursorKey },
+          ]));
+      }
+      if (ok) {
+        p.refs = Math.max(rec.refs, 0);
+        return;
+      }
+    }
+    throw new MacnetError(
+      'STORE_ERROR',
+      `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
+      { poolId: p.poolId, key: p.key },
+    );
+  }
+
+  /** Deletes a subnet's address and sticky records (its last pool went, or a first pool comes after a crash). */
+  async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
+    // The names' previous addresses go too: a network made again later is a new network.
+    const keys = [
+      ...(await this.store.list(subnetAddressPrefix(space, subnet))),
+      ...(await this.store.list(stickyPrefix(space, subnet))),
+    ].map((e) => e.key);
+    this.stickies.purge(stickyPrefix(space, subnet));
+    await this.deleteKeys(keys);
+  }
+
+  /** Deletes `keys` in chunks; a crash in between leaves the rest for the next load or purge. */
+  async deleteKeys(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
+      await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
+    }
+  }
+}
+
+/** Runs `fn` on a stored record; a record macnet cannot read is a STORE_ERROR naming its key. */
+export function readRecord<T>(key: string, fn: () => T, call = 'load'): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new MacnetError('STORE_ERROR', `IPAM ${call}: unreadable record ${key}: ${(e as Error).message}`, { key }, e);
+  }
+}

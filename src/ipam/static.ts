@@ -1,0 +1,32 @@
+// A static address (--ip, --ip6) before it is reserved: the LAN is asked whether something already answers for it.
+import { MacnetError } from '../errors';
+import type { Store } from '../store/types';
+import { formatAddress } from '../types/address';
+import type { IpamLan } from './ipam';
+import { addressKey } from './keys';
+import type { Pool } from './pool-table';
+
+/**
+ * Whether the LAN found `v` free (then it is warm again when released). The gateway is the LAN's router and answers
+ * by design, so callers ask only for other static addresses. (Aux addresses are requested before the network
+ * exists, when no LAN is known: they are not probed.) An address macnet itself has allocated is
+ * IPAM_ADDRESS_IN_USE (from reserve, naming its holder), not a LAN conflict: its holder is one of our containers
+ * and would answer the probe. Throws ADDRESS_CONFLICT when something answers, unless the network says
+ * conflict=warn.
+ */
+export async function checkStatic(store: Store, lan: IpamLan | undefined, live: Pool, v: bigint): Promise<boolean> {
+  const ip = formatAddress(v, live.subnet.family);
+  if (!lan || (await store.get(addressKey(live.space, live.subnet, ip)))) return false;
+  const found = await lan.inUse(live.subnet.text, [ip]);
+  const h = found?.get(ip);
+  if (h && (await lan.conflictPolicy(live.subnet.text)) === 'refuse') {
+    throw new MacnetError(
+      'ADDRESS_CONFLICT',
+      `address ${ip} is in use on the LAN by ${h.mac} (` +
+        `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
+        '); pick another address, or create the network with -o conflict=warn to use it anyway',
+      { address: ip, mac: h.mac, subnet: live.subnet.text },
+    );
+  }
+  return found !== undefined && !h;
+}
