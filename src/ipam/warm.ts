@@ -2,7 +2,7 @@
 // one without waiting on a probe window (docs/lan.md). An address gets there two ways:
 // - a probe found it free (a refill, or the other free candidates of a start's probe batch);
 // - macnet released it: its container answered for it until a moment ago, so nothing else on the LAN did, and
-//   nobody else may take it meanwhile (the probe link defends it, src/drivers/lan.ts). A restarted container
+//   nobody else may take it meanwhile (the probe link defends it, src/lan/lan.ts). A restarted container
 //   (dockerd releases the address at stop and asks again at start) gets its own address back without a probe.
 // Both count for WARM_TTL_MS. The set is per subnet, not per pool: what the LAN says about an address does
 // not depend on the ip-range it was asked through.

@@ -32,7 +32,7 @@ export class Warmer {
     void t.index
       .refill(t.range, t.probe)
       .then(() => {
-        // Every fresh one, not only those verified now: a defence runs out unless renewed (src/drivers/lan.ts).
+        // Every fresh one, not only those verified now: a defence runs out unless renewed (src/lan/lan.ts).
         for (const v of t.index.warm.addresses()) if (v >= t.range.lo && v <= t.range.hi) t.defend(v);
       })
       .catch(() => undefined) // a failed probe only leaves the set cold: the next start probes itself

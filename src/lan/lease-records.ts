@@ -5,11 +5,8 @@ import type { FrameSocket as ClosableSocket } from '../types/socket';
 import { MAC_SIGNATURE, signedMac } from '../types/mac';
 import { parseAddress, type Subnet } from '../types/address';
 
-/**
- * Lease records. The prefix says ipam/ because leases were the IPAM's before src/lan existed: stores written
- * then keep working, and the schema (src/store/schema.ts) need not move keys.
- */
-export const LEASES = 'ipam/leases/';
+/** Lease records (until schema version 2 the IPAM's, under ipam/leases/: src/store/schema.ts moves them). */
+export const LEASES = 'lan/leases/';
 const seg = (subnet: string): string => subnet.replace('/', '_');
 export const leasePrefix = (space: string, subnet: Subnet): string => `${LEASES}${space}/${seg(subnet.text)}/`;
 export const leaseKey = (space: string, subnet: Subnet, address: string): string =>

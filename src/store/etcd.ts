@@ -18,6 +18,7 @@ import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { type EtcdFacts, fail, MacnetError } from '../errors';
 import { planTxn } from './etcd-txn';
+import { SCHEMA_KEY } from './schema';
 import { classify, describe } from './etcd-errors';
 import type { Entry, Store, TxnOp } from './types';
 
@@ -120,7 +121,7 @@ export class EtcdStore implements Store {
     });
     const store = new EtcdStore(client, opts);
     try {
-      await store.get('meta/schema');
+      await store.get(SCHEMA_KEY);
     } catch (e) {
       client.close();
       throw e;

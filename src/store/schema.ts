@@ -15,7 +15,7 @@ import type { Store, TxnOp } from './types';
 
 export const SCHEMA_KEY = 'meta/schema';
 /** The key layout this code reads and writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 interface Step {
   /** The version the step produces (from the one before). */
@@ -30,6 +30,15 @@ const STEPS: readonly Step[] = [
     what: 'v0.1.0 layout: next-fit cursors (ipam/cursors/...) are no longer read; deleted',
     ops: async (store) =>
       (await store.list('ipam/cursors/')).map((e) => ({ op: 'delete', key: e.key, revision: e.revision })),
+  },
+  {
+    to: 2,
+    what: 'DHCP leases belong to the LAN layer: ipam/leases/... moved to lan/leases/...',
+    ops: async (store) =>
+      (await store.list('ipam/leases/')).flatMap((e): TxnOp[] => [
+        { op: 'create', key: `lan/leases/${e.key.slice('ipam/leases/'.length)}`, value: e.value },
+        { op: 'delete', key: e.key, revision: e.revision },
+      ]),
   },
 ];
 

@@ -186,7 +186,7 @@ test("the daemon migrates v0.1.0's state at start (the fixture), and refuses a n
       await d.remove();
     }
     const db = new Database(path.join(state, 'state.db'));
-    db.prepare("UPDATE kv SET value = '2' WHERE key = 'meta/schema'").run();
+    db.prepare("UPDATE kv SET value = '3' WHERE key = 'meta/schema'").run();
     db.close();
     const before = fs.readFileSync(path.join(state, 'state.db'));
     const r = await run('nsenter', [
@@ -205,7 +205,7 @@ test("the daemon migrates v0.1.0's state at start (the fixture), and refuses a n
     assert.match(
       String(line.error),
       new RegExp(
-        `^STATE_TOO_NEW: ${state}/state.db: the state was written by a newer macnet \\(key layout version 2; this macnet knows up to 1\\): nothing was changed`,
+        `^STATE_TOO_NEW: ${state}/state.db: the state was written by a newer macnet \\(key layout version 3; this macnet knows up to 2\\): nothing was changed`,
       ),
     );
     assert.deepEqual(fs.readFileSync(path.join(state, 'state.db')), before, 'the database is untouched');

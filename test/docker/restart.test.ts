@@ -539,5 +539,5 @@ test('an interrupted create (record still "creating", its parent link made) is t
 });
 
 test('after all of the above the store holds no driver or IPAM rows, only the schema version', async () => {
-  assert.deepEqual([...(await storeRows()).entries()], [['meta/schema', '1']]);
+  assert.deepEqual([...(await storeRows()).entries()], [['meta/schema', '2']]);
 });

@@ -1,6 +1,6 @@
 // Upgrade from v0.1.0 (issue 15): containers started under v0.1.0's daemon (built from this repository's history,
 // test/lab/v010.ts) on a network with host access; the daemon replaced by this checkout's on the same state dir
-// and socket. The state is migrated (schema version 1); the containers' addresses, their links and the host's
+// and socket. The state is migrated (schema version 2); the containers' addresses, their links and the host's
 // access link and addresses are unchanged, everything still reachable both ways; a new container gets an address
 // of its own; the network is removed cleanly afterwards.
 import { after, before } from 'node:test';
@@ -127,7 +127,7 @@ test('upgrade from v0.1.0 under running containers: state migrated, addresses, l
   });
   daemons.push(next);
   const m = next.logLines().find((l) => l.msg === 'state migrated');
-  assert.deepEqual([m?.from, m?.to], [0, 1], JSON.stringify(m));
+  assert.deepEqual([m?.from, m?.to], [0, 2], JSON.stringify(m));
   assert.deepEqual(await picture(['st', 'dyn']), before, 'addresses, MACs, the host link and its addresses');
   await reachable(ips, hostIp);
 
@@ -145,7 +145,7 @@ test('upgrade from v0.1.0 under running containers: state migrated, addresses, l
   await next.stop('SIGTERM');
   const s = SqliteStore.open(path.join(first.opts.stateDir, 'state.db'));
   try {
-    assert.equal((await s.get('meta/schema'))?.value, '1');
+    assert.equal((await s.get('meta/schema'))?.value, '2');
     assert.deepEqual(
       (await s.list('')).map((e) => e.key),
       ['meta/schema'],

@@ -40,8 +40,8 @@ test("a state without the key (v0.1.0's layout) is version 0: its next-fit curso
   await s.put('ipam/addresses/LocalDefault/198.18.1.0_24/198.18.1.7', '{"owner":"dynamic"}');
   const m = await migrate(s, 'mem');
   assert.equal(m.from, 0);
-  assert.equal(m.to, 1);
-  assert.equal(m.steps.length, 1);
+  assert.equal(m.to, SCHEMA_VERSION);
+  assert.equal(m.steps.length, SCHEMA_VERSION);
   assert.deepEqual(
     (await s.list('')).map((e) => e.key),
     ['ipam/addresses/LocalDefault/198.18.1.0_24/198.18.1.7', 'ipam/pools/LocalDefault/198.18.1.0_24', SCHEMA_KEY],
@@ -57,7 +57,7 @@ test('a newer layout is refused with STATE_TOO_NEW, nothing written; so is a new
     assert.ok(isMacnetError(e, 'STATE_TOO_NEW'), String(e));
     assert.match(
       e.message,
-      /^\/x\/state\.db: the state was written by a newer macnet \(key layout version 2; this macnet knows up to 1\): nothing was changed/,
+      /^\/x\/state\.db: the state was written by a newer macnet \(key layout version 3; this macnet knows up to 2\): nothing was changed/,
     );
     return true;
   });
@@ -92,8 +92,9 @@ test("v0.1.0's state (the fixture) opens with today's code: migrated to version 
     assert.equal((await s.get(SCHEMA_KEY))?.value, undefined, 'v0.1.0 wrote no version');
     assert.equal((await s.list('ipam/cursors/')).length, 2, "v0.1.0's next-fit cursors");
     const m = await migrate(s, file);
-    assert.deepEqual([m.from, m.to, m.steps.length], [0, 1, 1]);
-    assert.equal((await s.get(SCHEMA_KEY))?.value, '1');
+    assert.deepEqual([m.from, m.to, m.steps.length], [0, 2, 2]);
+    assert.equal((await s.get(SCHEMA_KEY))?.value, '2');
+    assert.deepEqual(await s.list('ipam/leases/'), [], 'leases moved to the LAN layer (lan/leases/)');
     assert.deepEqual(await s.list('ipam/cursors/'), []);
 
     // The driver's records, through today's reader.
