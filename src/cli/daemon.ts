@@ -14,10 +14,9 @@ import { assertPrivileges } from '../kernel/capabilities';
 import { claimInstance, FORM_ENV, INSTANCE_ENV, type Instance } from '../kernel/instance';
 import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
-import { migrate } from '../store/schema';
-import { SqliteStore } from '../store/sqlite';
 import { directoryOption, makeDirectory, parseCommandArgs } from './args';
 import { type PassedSocket, passedSocket } from './systemd';
+import { openStore, parseStoreOptions, STORE_ARGS, STORE_HELP, type OpenedStore, type StoreChoice } from './store-open';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
 
@@ -26,7 +25,7 @@ Use it as: docker network create -d macnet --ipam-driver macnet --subnet ... -o 
 
 Options:
   --plugin-dir DIR             where dockerd looks for plugin sockets (default /run/docker/plugins)
-  --state-dir DIR              the state database (default /var/lib/macnet)
+  --state-dir DIR              the state database, or with etcd this host's id (default /var/lib/macnet)
   --log-level LEVEL            debug | info | warn | error, any case (default info); JSON lines on stderr
   --probe-window MS            bound of a cold ARP/DAD probe before an address is used (default 300)
   --no-probe                   do not probe the LAN nor announce addresses
@@ -42,7 +41,7 @@ Options:
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default ${DAEMON_POOLS.map(poolOption).join(' and ')})
-`;
+${STORE_HELP}`;
 
 export interface DaemonOptions {
   pluginDir: string;
@@ -59,6 +58,8 @@ export interface DaemonOptions {
   netnsDir?: string;
   /** Where the sysctls of the daemon's namespace are writable (a managed plugin's /proc/sys is read-only). */
   procSysNet?: string;
+  /** SQLite in the state dir, or etcd shared with other hosts (store-open.ts). */
+  store: StoreChoice;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions {
@@ -73,6 +74,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     'dhcp-keep': { type: 'string' },
     'netns-dir': { type: 'string' },
     'proc-sys-net': { type: 'string' },
+    ...STORE_ARGS,
   });
   const given = values['log-level'] ?? 'info';
   const level = given.toLowerCase();
@@ -124,7 +126,9 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
       valid: 'give seconds from 0 (release at once) to 86400',
     });
   }
+  const store = parseStoreOptions(values);
   return {
+    store,
     reclaimAfterMs: Number(reclaim) * 1000,
     dhcpKeepMs: Number(keep) * 1000,
     probe: !values['no-probe'],
@@ -201,35 +205,29 @@ async function serve(
   passed: PassedSocket | undefined,
 ): Promise<number> {
   const started = performance.now();
-  const file = path.join(opts.stateDir, 'state.db');
-  let store: SqliteStore;
+  let opened: OpenedStore;
   try {
-    store = SqliteStore.open(file);
-  } catch (e) {
-    instance.release();
-    if (!isMacnetError(e)) throw e;
-    log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
-    return 1;
-  }
-  try {
-    // Before anything reads the state: an older layout is brought up to date, a newer one refused.
-    const m = await migrate(store, file);
+    // Before anything reads the state: an older layout is brought up to date, a newer one refused; etcd that does
+    // not answer fails here, within its request deadline, naming the endpoints.
+    opened = await openStore(opts.store, opts.stateDir);
+    const m = opened.migrated;
     if (m.steps.length) log.info('state migrated', { from: m.from, to: m.to, steps: m.steps });
   } catch (e) {
-    await store.close();
     instance.release();
     if (!isMacnetError(e)) throw e;
     log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
     return 1;
   }
+  // What every host on one etcd shares (the pools), and what is this host's own (its driver records, its leases).
+  const { shared, local } = opened;
   if (opts.procSysNet !== undefined) useProcSysNet(opts.procSysNet);
   const kernel = Kernel.open();
   // Each service made once, each handed to those that use it: the LAN below both the IPAM and the driver; the
   // driver asks the IPAM what it allocated through the IPAM's AddressBook (src/lan/segment.ts), nothing more.
   const lan = new Lan(kernel, log, { probe: opts.probe, windowMs: opts.probeWindowMs });
-  const leases = new DhcpLeases(store, lan, log, { keepMs: opts.dhcpKeepMs });
-  const ipam = new Ipam(store, { defaultPools: opts.defaultPools, lan, leases });
-  const driver = new NetworkDriver(kernel, store, log, { lan, leases, addresses: ipam });
+  const leases = new DhcpLeases(local, lan, log, { keepMs: opts.dhcpKeepMs });
+  const ipam = new Ipam(shared, { defaultPools: opts.defaultPools, lan, leases });
+  const driver = new NetworkDriver(kernel, local, log, { lan, leases, addresses: ipam });
   const h = handlers(driver, ipam, opts.netnsDir === undefined ? {} : { netnsDir: opts.netnsDir });
   addFaultHook(h, log);
   const server = new PluginServer(h, log);
@@ -249,6 +247,7 @@ async function serve(
   log.info('ready', {
     ...where,
     stateDir: opts.stateDir,
+    store: opened.where,
     ms: Math.round(performance.now() - started),
     pid: process.pid,
   });
@@ -268,7 +267,7 @@ async function serve(
   await driver.close();
   await lan.close();
   await kernel.close();
-  await store.close();
+  await opened.close();
   instance.release();
   log.info('stopped');
   return 0;

@@ -8,7 +8,8 @@ import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress, usableRange, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
-import { addressKey, type AddressRecord } from './keys';
+import { addressKey, readAddressRecord, type AddressRecord } from './keys';
+import { shareGateway } from './gateway';
 import { WARM_SIZE, WarmSet } from './warm';
 import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
 import type { Holder } from '../lan';
@@ -97,12 +98,10 @@ export class SubnetIndex {
    * found the address free (then it is warm again when released).
    */
   async reserve(v: bigint, owner: string, poolId: string, verified = false): Promise<void> {
-    if (owner === 'gateway' && this.taken.has(v)) {
-      const e = await this.store.get(this.key(v));
-      const rec = e && (JSON.parse(e.value) as AddressRecord);
-      if (e && rec?.owner === 'gateway') {
-        if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return;
-      }
+    // Asked of the store, not the index: on a shared store another host's network may have named it first.
+    if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) {
+      this.taken.add(v);
+      return;
     }
     if (this.taken.has(v)) {
       const h = await this.holder(v);
@@ -117,6 +116,8 @@ export class SubnetIndex {
     this.warm.forget(v);
     if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
       this.taken.add(v);
+      // Another host's network named the same gateway a moment ago.
+      if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) return;
       throw this.inUse(v, await this.holder(v));
     }
     this.taken.add(v);
@@ -332,14 +333,5 @@ export class SubnetIndex {
     const lo = range && range.base > u.first ? range.base : u.first;
     const hi = range && range.last < u.last ? range.last : u.last;
     return { lo, hi };
-  }
-}
-
-/** An address record as stored; one macnet cannot read still says the address is taken. */
-function readAddressRecord(value: string): AddressRecord {
-  try {
-    return JSON.parse(value) as AddressRecord;
-  } catch {
-    return { owner: 'unknown', pool: 'unknown' };
   }
 }

@@ -75,3 +75,12 @@ export function splitAddressKey(key: string): { prefix: string; address: string 
 /** Docker's own form of a PoolID ("LocalDefault/198.18.0.0/16/198.18.1.0/24"), which users recognise in logs. */
 export const poolIdOf = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
   `${space}/${subnet.text}${range ? `/${range.text}` : ''}${dhcp ? '/dhcp' : ''}`;
+
+/** An address record as stored; one macnet cannot read still says the address is taken. */
+export function readAddressRecord(value: string): AddressRecord {
+  try {
+    return JSON.parse(value) as AddressRecord;
+  } catch {
+    return { owner: 'unknown', pool: 'unknown' };
+  }
+}

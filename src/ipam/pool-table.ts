@@ -2,7 +2,7 @@
 // reference counts (compare-and-set, so that a second writer of the store is safe), and the purge of a subnet's
 // address and sticky records with its last pool. The Ipam (ipam.ts) serialises the calls that change them.
 import { clip, MacnetError } from '../errors';
-import type { Store } from '../store/types';
+import type { Store, TxnOp } from '../store/types';
 import { SubnetIndex, type DynamicRange } from './allocator';
 import { parseAddress, parseCidrBig, type Subnet } from '../types/address';
 import {
@@ -128,8 +128,11 @@ export class PoolTable {
   }
 
   async create(space: string, subnet: Subnet, range: Subnet | undefined, dhcp: boolean): Promise<void> {
+    const key = poolKey(space, subnet, range, dhcp);
+    // Address records of a subnet without a pool are residue (a crash inside ReleasePool). First on the subnet
+    // here is not enough: on a cluster store another host's pool may hold them, in use.
     const firstOnSubnet = !this.indexes.has(indexKey(space, subnet));
-    if (firstOnSubnet) await this.purgeAddresses(space, subnet);
+    if (firstOnSubnet && !(await this.poolInStore(space, subnet))) await this.purgeAddresses(space, subnet, key);
     const rec: PoolRecord = {
       id: poolIdOf(space, subnet, range, dhcp),
       space,
@@ -138,7 +141,6 @@ export class PoolTable {
       refs: 1,
       ...(dhcp && { mode: 'dhcp' as const }),
     };
-    const key = poolKey(space, subnet, range, dhcp);
     // A cursor of an earlier version (next-fit) is residue: gone with the pool.
     if (
       await this.store.txn([
@@ -194,21 +196,42 @@ export class PoolTable {
     );
   }
 
-  /** Deletes a subnet's address and sticky records (its last pool went, or a first pool comes after a crash). */
-  async purgeAddresses(space: string, subnet: Subnet): Promise<void> {
+  /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
+  private async poolInStore(space: string, subnet: Subnet): Promise<boolean> {
+    const base = poolKey(space, subnet);
+    return (await this.store.list(base)).some((e) => e.key === base || e.key.startsWith(`${base}/`));
+  }
+
+  /**
+   * Deletes a subnet's address and sticky records (its last pool went, or a first pool comes after a crash).
+   * `unlessPool`: only while that pool key does not exist, so that a host creating the pool meanwhile (a cluster
+   * store) keeps the records it made.
+   */
+  async purgeAddresses(space: string, subnet: Subnet, unlessPool?: string): Promise<void> {
     // The names' previous addresses go too: a network made again later is a new network.
     const keys = [
       ...(await this.store.list(subnetAddressPrefix(space, subnet))),
       ...(await this.store.list(stickyPrefix(space, subnet))),
     ].map((e) => e.key);
     this.stickies.purge(stickyPrefix(space, subnet));
-    await this.deleteKeys(keys);
+    await this.deleteKeys(keys, unlessPool);
   }
 
-  /** Deletes `keys` in chunks; a crash in between leaves the rest for the next load or purge. */
-  async deleteKeys(keys: readonly string[]): Promise<void> {
+  /**
+   * Deletes `keys` in chunks; a crash in between leaves the rest for the next load or purge. `unlessKey`: each
+   * chunk only while that key does not exist (created and deleted again in the same transaction: a condition
+   * that writes nothing); the first chunk refused ends the deletion.
+   */
+  async deleteKeys(keys: readonly string[], unlessKey?: string): Promise<void> {
+    const guard: TxnOp[] = unlessKey
+      ? [
+          { op: 'create', key: unlessKey, value: '' },
+          { op: 'delete', key: unlessKey },
+        ]
+      : [];
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
-      await this.store.txn(keys.slice(i, i + DELETE_CHUNK).map((key) => ({ op: 'delete' as const, key })));
+      const chunk = keys.slice(i, i + DELETE_CHUNK).map((key): TxnOp => ({ op: 'delete', key }));
+      if (!(await this.store.txn([...guard, ...chunk]))) return;
     }
   }
 }
