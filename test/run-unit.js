@@ -29,6 +29,7 @@ const UNIT = [
   'test/probe/prober.test.ts',
   'test/probe/sweep.test.ts',
   'test/cli/scan.test.ts',
+  'test/cli/store-options.test.ts',
   'test/docker/request.test.ts',
   'test/runner',
   'test/log',

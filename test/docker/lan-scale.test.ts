@@ -5,8 +5,7 @@
 import { after, before } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
-import { ETH_P_ARP, Kernel, type PacketSocket } from '../../src/kernel';
-import { ARP_REPLY, ARP_REQUEST, decodeArp, encodeArp } from '../../src/probe/packets';
+import { arpSweep } from '../lab/arp';
 import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
@@ -55,41 +54,6 @@ async function startAll(h: LabHost, names: string[]): Promise<string[]> {
     }),
   );
   return failures;
-}
-
-/**
- * One ARP request per address from the router's side (sender: the router's address and sw0's MAC), all replies
- * collected for `windowMs`: address → the MACs of every reply (a MAC twice means two replies from one machine).
- */
-async function arpSweep(addresses: string[], windowMs = 1500): Promise<Map<string, string[]>> {
-  const replies = new Map<string, string[]>(addresses.map((a) => [a, []]));
-  await Kernel.with(lab.lan.path, async (k) => {
-    const sw0 = await k.links.get('sw0');
-    const sock: PacketSocket = await k.openPacketSocket(sw0.index, { protocol: ETH_P_ARP });
-    try {
-      sock.on('packet', (p: { data: Buffer }) => {
-        const a = decodeArp(p.data);
-        if (a?.op === ARP_REPLY && a.targetIp === LAN.router4) replies.get(a.senderIp)?.push(a.senderMac);
-      });
-      for (const ip of addresses) {
-        sock.send(
-          encodeArp({
-            op: ARP_REQUEST,
-            senderMac: sw0.mac!,
-            senderIp: LAN.router4,
-            targetMac: '00:00:00:00:00:00',
-            targetIp: ip,
-          }),
-          'ff:ff:ff:ff:ff:ff',
-        );
-        await new Promise((r) => setTimeout(r, 2)); // paced: 250 requests in a burst would overrun the LAN's queues
-      }
-      await new Promise((r) => setTimeout(r, windowMs));
-    } finally {
-      sock.close();
-    }
-  });
-  return replies;
 }
 
 test(`${2 * PER_HOST} containers without --ip on two hosts at once: every address is answered by exactly one machine`, async (t) => {
@@ -147,7 +111,7 @@ test(`${2 * PER_HOST} containers without --ip on two hosts at once: every addres
   for (const ip of others)
     assert.ok(!containers.has(ip), `${ip} (a LAN device, a host or the router) was given to ${containers.get(ip)}`);
 
-  const swept = await arpSweep([...containers.keys(), ...DEVICE_ADDRESSES, h1.ipv4, h2.ipv4]);
+  const swept = await arpSweep(lab, [...containers.keys(), ...DEVICE_ADDRESSES, h1.ipv4, h2.ipv4]);
   const wrong = [...swept]
     .filter(([, macs]) => macs.length !== 1)
     .map(([ip, macs]) => `${ip} (${containers.get(ip) ?? 'LAN'}): ${macs.length} replies ${macs.join(' ')}`);

@@ -34,6 +34,14 @@ export interface TlsFiles {
 
 export interface ClusterOptions {
   readonly members: 1 | 3;
+  /**
+   * Run the members in these namespaces, one each, on these addresses (lab hosts' LAN addresses, test/docker/
+   * cluster.test.ts), instead of in this process's namespace; etcdctl then runs in `ctlNetns`. As many as
+   * `members`.
+   */
+  readonly placement?: { readonly members: readonly MemberPlace[]; readonly ctlNetns: string };
+  /** Where the data dirs and certificates go (default: a temp dir); a lab's dir puts them in its clean-up. */
+  readonly parentDir?: string;
   readonly tls?: boolean;
   /** Enables auth with a root user and a user "macnet" whose role may read and write the prefix "macnet/" only. */
   readonly auth?: boolean;
@@ -49,14 +57,25 @@ process.on('exit', () => {
 export const ROOT_PASSWORD = 'root-secret';
 export const MACNET_USER = { user: 'macnet', password: 'macnet-secret' };
 
+/** A member's place: a network namespace (its path) and an address there. */
+export interface MemberPlace {
+  readonly netns: string;
+  readonly ip: string;
+}
+
 interface Member {
   readonly name: string;
   readonly ip: string;
+  /** The namespace it runs in (nsenter execs etcd, so the child is etcd itself); none: this process's. */
+  readonly netns?: string;
   readonly args: string[];
   proc?: ChildProcess;
 }
 
 export class EtcdCluster {
+  /** Where etcdctl runs when the members are placed in other namespaces (ClusterOptions.placement). */
+  private ctlNetns: string | undefined;
+
   private constructor(
     readonly dir: string,
     private readonly members: Member[],
@@ -75,9 +94,10 @@ export class EtcdCluster {
   }
 
   static async start(opts: ClusterOptions): Promise<EtcdCluster> {
-    const addrs = requireLabNetns();
+    const places = opts.placement?.members;
+    const addrs = places ? places.map((p) => p.ip) : requireLabNetns();
     if (addrs.length < opts.members) throw new Error(`${opts.members} members need as many addresses, have ${addrs}`);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-etcd-'));
+    const dir = fs.mkdtempSync(path.join(opts.parentDir ?? os.tmpdir(), 'macnet-etcd-'));
     const ips = addrs.slice(0, opts.members);
     let cluster: EtcdCluster | undefined;
     try {
@@ -110,9 +130,10 @@ export class EtcdCluster {
               ]
             : []),
         ];
-        return { name, ip, args };
+        return { name, ip, args, ...(places && { netns: places[i]!.netns }) };
       });
       cluster = new EtcdCluster(dir, members, tls, tls ? path.join(dir, 'pki', 'wrong-ca.crt') : undefined);
+      if (opts.placement) cluster.ctlNetns = opts.placement.ctlNetns;
       live.add(cluster);
       for (let i = 0; i < members.length; i++) cluster.startMember(i);
       await cluster.waitHealthy(cluster.endpoints);
@@ -130,7 +151,8 @@ export class EtcdCluster {
     const m = this.members[i]!;
     if (m.proc && m.proc.exitCode === null && m.proc.signalCode === null) return;
     const log = fs.openSync(path.join(this.dir, `${m.name}.log`), 'a');
-    m.proc = spawn(ETCD, m.args, { stdio: ['ignore', log, log] });
+    const [cmd, args] = m.netns ? ['nsenter', [`--net=${m.netns}`, ETCD, ...m.args]] : [ETCD, m.args];
+    m.proc = spawn(cmd, args, { stdio: ['ignore', log, log] });
     fs.closeSync(log);
   }
 
@@ -174,7 +196,9 @@ export class EtcdCluster {
     const base = [`--endpoints=${endpoints.join(',')}`, '--dial-timeout=2s', '--command-timeout=3s'];
     if (this.tls) base.push(`--cacert=${this.tls.ca}`, `--cert=${this.tls.cert}`, `--key=${this.tls.key}`);
     if (as) base.push(`--user=${as}`);
-    return run(ETCDCTL, [...base, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+    const env = { env: { ...process.env, ETCDCTL_API: '3' } };
+    if (this.ctlNetns) return run('nsenter', [`--net=${this.ctlNetns}`, ETCDCTL, ...base, ...args], env);
+    return run(ETCDCTL, [...base, ...args], env);
   }
 
   /** root with the root role (etcd needs it before `auth enable`), and a least-privilege user for macnet/. */

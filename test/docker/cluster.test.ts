@@ -1,0 +1,317 @@
+// Cluster mode, first slice (issue 19): three lab hosts, each with its own dockerd and macnet daemon, on one etcd
+// of three members that run on the hosts' LAN addresses (198.18.15.11-13, one member in each host's namespace).
+// The same network (name, subnet, parent) is created on every host; containers started at once on all three get
+// distinct addresses from the one pool, each answered by exactly one machine. etcd without quorum: a new container
+// fails within the store's bound naming the endpoints, running ones keep working, and service resumes by itself.
+// Then the same with TLS (certificates made here) and a user with a password.
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from '../lab/engine-test';
+import { arpSweep } from '../lab/arp';
+import { Daemon } from '../lab/daemon';
+import { EtcdCluster, MACNET_USER, ROOT_PASSWORD } from '../lab/etcd';
+import { LAN, Lab, type LabHost } from '../lab/lab';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/store/etcd';
+import { ETCD_PASSWORD_ENV } from '../../src/cli/store-open';
+
+/** Containers per host in the burst: 3 × 15 keeps a pass under two minutes per engine here. */
+const PER_HOST = 15;
+/** docker runs in flight per host (as test/docker/lan-scale.test.ts). */
+const CONCURRENCY = 8;
+const NET = 'lan';
+/**
+ * A docker run that needs the store fails within the store's request deadline plus what dockerd and the plugin
+ * take around the call (the container's creation, one LAN probe window, the answer): measured ~2.5 s here.
+ */
+const RUN_BOUND_MS = DEFAULT_REQUEST_TIMEOUT_MS + 3000;
+
+let lab: Lab;
+let etcd: EtcdCluster | undefined;
+let daemons: Daemon[] = [];
+
+const hosts = (): LabHost[] => lab.hosts;
+
+async function ok(h: LabHost, ...args: string[]): Promise<string> {
+  const r = await h.docker(...args);
+  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+async function startEtcd(tls: boolean): Promise<EtcdCluster> {
+  return EtcdCluster.start({
+    members: 3,
+    ...(tls && { tls: true, auth: true }),
+    placement: { members: hosts().map((h) => ({ netns: h.ns.path, ip: h.ipv4 })), ctlNetns: lab.lan.path },
+    parentDir: lab.dir,
+  });
+}
+
+/** One macnet daemon per host on `etcd`, with `args` (TLS, credentials) and `env` per host. */
+async function startDaemons(args: (h: LabHost) => string[], env: (h: LabHost) => Record<string, string> = () => ({})) {
+  daemons = await Promise.all(
+    hosts().map((h) =>
+      Daemon.start({
+        netns: h.ns.path,
+        mountNs: h.mountNs,
+        pluginDir: h.pluginDir,
+        extraArgs: [
+          '--log-level',
+          'info',
+          '--store',
+          'etcd',
+          '--etcd-endpoints',
+          etcd!.endpoints.join(','),
+          ...args(h),
+        ],
+        env: env(h),
+      }),
+    ),
+  );
+}
+
+async function stopDaemons(): Promise<void> {
+  for (const d of daemons.splice(0)) await d.remove();
+}
+
+/** The same network on every host, created on all three at once (they race on the pool and gateway records). */
+async function createNetworks(): Promise<void> {
+  await Promise.all(
+    hosts().map((h) =>
+      ok(
+        h,
+        'network',
+        'create',
+        '-d',
+        'macnet',
+        '--ipam-driver',
+        'macnet',
+        '--subnet',
+        LAN.subnet4,
+        '--gateway',
+        LAN.router4,
+        '-o',
+        'parent=eth0',
+        NET,
+      ),
+    ),
+  );
+}
+
+async function removeAll(): Promise<void> {
+  for (const h of hosts()) {
+    const ids = (await h.docker('ps', '-aq')).stdout.split('\n').filter(Boolean);
+    if (ids.length) await h.docker('rm', '-f', ...ids);
+    await h.docker('network', 'rm', NET);
+  }
+}
+
+async function startAll(h: LabHost, names: string[]): Promise<string[]> {
+  const failures: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < names.length) {
+        const n = names[next++]!;
+        const r = await h.docker('run', '-d', '--name', n, '--net', NET, 'busybox:local', 'sleep', '600');
+        if (r.code !== 0) failures.push(`${h.name} ${n}: ${r.stderr.trim()}`);
+      }
+    }),
+  );
+  return failures;
+}
+
+interface Attached {
+  readonly host: string;
+  readonly name: string;
+  readonly mac: string;
+  readonly ip: string;
+}
+
+/** Every host's `docker network inspect` of the network: its containers, and the IPAM config it shows. */
+async function inspectAll(): Promise<{ attached: Attached[]; configs: string[] }> {
+  const attached: Attached[] = [];
+  const configs: string[] = [];
+  for (const h of hosts()) {
+    const [net] = JSON.parse(await ok(h, 'network', 'inspect', NET)) as {
+      IPAM: { Driver: string; Config: { Subnet: string; Gateway: string }[] };
+      Containers: Record<string, { Name: string; MacAddress: string; IPv4Address: string }>;
+    }[];
+    configs.push(JSON.stringify({ driver: net!.IPAM.Driver, config: net!.IPAM.Config }));
+    for (const c of Object.values(net!.Containers ?? {}))
+      attached.push({ host: h.name, name: c.Name, mac: c.MacAddress, ip: c.IPv4Address.split('/')[0]! });
+  }
+  return { attached, configs };
+}
+
+/** The address records in etcd (as root: the test's view, not macnet's), by address. */
+async function addressesInEtcd(): Promise<string[]> {
+  const r = await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/ipam/addresses/'], {
+    ...(etcd!.tls && { as: `root:${ROOT_PASSWORD}` }),
+  });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((k) => k.slice(k.lastIndexOf('/') + 1))
+    .sort();
+}
+
+/** Distinct addresses, none a host's or the router's, each answered on the LAN by the MAC its host shows. */
+async function assertOnePool(t: { diagnostic(s: string): void }, expected: number): Promise<Attached[]> {
+  const { attached, configs } = await inspectAll();
+  assert.equal(attached.length, expected, 'every container is attached on its host');
+  assert.equal(new Set(configs).size, 1, `the hosts show one IPAM config: ${configs.join(' | ')}`);
+  const byIp = new Map<string, Attached>();
+  for (const a of attached) {
+    const other = byIp.get(a.ip);
+    assert.ok(!other, `${a.ip} given to ${other?.host}/${other?.name} and ${a.host}/${a.name}`);
+    byIp.set(a.ip, a);
+  }
+  for (const ip of [LAN.router4, ...hosts().map((h) => h.ipv4)])
+    assert.ok(!byIp.has(ip), `${ip} (the router or a host) was given to a container`);
+  assert.deepEqual(
+    await addressesInEtcd(),
+    [...byIp.keys(), LAN.router4].sort(),
+    'etcd holds exactly the addresses of the containers and the gateway',
+  );
+  const swept = await arpSweep(lab, [...byIp.keys()]);
+  const wrong = [...swept]
+    .filter(([ip, macs]) => macs.length !== 1 || macs[0] !== byIp.get(ip)!.mac)
+    .map(
+      ([ip, macs]) => `${ip} (${byIp.get(ip)!.host}, ${byIp.get(ip)!.mac}): replies from ${macs.join(' ') || 'none'}`,
+    );
+  t.diagnostic(`ARP from the LAN: ${swept.size} addresses, ${swept.size - wrong.length} answered once, by their MAC`);
+  assert.deepEqual(wrong, [], 'every address answered exactly once, by the container its host shows');
+  return attached;
+}
+
+async function ping(h: LabHost, from: string, to: string): Promise<void> {
+  const r = await h.docker('exec', from, 'ping', '-c', '1', '-W', '2', to);
+  assert.equal(r.code, 0, `${h.name}: ping ${to} from ${from}: ${r.stdout}${r.stderr}`);
+}
+
+describe('three hosts with one address pool on etcd', () => {
+  before(async () => {
+    lab = await Lab.create({ hosts: 3, docker: true });
+    etcd = await startEtcd(false);
+    await startDaemons(() => []);
+    await createNetworks();
+  });
+  after(async () => {
+    // dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, then etcd.
+    try {
+      await lab?.destroy();
+    } finally {
+      await stopDaemons();
+      await etcd?.close();
+    }
+  });
+
+  test(`${3 * PER_HOST} containers started at once on three hosts: distinct addresses, each answered once`, async (t) => {
+    t.after(removeContainers);
+    const names = (h: LabHost) => Array.from({ length: PER_HOST }, (_, i) => `b${h.index}-${i}`);
+    const t0 = Date.now();
+    const failures = (await Promise.all(hosts().map((h) => startAll(h, names(h))))).flat();
+    t.diagnostic(`${3 * PER_HOST} containers started in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.deepEqual(failures, []);
+    await assertOnePool(t, 3 * PER_HOST);
+  });
+
+  test('etcd without quorum: a new container fails within the bound naming the endpoints; running ones keep working; service resumes by itself', async (t) => {
+    t.after(async () => {
+      for (let i = 0; i < 3; i++) etcd!.startMember(i);
+      await removeContainers();
+    });
+    const [h1, h2, h3] = hosts() as [LabHost, LabHost, LabHost];
+    for (const h of hosts())
+      await ok(h, 'run', '-d', '--name', `o${h.index}`, '--net', NET, 'busybox:local', 'sleep', '600');
+    const ips = await Promise.all(
+      hosts().map(async (h) =>
+        ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, `o${h.index}`),
+      ),
+    );
+
+    await etcd!.stopMember(1);
+    await etcd!.stopMember(2);
+    const t0 = Date.now();
+    const r = await h1.docker('run', '-d', '--name', 'x1', '--net', NET, 'busybox:local', 'sleep', '600');
+    const ms = Date.now() - t0;
+    t.diagnostic(`docker run without quorum failed after ${ms} ms (store deadline ${DEFAULT_REQUEST_TIMEOUT_MS} ms)`);
+    assert.notEqual(r.code, 0, 'docker run fails without quorum');
+    for (const e of etcd!.endpoints) assert.ok(r.stderr.includes(e), `the error names ${e}: ${r.stderr}`);
+    assert.match(r.stderr, /on etcd .*(no answer within|did not confirm)/);
+    assert.ok(ms < RUN_BOUND_MS, `failed after ${ms} ms, bound ${RUN_BOUND_MS} ms`);
+
+    // The data path needs no store: containers on the three hosts still reach each other.
+    await ping(h1, 'o1', ips[1]!);
+    await ping(h2, 'o2', ips[2]!);
+    await ping(h3, 'o3', ips[0]!);
+
+    // A daemon starting now (a LAN machine of its own) refuses within the bound and leaves nothing behind.
+    const dev = await lab.lanDevice('late', 'plate');
+    await dev.exec('ip', 'addr', 'add', '198.18.15.50/24', 'dev', 'eth0');
+    await dev.exec('ip', 'link', 'set', 'eth0', 'up');
+    const stateDir = fs.mkdtempSync(path.join(lab.dir, 'late-state-'));
+    const pluginDir = fs.mkdtempSync(path.join(lab.dir, 'late-plugins-'));
+    const s0 = Date.now();
+    const refused = await Daemon.start({
+      netns: dev.path,
+      stateDir,
+      pluginDir,
+      extraArgs: ['--store', 'etcd', '--etcd-endpoints', etcd!.endpoints.join(',')],
+    }).then(
+      () => assert.fail('a daemon started without an etcd quorum'),
+      (e: Error) => e.message,
+    );
+    const startMs = Date.now() - s0;
+    t.diagnostic(`a daemon starting without quorum exited after ${startMs} ms`);
+    assert.match(refused, /exited with 1 before ready/);
+    assert.match(refused, /STORE_UNAVAILABLE/);
+    for (const e of etcd!.endpoints) assert.ok(refused.includes(e), `the refusal names ${e}`);
+    assert.ok(startMs < DEFAULT_REQUEST_TIMEOUT_MS + 3000, `refused after ${startMs} ms`);
+    assert.deepEqual(fs.readdirSync(pluginDir), [], 'no socket left');
+    assert.ok(!fs.readdirSync(stateDir).includes('host-id'), 'no host id made');
+
+    etcd!.startMember(1);
+    etcd!.startMember(2);
+    await etcd!.waitHealthy(etcd!.endpoints);
+    await h1.docker('rm', '-f', 'x1');
+    const back = Date.now();
+    await ok(h1, 'run', '-d', '--name', 'x2', '--net', NET, 'busybox:local', 'sleep', '600');
+    t.diagnostic(`the first docker run after the members came back took ${Date.now() - back} ms`);
+    await assertOnePool(t, 4);
+  });
+
+  test('TLS with a client certificate, and a user with a password (from a file, and from the environment)', async (t) => {
+    await removeAll();
+    await stopDaemons();
+    await etcd!.close();
+    etcd = await startEtcd(true);
+    const tls = etcd.tls!;
+    const pwFile = path.join(lab.dir, 'etcd-password');
+    fs.writeFileSync(pwFile, `${MACNET_USER.password}\n`, { mode: 0o600 });
+    const common = ['--etcd-cacert', tls.ca, '--etcd-cert', tls.cert, '--etcd-key', tls.key];
+    await startDaemons(
+      (h) => [...common, '--etcd-user', MACNET_USER.user, ...(h.index === 3 ? [] : ['--etcd-password-file', pwFile])],
+      (h): Record<string, string> => (h.index === 3 ? { [ETCD_PASSWORD_ENV]: MACNET_USER.password } : {}),
+    );
+    assert.ok(etcd.endpoints.every((e) => e.startsWith('https://')));
+    await createNetworks();
+    t.after(removeContainers);
+    const names = (h: LabHost) => Array.from({ length: 4 }, (_, i) => `s${h.index}-${i}`);
+    assert.deepEqual((await Promise.all(hosts().map((h) => startAll(h, names(h))))).flat(), []);
+    const attached = await assertOnePool(t, 12);
+    const [h1] = hosts() as [LabHost];
+    const far = attached.find((a) => a.host === 'h3')!;
+    await ping(h1, 's1-0', far.ip);
+  });
+});
+
+async function removeContainers(): Promise<void> {
+  for (const h of lab.hosts) {
+    const ids = (await h.docker('ps', '-aq')).stdout.split('\n').filter(Boolean);
+    if (ids.length) await h.docker('rm', '-f', ...ids);
+  }
+}
