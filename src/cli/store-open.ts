@@ -202,6 +202,8 @@ export interface OpenedStore {
   /** What is this host's alone: the driver's records and DHCP leases (the same store as `shared` on SQLite). */
   readonly local: Store;
   readonly migrated: Migrated;
+  /** With etcd: this host's id among the hosts sharing it (hostId). */
+  readonly host?: string;
   /** Where the state is, for messages and the "ready" line. */
   readonly where: string;
   close(): Promise<void>;
@@ -225,8 +227,9 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
   const store = await EtcdStore.open(choice.etcd);
   try {
     const migrated = await migrate(store, where);
-    const local = scoped(store, `hosts/${hostId(stateDir)}/`);
-    return { shared: store, local, migrated, where, close: () => store.close() };
+    const host = hostId(stateDir);
+    const local = scoped(store, `hosts/${host}/`);
+    return { shared: store, local, migrated, host, where, close: () => store.close() };
   } catch (e) {
     await store.close();
     throw e;

@@ -10,8 +10,9 @@ import { formatAddress, usableRange, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
 import { addressKey, readAddressRecord, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
+import { Unconfirmed } from './unconfirmed';
+import { skipMs } from './holds';
 import { WARM_SIZE, WarmSet } from './warm';
-import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
 import type { Holder } from '../lan';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from. */
@@ -27,21 +28,7 @@ export interface DynamicRange {
 /** Checks candidate addresses on the LAN; returns those in use. */
 export type ProbeCandidates = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bigint, Holder>>;
 
-/** How long an address that answered a probe is skipped before it is probed again. */
-export const SKIP_MS = 10 * 60_000;
-/**
- * How long an address that another macnet host's probe link answered for is skipped. That host found it free
- * moments ago: it hands it out within seconds (the container then answers itself, and the next probe holds
- * the address for SKIP_MS) or keeps it warm, or lets it go; the other free candidates of its probe batch are
- * defended for a few seconds too. A full SKIP_MS would keep those unused addresses from this host for ten
- * minutes.
- */
-export const DEFENDED_SKIP_MS = 30_000;
-
-/** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
-export function skipMs(mac: string): number {
-  return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_SKIP_MS : SKIP_MS;
-}
+export { DEFENDED_SKIP_MS, SKIP_MS, skipMs } from './holds';
 /**
  * Candidates probed together in the first window; each further window of the same allocation probes twice as
  * many. Lowest-first meets every LAN device and every other host's container at the bottom of the range, so the
@@ -65,11 +52,20 @@ export class SubnetIndex {
    */
   readonly inherited = new Set<bigint>();
 
+  /** Reservations a cluster store may or may not have applied (unconfirmed.ts), settled before the next one. */
+  private readonly unconfirmed = new Unconfirmed();
+
   constructor(
     readonly space: string,
     readonly subnet: Subnet,
     private readonly store: Store,
+    /** This daemon among the writers of a shared store (docs/cluster.md): named in its address records. */
+    private readonly host?: string,
   ) {}
+
+  private record(owner: string, pool: string, verified: boolean): AddressRecord {
+    return { owner, pool, ...(verified && { verified: true }), ...(this.host !== undefined && { host: this.host }) };
+  }
 
   private key(v: bigint): string {
     return addressKey(this.space, this.subnet, formatAddress(v, this.subnet.family));
@@ -98,6 +94,7 @@ export class SubnetIndex {
    * found the address free (then it is warm again when released).
    */
   async reserve(v: bigint, owner: string, poolId: string, verified = false): Promise<void> {
+    await this.unconfirmed.settle(this.store);
     // Asked of the store, not the index: on a shared store another host's network may have named it first.
     if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) {
       this.taken.add(v);
@@ -112,9 +109,10 @@ export class SubnetIndex {
       this.answered.delete(v);
       this.inherited.delete(v); // whatever is created below is this daemon's
     }
-    const record: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
+    const record = JSON.stringify(this.record(owner, poolId, verified));
     this.warm.forget(v);
-    if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
+    const key = this.key(v);
+    if (!(await this.unconfirmed.write(key, record, () => this.store.create(key, record)))) {
       this.taken.add(v);
       // Another host's network named the same gateway a moment ago.
       if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) return;
@@ -168,8 +166,9 @@ export class SubnetIndex {
     remember?: string,
     queued: () => number = () => 0,
   ): Promise<bigint> {
+    await this.unconfirmed.settle(this.store);
     this.expireHolds(Date.now());
-    const record = JSON.stringify({ owner, pool: r.poolId, ...(probe && { verified: true }) } satisfies AddressRecord);
+    const record = JSON.stringify(this.record(owner, r.poolId, !!probe));
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
@@ -240,8 +239,10 @@ export class SubnetIndex {
    */
   async claim(v: bigint, owner: string, poolId: string, verified = false): Promise<boolean> {
     if (this.taken.has(v)) return false;
-    const rec: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
-    const ok = await this.store.create(this.key(v), JSON.stringify(rec));
+    await this.unconfirmed.settle(this.store);
+    const key = this.key(v);
+    const rec = JSON.stringify(this.record(owner, poolId, verified));
+    const ok = await this.unconfirmed.write(key, rec, () => this.store.create(key, rec));
     this.taken.add(v);
     this.warm.forget(v);
     return ok;
@@ -250,10 +251,13 @@ export class SubnetIndex {
   /** Reserves v for a dynamic allocation, with the name's sticky record in the same transaction. */
   private async take(record: string, v: bigint, remember?: string): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);
-    const ok = await this.store.txn([
-      { op: 'create', key: addressKey(this.space, this.subnet, text), value: record },
-      ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
-    ]);
+    const key = addressKey(this.space, this.subnet, text);
+    const ok = await this.unconfirmed.write(key, record, () =>
+      this.store.txn([
+        { op: 'create', key, value: record },
+        ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
+      ]),
+    );
     this.taken.add(v);
     this.warm.forget(v);
     return ok;

@@ -50,6 +50,11 @@ export interface IpamOptions {
   /** Where subnets come from when Docker sends no Pool; default DEFAULT_POOLS (198.18.128.0/17 → /24s, ...). */
   defaultPools?: { base: string; size: number }[];
   lan?: IpamLan;
+  /**
+   * This daemon's host id when several hosts share the store (etcd, docs/cluster.md): written into its address
+   * records, so that a reservation the store may or may not have applied is told apart from another host's.
+   */
+  host?: string;
 }
 
 export interface AddressRequest {
@@ -82,7 +87,7 @@ export class Ipam implements AddressBook {
     opts: IpamOptions = {},
   ) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
-    this.table = new PoolTable(store, this.stickies);
+    this.table = new PoolTable(store, this.stickies, opts.host);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
   }

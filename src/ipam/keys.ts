@@ -39,6 +39,8 @@ export interface AddressRecord {
    * the next start). Absent for the gateway, addresses taken despite a conflict, and without probing.
    */
   verified?: true;
+  /** On a store shared by several hosts (docs/cluster.md): the host id of the daemon that wrote it. */
+  host?: string;
 }
 
 const seg = (cidr: string): string => cidr.replace('/', '_');

@@ -47,6 +47,8 @@ export class PoolTable {
   constructor(
     private readonly store: Store,
     private readonly stickies: StickyNames,
+    /** This daemon among the writers of a shared store (IpamOptions.host). */
+    private readonly host?: string,
   ) {}
 
   /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
@@ -104,7 +106,7 @@ export class PoolTable {
   add(space: string, subnet: Subnet, range: Subnet | undefined, refs: number, dhcp = false): Pool {
     const sk = indexKey(space, subnet);
     let s = this.indexes.get(sk);
-    if (!s) this.indexes.set(sk, (s = new SubnetIndex(space, subnet, this.store)));
+    if (!s) this.indexes.set(sk, (s = new SubnetIndex(space, subnet, this.store, this.host)));
     const { lo, hi } = s.dynamicBounds(range);
     const p: Pool = {
       poolId: poolIdOf(space, subnet, range, dhcp),

@@ -262,7 +262,10 @@ describe('three hosts with one address pool on etcd', () => {
       pluginDir,
       extraArgs: ['--store', 'etcd', '--etcd-endpoints', etcd!.endpoints.join(',')],
     }).then(
-      () => assert.fail('a daemon started without an etcd quorum'),
+      async (d) => {
+        await d.remove();
+        assert.fail('a daemon started without an etcd quorum');
+      },
       (e: Error) => e.message,
     );
     const startMs = Date.now() - s0;

@@ -5,6 +5,8 @@
 // file re-runs itself there, test/store/etcd.test.ts), which has its 198.18.0.x addresses on its own lo. The
 // members are its children, so they bind in that namespace too, and the store under test reaches them directly.
 // Nothing here adds an address or a link: requireLabNetns() refuses to start a member outside such a namespace.
+// Or the members run in namespaces the caller names (`placement`: lab hosts on their LAN addresses, the Docker
+// cluster test), each exec'd there by nsenter, and etcdctl in a namespace that reaches them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -1,0 +1,118 @@
+// Two daemons on one store (the hosts of a cluster on etcd, docs/cluster.md), as two Ipam instances on one
+// MemoryStore: the same network created on both, at once, shares the pool record and the gateway; a host's first
+// pool on a subnet leaves the other host's addresses alone; dynamic addresses are never handed out twice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Ipam } from '../../src/ipam';
+import { MemoryStore } from '../../src/store/memory';
+import { fail } from '../../src/errors';
+
+const L = 'LocalDefault';
+const GW = { RequestAddressType: 'com.docker.network.gateway' };
+const POOL = { addressSpace: L, pool: '198.18.15.0/24', v6: false };
+
+async function hosts(n: number): Promise<{ store: MemoryStore; ipams: Ipam[] }> {
+  const store = new MemoryStore();
+  const ipams = Array.from({ length: n }, () => new Ipam(store));
+  for (const i of ipams) await i.load();
+  return { store, ipams };
+}
+
+test('the same network on three hosts at once: one pool record counting 3, one gateway record counting 3', async () => {
+  const { store, ipams } = await hosts(3);
+  const pools = await Promise.all(ipams.map((i) => i.requestPool(POOL)));
+  const gws = await Promise.all(
+    ipams.map((i, k) => i.requestAddress({ poolId: pools[k]!.poolId, address: '198.18.15.1', options: GW })),
+  );
+  assert.deepEqual(
+    gws.map((g) => g.address),
+    ['198.18.15.1/24', '198.18.15.1/24', '198.18.15.1/24'],
+  );
+  const pool = JSON.parse((await store.get('ipam/pools/LocalDefault/198.18.15.0_24'))!.value) as { refs: number };
+  assert.equal(pool.refs, 3);
+  const gw = JSON.parse((await store.get('ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.1'))!.value) as {
+    owner: string;
+    refs: number;
+  };
+  assert.deepEqual([gw.owner, gw.refs], ['gateway', 3]);
+  // Released by two hosts: still held for the third.
+  for (const k of [0, 1]) {
+    await ipams[k]!.releaseAddress(pools[k]!.poolId, '198.18.15.1');
+    await ipams[k]!.releasePool(pools[k]!.poolId);
+  }
+  assert.ok(await store.get('ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.1'));
+  assert.equal(JSON.parse((await store.get('ipam/pools/LocalDefault/198.18.15.0_24'))!.value).refs, 1);
+});
+
+test("a host's first pool on a subnet does not purge the addresses another host's pool holds", async () => {
+  const { store, ipams } = await hosts(2);
+  const [a, b] = ipams as [Ipam, Ipam];
+  const pa = await a.requestPool(POOL);
+  const x = await a.requestAddress({ poolId: pa.poolId });
+  const pb = await b.requestPool(POOL);
+  assert.ok(await store.get(`ipam/addresses/LocalDefault/198.18.15.0_24/${x.address.split('/')[0]}`));
+  const y = await b.requestAddress({ poolId: pb.poolId });
+  assert.notEqual(y.address, x.address);
+});
+
+test('residue of a subnet without any pool is still purged by the first pool', async () => {
+  const { store, ipams } = await hosts(1);
+  await store.put('ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.7', JSON.stringify({ owner: 'x', pool: 'p' }));
+  await ipams[0]!.requestPool(POOL);
+  assert.equal(await store.get('ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.7'), undefined);
+});
+
+test('dynamic addresses requested on three hosts at once are all distinct', async () => {
+  const { ipams } = await hosts(3);
+  const pools = await Promise.all(ipams.map((i) => i.requestPool(POOL)));
+  const got = await Promise.all(
+    ipams.flatMap((i, k) => Array.from({ length: 20 }, () => i.requestAddress({ poolId: pools[k]!.poolId }))),
+  );
+  const addrs = got.map((g) => g.address);
+  assert.equal(new Set(addrs).size, 60, addrs.join(' '));
+});
+
+/** A store whose next write is applied but answered as lost (etcd losing its quorum after it received it). */
+class LosingStore extends MemoryStore {
+  loseNext = false;
+  override async txn(ops: Parameters<MemoryStore['txn']>[0]): Promise<boolean> {
+    const ok = await super.txn(ops);
+    if (!this.loseNext) return ok;
+    this.loseNext = false;
+    throw fail('STORE_UNAVAILABLE', {
+      op: 'txn',
+      key: ops[0]!.key,
+      endpoints: ['http://198.18.15.11:2379'],
+      timeoutMs: 2000,
+      reason: 'etcd did not confirm the write, which may or may not have been applied',
+      lastError: 'deadline exceeded',
+    });
+  }
+}
+
+test("a reservation applied but answered as lost is deleted before the next one on its subnet; no other host's record is", async () => {
+  const store = new LosingStore();
+  const [a, b] = [new Ipam(store, { host: 'a' }), new Ipam(store, { host: 'b' })];
+  await a.load();
+  await b.load();
+  const pa = await a.requestPool(POOL);
+  const pb = await b.requestPool(POOL);
+  const key = (ip: string) => `ipam/addresses/LocalDefault/198.18.15.0_24/${ip}`;
+  store.loseNext = true;
+  const opts = { 'com.docker.network.endpoint.name': 'web-1' };
+  await assert.rejects(a.requestAddress({ poolId: pa.poolId, options: opts }), { code: 'STORE_UNAVAILABLE' });
+  const leaked = (await store.list('ipam/addresses/')).map((e) => JSON.parse(e.value) as { host: string });
+  assert.deepEqual(leaked, [{ owner: 'web-1', pool: pa.poolId, host: 'a' }], 'applied after all');
+  // Host b's web-1 gets another address; host a's next reservation first deletes its own lost one.
+  const other = await b.requestAddress({ poolId: pb.poolId, options: opts });
+  const next = await a.requestAddress({ poolId: pa.poolId });
+  const left = await store.list('ipam/addresses/');
+  assert.deepEqual(
+    left.map((e) => [e.key, JSON.parse(e.value) as unknown]),
+    [
+      [key(next.address.split('/')[0]!), { owner: 'dynamic', pool: pa.poolId, host: 'a' }],
+      [key(other.address.split('/')[0]!), { owner: 'web-1', pool: pb.poolId, host: 'b' }],
+    ],
+    'the lost reservation is gone; the records of both hosts are there',
+  );
+});
