@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fail, MacnetError } from '../errors';
-import { EtcdStore, DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '../store/etcd';
+import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '../store/etcd-options';
 import { migrate, type Migrated } from '../store/schema';
 import { scoped } from '../store/scoped';
 import { SqliteStore } from '../store/sqlite';
@@ -224,6 +224,8 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
   }
   const where = `etcd ${choice.etcd.endpoints.join(',')} prefix ${choice.etcd.prefix ?? DEFAULT_PREFIX}`;
   // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
+  // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
+  const { EtcdStore } = await import('../store/etcd');
   const store = await EtcdStore.open(choice.etcd);
   try {
     const migrated = await migrate(store, where);

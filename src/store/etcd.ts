@@ -21,18 +21,9 @@ import { planTxn } from './etcd-txn';
 import { SCHEMA_KEY } from './schema';
 import { classify, describe } from './etcd-errors';
 import type { Entry, Store, TxnOp } from './types';
+import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
 
-export interface EtcdOptions {
-  /** Client URLs of the members: http://198.18.0.1:2379, or https:// with `tls`. */
-  readonly endpoints: readonly string[];
-  /** PEM files: the CA that signed the members' certificates, and this client's certificate and key. */
-  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
-  readonly auth?: { readonly user: string; readonly password: string };
-  /** Every key is stored under this prefix. Default "macnet/". */
-  readonly prefix?: string;
-  /** The most one operation may take before it fails with STORE_UNAVAILABLE. Default 2000 ms. */
-  readonly requestTimeoutMs?: number;
-}
+export { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
 
 /**
  * An etcd lease, kept alive by the client (a keepalive every third of the TTL) until revoked: the base of a
@@ -47,8 +38,6 @@ export interface StoreLease {
   revoke(): Promise<void>;
 }
 
-export const DEFAULT_PREFIX = 'macnet/';
-export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 /** How long a member that failed is skipped before one call may try it again. */
 const MEMBER_BACKOFF_MS = 1000;
 const RETRY_STEP_MS = 50;
