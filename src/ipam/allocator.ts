@@ -12,6 +12,7 @@ import { addressKey, type AddressRecord } from './keys';
 import { WARM_SIZE, WarmSet } from './warm';
 import { PROBE_MAC_SIGNATURE, macFirstOctet } from '../types/mac';
 import type { Holder } from '../lan';
+import { decodeRecord, encodeRecord } from '../store/records';
 
 /** The part of a pool the allocator needs: where dynamic addresses come from. */
 export interface DynamicRange {
@@ -37,7 +38,7 @@ export const SKIP_MS = 10 * 60_000;
  */
 export const DEFENDED_SKIP_MS = 30_000;
 
-/** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
+/** How long an address `mac` answered for is skipped: a macnet probe link's MAC (src/types/mac.ts) gets less. */
 export function skipMs(mac: string): number {
   return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_SKIP_MS : SKIP_MS;
 }
@@ -99,9 +100,9 @@ export class SubnetIndex {
   async reserve(v: bigint, owner: string, poolId: string, verified = false): Promise<void> {
     if (owner === 'gateway' && this.taken.has(v)) {
       const e = await this.store.get(this.key(v));
-      const rec = e && (JSON.parse(e.value) as AddressRecord);
+      const rec = e && readAddressRecord(e.value);
       if (e && rec?.owner === 'gateway') {
-        if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return;
+        if (await this.store.update(e.key, encodeRecord({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return;
       }
     }
     if (this.taken.has(v)) {
@@ -115,7 +116,7 @@ export class SubnetIndex {
     }
     const record: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
     this.warm.forget(v);
-    if (!(await this.store.create(this.key(v), JSON.stringify(record)))) {
+    if (!(await this.store.create(this.key(v), encodeRecord(record)))) {
       this.taken.add(v);
       throw this.inUse(v, await this.holder(v));
     }
@@ -168,7 +169,7 @@ export class SubnetIndex {
     queued: () => number = () => 0,
   ): Promise<bigint> {
     this.expireHolds(Date.now());
-    const record = JSON.stringify({ owner, pool: r.poolId, ...(probe && { verified: true }) } satisfies AddressRecord);
+    const record = encodeRecord({ owner, pool: r.poolId, ...(probe && { verified: true }) } satisfies AddressRecord);
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
@@ -240,7 +241,7 @@ export class SubnetIndex {
   async claim(v: bigint, owner: string, poolId: string, verified = false): Promise<boolean> {
     if (this.taken.has(v)) return false;
     const rec: AddressRecord = { owner, pool: poolId, ...(verified && { verified: true }) };
-    const ok = await this.store.create(this.key(v), JSON.stringify(rec));
+    const ok = await this.store.create(this.key(v), encodeRecord(rec));
     this.taken.add(v);
     this.warm.forget(v);
     return ok;
@@ -316,7 +317,7 @@ export class SubnetIndex {
     const e = await this.store.get(this.key(v));
     const rec = e && readAddressRecord(e.value);
     if (e && rec && (rec.refs ?? 1) > 1) {
-      if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
+      if (await this.store.update(e.key, encodeRecord({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
     }
     await this.store.delete(this.key(v));
     this.taken.delete(v);
@@ -335,10 +336,10 @@ export class SubnetIndex {
   }
 }
 
-/** An address record as stored; one macnet cannot read still says the address is taken. */
+/** An address record as stored; one macnet cannot read still says the address is taken (never STORE_ERROR). */
 function readAddressRecord(value: string): AddressRecord {
   try {
-    return JSON.parse(value) as AddressRecord;
+    return decodeRecord<AddressRecord>('', value, 'allocator');
   } catch {
     return { owner: 'unknown', pool: 'unknown' };
   }
