@@ -3,8 +3,7 @@
 // validate → setup sequence free of races between two creates on one parent).
 import { fail, MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
-import type { AddressBook, Lan, LeaseRecord } from '../lan';
-import type { DhcpLeases } from '../lan';
+import type { AddressBook, DhcpLeases, Lan, LeaseRecord } from '../lan';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { cidrContains, parseCidr } from '../types/address';

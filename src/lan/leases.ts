@@ -9,6 +9,9 @@
 // parked lease, with its MAC and client-id, so the server hands out the same address again: a restarted
 // container keeps its lease, as a restarted machine does. A lease nobody takes within `keepMs` (or before it
 // ends) is released to the server then. With engines that send the name, the name's own lease is taken.
+//
+// The IPAM asks for leases and gives them back with its addresses (src/ipam/leased.ts); this file owns their
+// records (lan/leases/...) and renewals, and the driver reads a lease's MAC and router from it.
 import { acquire, decline, type DhcpLease, LeaseKeeper, release, times } from '../dhcp';
 import type { FrameSocket } from '../types/socket';
 import { MacnetError } from '../errors';
