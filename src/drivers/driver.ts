@@ -1,10 +1,9 @@
 // The network driver behind every front end (the Docker plugin now, a CLI and CNI later): one object per
 // host namespace, operations serialized (network changes are rare; serializing them makes the
 // validate → setup sequence free of races between two creates on one parent).
-import { MacnetError } from '../errors';
+import { fail, MacnetError } from '../errors';
 import type { Kernel } from '../kernel';
-import type { AddressBook, Lan, LeaseRecord } from '../lan';
-import type { DhcpLeases } from '../lan';
+import type { AddressBook, DhcpLeases, Lan, LeaseRecord } from '../lan';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
 import { cidrContains, parseCidr } from '../types/address';
@@ -73,13 +72,7 @@ export class NetworkDriver {
       if (!at || (await this.services.addresses?.allocatedHere(at.subnet, at.ip))) continue;
       const h = (await this.lan.check(c.id, [at.ip])).get(at.ip);
       if (h && (c.conflict ?? 'refuse') === 'refuse') {
-        throw new MacnetError(
-          'ADDRESS_CONFLICT',
-          `address ${at.ip} is in use on the LAN by ${h.mac} (` +
-            `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
-            '); pick another address, or create the network with -o conflict=warn to use it anyway',
-          { address: at.ip, mac: h.mac, subnet: at.subnet },
-        );
+        throw fail('ADDRESS_CONFLICT', { address: at.ip, mac: h.mac, reason: h.reason, subnet: at.subnet });
       }
     }
   }
@@ -92,11 +85,7 @@ export class NetworkDriver {
   private async config(networkId: string, call: string): Promise<NetworkConfig> {
     const rec = await this.state.network(networkId);
     if (!rec) {
-      throw new MacnetError(
-        'NETWORK_NOT_FOUND',
-        `${call}: network ${networkId.slice(0, 12)} is not known to macnet (was its state dir removed?)`,
-        { network: networkId },
-      );
+      throw fail('NETWORK_NOT_FOUND', { call, network: networkId });
     }
     return rec.config;
   }
@@ -194,12 +183,7 @@ export class NetworkDriver {
     return this.lock.run(async () => {
       const c = await this.config(networkId, 'Join');
       const ep = await this.state.endpoint(networkId, endpointId);
-      if (!ep)
-        throw new MacnetError(
-          'ENDPOINT_NOT_FOUND',
-          `Join: endpoint ${endpointId.slice(0, 12)} of network ${networkId.slice(0, 12)} is not known to macnet`,
-          { endpoint: endpointId },
-        );
+      if (!ep) throw fail('ENDPOINT_NOT_FOUND', { call: 'Join', endpoint: endpointId, network: networkId });
       if (kindOf(c).wholeParent(c)) await this.reaper.settled(); // one child per parent: the last must be gone
       const res = await joinEndpoint(this.k, this.state, c, ep, sandboxKey, this.log);
       // DHCP: the router the lease names (the LAN's own answer) rather than the --gateway given at create, when

@@ -9,6 +9,7 @@ import { ENDPOINT_LINK_PATTERN, endpointLinkName } from './endpoint';
 import type { NetworkConfig } from './network-config';
 import { checkSharing, kindOf } from './kinds';
 import { type DriverState, type ParentRecord, networkKey, parentKey, putJson } from './state';
+import { encodeRecord } from '../store/records';
 
 const ARPHRD_ETHER = 1;
 const IFF_LOOPBACK = 0x8;
@@ -159,7 +160,7 @@ export async function setupNetwork(
       ? { name: c.parent.name, kind: plan.create, ...(c.parent.vlan && { vlan: c.parent.vlan }), networks: [c.id] }
       : undefined;
   await state.commit(`create ${describeNet(c)}`, [
-    { op: 'create', key: networkKey(c.id), value: JSON.stringify({ config: c, state: 'creating' }) },
+    { op: 'create', key: networkKey(c.id), value: encodeRecord({ config: c, state: 'creating' }) },
     ...(parentRec ? [putJson(parentKey(parentRec.name), parentRec)] : []),
   ]);
   let createdLink = false;

@@ -1,11 +1,8 @@
 // The -o values as Docker hands them over, and the OPTION_INVALID wording every option's check shares.
-import { clip, MacnetError } from '../errors';
+import { fail } from '../errors';
 
 export const invalid = (option: string, value: unknown, valid: string) =>
-  new MacnetError('OPTION_INVALID', `option ${option}=${clip(value)} is not valid: ${valid}`, {
-    option,
-    value: clip(value),
-  });
+  fail('OPTION_INVALID', { as: 'driver-opt', option, value, valid });
 
 export function oneOf<T extends string>(option: string, value: string, valid: readonly T[], dflt: string): T {
   if (!(valid as readonly string[]).includes(value)) {

@@ -5,7 +5,7 @@
 // containers' last ones) are asked.
 import { MacnetError } from '../errors';
 import type { AddressBook, Lan } from '../lan';
-import { cidrContains, ipToBytes, bytesToIp, parseCidr } from '../types/address';
+import { cidrContains, formatAddress, parseCidr, parseCidrBig, usableRange } from '../types/address';
 import { type Known, type Row, classify } from './inventory';
 import type { DriverState } from './state';
 import type { NetworkConfig } from './network-config';
@@ -38,16 +38,9 @@ export interface ScanResult {
 
 /** Every host address of an IPv4 subnet (all of a /31 or /32: no network or broadcast address there). */
 export function hostsOf(subnet: string): string[] {
-  const { address, prefix } = parseCidr(subnet);
-  const base = ipToBytes(address).readUInt32BE(0);
-  const size = 2 ** (32 - prefix);
-  const [lo, hi] = size <= 2 ? [0, size - 1] : [1, size - 2];
+  const { first, last } = usableRange(parseCidrBig(subnet).subnet);
   const out: string[] = [];
-  for (let i = lo; i <= hi; i++) {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE((base + i) >>> 0);
-    out.push(bytesToIp(b));
-  }
+  for (let v = first; v <= last; v++) out.push(formatAddress(v, 4));
   return out;
 }
 

@@ -7,6 +7,7 @@ import { MacnetError } from '../errors';
 import type { Store, TxnOp } from '../store/types';
 import type { IpvlanMode } from '../kernel';
 import type { DriverKind, NetworkConfig } from './network-config';
+import { decodeRecord, encodeRecord } from '../store/records';
 
 export interface NetworkRecord {
   readonly config: NetworkConfig;
@@ -55,13 +56,7 @@ export const endpointKey = (nid: string, eid: string) => `driver/endpoints/${nid
 export const parentKey = (name: string) => `driver/parents/${name}`;
 export const hostAccessKey = (parent: string) => `driver/hostaccess/${parent}`;
 
-function parse<T>(key: string, value: string): T {
-  try {
-    return JSON.parse(value) as T;
-  } catch (e) {
-    throw new MacnetError('STORE_ERROR', `state entry ${key} is not valid JSON`, { key }, e);
-  }
-}
+const parse = <T>(key: string, value: string): T => decodeRecord<T>(key, value, 'driver state');
 
 export class DriverState {
   constructor(readonly store: Store) {}
@@ -106,7 +101,7 @@ export class DriverState {
 
   // Single writes, for steps that need no transaction (undo and teardown, each idempotent when retried).
   async putEndpoint(rec: EndpointRecord): Promise<void> {
-    await this.store.put(endpointKey(rec.networkId, rec.endpointId), JSON.stringify(rec));
+    await this.store.put(endpointKey(rec.networkId, rec.endpointId), encodeRecord(rec));
   }
 
   async deleteEndpoint(nid: string, eid: string): Promise<void> {
@@ -118,7 +113,7 @@ export class DriverState {
   }
 
   async putParent(rec: ParentRecord): Promise<void> {
-    await this.store.put(parentKey(rec.name), JSON.stringify(rec));
+    await this.store.put(parentKey(rec.name), encodeRecord(rec));
   }
 
   async deleteParent(name: string): Promise<void> {
@@ -144,4 +139,4 @@ export class DriverState {
   }
 }
 
-export const putJson = (key: string, value: unknown): TxnOp => ({ op: 'put', key, value: JSON.stringify(value) });
+export const putJson = (key: string, value: unknown): TxnOp => ({ op: 'put', key, value: encodeRecord(value) });

@@ -15,7 +15,7 @@ export interface Formatted {
  */
 export type OptionFacts =
   | { readonly option: string; readonly value: string; readonly valid: string; readonly as?: 'flag' }
-  | { readonly option: string; readonly value: string; readonly valid: string; readonly as: 'driver-opt' }
+  | { readonly option: string; readonly value: unknown; readonly valid: string; readonly as: 'driver-opt' }
   | {
       readonly option: string;
       readonly value: string;

@@ -11,6 +11,7 @@ import { IntervalSet } from './intervals';
 import { addressKey, readAddressRecord, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
 import { Unconfirmed } from './unconfirmed';
+import { encodeRecord } from '../store/records';
 import { skipMs } from './holds';
 import { WARM_SIZE, WarmSet } from './warm';
 import type { Holder } from '../lan';
@@ -109,7 +110,7 @@ export class SubnetIndex {
       this.answered.delete(v);
       this.inherited.delete(v); // whatever is created below is this daemon's
     }
-    const record = JSON.stringify(this.record(owner, poolId, verified));
+    const record = encodeRecord(this.record(owner, poolId, verified));
     this.warm.forget(v);
     const key = this.key(v);
     if (!(await this.unconfirmed.write(key, record, () => this.store.create(key, record)))) {
@@ -168,7 +169,7 @@ export class SubnetIndex {
   ): Promise<bigint> {
     await this.unconfirmed.settle(this.store);
     this.expireHolds(Date.now());
-    const record = JSON.stringify(this.record(owner, r.poolId, !!probe));
+    const record = encodeRecord(this.record(owner, r.poolId, !!probe));
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
@@ -241,7 +242,7 @@ export class SubnetIndex {
     if (this.taken.has(v)) return false;
     await this.unconfirmed.settle(this.store);
     const key = this.key(v);
-    const rec = JSON.stringify(this.record(owner, poolId, verified));
+    const rec = encodeRecord(this.record(owner, poolId, verified));
     const ok = await this.unconfirmed.write(key, rec, () => this.store.create(key, rec));
     this.taken.add(v);
     this.warm.forget(v);
@@ -321,7 +322,7 @@ export class SubnetIndex {
     const e = await this.store.get(this.key(v));
     const rec = e && readAddressRecord(e.value);
     if (e && rec && (rec.refs ?? 1) > 1) {
-      if (await this.store.update(e.key, JSON.stringify({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
+      if (await this.store.update(e.key, encodeRecord({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
     }
     await this.store.delete(this.key(v));
     this.taken.delete(v);

@@ -2,6 +2,7 @@
 // parents or ip-ranges on one subnet, or the same network on several hosts of one cluster store).
 import type { Store } from '../store/types';
 import { readAddressRecord } from './keys';
+import { encodeRecord } from '../store/records';
 
 /** Compare-and-set attempts on a shared gateway's record before the reservation is refused as in use. */
 const GATEWAY_RETRIES = 10;
@@ -16,7 +17,7 @@ export async function shareGateway(store: Store, key: string): Promise<boolean> 
     const e = await store.get(key);
     const rec = e && readAddressRecord(e.value);
     if (!e || rec?.owner !== 'gateway') return false;
-    if (await store.update(e.key, JSON.stringify({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return true;
+    if (await store.update(e.key, encodeRecord({ ...rec, refs: (rec.refs ?? 1) + 1 }), e.revision)) return true;
   }
   return false;
 }

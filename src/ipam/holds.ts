@@ -12,7 +12,7 @@ export const SKIP_MS = 10 * 60_000;
  */
 export const DEFENDED_SKIP_MS = 30_000;
 
-/** The hold for an address `mac` answered for: a macnet probe link's MAC (src/types/ip.ts) gets the short one. */
+/** How long an address `mac` answered for is skipped: a macnet probe link's MAC (src/types/mac.ts) gets less. */
 export function skipMs(mac: string): number {
   return macFirstOctet(mac) === PROBE_MAC_SIGNATURE ? DEFENDED_SKIP_MS : SKIP_MS;
 }

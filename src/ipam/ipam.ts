@@ -16,7 +16,7 @@ import { KeyedMutex } from '../types/mutex';
 import type { ProbeCandidates } from './allocator';
 import { formatAddress, overlaps, parseAddress, usableRange, type Subnet } from '../types/address';
 import { addressKey, poolIdOf, stickyKey, type AddressRecord } from './keys';
-import { indexKey, PoolTable, readRecord } from './pool-table';
+import { indexKey, PoolTable } from './pool-table';
 import {
   DEFAULT_POOLS,
   ENDPOINT_NAME,
@@ -36,6 +36,7 @@ import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
 import { requestLease } from './leased';
 import { checkStatic } from './static';
+import { decodeRecord } from '../store/records';
 
 /**
  * What the IPAM asks of the LAN (src/lan): which candidates answer, whether a static address that answers is
@@ -288,7 +289,7 @@ export class Ipam implements AddressBook {
     return this.subnetLocks.run(indexKey(space, s.subnet), async () => {
       if (this.table.indexes.get(indexKey(space, s.subnet)) !== s || !s.inherited.has(v)) return false;
       const e = await this.store.get(addressKey(space, s.subnet, ip));
-      const rec = e && readRecord(e.key, () => JSON.parse(e.value) as AddressRecord, 'reclaim');
+      const rec = e && decodeRecord<AddressRecord>(e.key, e.value, 'IPAM reclaim');
       if (!rec || rec.owner === 'gateway' || !(await stillOrphan())) return false;
       await s.release(v);
       s.warm.forget(v); // crash residue: no container had it, and no probe saw it free lately

@@ -8,6 +8,7 @@
 // Addresses are keyed per address space + subnet, not per pool: pools on the same subnet with different
 // ip-ranges share one set of addresses, and creating the address key is the atomic reservation.
 import type { Subnet } from '../types/address';
+import { decodeRecord } from '../store/records';
 
 export const POOLS = 'ipam/pools/';
 export const CURSORS = 'ipam/cursors/';
@@ -78,10 +79,10 @@ export function splitAddressKey(key: string): { prefix: string; address: string 
 export const poolIdOf = (space: string, subnet: Subnet, range?: Subnet, dhcp = false): string =>
   `${space}/${subnet.text}${range ? `/${range.text}` : ''}${dhcp ? '/dhcp' : ''}`;
 
-/** An address record as stored; one macnet cannot read still says the address is taken. */
+/** An address record as stored; one macnet cannot read still says the address is taken (never STORE_ERROR). */
 export function readAddressRecord(value: string): AddressRecord {
   try {
-    return JSON.parse(value) as AddressRecord;
+    return decodeRecord<AddressRecord>('', value, 'allocator');
   } catch {
     return { owner: 'unknown', pool: 'unknown' };
   }

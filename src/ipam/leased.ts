@@ -1,6 +1,6 @@
 // RequestAddress on a DHCP pool (--ipam-opt mode=dhcp): the address comes from the LAN's DHCP server
 // (src/lan/leases.ts) and is then reserved in the subnet's index like any other allocation.
-import { MacnetError } from '../errors';
+import { fail, MacnetError } from '../errors';
 import type { DhcpLeases } from '../lan';
 import type { Store } from '../store/types';
 import type { KeyedMutex } from '../types/mutex';
@@ -54,13 +54,7 @@ export async function requestLease(
       (await allocations(d.table, d.store, p.poolId)).find((a) => a.address === lease.address)?.owner ??
       'another allocation';
     await d.leases.giveBack(p.space, p.subnet, lease);
-    throw new MacnetError(
-      'ADDRESS_CONFLICT',
-      `the DHCP server ${lease.serverId} offered ${lease.address}, which ${holder} ` +
-        "on this host already uses (a static --ip or the gateway inside the server's " +
-        "range?); declined it: keep static addresses out of the server's range",
-      { address: lease.address, server: lease.serverId },
-    );
+    throw fail('ADDRESS_CONFLICT', { address: lease.address, server: lease.serverId, holder });
   }
   await d.store.sync();
   return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };

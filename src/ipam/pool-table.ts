@@ -1,7 +1,7 @@
 // The IPAM's pools and the index of each subnet they share, kept in step with the store: pool records with their
 // reference counts (compare-and-set, so that a second writer of the store is safe), and the purge of a subnet's
 // address and sticky records with its last pool. The Ipam (ipam.ts) serialises the calls that change them.
-import { clip, MacnetError } from '../errors';
+import { fail, isMacnetError, MacnetError } from '../errors';
 import type { Store, TxnOp } from '../store/types';
 import { SubnetIndex, type DynamicRange } from './allocator';
 import { parseAddress, parseCidrBig, type Subnet } from '../types/address';
@@ -17,6 +17,7 @@ import {
   type PoolRecord,
 } from './keys';
 import type { StickyNames } from './sticky';
+import { decodeRecord, encodeRecord } from '../store/records';
 
 export interface Pool extends DynamicRange {
   readonly key: string;
@@ -57,7 +58,7 @@ export class PoolTable {
     this.indexes.clear();
     for (const e of await this.store.list(POOLS)) {
       readRecord(e.key, () => {
-        const rec = JSON.parse(e.value) as PoolRecord;
+        const rec = decodeRecord<PoolRecord>(e.key, e.value, 'IPAM load');
         const subnet = parseCidrBig(rec.subnet).subnet;
         const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
         if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
@@ -80,11 +81,7 @@ export class PoolTable {
   pool(poolId: string, call: string): Pool {
     const p = this.pools.get(poolId);
     if (!p) {
-      throw new MacnetError(
-        'IPAM_POOL_NOT_FOUND',
-        `${call}: no pool with ID ${clip(poolId)} (was its network removed?)`,
-        { poolId: clip(poolId) },
-      );
+      throw fail('IPAM_POOL_NOT_FOUND', { call, poolId });
     }
     return p;
   }
@@ -146,7 +143,7 @@ export class PoolTable {
     // A cursor of an earlier version (next-fit) is residue: gone with the pool.
     if (
       await this.store.txn([
-        { op: 'create', key, value: JSON.stringify(rec) },
+        { op: 'create', key, value: encodeRecord(rec) },
         { op: 'delete', key: cursorKey(space, subnet, range, dhcp) },
       ])
     ) {
@@ -163,7 +160,7 @@ export class PoolTable {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
       const rec: PoolRecord = e
-        ? readRecord(e.key, () => JSON.parse(e.value) as PoolRecord, 'pool update')
+        ? decodeRecord<PoolRecord>(e.key, e.value, 'IPAM pool update')
         : {
             id: p.poolId,
             space: p.space,
@@ -176,8 +173,8 @@ export class PoolTable {
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
-          ? await this.store.update(p.key, JSON.stringify(rec), e.revision)
-          : await this.store.create(p.key, JSON.stringify(rec));
+          ? await this.store.update(p.key, encodeRecord(rec), e.revision)
+          : await this.store.create(p.key, encodeRecord(rec));
       } else {
         ok =
           !e ||
@@ -238,11 +235,15 @@ export class PoolTable {
   }
 }
 
-/** Runs `fn` on a stored record; a record macnet cannot read is a STORE_ERROR naming its key. */
+/**
+ * Runs `fn` on a stored record; a record macnet cannot read, or whose content fails `fn`'s checks, is a STORE_ERROR
+ * naming its key (the codec's own, src/store/records.ts, passes through).
+ */
 export function readRecord<T>(key: string, fn: () => T, call = 'load'): T {
   try {
     return fn();
   } catch (e) {
-    throw new MacnetError('STORE_ERROR', `IPAM ${call}: unreadable record ${key}: ${(e as Error).message}`, { key }, e);
+    if (isMacnetError(e)) throw e;
+    throw fail('STORE_ERROR', { context: `IPAM ${call}`, record: key, error: (e as Error).message }, e);
   }
 }

@@ -3,7 +3,8 @@
 import type { Store } from '../store/types';
 import { formatAddress, parseAddress } from '../types/address';
 import { addressKey, splitAddressKey, subnetAddressPrefix, type AddressRecord } from './keys';
-import { type PoolTable, readRecord } from './pool-table';
+import type { PoolTable } from './pool-table';
+import { decodeRecord } from '../store/records';
 
 /** Owners that are no container name (keys.ts, AddressRecord.owner). */
 const NO_NAME = ['dynamic', 'static', 'gateway'];
@@ -28,7 +29,7 @@ export async function requestedName(
     const a = parseAddress(ip);
     if (a.family !== s.subnet.family || !s.taken.has(a.value)) continue;
     const e = await store.get(addressKey(s.space, s.subnet, ip));
-    const owner = e && (JSON.parse(e.value) as AddressRecord).owner;
+    const owner = e && decodeRecord<AddressRecord>(e.key, e.value, 'IPAM name').owner;
     if (owner && !NO_NAME.includes(owner)) return owner;
   }
   return undefined;
@@ -91,7 +92,7 @@ export async function allocations(
     return {
       v: parseAddress(address).value,
       address,
-      owner: readRecord(e.key, () => (JSON.parse(e.value) as AddressRecord).owner, 'allocations'),
+      owner: decodeRecord<AddressRecord>(e.key, e.value, 'IPAM allocations').owner,
     };
   });
   rows.sort((a, b) => (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));

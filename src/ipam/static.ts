@@ -1,5 +1,5 @@
 // A static address (--ip, --ip6) before it is reserved: the LAN is asked whether something already answers for it.
-import { MacnetError } from '../errors';
+import { fail } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress } from '../types/address';
 import type { IpamLan } from './ipam';
@@ -20,13 +20,7 @@ export async function checkStatic(store: Store, lan: IpamLan | undefined, live: 
   const found = await lan.inUse(live.subnet.text, [ip]);
   const h = found?.get(ip);
   if (h && (await lan.conflictPolicy(live.subnet.text)) === 'refuse') {
-    throw new MacnetError(
-      'ADDRESS_CONFLICT',
-      `address ${ip} is in use on the LAN by ${h.mac} (` +
-        `${h.reason === 'answered' ? 'it answered a probe' : 'it is probing for the address right now'}` +
-        '); pick another address, or create the network with -o conflict=warn to use it anyway',
-      { address: ip, mac: h.mac, subnet: live.subnet.text },
-    );
+    throw fail('ADDRESS_CONFLICT', { address: ip, mac: h.mac, reason: h.reason, subnet: live.subnet.text });
   }
   return found !== undefined && !h;
 }

@@ -2,10 +2,10 @@
 // addresses this host defends until their containers answer, and the sockets DHCP goes out on. One object per
 // daemon, wired once (src/cli/daemon.ts); it knows networks only as the Segments the driver attaches.
 import { checkNetnsFile, ETH_P_IP, Kernel } from '../kernel';
-import { MacnetError } from '../errors';
+import { fail, MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { ProbeResult, SweepOptions } from '../probe/prober';
-import type { FrameSocket as ClosableSocket } from '../types/socket';
+import type { FrameSocket } from '../types/socket';
 import { cidrContains } from '../types/address';
 import type { DhcpSockets } from './lease-records';
 import { announceWhenUp } from './announce';
@@ -144,7 +144,7 @@ export class Lan implements DhcpSockets {
    * A socket for DHCP (IPv4 datagrams) on the probe link of the network that uses `subnet`: the DHCP client
    * sends there on behalf of a container that has no interface yet (docs/dhcp.md).
    */
-  async probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string; sharedMac?: string }> {
+  async probeSocket(subnet: string): Promise<{ sock: FrameSocket; where: string; sharedMac?: string }> {
     if (!this.probing) {
       throw new MacnetError(
         'OPTION_INVALID',
@@ -154,11 +154,7 @@ export class Lan implements DhcpSockets {
     }
     const s = this.segmentFor(subnet);
     if (!s) {
-      throw new MacnetError(
-        'NETWORK_NOT_FOUND',
-        `DHCP: no macnet network on this host uses subnet ${subnet} (is the network being created or removed?)`,
-        { subnet },
-      );
+      throw fail('NETWORK_NOT_FOUND', { call: 'DHCP', subnet });
     }
     if (s.probeFrom === 'none') {
       throw new MacnetError(
@@ -182,7 +178,7 @@ export class Lan implements DhcpSockets {
   }
 
   /** A socket on the container's own interface in its namespace, once the endpoint with `ip` has joined. */
-  async containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined> {
+  async containerSocket(subnet: string, ip: string): Promise<FrameSocket | undefined> {
     const j = this.joined.get(ip);
     if (!j || !cidrContains(subnet, ip)) return undefined;
     await checkNetnsFile(j.sandboxKey);

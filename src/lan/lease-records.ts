@@ -1,8 +1,8 @@
 // DHCP leases as the store keeps them, and the pure rules around them: which MAC and client-id an endpoint's
 // lease is asked with, its hostname option, and the keys lease records live under (owned by src/lan/leases.ts).
 import type { DhcpLease } from '../dhcp';
-import type { FrameSocket as ClosableSocket } from '../types/socket';
-import { MAC_SIGNATURE, signedMac } from '../types/mac';
+import type { FrameSocket } from '../types/socket';
+import { MAC_SIGNATURE, macToBytes, signedMac } from '../types/mac';
 import { parseAddress, type Subnet } from '../types/address';
 
 /** Lease records (until schema version 2 the IPAM's, under ipam/leases/: src/store/schema.ts moves them). */
@@ -19,9 +19,9 @@ export interface DhcpSockets {
    * the parent), how to name it in messages, and for ipvlan the MAC every container of the network carries (the
    * parent's); throws a clear error when DHCP cannot run there (no network, passthru).
    */
-  probeSocket(subnet: string): Promise<{ sock: ClosableSocket; where: string; sharedMac?: string }>;
+  probeSocket(subnet: string): Promise<{ sock: FrameSocket; where: string; sharedMac?: string }>;
   /** A socket on the container's own interface in its namespace, once the endpoint with `ip` has joined. */
-  containerSocket(subnet: string, ip: string): Promise<ClosableSocket | undefined>;
+  containerSocket(subnet: string, ip: string): Promise<FrameSocket | undefined>;
 }
 
 /** 'parked': its container stopped (or was removed); the next start takes it (see above). */
@@ -58,14 +58,13 @@ export type Held = LeaseRecord & { space: string; subnet: Subnet };
 export const dhcpMac = (subnet: string, name?: string): string =>
   signedMac(MAC_SIGNATURE, name === undefined ? undefined : `macnet-dhcp|${subnet}|${name}`);
 
-const macBytes = (mac: string): number[] => mac.split(':').map((h) => parseInt(h, 16));
 /**
  * Option 61 (RFC 2132 9.14). macvlan: hardware type 1 + the container's MAC, which servers show and match as the
  * MAC everyone knows. ipvlan: every container carries the parent's MAC (the chaddr), so the client-id alone tells
  * their leases apart: type 0 (not a hardware address) + the 6 bytes macvlan would have used as the MAC.
  */
 export const clientIdOf = (own: string, sharedMac: string | undefined): Buffer =>
-  Buffer.from([sharedMac ? 0 : 1, ...macBytes(own)]);
+  Buffer.from([sharedMac ? 0 : 1, ...macToBytes(own)]);
 
 export function inSubnet(ip: string, subnet: Subnet): boolean {
   try {

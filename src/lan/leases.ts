@@ -9,8 +9,11 @@
 // parked lease, with its MAC and client-id, so the server hands out the same address again: a restarted
 // container keeps its lease, as a restarted machine does. A lease nobody takes within `keepMs` (or before it
 // ends) is released to the server then. With engines that send the name, the name's own lease is taken.
+//
+// The IPAM asks for leases and gives them back with its addresses (src/ipam/leased.ts); this file owns their
+// records (lan/leases/...) and renewals, and the driver reads a lease's MAC and router from it.
 import { acquire, decline, type DhcpLease, LeaseKeeper, release, times } from '../dhcp';
-import type { FrameSocket as ClosableSocket } from '../types/socket';
+import type { FrameSocket } from '../types/socket';
 import { MacnetError } from '../errors';
 import type { Logger } from '../log';
 import type { Store } from '../store/types';
@@ -29,6 +32,7 @@ import {
   type Held,
   type LeaseRecord,
 } from './lease-records';
+import { decodeRecord, encodeRecord } from '../store/records';
 
 export class DhcpLeases {
   private readonly keeper: LeaseKeeper;
@@ -91,7 +95,7 @@ export class DhcpLeases {
     this.records.set(key, next);
     const { space, subnet, ...stored } = next;
     await this.store
-      .put(leaseKey(space, subnet, r.lease.address), JSON.stringify(stored))
+      .put(leaseKey(space, subnet, r.lease.address), encodeRecord(stored))
       .catch((e: unknown) => this.log.error('could not store a DHCP lease', { error: e }));
   }
 
@@ -101,7 +105,7 @@ export class DhcpLeases {
       const [space, seg] = e.key.slice(LEASES.length).split('/');
       const subnet = space && seg ? subnetOf(space, seg.replace('_', '/')) : undefined;
       if (!space || !subnet) continue;
-      const rec = JSON.parse(e.value) as LeaseRecord;
+      const rec = decodeRecord<LeaseRecord>(e.key, e.value, 'DHCP leases load');
       const key = this.key(space, subnet, rec.lease.address);
       this.records.set(key, { ...rec, space, subnet });
       if (rec.state === 'parked') this.schedulePark(key);
@@ -146,7 +150,7 @@ export class DhcpLeases {
     const key = this.key(space, subnet, lease.address);
     this.records.set(key, { lease, state: 'bound', poolId, space, subnet });
     const { space: _s, subnet: _n, ...stored } = this.records.get(key)!;
-    await this.store.put(leaseKey(space, subnet, lease.address), JSON.stringify(stored));
+    await this.store.put(leaseKey(space, subnet, lease.address), encodeRecord(stored));
     this.keeper.add(key, lease);
     this.log.info('DHCP lease', {
       address: lease.address,
@@ -222,7 +226,7 @@ export class DhcpLeases {
     }
   }
 
-  private decline(sock: ClosableSocket, lease: DhcpLease, subnet: Subnet): void {
+  private decline(sock: FrameSocket, lease: DhcpLease, subnet: Subnet): void {
     try {
       decline(sock, lease);
     } catch (e) {
@@ -243,7 +247,7 @@ export class DhcpLeases {
       const parked: Held = { ...r, state: 'parked', parkedUntil: until };
       this.records.set(key, parked);
       const { space: _s, subnet: _n, ...stored } = parked;
-      await this.store.put(leaseKey(space, subnet, address), JSON.stringify(stored));
+      await this.store.put(leaseKey(space, subnet, address), encodeRecord(stored));
       this.schedulePark(key);
       this.log.info('DHCP lease parked for the next start', {
         address,

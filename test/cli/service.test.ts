@@ -172,7 +172,7 @@ test("the daemon migrates v0.1.0's state at start (the fixture), and refuses a n
     const d = await Daemon.start({ netns: ns.path, stateDir: state });
     try {
       const m = d.logLines().find((l) => l.msg === 'state migrated');
-      assert.deepEqual([m?.from, m?.to], [0, 1], JSON.stringify(m));
+      assert.deepEqual([m?.from, m?.to], [0, 2], JSON.stringify(m));
       const pools = (
         await d.call('IpamDriver.RequestAddress', {
           PoolID: 'LocalDefault/198.18.21.0/24/198.18.21.128/25',
