@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { EventStream, Kernel, Link } from '../kernel';
 import type { Logger } from '../log';
 import { parseCidr } from '../types/address';
+import { HOST_LINK_MAC_SIGNATURE, signedMac } from '../types/mac';
 import type { NetworkConfig } from './network-config';
 import { kindNamed, kindOf } from './kinds';
 import { hostAddresses, type AddressDeps } from './host-address';
@@ -201,7 +202,10 @@ export class HostAccess {
   }
 
   private async createLink(rec: HostAccessRecord): Promise<Link> {
-    const spec = kindNamed(rec.kind).hostLinkSpec(rec.link, rec.parent, rec);
+    // Derived from the parent's own MAC (unique per host) and its name: the same MAC whenever the link is made again.
+    const parentMac = (await this.k.links.find(rec.parent))?.mac ?? '';
+    const mac = signedMac(HOST_LINK_MAC_SIGNATURE, `host-access|${parentMac}|${rec.parent}`);
+    const spec = kindNamed(rec.kind).hostLinkSpec(rec.link, rec.parent, rec, mac);
     const link = await this.k.links.create(spec);
     try {
       // Answer ARP only for requests the host would answer through this link (from its own containers, to

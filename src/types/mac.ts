@@ -18,6 +18,8 @@ export const bytesToMac = (b: Buffer): string => [...b].map((x) => x.toString(16
  */
 export const MAC_SIGNATURE = 0x0a;
 export const PROBE_MAC_SIGNATURE = 0x0e;
+/** 0x06: host-access links (src/drivers/host-access.ts), stable per host and parent. */
+export const HOST_LINK_MAC_SIGNATURE = 0x06;
 /** A MAC's first octet: MAC_SIGNATURE or PROBE_MAC_SIGNATURE when another host's macnet made it. */
 export const macFirstOctet = (mac: string): number => Number.parseInt(mac.slice(0, 2), 16);
 

@@ -233,6 +233,9 @@ test('reboot: links gone, a new driver on the same store reconciles; a link or a
   );
   const c = await container(d1, a, 'c1'.repeat(32), '198.18.60.71', '2001:db8:60::71');
   assert.ok(await ping(f.ns.name, '198.18.60.71'));
+  // The link's MAC is the same whenever it is made again: containers' neighbour caches of the host stay right.
+  const mac = (await f.k.links.get(LINK)).mac!;
+  assert.match(mac, /^06:/, "host-access links' MAC signature");
   await d1.close();
   await sh('ip', '-n', f.ns.name, 'link', 'del', LINK); // the reboot took the link, its addresses and routes
   assert.equal(await ping(f.ns.name, '198.18.60.71'), false, 'no host access without the link');
@@ -243,6 +246,7 @@ test('reboot: links gone, a new driver on the same store reconciles; a link or a
   assert.deepEqual(await routesVia('-4'), ['198.18.60.71 src 198.18.60.200']);
   assert.ok(await ping(f.ns.name, '198.18.60.71'), 'host → container after the reconcile');
   assert.ok(await ping(f.ns.name, '2001:db8:60::71'));
+  assert.equal((await f.k.links.get(LINK)).mac, mac, 'the same MAC after the reboot');
 
   // An operator deletes the link, then an address: link and address events bring them back.
   const back = async (what: () => Promise<boolean>) => {
@@ -252,6 +256,7 @@ test('reboot: links gone, a new driver on the same store reconciles; a link or a
   await sh('ip', '-n', f.ns.name, 'link', 'del', LINK);
   assert.ok(await back(async () => (await routesVia('-4')).length === 1), 'link and route restored after ip link del');
   assert.ok(await ping(f.ns.name, '198.18.60.71'));
+  assert.equal((await f.k.links.get(LINK)).mac, mac, 'the same MAC after ip link del');
   await sh('ip', '-n', f.ns.name, 'addr', 'del', '198.18.60.200/32', 'dev', LINK);
   assert.ok(
     await back(async () => (await addrs()).includes('198.18.60.200/32') && (await routesVia('-4')).length === 1),

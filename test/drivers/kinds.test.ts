@@ -80,10 +80,10 @@ test('link specs: an endpoint child in the network mode, the host-side child alw
     const fields = k.hostLinkFields(c);
     assert.deepEqual(fields, c === l3 ? { kind: 'ipvlan', ipvlanMode: 'l3' } : { kind: 'macvlan' });
     assert.deepEqual(
-      k.hostLinkSpec('mnh0', 'eth0', fields),
+      k.hostLinkSpec('mnh0', 'eth0', fields, '06:01:02:03:04:05'),
       c === l3
         ? { kind: 'ipvlan', name: 'mnh0', parent: 'eth0', mode: 'l3', flag: 'bridge' }
-        : { kind: 'macvlan', name: 'mnh0', parent: 'eth0', mode: 'bridge' },
+        : { kind: 'macvlan', name: 'mnh0', parent: 'eth0', mode: 'bridge', mac: '06:01:02:03:04:05' },
     );
   }
 });

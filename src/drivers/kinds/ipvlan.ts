@@ -80,6 +80,7 @@ export const ipvlan: LinkKind = {
   // The kernel keeps one ipvlan mode per parent: the host's child takes the network's, with the bridge flag
   // (the only one that lets it reach the containers).
   hostLinkFields: (c) => ({ kind: 'ipvlan', ipvlanMode: c.ipvlanMode }),
+  // The parent's MAC, as every ipvlan child: `mac` is not used.
   hostLinkSpec: (name, parent, fields) => ({
     kind: 'ipvlan',
     name,

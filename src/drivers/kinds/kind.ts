@@ -78,7 +78,7 @@ export interface LinkKind {
   /** The host-access record fields for a network of this kind (the first on its parent). */
   hostLinkFields(c: NetworkConfig): HostLinkFields;
   /** The host-side link of a parent's host access (a sibling the containers can reach). */
-  hostLinkSpec(name: string, parent: string, fields: HostLinkFields): CreateLinkSpec;
+  hostLinkSpec(name: string, parent: string, fields: HostLinkFields, mac: string): CreateLinkSpec;
 
   /**
    * Sharing a parent with `held`, another network already on it, in three steps (index.ts checkSharing):

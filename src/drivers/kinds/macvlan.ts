@@ -67,7 +67,9 @@ export const macvlan: LinkKind = {
 
   hostLinkFields: () => ({ kind: 'macvlan' }),
   // bridge: the only mode in which the kernel forwards between the host's child and the containers'.
-  hostLinkSpec: (name, parent) => ({ kind: 'macvlan', name, parent, mode: 'bridge' }),
+  // A MAC of its own, the same each time the link is made: containers keep the host's address in their neighbour
+  // caches, and a link re-made (after a reboot, or another daemon's start-up removed it) must not strand them.
+  hostLinkSpec: (name, parent, _fields, mac) => ({ kind: 'macvlan', name, parent, mode: 'bridge', mac }),
 
   refuseBeside(held, c, who) {
     if (passthru(held)) {
