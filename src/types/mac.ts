@@ -14,7 +14,7 @@ export const bytesToMac = (b: Buffer): string => [...b].map((x) => x.toString(16
 /**
  * macnet's MAC signatures: every MAC it makes starts with one of these octets (locally administered,
  * unicast), so that `macnet scan` on one host recognises what macnet on other hosts made. 0x0a: containers,
- * 0x0e: probe links.
+ * 0x0e: probe links, 0x06: host-access links.
  */
 export const MAC_SIGNATURE = 0x0a;
 export const PROBE_MAC_SIGNATURE = 0x0e;
