@@ -19,6 +19,11 @@ import type { CheckpointReply } from './checkpoint-worker';
 
 /** Commits between checkpoints: an allocation writes about three pages, so near SQLite's default of 1000 pages. */
 export const CHECKPOINT_EVERY = 300;
+/**
+ * A worker idle this long is stopped (and started again at the next request): a thread is a V8 isolate and a
+ * connection of its own, about 8 MB of resident memory that an idle daemon should not keep (bench "footprint").
+ */
+export const WORKER_IDLE_MS = 1000;
 
 export class Checkpointer {
   private worker: Worker | undefined;
@@ -26,6 +31,7 @@ export class Checkpointer {
   private again = false;
   private broken = false;
   private closed = false;
+  private idle: NodeJS.Timeout | undefined;
   /** Checkpoints done and the last one's WAL frames (for tests). */
   done = 0;
   last: CheckpointReply | undefined;
@@ -44,6 +50,7 @@ export class Checkpointer {
 
   /** One checkpoint by the worker ('restart': and the write that starts the WAL over, checkpoint-worker.ts). */
   private ask(what: 'checkpoint' | 'restart'): Promise<CheckpointReply> {
+    clearTimeout(this.idle);
     return new Promise((resolve) => {
       this.reply = resolve;
       this.start().postMessage(what);
@@ -68,6 +75,8 @@ export class Checkpointer {
         if (this.again) {
           this.again = false;
           this.request();
+        } else {
+          this.idle = setTimeout(() => this.retire(), WORKER_IDLE_MS).unref();
         }
       },
       () => this.fail(),
@@ -101,7 +110,8 @@ export class Checkpointer {
     });
     // A worker that dies answers whoever waits with an error: twice() then falls back (fail()).
     const died = (why: string) => {
-      if (this.worker === w) this.worker = undefined;
+      if (this.worker !== w) return; // retired, replaced or closed: nobody waits on this one
+      this.worker = undefined;
       const reply = this.reply;
       this.reply = undefined;
       reply?.({ error: why });
@@ -109,6 +119,14 @@ export class Checkpointer {
     w.on('error', (e) => died(e.message));
     w.on('exit', (code) => died(`the checkpoint thread exited (${code})`));
     return (this.worker = w);
+  }
+
+  /** Stops an idle worker; the next request starts another. */
+  private retire(): void {
+    const w = this.worker;
+    if (this.running || !w) return;
+    this.worker = undefined; // its exit is no failure: nobody waits on it
+    w.postMessage('close');
   }
 
   private fail(): void {
@@ -132,6 +150,7 @@ export class Checkpointer {
   /** Stops the worker; a checkpoint in progress finishes first (SQLite cannot be interrupted mid-copy). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idle);
     const w = this.worker;
     this.worker = undefined;
     if (!w) return;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { isMacnetError } from '../../src/errors';
 import { MemoryStore } from '../../src/store/memory';
-import { CHECKPOINT_EVERY } from '../../src/store/checkpointer';
+import { CHECKPOINT_EVERY, WORKER_IDLE_MS } from '../../src/store/checkpointer';
 import { SqliteStore } from '../../src/store/sqlite';
 
 let tmp: string;
@@ -102,6 +102,33 @@ describe('SqliteStore durability', () => {
     }
     assert.ok(s.checkpointer!.last, 'no checkpoint came from the worker thread');
     assert.equal(s.checkpointer!.last.error, undefined);
+  });
+
+  test('an idle checkpoint thread is stopped, and the next checkpoint starts another', async () => {
+    const s = fresh();
+    const thread = () => (s.checkpointer as unknown as { worker: unknown }).worker;
+    const writes = async (n: number, from: number) => {
+      for (let i = from; i < from + n; i++) await s.put(`ipam/k/${i}`, 'x');
+      await s.sync();
+    };
+    const settle = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      await writes(CHECKPOINT_EVERY + 1, 0);
+      await settle(() => s.checkpointer!.done >= 1);
+      assert.ok(thread(), 'the first checkpoint ran on a thread');
+      await settle(() => thread() === undefined);
+      assert.equal(thread(), undefined, `no thread after ${WORKER_IDLE_MS} ms idle (an idle daemon keeps ~8 MB less)`);
+      const before = s.checkpointer!.done;
+      await writes(CHECKPOINT_EVERY + 1, CHECKPOINT_EVERY + 1);
+      await settle(() => s.checkpointer!.done > before);
+      assert.ok(s.checkpointer!.done > before, 'a checkpoint after the retirement');
+      const broken = (s.checkpointer as unknown as { broken: boolean }).broken;
+      assert.equal(broken, false, "the retired thread's exit is no failure: no fallback to inline checkpoints");
+    } finally {
+      await s.close();
+    }
   });
 
   test('reopened, the synced writes are there (and the checkpoint thread is gone after close)', async () => {
