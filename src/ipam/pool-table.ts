@@ -239,7 +239,7 @@ export class PoolTable {
  * Runs `fn` on a stored record; a record macnet cannot read, or whose content fails `fn`'s checks, is a STORE_ERROR
  * naming its key (the codec's own, src/store/records.ts, passes through).
  */
-export function readRecord<T>(key: string, fn: () => T, call = 'load'): T {
+function readRecord<T>(key: string, fn: () => T, call = 'load'): T {
   try {
     return fn();
   } catch (e) {
