@@ -4,8 +4,10 @@
 //
 // With etcd, the pool (ipam/...) and the layout version (meta/schema) are shared by every host on the same etcd
 // and prefix; what only concerns one host (its driver records: networks, endpoints, parents and host-access
-// links; its DHCP leases, renewed by it alone) lives under hosts/<host id>/, a view of the same store
-// (store/scoped.ts). The host id is made once and kept in the state dir, beside the instance claim.
+// links; its DHCP leases, renewed by it alone) stays in SQLite in the state dir, as on a single host. So an etcd
+// outage never reaches the driver: a container removed meanwhile loses its link and record at once, and only
+// the release of its address waits for etcd (src/ipam/outbox.ts). The host id, this host's name in the shared
+// address records, is made once and kept in the state dir, beside the instance claim.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,7 +15,6 @@ import * as path from 'node:path';
 import { fail, MacnetError } from '../errors';
 import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '../store/etcd-options';
 import { migrate, type Migrated } from '../store/schema';
-import { scoped } from '../store/scoped';
 import { SqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
 
@@ -199,7 +200,7 @@ function endpoint(u: string): string {
 export interface OpenedStore {
   /** What every host shares: the IPAM's pools and addresses, the layout version. */
   readonly shared: Store;
-  /** What is this host's alone: the driver's records and DHCP leases (the same store as `shared` on SQLite). */
+  /** What is this host's alone: the driver's records and DHCP leases (SQLite; the same store as `shared` there). */
   readonly local: Store;
   readonly migrated: Migrated;
   /** With etcd: this host's id among the hosts sharing it (hostId). */
@@ -211,31 +212,54 @@ export interface OpenedStore {
 
 /** Opens the chosen store and brings its layout up to date; on failure nothing stays open. */
 export async function openStore(choice: StoreChoice, stateDir: string): Promise<OpenedStore> {
-  if (choice.kind === 'sqlite') {
-    const file = path.join(stateDir, 'state.db');
-    const store = SqliteStore.open(file);
-    try {
-      const migrated = await migrate(store, file);
-      return { shared: store, local: store, migrated, where: file, close: () => store.close() };
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-  }
-  const where = `etcd ${choice.etcd.endpoints.join(',')} prefix ${choice.etcd.prefix ?? DEFAULT_PREFIX}`;
-  // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
-  // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
-  const { EtcdStore } = await import('../store/etcd');
-  const store = await EtcdStore.open(choice.etcd);
+  const file = path.join(stateDir, 'state.db');
+  const sqlite = SqliteStore.open(file);
+  let shared: Store | undefined;
   try {
-    const migrated = await migrate(store, where);
+    const migrated = await migrate(sqlite, file);
+    if (choice.kind === 'sqlite')
+      return { shared: sqlite, local: sqlite, migrated, where: file, close: () => sqlite.close() };
+    const where = `etcd ${choice.etcd.endpoints.join(',')} prefix ${choice.etcd.prefix ?? DEFAULT_PREFIX}`;
+    await refuseUnmigrated(sqlite, file, where);
+    // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
+    // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
+    const { EtcdStore } = await import('../store/etcd');
+    const etcd = await EtcdStore.open(choice.etcd);
+    shared = etcd;
     const host = hostId(stateDir);
-    const local = scoped(store, `hosts/${host}/`);
-    return { shared: store, local, migrated, host, where, close: () => store.close() };
+    return {
+      shared: etcd,
+      local: sqlite,
+      migrated: await migrate(etcd, where),
+      host,
+      where,
+      close: async () => {
+        await etcd.close();
+        await sqlite.close();
+      },
+    };
   } catch (e) {
-    await store.close();
+    await shared?.close();
+    await sqlite.close();
     throw e;
   }
+}
+
+/**
+ * A state dir whose SQLite still holds address pools was a single host's: starting it on etcd would leave its
+ * containers' addresses out of the cluster's pool (and its networks without pools). `macnet store migrate --to
+ * etcd` moves them first.
+ */
+async function refuseUnmigrated(sqlite: Store, file: string, where: string): Promise<void> {
+  const pools = await sqlite.list('ipam/pools/');
+  if (pools.length === 0) return;
+  throw new MacnetError(
+    'STORE_ERROR',
+    `${file} holds the address pools of ${pools.length} network(s) of this host on SQLite; starting on ${where} ` +
+      "would leave their addresses out of the cluster's pool: nothing was changed; stop here, run " +
+      '`macnet store migrate --to etcd` with the same etcd options, then start the daemon with --store etcd',
+    { path: file, pools: pools.length },
+  );
 }
 
 /**
@@ -251,7 +275,7 @@ export function hostId(stateDir: string): string {
     throw new MacnetError(
       'STORE_ERROR',
       `${file} holds ${JSON.stringify(id.slice(0, 40))}, not a host id: restore it ` +
-        '(its records in etcd are under hosts/<id>/)',
+        '(the address records in etcd name their host by it)',
       { path: file },
     );
   } catch (e) {

@@ -2,7 +2,7 @@
 import { fail } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress } from '../types/address';
-import type { IpamLan } from './ipam';
+import type { IpamLan } from './lan-probe';
 import { addressKey } from './keys';
 import type { Pool } from './pool-table';
 

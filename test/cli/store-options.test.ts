@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDaemonArgs } from '../../src/cli/daemon';
-import { ETCD_PASSWORD_ENV, hostId, parseStoreOptions } from '../../src/cli/store-open';
+import { ETCD_PASSWORD_ENV, hostId, openStore, parseStoreOptions } from '../../src/cli/store-open';
+import { SqliteStore } from '../../src/store/sqlite';
 import { isMacnetError } from '../../src/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-store-options-'));
@@ -139,4 +140,21 @@ test('the host id is made once, kept in the state dir, and a damaged one is refu
   assert.equal(hostId(state), id);
   fs.writeFileSync(path.join(state, 'host-id'), 'not/an id\n');
   assert.throws(() => hostId(state), /not a host id/);
+});
+
+test("a state dir still holding a single host's pools is refused on etcd before etcd is asked, naming the migration", async () => {
+  const state = fs.mkdtempSync(path.join(dir, 'state-'));
+  const sqlite = SqliteStore.open(path.join(state, 'state.db'));
+  await sqlite.put('ipam/pools/LocalDefault/198.18.15.0_24', '{}');
+  await sqlite.close();
+  // Nothing listens there: were etcd asked, this would be STORE_UNAVAILABLE after the deadline instead.
+  const choice = parseDaemonArgs([...E, 'http://198.18.15.99:2379']).store;
+  const t0 = Date.now();
+  await assert.rejects(openStore(choice, state), (e: unknown) => {
+    assert.ok(isMacnetError(e) && e.code === 'STORE_ERROR', String(e));
+    assert.match(e.message, /pools of 1 network\(s\).*macnet store migrate --to etcd/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 1000, 'refused at once');
+  assert.ok(!fs.existsSync(path.join(state, 'host-id')), 'no host id made');
 });
