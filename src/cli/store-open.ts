@@ -17,9 +17,13 @@ import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '..
 import { migrate, type Migrated } from '../store/schema';
 import { SqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
+import type { Leasing } from '../store/presence';
 
 /** Read from the environment when --etcd-password-file is not given (never a command-line value: ps shows those). */
 export const ETCD_PASSWORD_ENV = 'MACNET_ETCD_PASSWORD';
+
+/** --lost-host-grace's default: minutes, so that a host rebooting or briefly cut off keeps its addresses. */
+export const DEFAULT_LOST_HOST_GRACE_S = 300;
 
 /** The command-line options of this file, for parseCommandArgs. */
 export const STORE_ARGS = {
@@ -31,6 +35,7 @@ export const STORE_ARGS = {
   'etcd-user': { type: 'string' },
   'etcd-password-file': { type: 'string' },
   'etcd-prefix': { type: 'string' },
+  'lost-host-grace': { type: 'string' },
 } as const;
 
 export const STORE_HELP = `\
@@ -46,9 +51,13 @@ export const STORE_HELP = `\
                                command line
   --etcd-prefix PREFIX         every key under PREFIX, ending in / (default ${DEFAULT_PREFIX})
                                (a request unanswered for ${DEFAULT_REQUEST_TIMEOUT_MS} ms fails: STORE_UNAVAILABLE)
+  --lost-host-grace SECONDS    how long a host must be gone from etcd before the other hosts reclaim the
+                               addresses of its containers that do not answer on the LAN (default
+                               ${DEFAULT_LOST_HOST_GRACE_S}; 5 to 86400)
 `;
 
-export type StoreChoice = { readonly kind: 'sqlite' } | { readonly kind: 'etcd'; readonly etcd: EtcdOptions };
+export type StoreChoice =
+  { readonly kind: 'sqlite' } | { readonly kind: 'etcd'; readonly etcd: EtcdOptions; readonly lostHostGraceMs: number };
 
 type Values = { [K in keyof typeof STORE_ARGS]?: string };
 
@@ -156,8 +165,12 @@ export function parseStoreOptions(v: Values, env: NodeJS.ProcessEnv = process.en
       value: prefix,
       valid: 'give printable characters without spaces, ending in / and not starting with it, e.g. macnet/',
     });
+  const grace = v['lost-host-grace'] ?? String(DEFAULT_LOST_HOST_GRACE_S);
+  if (!/^\d+$/.test(grace) || Number(grace) < 5 || Number(grace) > 86_400)
+    throw fail('OPTION_INVALID', { option: 'lost-host-grace', value: grace, valid: 'give seconds from 5 to 86400' });
   return {
     kind,
+    lostHostGraceMs: Number(grace) * 1000,
     etcd: {
       endpoints,
       prefix,
@@ -205,6 +218,8 @@ export interface OpenedStore {
   readonly migrated: Migrated;
   /** With etcd: this host's id among the hosts sharing it (hostId). */
   readonly host?: string;
+  /** With etcd: leases, for this host's presence (src/store/presence.ts). */
+  readonly leasing?: Leasing;
   /** Where the state is, for messages and the "ready" line. */
   readonly where: string;
   close(): Promise<void>;
@@ -232,6 +247,7 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
       local: sqlite,
       migrated: await migrate(etcd, where),
       host,
+      leasing: etcd,
       where,
       close: async () => {
         await etcd.close();

@@ -35,6 +35,7 @@ import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
 import { settleEvery } from './outbox';
 import { lanProbe, type IpamLan } from './lan-probe';
+import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
 import { checkStatic } from './static';
 import { decodeRecord } from '../store/records';
@@ -282,6 +283,17 @@ export class Ipam implements AddressBook {
       if (this.table.pools.get(rec.pool)?.dhcp) await this.dhcp?.release(space, s.subnet, ip);
       return true;
     });
+  }
+
+  /** This host's container holds `ip` (its driver's record): makes sure the shared store agrees (held.ts). */
+  async holdOwn(subnet: string, ip: string): Promise<Held | undefined> {
+    await this.load();
+    return holdOwnAddress(this.table, this.subnetLocks, this.store, subnet, ip);
+  }
+
+  /** Another host's address, reclaimed in the store (lost-hosts.ts): this host's index lets it go too. */
+  forget(subnet: string, ip: string): Promise<void> {
+    return forgetAddress(this.table, this.subnetLocks, subnet, ip);
   }
 
   /** Stops the warm set's refills (the daemon is stopping). DHCP renewals are the leases' own to stop. */
