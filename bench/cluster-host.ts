@@ -4,7 +4,8 @@
 // the etcd case, and in the root namespace for SQLite, which needs no network.
 //
 // Phases: open the store, warm the JIT on a subnet of this host's own, request the shared pool → "ready"; "raw"
-// → the store's own ceiling (creates of distinct keys, no Ipam) → "raw"; "reserve" → `count` reservations with
+// → the store's own ceiling (creates of distinct keys, no Ipam) → "raw"; "batch" → the same in transactions of
+// `inFlight` creates → "batched"; "reserve" → `count` reservations with
 // `inFlight` callers → "reserved"; "release" → all of them released → "released", then the pool released and the
 // store closed.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -39,6 +40,8 @@ export interface Phase {
   startMs: number;
   endMs: number;
   addresses: string[];
+  /** Operations done, when a sample covers several (a transaction of several creates); default one per sample. */
+  ops?: number;
   calls: StoreCalls;
   loop: { p50: number; p99: number; max: number };
 }
@@ -47,10 +50,11 @@ export type ToParent =
   | { progress: string }
   | { ready: true }
   | { raw: Phase }
+  | { batched: Phase }
   | { reserved: Phase }
   | { released: Phase }
   | { error: string };
-export type ToHost = { go: 'raw' | 'reserve' | 'release' };
+export type ToHost = { go: 'raw' | 'batch' | 'reserve' | 'release' };
 
 const WARMUP = 200;
 const now = () => performance.timeOrigin + performance.now();
@@ -160,12 +164,29 @@ async function host(job: HostJob): Promise<void> {
     await concurrently(job.count, job.inFlight, async (i) => void (await store.delete(key(i))));
     await send({ raw: { ...raw, addresses: [], calls: rawCalls } });
 
+    // The store alone again, as a batching design would use it (issue 19 allows several reservations in one
+    // transaction): one transaction of `inFlight` creates at a time, so `inFlight` callers share one round trip.
+    await go('batch');
+    counted.reset();
+    const batches = Math.ceil(job.count / job.inFlight);
+    const keys = (b: number) =>
+      Array.from({ length: Math.min(job.inFlight, job.count - b * job.inFlight) }, (_, i) => key(b * job.inFlight + i));
+    const batched = await concurrently(batches, 1, async (b) => {
+      if (!(await store.txn(keys(b).map((k) => ({ op: 'create', key: k, value: '{}' })))))
+        throw new Error(`cluster host: a batch of raw keys existed`);
+      await store.sync();
+    });
+    const batchCalls = counted.calls();
+    await concurrently(job.count, job.inFlight, async (i) => void (await store.delete(key(i))));
+    await send({ batched: { ...batched, addresses: [], ops: job.count, calls: batchCalls } });
+
     await go('reserve');
     counted.reset();
     const addresses = new Array<string>(job.count);
-    const options = { 'com.docker.network.endpoint.name': 'bench' };
+    // A name per container, as dockerd sends: each reservation also writes the name's sticky record (sticky.ts).
+    const name = (i: number) => ({ 'com.docker.network.endpoint.name': `c-${job.host ?? 'host'}-${i}` });
     const r = await concurrently(job.count, job.inFlight, async (i) => {
-      addresses[i] = (await ipam.requestAddress({ poolId, options })).address.split('/')[0]!;
+      addresses[i] = (await ipam.requestAddress({ poolId, options: name(i) })).address.split('/')[0]!;
     });
     await send({ reserved: { ...r, addresses, calls: counted.calls() } });
 

@@ -69,9 +69,7 @@ class HostProc {
   }
 
   /** The next message, which must be `key`; a host's error or exit fails it. */
-  async next<K extends 'ready' | 'raw' | 'reserved' | 'released'>(
-    key: K,
-  ): Promise<Extract<ToParent, Record<K, unknown>>> {
+  async next<K extends 'ready' | (typeof REPLY)[PhaseName]>(key: K): Promise<Extract<ToParent, Record<K, unknown>>> {
     for (;;) {
       const m = this.queue.shift();
       if (m) {
@@ -100,9 +98,9 @@ class HostProc {
   }
 }
 
-const PHASES = ['raw', 'reserve', 'release'] as const;
+const PHASES = ['raw', 'batch', 'reserve', 'release'] as const;
 type PhaseName = (typeof PHASES)[number];
-const REPLY = { raw: 'raw', reserve: 'reserved', release: 'released' } as const;
+const REPLY = { raw: 'raw', batch: 'batched', reserve: 'reserved', release: 'released' } as const;
 export type Phases = Record<PhaseName, Phase[]>;
 
 interface Hooks {
@@ -276,7 +274,7 @@ async function sqliteRun(tmp: string, count: number, log: (m: string) => void): 
         throw new Error('bench cluster: SQLite handed out an address twice');
     },
   });
-  return { raw: r.raw[0]!, reserve: r.reserve[0]!, release: r.release[0]! };
+  return { raw: r.raw[0]!, batch: r.batch[0]!, reserve: r.reserve[0]!, release: r.release[0]! };
 }
 
 /** Runs the figure and also returns what run.ts's table has no column for. */
