@@ -14,6 +14,7 @@ import { PRESENCE_PREFIX } from '../store/presence';
 import type { Store } from '../store/types';
 import { ADDRESSES, readAddressRecord, splitAddressKey } from './keys';
 import type { Lan } from '../lan';
+import { isProbeLinkMac } from '../types/mac';
 
 export interface LostHostsOptions {
   /** This daemon's host id: its own records are never reclaimed here. */
@@ -95,8 +96,17 @@ export class LostHosts {
         list.map((d) => d.ip),
       );
       if (!answered) continue;
+      this.opts.log.debug('lost-host scan: probed', {
+        subnet,
+        addresses: list.map((d) => d.ip),
+        answered: [...answered].map(([ip, h]) => `${ip} ${h.mac} ${h.reason}`),
+      });
       for (const d of list) {
-        if (answered.has(d.ip)) continue;
+        // Only a machine's answer counts. Another macnet host probing the same address at the same moment (its own
+        // scan: reason 'probing'), or a macnet probe link defending it (a host whose index does not know the record
+        // keeps the address warm), says nothing about whether a container uses it.
+        const h = answered.get(d.ip);
+        if (h?.reason === 'answered' && !isProbeLinkMac(h.mac)) continue;
         if (!this.silent.has(d.key)) {
           silent.add(d.key);
           continue;

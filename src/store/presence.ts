@@ -13,8 +13,12 @@ import type { StoreLease } from './etcd';
 
 /** Keys of the hosts present: hosts/<host id>. */
 export const PRESENCE_PREFIX = 'hosts/';
-/** The lease's TTL: a host is taken for gone this long after its last keepalive reached etcd. */
-export const PRESENCE_TTL_S = 10;
+/**
+ * The lease's TTL: a host is taken for gone this long after its last keepalive reached etcd. Keepalives go every
+ * third of it; a member that stops answering is found by a gRPC ping within 7 s (etcd.ts) and the keepalives move
+ * to another one, well inside the TTL.
+ */
+export const PRESENCE_TTL_S = 15;
 /** How long to wait between attempts to grant the lease again after it was lost. */
 const RETRY_MS = 1000;
 

@@ -23,6 +23,8 @@ const PER_HOST = 20;
 /** docker runs in flight per host (as test/docker/lan-scale.test.ts). */
 const CONCURRENCY = 8;
 const NET = 'lan';
+/** --lost-host-grace here: seconds, not the default's minutes, so that a reclaim fits in the test. */
+const GRACE_S = 5;
 /**
  * A docker run that needs the store fails within the store's request deadline plus what dockerd and the plugin
  * take around the call (the container's creation, one LAN probe window, the answer): measured ~2.5 s here.
@@ -198,7 +200,7 @@ describe('three hosts with one address pool on etcd', () => {
   before(async () => {
     lab = await Lab.create({ hosts: 3, docker: true });
     etcd = await startEtcd(false);
-    await startDaemons(() => []);
+    await startDaemons(() => ['--lost-host-grace', String(GRACE_S)]);
     await createNetworks();
   });
   after(async () => {
@@ -315,9 +317,9 @@ describe('three hosts with one address pool on etcd', () => {
     const r = await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/']);
     const keys = r.stdout.split('\n').filter(Boolean);
     assert.deepEqual(
-      keys.filter((k) => !/^macnet\/(ipam|meta)\//.test(k)),
-      [],
-      'etcd holds the shared pool and the layout version only',
+      keys.filter((k) => !/^macnet\/(ipam|meta)\//.test(k)).map((k) => k.replace(/[^/]+$/, '<id>')),
+      ['macnet/hosts/<id>', 'macnet/hosts/<id>', 'macnet/hosts/<id>'],
+      "etcd holds the shared pool, the layout version and the hosts' presence only",
     );
     const links = async () =>
       (await ipJson<{ ifname: string }[]>(h2.ns.name, 'link', 'show'))
@@ -330,6 +332,93 @@ describe('three hosts with one address pool on etcd', () => {
     await ok(h2, 'run', '-d', '--name', 'x3', '--net', NET, 'busybox:local', 'sleep', '600');
     await ping(h2, 'x3', ips[0]!);
     await assertOnePool(t, 5);
+  });
+
+  test('a host gone from etcd keeps the addresses that answer; cut off from the LAN past the grace period, it loses them; back, it never answers for one twice', async (t) => {
+    t.after(async () => {
+      await lab.routerExec('ip', 'link', 'set', 'p3', 'up');
+      await removeContainers();
+    });
+    const [h1, h2, h3] = hosts() as [LabHost, LabHost, LabHost];
+    const ipOf = (h: LabHost, name: string) =>
+      ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, name);
+    const run = (h: LabHost, name: string, ...extra: string[]) =>
+      ok(h, 'run', '-d', '--name', name, '--net', NET, ...extra, 'busybox:local', 'sleep', '600');
+    await run(h1, 'l1');
+    await run(h2, 'l2');
+    await run(h3, 'l3a');
+    await run(h3, 'l3b');
+    const [a, b] = [await ipOf(h3, 'l3a'), await ipOf(h3, 'l3b')];
+    const record = async (ip: string) => {
+      const r = await etcd!.etcdctl([
+        'get',
+        '--print-value-only',
+        `macnet/ipam/addresses/LocalDefault/${LAN.subnet4.replace('/', '_')}/${ip}`,
+      ]);
+      return r.stdout.trim() ? (JSON.parse(r.stdout) as { owner: string; host?: string }) : undefined;
+    };
+    const h3id = (await record(a))!.host!;
+    const waitFor = async (what: string, cond: () => Promise<boolean>, ms: number) => {
+      const t0 = Date.now();
+      while (!(await cond())) {
+        if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+        await sleep(250);
+      }
+      return Date.now() - t0;
+    };
+
+    // h3's daemon stops (its lease goes with it): its containers answer on the LAN, so however long the grace
+    // period has passed, the other hosts keep their addresses.
+    await daemons[2]!.stop();
+    await sleep((GRACE_S + 10) * 1000);
+    assert.equal((await record(a))?.host, h3id, `${a} kept while it answers`);
+    assert.equal((await record(b))?.host, h3id, `${b} kept while it answers`);
+    await daemons[2]!.restart();
+
+    // h3 cut off from the LAN (its switch port down): no etcd for it, its containers silent. After the lease's
+    // TTL, the grace period and two silent probes, the other hosts reclaim both addresses.
+    await lab.routerExec('ip', 'link', 'set', 'p3', 'down');
+    const cut = Date.now();
+    const gone = await waitFor(
+      'the silent addresses of h3 reclaimed',
+      async () => (await record(a)) === undefined && (await record(b)) === undefined,
+      60_000,
+    );
+    t.diagnostic(
+      `h3's silent addresses were reclaimed ${gone} ms after it was cut off (TTL 15 s + grace ${GRACE_S} s)`,
+    );
+    // One of them is another host's container's now (h1 finds it silent on the LAN too). A scan of h2's that
+    // listed the records before h1 deleted them may still be probing them for a moment: h1's static check would
+    // see that probe and refuse the address, so the run waits a scan period.
+    await sleep(3000);
+    await run(h1, 'taker', '--ip', a);
+    const takerMac = await ok(
+      h1,
+      'inspect',
+      '-f',
+      `{{(index .NetworkSettings.Networks "${NET}").MacAddress}}`,
+      'taker',
+    );
+
+    // h3 back on the LAN: its lease is regained, and its containers' addresses are checked: the one still free is
+    // h3's again; the one h1 holds now is no longer answered by h3's container (its interface is down).
+    await lab.routerExec('ip', 'link', 'set', 'p3', 'up');
+    const back = await waitFor('h3 rewrote its free address', async () => (await record(b))?.host === h3id, 60_000);
+    t.diagnostic(
+      `h3 was cut off for ${Math.round((Date.now() - cut - back) / 1000)} s; back, it rewrote ${b} after ${back} ms`,
+    );
+    await waitFor(
+      "h3's container off the LAN for the address h1 holds",
+      async () => (await h3.docker('exec', 'l3a', 'cat', '/sys/class/net/eth0/operstate')).stdout.trim() === 'down',
+      10_000,
+    );
+    assert.equal((await record(a))?.host !== h3id, true, `${a} stays h1's`);
+    const logged = daemons[2]!.logLines().filter((l) => l['code'] === 'ADDRESS_CONFLICT' && l['address'] === a);
+    assert.equal(logged.length, 1, 'the conflict is logged once, as an error naming the address');
+    assert.equal(logged[0]!['level'], 'error');
+    const swept = await arpSweep(lab, [a, b, await ipOf(h1, 'l1'), await ipOf(h2, 'l2')]);
+    assert.deepEqual(swept.get(a), [takerMac], `${a} answered by h1's container only`);
+    for (const [ip, macs] of swept) assert.equal(macs.length, 1, `${ip} answered once: ${macs.join(' ')}`);
   });
 
   test('TLS with a client certificate, and a user with a password (from a file, and from the environment)', async (t) => {

@@ -88,3 +88,42 @@ test('a record rewritten between the looks (the host came back and wrote it agai
   assert.deepEqual(await lost.scan(t0 + GRACE + 2000), []);
   assert.equal((await held()).length, 5);
 });
+
+test('another host probing the same address at the same moment is no answer: it does not keep the address', async () => {
+  const { store, held } = await setup(new Set());
+  // Every candidate seen as 'probing' (another macnet host's scan of the same addresses), never answered.
+  const probing = new LostHosts(
+    store,
+    {
+      canProbe: () => true,
+      inUse: async (_s: string, c: readonly string[]) =>
+        new Map(c.map((ip) => [ip, { mac: '0e:00:00:00:00:02', reason: 'probing' as const }])),
+    },
+    { forget: async () => undefined },
+    { self: 'self', graceMs: GRACE, log: silentLogger },
+  );
+  const t0 = 1_000_000;
+  await probing.scan(t0);
+  await probing.scan(t0 + GRACE);
+  assert.deepEqual(await probing.scan(t0 + GRACE + 2000), [`${SUBNET} 198.18.15.3`, `${SUBNET} 198.18.15.4`]);
+  assert.equal((await held()).length, 3);
+});
+
+test('a macnet probe link (MAC 0e:...) answering is no container: another host keeping the address warm does not keep it', async () => {
+  const { store, held } = await setup(new Set());
+  const warm = new LostHosts(
+    store,
+    {
+      canProbe: () => true,
+      inUse: async (_s: string, c: readonly string[]) =>
+        new Map(c.map((ip) => [ip, { mac: '0e:00:00:00:00:03', reason: 'answered' as const }])),
+    },
+    { forget: async () => undefined },
+    { self: 'self', graceMs: GRACE, log: silentLogger },
+  );
+  const t0 = 1_000_000;
+  await warm.scan(t0);
+  await warm.scan(t0 + GRACE);
+  assert.deepEqual(await warm.scan(t0 + GRACE + 2000), [`${SUBNET} 198.18.15.3`, `${SUBNET} 198.18.15.4`]);
+  assert.equal((await held()).length, 3);
+});
