@@ -38,13 +38,25 @@ export class Outbox {
     return this.pending.size;
   }
 
-  /** Runs the reservation `write` of `key` = `value`; a store failure is remembered, then rethrown. */
-  async write<T>(key: string, v: bigint, value: string, write: () => Promise<T>): Promise<T> {
+  /**
+   * Runs the reservation `write` of `key` = `value` (true: created). When the store fails, the key is read back
+   * at once: a leader election answers again within moments; a reservation that was applied is kept (the start
+   * succeeds), one that was not is written again. When the read fails too, the record is remembered for settle()
+   * and the failure rethrown.
+   */
+  async write(store: Store, key: string, v: bigint, value: string, write: () => Promise<boolean>): Promise<boolean> {
     try {
       return await write();
     } catch (e) {
-      if (unavailable(e)) this.pending.set(key, { v, match: (found) => found === value });
-      throw e;
+      if (!unavailable(e)) throw e;
+      const found = await store.get(key).catch(() => null);
+      if (found === null) {
+        this.pending.set(key, { v, match: (x) => x === value });
+        throw e;
+      }
+      if (found) return found.value === value;
+      // Not applied, and the store answers again: the write goes once more (its failure is final).
+      return this.write(store, key, v, value, write);
     }
   }
 

@@ -28,6 +28,7 @@ export const presenceKey = (host: string): string => PRESENCE_PREFIX + host;
 export interface Leasing {
   lease(ttlSeconds: number): Promise<StoreLease>;
   putLeased(key: string, value: string, lease: StoreLease): Promise<void>;
+  get(key: string): Promise<{ readonly value: string } | undefined>;
 }
 
 export interface PresenceRecord {
@@ -40,6 +41,12 @@ export class Presence {
   private lease: StoreLease | undefined;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Looks for the key every third of the TTL. The client reports a lost lease only after twice the TTL without
+   * an answer, or when a keepalive stream happens to be answered "expired"; seen in the cluster test, a host back
+   * on the LAN went on without its key for a minute. A key found missing is a lease lost.
+   */
+  private readonly verifier: NodeJS.Timeout;
 
   private constructor(
     private readonly store: Leasing,
@@ -47,7 +54,16 @@ export class Presence {
     private readonly log: Logger,
     private readonly regained: () => Promise<void>,
     private readonly ttlS: number,
-  ) {}
+  ) {
+    this.verifier = setInterval(() => void this.verify(), (ttlS * 1000) / 3);
+  }
+
+  private async verify(): Promise<void> {
+    const lease = this.lease;
+    if (this.closed || !lease) return;
+    const e = await this.store.get(presenceKey(this.host)).catch(() => null); // null: etcd does not answer yet
+    if (e === undefined) this.lost(lease, 'the presence key is gone: the lease expired while etcd was out of reach');
+  }
 
   /** Grants the lease and writes the key; fails (STORE_UNAVAILABLE) when etcd does not answer, like any operation. */
   static async start(
@@ -58,7 +74,12 @@ export class Presence {
     ttlS = PRESENCE_TTL_S,
   ): Promise<Presence> {
     const p = new Presence(store, host, log, regained, ttlS);
-    await p.acquire();
+    try {
+      await p.acquire();
+    } catch (e) {
+      await p.close();
+      throw e;
+    }
     return p;
   }
 
@@ -87,6 +108,7 @@ export class Presence {
   private lost(lease: StoreLease, reason: string): void {
     if (this.closed || this.lease !== lease) return;
     this.lease = undefined;
+    void lease.revoke().catch(() => undefined); // stops the client's keepalives for it
     this.log.warn(
       "cluster presence lost: etcd let this host's lease expire; after the grace period the other hosts reclaim " +
         'the addresses of its containers that do not answer on the LAN',
@@ -118,6 +140,7 @@ export class Presence {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.verifier);
     const lease = this.lease;
     this.lease = undefined;
     await lease?.revoke().catch(() => undefined);

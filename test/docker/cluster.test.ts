@@ -361,7 +361,14 @@ describe('three hosts with one address pool on etcd', () => {
     const waitFor = async (what: string, cond: () => Promise<boolean>, ms: number) => {
       const t0 = Date.now();
       while (!(await cond())) {
-        if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+        if (Date.now() - t0 > ms) {
+          const cluster = /presence|checked|reclaim|gone|address/;
+          for (const [i, d] of daemons.entries())
+            for (const l of d.logLines())
+              if (cluster.test(String(l['msg'])) || l['level'] === 'error')
+                t.diagnostic(`h${i + 1}: ${JSON.stringify(l).slice(0, 400)}`);
+          assert.fail(`${what}: not within ${ms} ms`);
+        }
         await sleep(250);
       }
       return Date.now() - t0;

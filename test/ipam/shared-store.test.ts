@@ -72,25 +72,51 @@ test('dynamic addresses requested on three hosts at once are all distinct', asyn
   assert.equal(new Set(addrs).size, 60, addrs.join(' '));
 });
 
-/** A store whose next write is applied but answered as lost (etcd losing its quorum after it received it). */
+const LOST = {
+  endpoints: ['http://198.18.15.11:2379'],
+  timeoutMs: 2000,
+  reason: 'etcd did not confirm the write, which may or may not have been applied',
+  lastError: 'deadline exceeded',
+};
+
+/**
+ * A store whose next write is applied but answered as lost (etcd losing its quorum after it received it); with
+ * `readsFail`, that many reads after it fail too (the quorum not back yet).
+ */
 class LosingStore extends MemoryStore {
   loseNext = false;
+  readsFail = 0;
   override async txn(ops: Parameters<MemoryStore['txn']>[0]): Promise<boolean> {
     const ok = await super.txn(ops);
     if (!this.loseNext) return ok;
     this.loseNext = false;
-    throw fail('STORE_UNAVAILABLE', {
-      op: 'txn',
-      key: ops[0]!.key,
-      endpoints: ['http://198.18.15.11:2379'],
-      timeoutMs: 2000,
-      reason: 'etcd did not confirm the write, which may or may not have been applied',
-      lastError: 'deadline exceeded',
-    });
+    throw fail('STORE_UNAVAILABLE', { op: 'txn', key: ops[0]!.key, ...LOST });
+  }
+  override async get(key: string) {
+    if (this.readsFail > 0) {
+      this.readsFail--;
+      throw fail('STORE_UNAVAILABLE', { op: 'get', key, ...LOST });
+    }
+    return super.get(key);
   }
 }
 
-test("a reservation applied but answered as lost is deleted before the next one on its subnet; no other host's record is", async () => {
+test('a reservation applied but answered as lost is read back at once and kept: the start succeeds', async () => {
+  const store = new LosingStore();
+  const a = new Ipam(store, { host: 'a' });
+  await a.load();
+  const pa = await a.requestPool(POOL);
+  store.loseNext = true;
+  const got = await a.requestAddress({ poolId: pa.poolId, options: { 'com.docker.network.endpoint.name': 'web-1' } });
+  const recs = await store.list('ipam/addresses/');
+  assert.deepEqual(
+    recs.map((e) => [e.key.split('/').pop(), JSON.parse(e.value) as unknown]),
+    [[got.address.split('/')[0], { owner: 'web-1', pool: pa.poolId, host: 'a' }]],
+  );
+  a.close();
+});
+
+test("a reservation applied but answered as lost, the store still failing, is deleted before the next one on its subnet; no other host's record is", async () => {
   const store = new LosingStore();
   const [a, b] = [new Ipam(store, { host: 'a' }), new Ipam(store, { host: 'b' })];
   await a.load();
@@ -99,6 +125,7 @@ test("a reservation applied but answered as lost is deleted before the next one 
   const pb = await b.requestPool(POOL);
   const key = (ip: string) => `ipam/addresses/LocalDefault/198.18.15.0_24/${ip}`;
   store.loseNext = true;
+  store.readsFail = 1;
   const opts = { 'com.docker.network.endpoint.name': 'web-1' };
   await assert.rejects(a.requestAddress({ poolId: pa.poolId, options: opts }), { code: 'STORE_UNAVAILABLE' });
   const leaked = (await store.list('ipam/addresses/')).map((e) => JSON.parse(e.value) as { host: string });
