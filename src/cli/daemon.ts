@@ -236,6 +236,16 @@ async function serve(
   installFatalHandlers(log, () => server.removeSocket());
   await ipam.load();
   await driver.reconcile();
+  /** Each service closed, those above first; the instance claim last. */
+  const closeServices = async () => {
+    ipam.close();
+    leases.stop();
+    await driver.close();
+    await lan.close();
+    await kernel.close();
+    await opened.close();
+    instance.release();
+  };
   let leaveCluster: () => Promise<void>;
   try {
     leaveCluster = await joinCluster(opened, {
@@ -248,13 +258,7 @@ async function serve(
   } catch (e) {
     if (!isMacnetError(e)) throw e;
     log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
-    ipam.close();
-    leases.stop();
-    await driver.close();
-    await lan.close();
-    await kernel.close();
-    await opened.close();
-    instance.release();
+    await closeServices();
     return 1;
   }
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
@@ -286,13 +290,7 @@ async function serve(
   await server.close(); // removes the socket, if it is still the one it created (never systemd's)
   stopReclaim();
   await leaveCluster();
-  ipam.close();
-  leases.stop();
-  await driver.close();
-  await lan.close();
-  await kernel.close();
-  await opened.close();
-  instance.release();
+  await closeServices();
   log.info('stopped');
   // Everything is closed: the process ends by itself. Should a handle still be open (a defect: a socket or timer
   // made during the stop), it must not keep a stopped daemon alive under systemd or dockerd.

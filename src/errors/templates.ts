@@ -123,6 +123,8 @@ export interface EtcdFacts {
   readonly reason: string;
   /** The last error, described (src/store/etcd-errors.ts). */
   readonly lastError: string;
+  /** A write etcd received but did not confirm: it may or may not have been applied (details.applied 'unknown'). */
+  readonly unconfirmed?: boolean;
 }
 
 /** A stored record macnet cannot read: its key, what was reading it ("IPAM load") and why. */
@@ -142,7 +144,13 @@ export const etcdFailed = (f: EtcdFacts): Formatted => ({
   message:
     `store ${f.op} ${JSON.stringify(f.key)} on etcd ${f.endpoints.join(',')}: ` +
     `${f.reason}; last error: ${f.lastError}`,
-  details: { op: f.op, key: f.key, endpoints: [...f.endpoints], timeoutMs: f.timeoutMs },
+  details: {
+    op: f.op,
+    key: f.key,
+    endpoints: [...f.endpoints],
+    timeoutMs: f.timeoutMs,
+    ...(f.unconfirmed && { applied: 'unknown' }),
+  },
 });
 
 /**

@@ -118,7 +118,7 @@ export class SubnetIndex {
     const record = encodeRecord(this.record(owner, poolId, verified));
     this.warm.forget(v);
     const key = this.key(v);
-    if (!(await this.outbox.write(this.store, key, v, record, () => this.store.create(key, record)))) {
+    if (!(await this.outbox.write(key, v, record, () => this.store.create(key, record)))) {
       this.taken.add(v);
       // Another host's network named the same gateway a moment ago.
       if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) return;
@@ -249,7 +249,7 @@ export class SubnetIndex {
     await this.settle();
     const key = this.key(v);
     const rec = encodeRecord(this.record(owner, poolId, verified));
-    const ok = await this.outbox.write(this.store, key, v, rec, () => this.store.create(key, rec));
+    const ok = await this.outbox.write(key, v, rec, () => this.store.create(key, rec));
     this.taken.add(v);
     this.warm.forget(v);
     return ok;
@@ -259,7 +259,7 @@ export class SubnetIndex {
   private async take(record: string, v: bigint, remember?: string): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);
     const key = addressKey(this.space, this.subnet, text);
-    const ok = await this.outbox.write(this.store, key, v, record, () =>
+    const ok = await this.outbox.write(key, v, record, () =>
       this.store.txn([
         { op: 'create', key, value: record },
         ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),

@@ -12,7 +12,7 @@
 // Both are settled before the subnet's next reservation, under the subnet's lock (so this host cannot have made
 // the same record again meanwhile), and every SETTLE_MS in the background (settleEvery), so that other hosts
 // see a release without waiting for a reservation here.
-import { isMacnetError } from '../errors';
+import { isMacnetError, type MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { readAddressRecord } from './keys';
 
@@ -26,6 +26,11 @@ interface Pending {
 }
 
 const unavailable = (e: unknown): boolean => isMacnetError(e) && e.code === 'STORE_UNAVAILABLE';
+/**
+ * A write etcd received and did not confirm (src/store/etcd.ts). Any other STORE_UNAVAILABLE of a write means it
+ * was never sent: nothing to read back or settle, and the caller fails within the store's deadline.
+ */
+const unconfirmed = (e: unknown): boolean => unavailable(e) && (e as MacnetError).details['applied'] === 'unknown';
 
 export class Outbox {
   private readonly pending = new Map<string, Pending>();
@@ -39,24 +44,17 @@ export class Outbox {
   }
 
   /**
-   * Runs the reservation `write` of `key` = `value` (true: created). When the store fails, the key is read back
-   * at once: a leader election answers again within moments; a reservation that was applied is kept (the start
-   * succeeds), one that was not is written again. When the read fails too, the record is remembered for settle()
-   * and the failure rethrown.
+   * Runs the reservation `write` of `key` = `value`. A write etcd received and did not confirm is remembered (the
+   * background settle deletes it within a second of etcd answering again, if it was applied), then the failure is
+   * rethrown: the start fails within the store's deadline. (Reading the key back at once would keep a reservation
+   * that was applied, but costs a second deadline when etcd has no quorum: the bound matters more.)
    */
-  async write(store: Store, key: string, v: bigint, value: string, write: () => Promise<boolean>): Promise<boolean> {
+  async write(key: string, v: bigint, value: string, write: () => Promise<boolean>): Promise<boolean> {
     try {
       return await write();
     } catch (e) {
-      if (!unavailable(e)) throw e;
-      const found = await store.get(key).catch(() => null);
-      if (found === null) {
-        this.pending.set(key, { v, match: (x) => x === value });
-        throw e;
-      }
-      if (found) return found.value === value;
-      // Not applied, and the store answers again: the write goes once more (its failure is final).
-      return this.write(store, key, v, value, write);
+      if (unconfirmed(e)) this.pending.set(key, { v, match: (x) => x === value });
+      throw e;
     }
   }
 

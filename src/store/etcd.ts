@@ -267,7 +267,10 @@ export class EtcdStore implements Store {
         if (kind === 'ambiguous' && !idempotent)
           throw fail(
             'STORE_UNAVAILABLE',
-            this.facts(op, what, 'etcd did not confirm the write, which may or may not have been applied', e),
+            {
+              ...this.facts(op, what, 'etcd did not confirm the write, which may or may not have been applied', e),
+              unconfirmed: true,
+            },
             e,
           );
         if (Date.now() + RETRY_STEP_MS >= deadline)

@@ -7,6 +7,7 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
 import { arpSweep } from '../lab/arp';
+import { startBurst } from '../lab/burst';
 import { Daemon } from '../lab/daemon';
 import { EtcdCluster } from '../lab/etcd';
 import { LAN, Lab, type LabHost } from '../lab/lab';
@@ -30,21 +31,7 @@ async function ok(h: LabHost, ...args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-/** Starts `names` on `h` with CONCURRENCY runs in flight; returns the failures. */
-async function startAll(h: LabHost, net: string, names: string[]): Promise<string[]> {
-  const failures: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < names.length) {
-        const n = names[next++]!;
-        const r = await h.docker('run', '-d', '--name', n, '--net', net, 'busybox:local', 'sleep', '600');
-        if (r.code !== 0) failures.push(`${h.name} ${n}: ${r.stderr.trim()}`);
-      }
-    }),
-  );
-  return failures;
-}
+const startAll = (h: LabHost, net: string, names: string[]) => startBurst(h, net, names, CONCURRENCY);
 
 /** Every container of `net` on every host, as each host's `docker network inspect` shows it. */
 async function attached(net: string): Promise<{ host: string; name: string; mac: string; ip: string }[]> {
@@ -81,7 +68,7 @@ describe('cluster mode at scale, beside the built-in driver', () => {
           netns: h.ns.path,
           mountNs: h.mountNs,
           pluginDir: h.pluginDir,
-          extraArgs: ['--log-level', 'warn', '--store', 'etcd', '--etcd-endpoints', etcd!.endpoints.join(',')],
+          extraArgs: ['--log-level', 'info', '--store', 'etcd', '--etcd-endpoints', etcd!.endpoints.join(',')],
         }),
       ),
     );

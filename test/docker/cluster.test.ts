@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from '../lab/engine-test';
 import { arpSweep } from '../lab/arp';
+import { startBurst } from '../lab/burst';
 import { Daemon } from '../lab/daemon';
 import { EtcdCluster, MACNET_USER, ROOT_PASSWORD } from '../lab/etcd';
 import { LAN, Lab, type LabHost } from '../lab/lab';
@@ -111,20 +112,7 @@ async function removeAll(): Promise<void> {
   }
 }
 
-async function startAll(h: LabHost, names: string[]): Promise<string[]> {
-  const failures: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < names.length) {
-        const n = names[next++]!;
-        const r = await h.docker('run', '-d', '--name', n, '--net', NET, 'busybox:local', 'sleep', '600');
-        if (r.code !== 0) failures.push(`${h.name} ${n}: ${r.stderr.trim()}`);
-      }
-    }),
-  );
-  return failures;
-}
+const startAll = (h: LabHost, names: string[]) => startBurst(h, NET, names, CONCURRENCY);
 
 interface Attached {
   readonly host: string;
