@@ -2,7 +2,7 @@
 // stack would send them: the cluster and scale tests' burst of containers.
 import type { LabHost } from './host';
 
-/** Starts a busybox `sleep 600` per name on `net`, `concurrency` at a time; returns the failures (host, name, stderr). */
+/** Starts a busybox `sleep 600` per name on `net`, `concurrency` at a time; returns the failures. */
 export async function startBurst(h: LabHost, net: string, names: string[], concurrency: number): Promise<string[]> {
   const failures: string[] = [];
   let next = 0;
