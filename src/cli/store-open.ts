@@ -21,8 +21,7 @@ import type { Store } from '../store/types';
 export const ETCD_PASSWORD_ENV = 'MACNET_ETCD_PASSWORD';
 
 /** The command-line options of this file, for parseCommandArgs. */
-export const STORE_ARGS = {
-  store: { type: 'string' },
+export const ETCD_ARGS = {
   'etcd-endpoints': { type: 'string' },
   'etcd-cacert': { type: 'string' },
   'etcd-cert': { type: 'string' },
@@ -32,9 +31,10 @@ export const STORE_ARGS = {
   'etcd-prefix': { type: 'string' },
 } as const;
 
-export const STORE_HELP = `\
-  --store sqlite|etcd          where the state lives: SQLite in the state dir (default), or etcd,
-                               shared by every host on the same etcd and prefix (docs/cluster.md)
+export const STORE_ARGS = { store: { type: 'string' }, ...ETCD_ARGS } as const;
+
+/** The etcd options' help, shared by the daemon's and `macnet store migrate`'s. */
+export const ETCD_HELP = `\
   --etcd-endpoints URL[,URL...]
                                etcd members' client URLs, http:// or https:// (all the same scheme)
   --etcd-cacert FILE           the CA that signed the members' certificates (needed with https://)
@@ -46,6 +46,11 @@ export const STORE_HELP = `\
   --etcd-prefix PREFIX         every key under PREFIX, ending in / (default ${DEFAULT_PREFIX})
                                (a request unanswered for ${DEFAULT_REQUEST_TIMEOUT_MS} ms fails: STORE_UNAVAILABLE)
 `;
+
+export const STORE_HELP = `\
+  --store sqlite|etcd          where the state lives: SQLite in the state dir (default), or etcd,
+                               shared by every host on the same etcd and prefix (docs/cluster.md)
+${ETCD_HELP}`;
 
 export type StoreChoice = { readonly kind: 'sqlite' } | { readonly kind: 'etcd'; readonly etcd: EtcdOptions };
 
@@ -209,6 +214,10 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
+/** An etcd store as messages name it: its endpoints and prefix. */
+export const etcdWhere = (etcd: EtcdOptions): string =>
+  `etcd ${etcd.endpoints.join(',')} prefix ${etcd.prefix ?? DEFAULT_PREFIX}`;
+
 /** Opens the chosen store and brings its layout up to date; on failure nothing stays open. */
 export async function openStore(choice: StoreChoice, stateDir: string): Promise<OpenedStore> {
   if (choice.kind === 'sqlite') {
@@ -222,7 +231,7 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
       throw e;
     }
   }
-  const where = `etcd ${choice.etcd.endpoints.join(',')} prefix ${choice.etcd.prefix ?? DEFAULT_PREFIX}`;
+  const where = etcdWhere(choice.etcd);
   // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
   // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
   const { EtcdStore } = await import('../store/etcd');
@@ -243,6 +252,15 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
  * part, so that two hosts with one name differ), kept in the state dir so that a restart finds its records.
  */
 export function hostId(stateDir: string): string {
+  const known = existingHostId(stateDir);
+  if (known !== undefined) return known;
+  const id = newHostId();
+  writeHostId(stateDir, id);
+  return id;
+}
+
+/** The host id the state dir holds, if any (`macnet store migrate` makes one only once it writes to etcd). */
+export function existingHostId(stateDir: string): string | undefined {
   const file = path.join(stateDir, 'host-id');
   try {
     const id = fs.readFileSync(file, 'utf8').trim();
@@ -258,8 +276,14 @@ export function hostId(stateDir: string): string {
     if (e instanceof MacnetError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  return undefined;
+}
+
+export function newHostId(): string {
   const name = os.hostname().replace(/[^\w.-]/g, '-') || 'host';
-  const id = `${name}-${crypto.randomBytes(4).toString('hex')}`;
-  fs.writeFileSync(file, `${id}\n`, { mode: 0o600 });
-  return id;
+  return `${name}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+export function writeHostId(stateDir: string, id: string): void {
+  fs.writeFileSync(path.join(stateDir, 'host-id'), `${id}\n`, { mode: 0o600 });
 }

@@ -7,6 +7,7 @@ import {
   addressConflict,
   endpointNotFound,
   etcdFailed,
+  migrateConflict,
   type Formatted,
   networkNotFound,
   optionInvalid,
@@ -188,6 +189,17 @@ export const CATALOGUE = {
       "store's key prefix; the message names the endpoints and etcd's answer.",
     fix: "Check the etcd user and password options, and that the user's role grants read-write on the prefix.",
     message: etcdFailed,
+  },
+  STORE_MIGRATE_CONFLICT: {
+    summary:
+      '`macnet store migrate --to etcd` found records of the SQLite state that etcd cannot take: an address etcd ' +
+      'holds for another host, a pool on the same subnet with another ip-range or mode (or an overlapping subnet), ' +
+      "a key layout version that differs, or this host id's records already in etcd. The message names each key " +
+      'and the other host; nothing was written to etcd and the SQLite state is unchanged.',
+    fix:
+      'Resolve each named conflict (remove the container that holds the address on one of the hosts; give the ' +
+      "network the cluster's subnet, ip-range and mode; run the cluster's macnet version), then migrate again.",
+    message: migrateConflict,
   },
   ADDRESS_CONFLICT: {
     summary:
