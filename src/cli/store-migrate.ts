@@ -20,6 +20,7 @@ import {
   ETCD_HELP,
   etcdWhere,
   existingHostId,
+  MIGRATED,
   newHostId,
   parseStoreOptions,
   ETCD_ARGS,
@@ -41,7 +42,7 @@ address etcd holds for another host, a pool on the same subnet with another ip-r
 layout version, this host's id already in etcd. Then the pools (merged with identical ones of other hosts),
 the gateway, the addresses, the sticky names and this host's own records (networks, endpoints, parents,
 host-access links, DHCP leases) go in etcd transactions: all of them, or after a failure none. state.db is
-kept, renamed state.db.migrated-<time>, so that a daemon started on SQLite later starts empty instead.
+kept, renamed state.db.migrated-<time>; a daemon started on SQLite there later refuses (STATE_MIGRATED).
 
 Options:
   --to etcd                    the store to move to (required; the only one)
@@ -96,7 +97,10 @@ export async function storeMigrate(o: StoreMigrateOptions): Promise<number> {
     throw fail('OPTION_INVALID', {
       option: 'state-dir',
       value: o.stateDir,
-      valid: 'it holds no state.db: give the --state-dir of the daemon that ran on SQLite',
+      valid:
+        fs.existsSync(o.stateDir) && fs.readdirSync(o.stateDir).some((f) => f.startsWith(MIGRATED))
+          ? `it holds no state.db but ${MIGRATED}...: it was migrated already`
+          : 'it holds no state.db: give the --state-dir of the daemon that ran on SQLite',
     });
   let instance;
   try {
@@ -144,7 +148,7 @@ async function migrateLocked(o: StoreMigrateOptions, file: string): Promise<numb
           `moved to ${where} in ${r.transactions} transactions: ${summary(plan)}; sticky names ${r.stickies} ` +
             `written, ${r.stickiesKept + plan.counts.stickiesKept} kept (etcd's)`,
         );
-        say(`the SQLite state is kept as ${kept.join(', ')} (a daemon on SQLite would not read it)`);
+        say(`the SQLite state is kept as ${kept.join(', ')} (a daemon on SQLite there refuses to start)`);
         say(
           `next: start the daemon with --store etcd and the same etcd options, and --state-dir ${o.stateDir} ` +
             `(its host-id, ${host}, names this host in etcd)`,
@@ -216,7 +220,8 @@ function summary(plan: Plan): string {
 }
 
 function printPlan(plan: Plan, o: StoreMigrateOptions, file: string, where: string, host: string, newId: boolean) {
-  say(`migrating ${file} to ${where} as host ${host}${newId ? ' (a new host id, written to host-id)' : ''}`);
+  const id = newId ? ` (a new host id, ${o.dryRun ? 'made for this run only' : 'written to host-id'})` : '';
+  say(`migrating ${file} to ${where} as host ${host}${id}`);
   for (const l of plan.lines) say(`  ${l}`);
   say(`  ${summary(plan)}`);
   say(
@@ -237,7 +242,7 @@ function keepSqlite(file: string): string[] {
   for (const suffix of ['', '-wal', '-shm']) {
     const from = `${file}${suffix}`;
     if (!fs.existsSync(from)) continue;
-    const to = `${file}.migrated-${stamp}${suffix}`;
+    const to = path.join(path.dirname(file), `${MIGRATED}${stamp}${suffix}`);
     fs.renameSync(from, to);
     kept.push(to);
   }

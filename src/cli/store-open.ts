@@ -214,6 +214,30 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
+/** The name `macnet store migrate` gives state.db once its records are in etcd (store-migrate.ts). */
+export const MIGRATED = 'state.db.migrated-';
+
+/**
+ * A state dir whose records moved to etcd: a daemon on SQLite there would start empty and take the running
+ * containers' networks for unknown (and remove links of theirs), so it is refused.
+ */
+function refuseMigrated(stateDir: string, file: string): void {
+  if (fs.existsSync(file) || !fs.existsSync(stateDir)) return;
+  const kept = fs
+    .readdirSync(stateDir)
+    .filter((f) => f.startsWith(MIGRATED) && !/-(wal|shm)$/.test(f))
+    .sort();
+  const last = kept[kept.length - 1];
+  if (last === undefined) return;
+  throw new MacnetError(
+    'STATE_MIGRATED',
+    `${file}: this state dir was moved to etcd by macnet store migrate (kept as ${last}); nothing was changed: ` +
+      'start the daemon with --store etcd and the etcd options the migration was given; to go back to SQLite ' +
+      `(the records as they were at the migration), rename ${last} to state.db`,
+    { path: file, kept: last },
+  );
+}
+
 /** An etcd store as messages name it: its endpoints and prefix. */
 export const etcdWhere = (etcd: EtcdOptions): string =>
   `etcd ${etcd.endpoints.join(',')} prefix ${etcd.prefix ?? DEFAULT_PREFIX}`;
@@ -222,6 +246,7 @@ export const etcdWhere = (etcd: EtcdOptions): string =>
 export async function openStore(choice: StoreChoice, stateDir: string): Promise<OpenedStore> {
   if (choice.kind === 'sqlite') {
     const file = path.join(stateDir, 'state.db');
+    refuseMigrated(stateDir, file);
     const store = SqliteStore.open(file);
     try {
       const migrated = await migrate(store, file);

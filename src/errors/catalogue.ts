@@ -245,6 +245,15 @@ export const CATALOGUE = {
       'is newer than this version knows); nothing in it was changed.',
     fix: 'Run the newer macnet again (downgrades are not supported), or restore the state this version wrote.',
   },
+  STATE_MIGRATED: {
+    summary:
+      '`macnet daemon` on SQLite (the default store) refuses a state dir whose state `macnet store migrate` moved ' +
+      'to etcd: state.db is gone and state.db.migrated-<time> is there. Started empty, the daemon would take the ' +
+      "running containers' networks for unknown and remove links that belong to them.",
+    fix:
+      'Start the daemon with --store etcd and the etcd options the migration was given. To go back to SQLite ' +
+      '(the records as they were at the migration), rename the file back to state.db.',
+  },
   NETWORKS_REMAIN: {
     summary:
       '`macnet uninstall` refuses while macnet networks exist in the state dir; the message names each (id, ' +

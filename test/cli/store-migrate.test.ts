@@ -207,6 +207,18 @@ function inner(): void {
     } finally {
       await opened.close();
     }
+    // A daemon on SQLite there refuses, rather than start empty beside the running containers; so does the command.
+    await assert.rejects(openStore({ kind: 'sqlite' }, stateDir), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'STATE_MIGRATED');
+      assert.ok(e.message.includes(`kept as ${kept}`) && e.message.includes('--store etcd'), e.message);
+      return true;
+    });
+    assert.ok(!fs.existsSync(path.join(stateDir, 'state.db')), 'no new state.db');
+    const again = await macnet(args(o, stateDir));
+    assert.match(
+      again.stderr,
+      /OPTION_INVALID: --state-dir .* it holds no state\.db but state\.db\.migrated-\.\.\.: it was/,
+    );
     // The SQLite file itself is as it was, under its new name.
     const old = SqliteStore.open(path.join(stateDir, kept));
     try {
