@@ -19,6 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ipam } from './ipam';
+import { cluster } from './cluster';
 import { lan } from './lan';
 import { kernelLinks } from './kernel-links';
 import { dockerRun } from './docker-run';
@@ -41,7 +42,7 @@ import {
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
-const FIGURES: readonly Figure[] = [kernelLinks, ipam, lan, networkCreate, footprint, datapath, dockerRun];
+const FIGURES: readonly Figure[] = [kernelLinks, ipam, cluster, lan, networkCreate, footprint, datapath, dockerRun];
 
 // dist/bench/run.js → the project root
 const ROOT = path.join(__dirname, '..', '..');

@@ -16,6 +16,7 @@ import { addFaultHook, installFatalHandlers, jsonWarnings } from './fatal';
 import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { directoryOption, makeDirectory, parseCommandArgs } from './args';
 import { type PassedSocket, passedSocket } from './systemd';
+import { joinCluster } from './cluster';
 import { openStore, parseStoreOptions, STORE_ARGS, STORE_HELP, type OpenedStore, type StoreChoice } from './store-open';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
@@ -235,6 +236,27 @@ async function serve(
   installFatalHandlers(log, () => server.removeSocket());
   await ipam.load();
   await driver.reconcile();
+  let leaveCluster: () => Promise<void>;
+  try {
+    leaveCluster = await joinCluster(opened, {
+      ipam,
+      driver,
+      lan,
+      log,
+      graceMs: opts.store.kind === 'etcd' ? opts.store.lostHostGraceMs : 0,
+    });
+  } catch (e) {
+    if (!isMacnetError(e)) throw e;
+    log.error('not started', { code: e.code, error: `${e.code}: ${e.message}`, ...e.details });
+    ipam.close();
+    leases.stop();
+    await driver.close();
+    await lan.close();
+    await kernel.close();
+    await opened.close();
+    instance.release();
+    return 1;
+  }
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
   if (passed) {
     // systemd's socket (src/cli/systemd.ts): calls that came while this process started wait in its backlog.
@@ -263,6 +285,7 @@ async function serve(
   });
   await server.close(); // removes the socket, if it is still the one it created (never systemd's)
   stopReclaim();
+  await leaveCluster();
   ipam.close();
   leases.stop();
   await driver.close();
@@ -271,5 +294,11 @@ async function serve(
   await opened.close();
   instance.release();
   log.info('stopped');
+  // Everything is closed: the process ends by itself. Should a handle still be open (a defect: a socket or timer
+  // made during the stop), it must not keep a stopped daemon alive under systemd or dockerd.
+  setTimeout(() => {
+    log.warn('handles still open after the stop: exiting anyway');
+    process.exit(0);
+  }, 2000).unref();
   return 0;
 }

@@ -1,9 +1,11 @@
-// `macnet store migrate --to etcd`, the plan: which records of a host's SQLite state go where in etcd, and what
-// etcd already holds that forbids it. Pure: it reads two snapshots (the SQLite entries, in this macnet's key
-// layout, and etcd's) and returns the conflicts, or the writes with how to undo each (migrate-write.ts applies
-// them). docs/cluster.md says what is shared (ipam/..., meta/schema) and what is per host (hosts/<id>/...).
+// `macnet store migrate --to etcd`, the plan: which records of a host's SQLite state go to etcd, and what etcd
+// already holds that forbids it. Pure: it reads two snapshots (the SQLite entries, in this macnet's key layout,
+// and etcd's) and returns the conflicts, or the writes with how to undo each (migrate-write.ts applies them).
+// Only the shared records move (ipam/..., and meta/schema on a new cluster): this host's own (its networks',
+// endpoints', parents' and host-access links' records, its DHCP leases) stay in its SQLite, where a daemon on
+// etcd keeps them too (docs/cluster.md); they are only counted here, for the printed plan.
 import type { MigrateConflict } from '../errors';
-import { ADDRESSES, POOLS, STICKY, splitAddressKey, type AddressRecord, type PoolRecord } from '../ipam/keys';
+import { ADDRESSES, CURSORS, POOLS, STICKY, splitAddressKey, type AddressRecord, type PoolRecord } from '../ipam/keys';
 import { LEASES } from '../lan/lease-records';
 import { decodeRecord, encodeRecord } from '../store/records';
 import { SCHEMA_KEY, SCHEMA_VERSION } from '../store/schema';
@@ -29,11 +31,17 @@ export interface ClusterSnapshot {
   readonly pools: readonly Entry[];
   readonly addresses: readonly Entry[];
   readonly stickies: readonly Entry[];
-  /** Keys already under hosts/<this host id>/. */
-  readonly hostKeys: readonly string[];
+  /**
+   * hosts/<this host id> when etcd holds it: the presence key of a daemon of this host id running on etcd
+   * (src/store/presence.ts, which loads etcd3; store-migrate.ts reads it).
+   */
+  readonly present: string | undefined;
+  /** Markers of an earlier migrate of this host id that did not finish (migrate-write.ts). */
+  readonly markers: readonly string[];
 }
 
 export interface Counts {
+  /** This host's own records, which stay in SQLite. */
   networks: number;
   endpoints: number;
   parents: number;
@@ -46,13 +54,13 @@ export interface Counts {
   gatewaysMerged: number;
   stickies: number;
   stickiesKept: number;
-  /** Address and sticky records of a subnet without a pool (a crash's residue): left behind. */
+  /** Address and sticky records of a subnet without a pool (a crash's residue), and old cursors: not moved. */
   residue: number;
 }
 
 export interface Plan {
   readonly conflicts: MigrateConflict[];
-  /** In order: the layout version (new cluster), pools, gateways, addresses, this host's records. */
+  /** In order: the layout version (new cluster), pools, gateways, addresses. */
   readonly steps: Step[];
   /** Sticky names: created where etcd has none for the name, else etcd's kept (migrate-write.ts). */
   readonly stickies: { readonly key: string; readonly value: string }[];
@@ -62,6 +70,8 @@ export interface Plan {
 }
 
 const DRIVER = 'driver/';
+/** Every key of the IPAM (src/ipam/keys.ts): what moves to etcd, and what is deleted from SQLite after. */
+export const IPAM = 'ipam/';
 const subnetOfKey = (key: string, prefix: string): string => key.slice(prefix.length).split('/').slice(0, 2).join('/');
 const readPool = (e: Entry) => decodeRecord<PoolRecord>(e.key, e.value, 'store migrate');
 const readAddress = (e: Entry) => decodeRecord<AddressRecord>(e.key, e.value, 'store migrate');
@@ -116,13 +126,21 @@ export function planMigration(local: readonly Entry[], cluster: ClusterSnapshot,
     });
   if (conflicts.length) return plan;
 
-  if (cluster.hostKeys.length)
+  if (cluster.present !== undefined)
     conflicts.push({
-      key: `hosts/${host}/`,
+      key: cluster.present,
       host,
       what:
-        `etcd already holds ${cluster.hostKeys.length} records of this host id (${host}, from this state dir's ` +
-        'host-id): this host was on etcd before; its records there would be mixed with these',
+        `a daemon of this host id (${host}, from this state dir's host-id) runs on etcd right now: ` +
+        'stop it (one daemon per state dir), or give the state dir that ran on SQLite',
+    });
+  if (cluster.markers.length)
+    conflicts.push({
+      key: cluster.markers[0]!,
+      host,
+      what:
+        `an earlier macnet store migrate of this host id did not finish (${cluster.markers.length} markers): ` +
+        'etcd may hold part of its writes (docs/cluster.md, "An interrupted migration")',
     });
   const mine = cluster.addresses.filter((e) => readAddress(e).host === host);
   if (mine.length)
@@ -139,12 +157,13 @@ export function planMigration(local: readonly Entry[], cluster: ClusterSnapshot,
     if (e.key.startsWith(POOLS)) take('pools', e);
     else if (e.key.startsWith(ADDRESSES)) take('addresses', e);
     else if (e.key.startsWith(STICKY)) take('stickies', e);
-    else if (e.key.startsWith(DRIVER) || e.key.startsWith(LEASES)) take('host', e);
-    else
+    else if (e.key.startsWith(CURSORS)) counts.residue++;
+    else if (e.key.startsWith(IPAM))
       conflicts.push({
         key: e.key,
-        what: "a record this macnet does not know: it cannot tell whether it is shared or this host's alone",
+        what: 'an address record this macnet does not know: it cannot tell how to move it',
       });
+    else if (e.key.startsWith(DRIVER) || e.key.startsWith(LEASES)) take('host', e);
   }
 
   // Pools: new, or the same as one the cluster has (its count grows by this host's networks); never another
@@ -241,10 +260,8 @@ export function planMigration(local: readonly Entry[], cluster: ClusterSnapshot,
   }
   steps.push(...gateways, ...addresses);
 
-  // This host's own records, under hosts/<id>/: nobody else writes there.
+  // This host's own records stay in SQLite (and everything else outside ipam/): counted for the plan only.
   for (const e of ours.get('host') ?? []) {
-    const key = `hosts/${host}/${e.key}`;
-    steps.push({ op: { op: 'create', key, value: e.value }, undo: { kind: 'created', key, value: e.value } });
     if (e.key.startsWith(`${DRIVER}networks/`)) counts.networks++;
     else if (e.key.startsWith(`${DRIVER}endpoints/`)) counts.endpoints++;
     else if (e.key.startsWith(`${DRIVER}parents/`)) counts.parents++;

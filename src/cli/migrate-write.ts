@@ -1,5 +1,5 @@
-// `macnet store migrate --to etcd`, the writes: the plan's steps (migrate-plan.ts) in etcd transactions, all of
-// them or, after a failure, none.
+// `macnet store migrate --to etcd`, the writes: the plan's steps (migrate-plan.ts) in etcd transactions, then
+// the caller's last step (deleting the moved keys from SQLite): all of them or, after a failure, none.
 //
 // etcd bounds the operations of one transaction (--max-txn-ops, 128 by default), so the steps go in chunks. Each
 // chunk is one transaction whose conditions were read before the plan was made: an address is created only if
@@ -12,20 +12,28 @@
 // networks) is subtracted again by compare-and-set, and the record deleted when no network is left.
 //
 // A chunk whose transaction failed without an answer (etcd lost its quorum, the deadline passed) may or may not
-// have been applied: each chunk also creates a marker key, hosts/<id>/migrating/<n>, so that whether it was is
+// have been applied: each chunk also creates a marker key, migrating/<host id>/<n>, so that whether it was is
 // read back rather than guessed (a count subtracted that was never added would take another host's network's).
-// The markers go once every chunk is in. What cannot be undone (etcd gone meanwhile) is returned by key.
+// Not under hosts/: hosts/<id> is a running daemon's presence key (src/store/presence.ts), which the other hosts
+// read as "this host is alive". The markers go once the last step is done too; until then a migrate of this host
+// id refuses to start (its writes may be in etcd). What cannot be undone (etcd gone meanwhile) is returned by key.
 import type { Store, TxnOp } from '../store/types';
 import { decodeRecord, encodeRecord } from '../store/records';
 import type { Step, Undo } from './migrate-plan';
 
 /** Operations per transaction: under etcd's default limit of 128, with room for the chunk's marker. */
 export const CHUNK = 100;
+/** The markers of one host's migration: nothing else is ever under migrating/. */
+export const markerPrefix = (host: string): string => `migrating/${host}/`;
 const CAS_RETRIES = 10;
 
 export interface Applied {
-  /** Every step and sticky name is in etcd, and the markers are gone. */
+  /** Every step and sticky name is in etcd, and the last step was done. */
   readonly ok: boolean;
+  /** Ok, but the markers could not be deleted (etcd failed at the very end): their keys. */
+  readonly markersLeft?: readonly string[];
+  /** Not ok because the last step failed (everything in etcd undone, as far as `leftover` does not say). */
+  readonly lastFailed?: boolean;
   /** Not ok: a condition failed (etcd changed since it was read); everything written was undone. */
   readonly changed?: boolean;
   /** Not ok after an error: the error, and the keys that could not be undone (empty when all were). */
@@ -42,6 +50,7 @@ export async function applyPlan(
   host: string,
   steps: readonly Step[],
   stickies: readonly { key: string; value: string }[],
+  last: () => Promise<void>,
 ): Promise<Applied> {
   const done: Undo[] = [];
   const markers: string[] = [];
@@ -61,7 +70,7 @@ export async function applyPlan(
 
   for (let i = 0; i < steps.length; i += CHUNK - 1) {
     const chunk = steps.slice(i, i + CHUNK - 1);
-    const marker = `hosts/${host}/migrating/${markers.length}`;
+    const marker = `${markerPrefix(host)}${markers.length}`;
     const ops: TxnOp[] = [...chunk.map((s) => s.op), { op: 'create', key: marker, value: stamp }];
     let ok: boolean;
     try {
@@ -113,11 +122,23 @@ export async function applyPlan(
         } else kept++;
       }
     }
-    transactions++;
-    if (markers.length) await store.txn(markers.map((key): TxnOp => ({ op: 'delete', key })));
   } catch (error) {
     done.push(...markers.map((key) => markerUndo(key, stamp)));
     return fail({ error });
+  }
+  try {
+    await last();
+  } catch (error) {
+    done.push(...markers.map((key) => markerUndo(key, stamp)));
+    return fail({ error, lastFailed: true });
+  }
+  // Done: from here nothing is undone (SQLite no longer has the moved keys); markers left behind only make the
+  // next migrate of this host id refuse, and are named.
+  try {
+    transactions++;
+    if (markers.length) await store.txn(markers.map((key): TxnOp => ({ op: 'delete', key })));
+  } catch {
+    return result({ ok: true, markersLeft: markers });
   }
   return result({ ok: true });
 }

@@ -4,23 +4,27 @@
 //
 // With etcd, the pool (ipam/...) and the layout version (meta/schema) are shared by every host on the same etcd
 // and prefix; what only concerns one host (its driver records: networks, endpoints, parents and host-access
-// links; its DHCP leases, renewed by it alone) lives under hosts/<host id>/, a view of the same store
-// (store/scoped.ts). The host id is made once and kept in the state dir, beside the instance claim.
-import * as crypto from 'node:crypto';
+// links; its DHCP leases, renewed by it alone) stays in SQLite in the state dir, as on a single host. So an etcd
+// outage never reaches the driver: a container removed meanwhile loses its link and record at once, and only
+// the release of its address waits for etcd (src/ipam/outbox.ts). The host id, this host's name in the shared
+// address records, is made once and kept in the state dir, beside the instance claim.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fail, MacnetError } from '../errors';
+import { fail } from '../errors';
 import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '../store/etcd-options';
 import { migrate, type Migrated } from '../store/schema';
-import { scoped } from '../store/scoped';
 import { SqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
+import type { Leasing } from '../store/presence';
+import { hostId, refuseMigrated, refuseUnmigrated } from './state-dir';
 
 /** Read from the environment when --etcd-password-file is not given (never a command-line value: ps shows those). */
 export const ETCD_PASSWORD_ENV = 'MACNET_ETCD_PASSWORD';
 
-/** The command-line options of this file, for parseCommandArgs. */
+/** --lost-host-grace's default: minutes, so that a host rebooting or briefly cut off keeps its addresses. */
+export const DEFAULT_LOST_HOST_GRACE_S = 300;
+
+/** The etcd connection's command-line options, for parseCommandArgs. */
 export const ETCD_ARGS = {
   'etcd-endpoints': { type: 'string' },
   'etcd-cacert': { type: 'string' },
@@ -31,7 +35,11 @@ export const ETCD_ARGS = {
   'etcd-prefix': { type: 'string' },
 } as const;
 
-export const STORE_ARGS = { store: { type: 'string' }, ...ETCD_ARGS } as const;
+/**
+ * The daemon's: the etcd connection (ETCD_ARGS, which `macnet store migrate` takes too) and what only a running
+ * daemon uses.
+ */
+export const STORE_ARGS = { store: { type: 'string' }, ...ETCD_ARGS, 'lost-host-grace': { type: 'string' } } as const;
 
 /** The etcd options' help, shared by the daemon's and `macnet store migrate`'s. */
 export const ETCD_HELP = `\
@@ -50,9 +58,13 @@ export const ETCD_HELP = `\
 export const STORE_HELP = `\
   --store sqlite|etcd          where the state lives: SQLite in the state dir (default), or etcd,
                                shared by every host on the same etcd and prefix (docs/cluster.md)
-${ETCD_HELP}`;
+${ETCD_HELP}  --lost-host-grace SECONDS    how long a host must be gone from etcd before the other hosts reclaim the
+                               addresses of its containers that do not answer on the LAN (default
+                               ${DEFAULT_LOST_HOST_GRACE_S}; 5 to 86400)
+`;
 
-export type StoreChoice = { readonly kind: 'sqlite' } | { readonly kind: 'etcd'; readonly etcd: EtcdOptions };
+export type StoreChoice =
+  { readonly kind: 'sqlite' } | { readonly kind: 'etcd'; readonly etcd: EtcdOptions; readonly lostHostGraceMs: number };
 
 type Values = { [K in keyof typeof STORE_ARGS]?: string };
 
@@ -160,8 +172,12 @@ export function parseStoreOptions(v: Values, env: NodeJS.ProcessEnv = process.en
       value: prefix,
       valid: 'give printable characters without spaces, ending in / and not starting with it, e.g. macnet/',
     });
+  const grace = v['lost-host-grace'] ?? String(DEFAULT_LOST_HOST_GRACE_S);
+  if (!/^\d+$/.test(grace) || Number(grace) < 5 || Number(grace) > 86_400)
+    throw fail('OPTION_INVALID', { option: 'lost-host-grace', value: grace, valid: 'give seconds from 5 to 86400' });
   return {
     kind,
+    lostHostGraceMs: Number(grace) * 1000,
     etcd: {
       endpoints,
       prefix,
@@ -204,38 +220,16 @@ function endpoint(u: string): string {
 export interface OpenedStore {
   /** What every host shares: the IPAM's pools and addresses, the layout version. */
   readonly shared: Store;
-  /** What is this host's alone: the driver's records and DHCP leases (the same store as `shared` on SQLite). */
+  /** What is this host's alone: the driver's records and DHCP leases (SQLite; the same store as `shared` there). */
   readonly local: Store;
   readonly migrated: Migrated;
   /** With etcd: this host's id among the hosts sharing it (hostId). */
   readonly host?: string;
+  /** With etcd: leases, for this host's presence (src/store/presence.ts). */
+  readonly leasing?: Leasing;
   /** Where the state is, for messages and the "ready" line. */
   readonly where: string;
   close(): Promise<void>;
-}
-
-/** The name `macnet store migrate` gives state.db once its records are in etcd (store-migrate.ts). */
-export const MIGRATED = 'state.db.migrated-';
-
-/**
- * A state dir whose records moved to etcd: a daemon on SQLite there would start empty and take the running
- * containers' networks for unknown (and remove links of theirs), so it is refused.
- */
-function refuseMigrated(stateDir: string, file: string): void {
-  if (fs.existsSync(file) || !fs.existsSync(stateDir)) return;
-  const kept = fs
-    .readdirSync(stateDir)
-    .filter((f) => f.startsWith(MIGRATED) && !/-(wal|shm)$/.test(f))
-    .sort();
-  const last = kept[kept.length - 1];
-  if (last === undefined) return;
-  throw new MacnetError(
-    'STATE_MIGRATED',
-    `${file}: this state dir was moved to etcd by macnet store migrate (kept as ${last}); nothing was changed: ` +
-      'start the daemon with --store etcd and the etcd options the migration was given; to go back to SQLite ' +
-      `(the records as they were at the migration), rename ${last} to state.db`,
-    { path: file, kept: last },
-  );
 }
 
 /** An etcd store as messages name it: its endpoints and prefix. */
@@ -244,71 +238,38 @@ export const etcdWhere = (etcd: EtcdOptions): string =>
 
 /** Opens the chosen store and brings its layout up to date; on failure nothing stays open. */
 export async function openStore(choice: StoreChoice, stateDir: string): Promise<OpenedStore> {
-  if (choice.kind === 'sqlite') {
-    const file = path.join(stateDir, 'state.db');
-    refuseMigrated(stateDir, file);
-    const store = SqliteStore.open(file);
-    try {
-      const migrated = await migrate(store, file);
-      return { shared: store, local: store, migrated, where: file, close: () => store.close() };
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-  }
-  const where = etcdWhere(choice.etcd);
-  // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
-  // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
-  const { EtcdStore } = await import('../store/etcd');
-  const store = await EtcdStore.open(choice.etcd);
+  const file = path.join(stateDir, 'state.db');
+  const sqlite = SqliteStore.open(file);
+  let shared: Store | undefined;
   try {
-    const migrated = await migrate(store, where);
+    const migrated = await migrate(sqlite, file);
+    if (choice.kind === 'sqlite') {
+      await refuseMigrated(sqlite, stateDir, file);
+      return { shared: sqlite, local: sqlite, migrated, where: file, close: () => sqlite.close() };
+    }
+    const where = etcdWhere(choice.etcd);
+    await refuseUnmigrated(sqlite, file, where);
+    // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
+    // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
+    const { EtcdStore } = await import('../store/etcd');
+    const etcd = await EtcdStore.open(choice.etcd);
+    shared = etcd;
     const host = hostId(stateDir);
-    const local = scoped(store, `hosts/${host}/`);
-    return { shared: store, local, migrated, host, where, close: () => store.close() };
+    return {
+      shared: etcd,
+      local: sqlite,
+      migrated: await migrate(etcd, where),
+      host,
+      leasing: etcd,
+      where,
+      close: async () => {
+        await etcd.close();
+        await sqlite.close();
+      },
+    };
   } catch (e) {
-    await store.close();
+    await shared?.close();
+    await sqlite.close();
     throw e;
   }
-}
-
-/**
- * This host's name among the hosts of one etcd: made at its first start on etcd (the host name and a random
- * part, so that two hosts with one name differ), kept in the state dir so that a restart finds its records.
- */
-export function hostId(stateDir: string): string {
-  const known = existingHostId(stateDir);
-  if (known !== undefined) return known;
-  const id = newHostId();
-  writeHostId(stateDir, id);
-  return id;
-}
-
-/** The host id the state dir holds, if any (`macnet store migrate` makes one only once it writes to etcd). */
-export function existingHostId(stateDir: string): string | undefined {
-  const file = path.join(stateDir, 'host-id');
-  try {
-    const id = fs.readFileSync(file, 'utf8').trim();
-    if (/^[\w.-]+$/.test(id)) return id;
-    // Never replaced by a new one: this host's records in etcd are found by it.
-    throw new MacnetError(
-      'STORE_ERROR',
-      `${file} holds ${JSON.stringify(id.slice(0, 40))}, not a host id: restore it ` +
-        '(its records in etcd are under hosts/<id>/)',
-      { path: file },
-    );
-  } catch (e) {
-    if (e instanceof MacnetError) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  return undefined;
-}
-
-export function newHostId(): string {
-  const name = os.hostname().replace(/[^\w.-]/g, '-') || 'host';
-  return `${name}-${crypto.randomBytes(4).toString('hex')}`;
-}
-
-export function writeHostId(stateDir: string, id: string): void {
-  fs.writeFileSync(path.join(stateDir, 'host-id'), `${id}\n`, { mode: 0o600 });
 }

@@ -19,6 +19,7 @@ import { type ScanResult, scanNetwork } from './scan';
 import { segmentOf } from './segment';
 import { DriverState, type EndpointRecord } from './state';
 import { subnetUse } from './subnet-use';
+import { isolateEndpoint, ownAddresses, type OwnAddress } from './own-addresses';
 
 /** The services the driver uses, each made once by the daemon (src/cli/daemon.ts). */
 export interface DriverServices {
@@ -252,6 +253,16 @@ export class NetworkDriver {
   /** What macnet's networks on `subnet` account for (subnet-use.ts), for the start-up reclaim. */
   subnetUse(subnet: string, same: (a: string, b: string) => boolean) {
     return subnetUse(this.state, subnet, same);
+  }
+
+  /** Every address this host's endpoints hold (own-addresses.ts), for a cluster host coming back. */
+  ownAddresses(): Promise<OwnAddress[]> {
+    return ownAddresses(this.state);
+  }
+
+  /** Takes the endpoint's container off the LAN for `address`, another machine's now (own-addresses.ts). */
+  isolate(networkId: string, endpointId: string, address: string): Promise<string | undefined> {
+    return this.lock.run(() => isolateEndpoint(this.state, networkId, endpointId, address));
   }
 
   /** Ends pending announcements, stops host-access repairs, waits for link deletions. The LAN is the daemon's. */

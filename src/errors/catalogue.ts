@@ -194,11 +194,13 @@ export const CATALOGUE = {
     summary:
       '`macnet store migrate --to etcd` found records of the SQLite state that etcd cannot take: an address etcd ' +
       'holds for another host, a pool on the same subnet with another ip-range or mode (or an overlapping subnet), ' +
-      "a key layout version that differs, or this host id's records already in etcd. The message names each key " +
-      'and the other host; nothing was written to etcd and the SQLite state is unchanged.',
+      'a key layout version that differs, address records of this host id already in etcd, a daemon of this host ' +
+      'id running on etcd (its presence key hosts/<id>), or an earlier migrate of it that did not finish. The ' +
+      'message names each key and the other host; nothing was written to etcd and the SQLite state is unchanged.',
     fix:
       'Resolve each named conflict (remove the container that holds the address on one of the hosts; give the ' +
-      "network the cluster's subnet, ip-range and mode; run the cluster's macnet version), then migrate again.",
+      "network the cluster's subnet, ip-range and mode; run the cluster's macnet version; stop the daemon of this " +
+      'state dir), then migrate again.',
     message: migrateConflict,
   },
   ADDRESS_CONFLICT: {
@@ -247,12 +249,12 @@ export const CATALOGUE = {
   },
   STATE_MIGRATED: {
     summary:
-      '`macnet daemon` on SQLite (the default store) refuses a state dir whose state `macnet store migrate` moved ' +
-      'to etcd: state.db is gone and state.db.migrated-<time> is there. Started empty, the daemon would take the ' +
-      "running containers' networks for unknown and remove links that belong to them.",
+      '`macnet daemon` on SQLite (the default store) refuses a state dir whose address pools are in etcd: it has ' +
+      'a host-id, and state.db holds networks but no pool (`macnet store migrate` moved them, or it ran on etcd). ' +
+      'On SQLite the daemon would serve networks without pools and hand out addresses other hosts hold.',
     fix:
-      'Start the daemon with --store etcd and the etcd options the migration was given. To go back to SQLite ' +
-      '(the records as they were at the migration), rename the file back to state.db.',
+      'Start the daemon with --store etcd and the etcd options of the cluster. There is no way back to SQLite ' +
+      'for these networks: the pools are shared in etcd.',
   },
   NETWORKS_REMAIN: {
     summary:

@@ -4,13 +4,13 @@
 // be handed the same address; the index only lets us guess right the first time. Callers serialise the
 // operations on one subnet (src/ipam/ipam.ts holds a lock per subnet), so the index and the warm set are never
 // changed by two operations at once.
-import { MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress, usableRange, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
 import { addressKey, readAddressRecord, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
-import { Unconfirmed } from './unconfirmed';
+import { Outbox } from './outbox';
+import { addressInUse, poolExhausted } from './index-errors';
 import { encodeRecord } from '../store/records';
 import { skipMs } from './holds';
 import { WARM_SIZE, WarmSet } from './warm';
@@ -53,8 +53,8 @@ export class SubnetIndex {
    */
   readonly inherited = new Set<bigint>();
 
-  /** Reservations a cluster store may or may not have applied (unconfirmed.ts), settled before the next one. */
-  private readonly unconfirmed = new Unconfirmed();
+  /** Deletes of this host's records that a cluster store could not take yet (outbox.ts). */
+  private readonly outbox: Outbox;
 
   constructor(
     readonly space: string,
@@ -62,7 +62,22 @@ export class SubnetIndex {
     private readonly store: Store,
     /** This daemon among the writers of a shared store (docs/cluster.md): named in its address records. */
     private readonly host?: string,
-  ) {}
+  ) {
+    this.outbox = new Outbox(host);
+  }
+
+  /** Records waiting for the store (outbox.ts). */
+  get unsettled(): number {
+    return this.outbox.size;
+  }
+
+  /** Applies what waits for the store; the caller holds the subnet's lock. Throws while the store still fails. */
+  async settle(): Promise<void> {
+    for (const v of await this.outbox.settle(this.store)) {
+      this.taken.delete(v);
+      this.inherited.delete(v);
+    }
+  }
 
   private record(owner: string, pool: string, verified: boolean): AddressRecord {
     return { owner, pool, ...(verified && { verified: true }), ...(this.host !== undefined && { host: this.host }) };
@@ -78,16 +93,6 @@ export class SubnetIndex {
     return readAddressRecord(e.value);
   }
 
-  private inUse(v: bigint, holder: AddressRecord | undefined): MacnetError {
-    const address = formatAddress(v, this.subnet.family);
-    const who = holder?.owner ?? 'another writer';
-    return new MacnetError(
-      'IPAM_ADDRESS_IN_USE',
-      `address ${address} is already in use in subnet ${this.subnet.text} (held by ${who})`,
-      { address, subnet: this.subnet.text, space: this.space, owner: who, pool: holder?.pool },
-    );
-  }
-
   /**
    * Takes the given address (static --ip, --gateway, --aux-address) or fails naming who holds it. A gateway
    * may be named by several networks on the same subnet (several parents or ip-ranges on one LAN, one router):
@@ -95,7 +100,7 @@ export class SubnetIndex {
    * found the address free (then it is warm again when released).
    */
   async reserve(v: bigint, owner: string, poolId: string, verified = false): Promise<void> {
-    await this.unconfirmed.settle(this.store);
+    await this.settle();
     // Asked of the store, not the index: on a shared store another host's network may have named it first.
     if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) {
       this.taken.add(v);
@@ -103,7 +108,7 @@ export class SubnetIndex {
     }
     if (this.taken.has(v)) {
       const h = await this.holder(v);
-      if (h) throw this.inUse(v, h);
+      if (h) throw addressInUse(this.space, this.subnet, v, h);
       // The index was stale (released by another writer of the store), or the address was held after a probe
       // and is now taken on purpose (conflict=warn): the store decides below.
       this.taken.delete(v);
@@ -113,11 +118,11 @@ export class SubnetIndex {
     const record = encodeRecord(this.record(owner, poolId, verified));
     this.warm.forget(v);
     const key = this.key(v);
-    if (!(await this.unconfirmed.write(key, record, () => this.store.create(key, record)))) {
+    if (!(await this.outbox.write(key, v, record, () => this.store.create(key, record)))) {
       this.taken.add(v);
       // Another host's network named the same gateway a moment ago.
       if (owner === 'gateway' && (await shareGateway(this.store, this.key(v)))) return;
-      throw this.inUse(v, await this.holder(v));
+      throw addressInUse(this.space, this.subnet, v, await this.holder(v));
     }
     this.taken.add(v);
   }
@@ -167,7 +172,7 @@ export class SubnetIndex {
     remember?: string,
     queued: () => number = () => 0,
   ): Promise<bigint> {
-    await this.unconfirmed.settle(this.store);
+    await this.settle();
     this.expireHolds(Date.now());
     const record = encodeRecord(this.record(owner, r.poolId, !!probe));
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
@@ -201,7 +206,8 @@ export class SubnetIndex {
       // Every candidate of a batch ends up taken, held or skipped (all in `taken`), so the next batch starts
       // from the bottom of the range again.
       const candidates = this.lowest(r, probe ? Math.min(firstBatch * 2 ** Math.min(batch, 6), MAX_BATCH) : 1);
-      if (candidates.length === 0) throw this.exhausted(r);
+      if (candidates.length === 0)
+        throw poolExhausted(r, [...this.answered.keys()].filter((v) => v >= r.lo && v <= r.hi).length);
       const holders = probe ? await probe(candidates) : undefined;
       for (const v of candidates) {
         const h = holders?.get(v);
@@ -240,10 +246,10 @@ export class SubnetIndex {
    */
   async claim(v: bigint, owner: string, poolId: string, verified = false): Promise<boolean> {
     if (this.taken.has(v)) return false;
-    await this.unconfirmed.settle(this.store);
+    await this.settle();
     const key = this.key(v);
     const rec = encodeRecord(this.record(owner, poolId, verified));
-    const ok = await this.unconfirmed.write(key, rec, () => this.store.create(key, rec));
+    const ok = await this.outbox.write(key, v, rec, () => this.store.create(key, rec));
     this.taken.add(v);
     this.warm.forget(v);
     return ok;
@@ -253,7 +259,7 @@ export class SubnetIndex {
   private async take(record: string, v: bigint, remember?: string): Promise<boolean> {
     const text = formatAddress(v, this.subnet.family);
     const key = addressKey(this.space, this.subnet, text);
-    const ok = await this.unconfirmed.write(key, record, () =>
+    const ok = await this.outbox.write(key, v, record, () =>
       this.store.txn([
         { op: 'create', key, value: record },
         ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
@@ -302,29 +308,26 @@ export class SubnetIndex {
     return added;
   }
 
-  private exhausted(r: DynamicRange): MacnetError {
-    const count = r.hi - r.lo + 1n;
-    const held = [...this.answered.keys()].filter((v) => v >= r.lo && v <= r.hi).length;
-    return new MacnetError(
-      'IPAM_POOL_EXHAUSTED',
-      `no free address in ${r.label}: all ${count} usable addresses are allocated` +
-        `${held ? ` or in use on the LAN (${held} answered a probe)` : ''}`,
-      { pool: r.poolId, range: r.label, addresses: count.toString() },
-    );
-  }
-
   /**
    * Gives the address back; releasing one that is not allocated is not an error (Docker may retry). Returns
    * whether it is warm now: an address the LAN check had found free when it was handed out (no gateway, no
    * address taken despite a conflict) was its container's until a moment ago, so it is free on the LAN too.
    */
   async release(v: bigint): Promise<boolean> {
-    const e = await this.store.get(this.key(v));
-    const rec = e && readAddressRecord(e.value);
-    if (e && rec && (rec.refs ?? 1) > 1) {
-      if (await this.store.update(e.key, encodeRecord({ ...rec, refs: rec.refs! - 1 }), e.revision)) return false;
-    }
-    await this.store.delete(this.key(v));
+    const key = this.key(v);
+    let rec: AddressRecord | undefined;
+    let counted = false;
+    // During a cluster store's outage the delete waits in the outbox, and v stays taken here until it is done.
+    const now = await this.outbox.release(key, v, async () => {
+      const e = await this.store.get(key);
+      rec = e && readAddressRecord(e.value);
+      if (e && rec && (rec.refs ?? 1) > 1) {
+        counted = await this.store.update(e.key, encodeRecord({ ...rec, refs: rec.refs! - 1 }), e.revision);
+        if (counted) return;
+      }
+      await this.store.delete(key);
+    });
+    if (!now || counted) return false;
     this.taken.delete(v);
     this.inherited.delete(v);
     if (rec?.verified !== true || rec.owner === 'gateway') return false;

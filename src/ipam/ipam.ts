@@ -10,11 +10,10 @@
 // so no answer reaches dockerd before the writes behind it would survive a power loss, while concurrent calls
 // (on one subnet too) share one fsync instead of queueing one each behind the subnet's lock.
 import { MacnetError } from '../errors';
-import type { AddressBook, DhcpLeases, Holder, Lan } from '../lan';
+import type { AddressBook, DhcpLeases } from '../lan';
 import type { Store } from '../store/types';
 import { KeyedMutex } from '../types/mutex';
-import type { ProbeCandidates } from './allocator';
-import { formatAddress, overlaps, parseAddress, usableRange, type Subnet } from '../types/address';
+import { formatAddress, overlaps, parseAddress, usableRange } from '../types/address';
 import { addressKey, poolIdOf, stickyKey, type AddressRecord } from './keys';
 import { indexKey, PoolTable } from './pool-table';
 import {
@@ -34,16 +33,14 @@ import { parseIp, usableAddress } from './requests';
 import { allocatedHere, allocations, answered, inheritedAllocations, requestedName } from './queries';
 import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
+import { settleEvery } from './outbox';
+import { lanProbe, type IpamLan } from './lan-probe';
+import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
 import { checkStatic } from './static';
 import { decodeRecord } from '../store/records';
 
-/**
- * What the IPAM asks of the LAN (src/lan): which candidates answer, whether a static address that answers is
- * refused, and which just-allocated addresses to defend. Addresses someone on the LAN already uses are never
- * handed out; a static one is refused unless the network says conflict=warn.
- */
-export type IpamLan = Pick<Lan, 'inUse' | 'conflictPolicy' | 'claim'>;
+export type { IpamLan } from './lan-probe';
 
 export interface IpamOptions {
   /** Leases for --ipam-opt mode=dhcp pools (src/lan/leases.ts); without, such pools are refused. */
@@ -74,10 +71,12 @@ export class Ipam implements AddressBook {
   private loading: Promise<void> | undefined;
   private readonly lan: IpamLan | undefined;
   private readonly dhcp: DhcpLeases | undefined;
+  /** Releases made during a cluster store's outage, applied when it answers again (outbox.ts). */
+  private readonly stopSettling: () => void;
   private readonly warmer = new Warmer((poolId) => {
     const p = this.table.pools.get(poolId);
     const lan = this.lan;
-    const probe = p && this.lanProbe(p.subnet);
+    const probe = p && lanProbe(this.lan, p.subnet);
     const index = p && this.table.indexOf(p);
     if (!p || !lan || !probe || !index || p.dhcp) return undefined;
     return { range: p, index, probe, defend: (v) => lan.claim(p.subnet.text, formatAddress(v, p.subnet.family)) };
@@ -91,22 +90,10 @@ export class Ipam implements AddressBook {
     this.table = new PoolTable(store, this.stickies, opts.host);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
-  }
-
-  /** The LAN check of `subnet` in the allocator's terms (bigint candidates). */
-  private lanProbe(subnet: Subnet): ProbeCandidates | undefined {
-    const lan = this.lan;
-    if (!lan) return undefined;
-    return async (candidates) => {
-      const texts = candidates.map((v) => formatAddress(v, subnet.family));
-      const found = await lan.inUse(subnet.text, texts);
-      const out = new Map<bigint, Holder>();
-      candidates.forEach((v, i) => {
-        const h = found?.get(texts[i]!);
-        if (h) out.set(v, h);
-      });
-      return out;
-    };
+    this.stopSettling = settleEvery(
+      () => this.table.indexes,
+      (sk, fn) => this.subnetLocks.run(sk, fn),
+    );
   }
 
   /** Reads pools, allocations, sticky names and leases from the store. Idempotent; every other call waits for it. */
@@ -240,7 +227,7 @@ export class Ipam implements AddressBook {
         await index.reserve(v, gateway ? 'gateway' : (name ?? 'static'), live.poolId, verified);
         return v;
       }
-      const probe = this.lanProbe(live.subnet);
+      const probe = lanProbe(this.lan, live.subnet);
       const sticky = name ? stickyKey(live.space, live.subnet, name) : undefined;
       if (name && sticky) {
         const again = await this.stickies.takePrevious(live, index, name, sticky, probe);
@@ -298,9 +285,21 @@ export class Ipam implements AddressBook {
     });
   }
 
+  /** This host's container holds `ip` (its driver's record): makes sure the shared store agrees (held.ts). */
+  async holdOwn(subnet: string, ip: string): Promise<Held | undefined> {
+    await this.load();
+    return holdOwnAddress(this.table, this.subnetLocks, this.store, subnet, ip);
+  }
+
+  /** Another host's address, reclaimed in the store (lost-hosts.ts): this host's index lets it go too. */
+  forget(subnet: string, ip: string): Promise<void> {
+    return forgetAddress(this.table, this.subnetLocks, subnet, ip);
+  }
+
   /** Stops the warm set's refills (the daemon is stopping). DHCP renewals are the leases' own to stop. */
   close(): void {
     this.warmer.close();
+    this.stopSettling();
   }
 
   // Questions (queries.ts), each after the load.

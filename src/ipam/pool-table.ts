@@ -49,7 +49,7 @@ export class PoolTable {
     private readonly store: Store,
     private readonly stickies: StickyNames,
     /** This daemon among the writers of a shared store (IpamOptions.host). */
-    private readonly host?: string,
+    readonly host?: string,
   ) {}
 
   /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */

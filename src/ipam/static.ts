@@ -2,8 +2,9 @@
 import { fail } from '../errors';
 import type { Store } from '../store/types';
 import { formatAddress } from '../types/address';
-import type { IpamLan } from './ipam';
+import type { IpamLan } from './lan-probe';
 import { addressKey } from './keys';
+import { isProbeLinkMac } from '../types/mac';
 import type { Pool } from './pool-table';
 
 /**
@@ -19,6 +20,10 @@ export async function checkStatic(store: Store, lan: IpamLan | undefined, live: 
   if (!lan || (await store.get(addressKey(live.space, live.subnet, ip)))) return false;
   const found = await lan.inUse(live.subnet.text, [ip]);
   const h = found?.get(ip);
+  // A macnet probe link (another host's, on a shared store) answers for an address it keeps warm for its next
+  // start, or probes it right now: it is not using it, and the store's record, created atomically below, decides
+  // between the hosts. Refusing would make a free address unusable with --ip for as long as some host keeps it warm.
+  if (h && isProbeLinkMac(h.mac)) return false;
   if (h && (await lan.conflictPolicy(live.subnet.text)) === 'refuse') {
     throw fail('ADDRESS_CONFLICT', { address: ip, mac: h.mac, reason: h.reason, subnet: live.subnet.text });
   }

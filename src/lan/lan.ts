@@ -100,6 +100,15 @@ export class Lan implements DhcpSockets {
     return this.segmentFor(subnet)?.conflict ?? 'refuse';
   }
 
+  /**
+   * Whether inUse can ask the LAN of `subnet` itself: a network here uses it, probing is on, and its kind has a
+   * vantage on the LAN (a probe link or the parent). Reclaiming another host's addresses needs a real "silent".
+   */
+  canProbe(subnet: string): boolean {
+    const s = this.segmentFor(subnet);
+    return s !== undefined && this.probing && probeable(s);
+  }
+
   /** Which candidates answer on the LAN of `subnet`; undefined when no network here uses it or probing is off. */
   async inUse(subnet: string, candidates: readonly string[]): Promise<Map<string, Holder> | undefined> {
     const s = this.segmentFor(subnet);

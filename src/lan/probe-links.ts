@@ -31,6 +31,7 @@ export class ProbeLinks {
   private readonly links = new Map<string, Promise<ProbeLink>>();
   /** Link events: a probe link deleted by someone else (an operator's `ip link del`) is re-created. */
   private events: EventStream | undefined;
+  private closed = false;
 
   constructor(
     private readonly k: Kernel,
@@ -41,6 +42,9 @@ export class ProbeLinks {
 
   /** The segment's probe link (made on first use). */
   get(s: Segment): Promise<ProbeLink> {
+    // A probe still running when the daemon stops (a warm-set refill) must not make a link, or subscribe to link
+    // events, after close(): the link would outlive the daemon, and the subscription keep its process alive.
+    if (this.closed) return Promise.reject(new Error('probe links are closed (the daemon is stopping)'));
     let p = this.links.get(s.parent);
     if (!p) {
       p = s.probeFrom === 'parent' ? this.openOnParent(s.parent) : this.open(s.parent);
@@ -85,6 +89,7 @@ export class ProbeLinks {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.events?.close();
     this.events = undefined;
     for (const parent of [...this.links.keys()]) await this.release(parent);
@@ -99,7 +104,7 @@ export class ProbeLinks {
 
   /** Link events: a deleted probe link of ours is re-created at once, with the addresses it defended. */
   private watch(): void {
-    if (this.events) return;
+    if (this.events || this.closed) return;
     this.events = this.k.subscribe(['link']);
     this.events.on('error', (e: Error) => this.log.debug('probe links: event stream', { error: e }));
     this.events.on('event', (e) => {
@@ -119,7 +124,7 @@ export class ProbeLinks {
   }
 
   private reopen(parent: string): void {
-    if (this.links.has(parent)) return; // a probe re-created it already
+    if (this.links.has(parent) || this.closed) return; // a probe re-created it already
     const p = this.open(parent);
     this.links.set(parent, p);
     p.catch((e: unknown) => {

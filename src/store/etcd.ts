@@ -106,6 +106,13 @@ export class EtcdStore implements Store {
         // A member that comes back is dialled again within a second, not after gRPC's default of up to 2 min.
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': MEMBER_BACKOFF_MS,
+        // A member cut off from the network drops packets rather than closing the connection: without pings, a
+        // stream on it (the lease's keepalives) would wait for TCP to give up, and the lease would expire meanwhile
+        // (seen in the cluster test: a host that was not cut lost its presence). A ping every 5 s (etcd's minimum,
+        // --grpc-keepalive-min-time) unanswered for 2 s ends the connection; the keepalives go to another member.
+        'grpc.keepalive_time_ms': 5000,
+        'grpc.keepalive_timeout_ms': 2000,
+        'grpc.keepalive_permit_without_calls': 1,
       },
     });
     const store = new EtcdStore(client, opts);

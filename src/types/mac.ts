@@ -22,6 +22,11 @@ export const PROBE_MAC_SIGNATURE = 0x0e;
 export const HOST_LINK_MAC_SIGNATURE = 0x06;
 /** A MAC's first octet: MAC_SIGNATURE or PROBE_MAC_SIGNATURE when another host's macnet made it. */
 export const macFirstOctet = (mac: string): number => Number.parseInt(mac.slice(0, 2), 16);
+/**
+ * A macnet probe link's MAC: such a link answers for addresses its host keeps warm (free, defended for its next
+ * start), never for one a container uses.
+ */
+export const isProbeLinkMac = (mac: string): boolean => macFirstOctet(mac) === PROBE_MAC_SIGNATURE;
 
 /**
  * A MAC with `first` as its first octet and the other five random, or taken from a SHA-256 of `seed` when

@@ -1,8 +1,9 @@
 // `macnet store migrate --to etcd` without dockerd: a SQLite state made by the real IPAM (pools, gateway, addresses,
 // sticky names) with driver and DHCP lease records as the driver writes them, in the key layout of v0.1.0 (so
-// that the migration of the layout on a copy is exercised too), moved into a real etcd by the real command
-// (bin/macnet). Then the etcd store is opened as the daemon opens it and its records are checked; conflicts and
-// --dry-run write nothing, a race with another host in a later chunk leaves nothing half-written.
+// that the migration of the layout is exercised too), moved into a real etcd by the real command (bin/macnet):
+// the ipam/ keys go to etcd, this host's own records stay in state.db. Then the stores are opened as the daemon
+// opens them and their records are checked; conflicts and --dry-run write nothing, a race with another host in a
+// later chunk leaves nothing half-written.
 //
 // Like test/store/etcd.test.ts, the file runs twice: the outer run makes a network namespace with an address on its
 // lo and runs itself inside it, where the etcd member and the command run; nothing of the root namespace is
@@ -118,7 +119,8 @@ function inner(): void {
   /**
    * A host's state dir as a daemon on SQLite leaves it: one network with gateway .1 and `n` named containers
    * (made by the IPAM), their driver records, a DHCP lease record; with `oldLayout`, in the key layout of v0.1.0 (no
-   * meta/schema, a next-fit cursor, leases under ipam/leases/), which the command migrates on its copy only.
+   * meta/schema, a next-fit cursor, leases under ipam/leases/), which the command reads through a migrated copy
+   * and brings up to date in the file at its last step.
    */
   async function sqliteState(n = 3, oldLayout = true): Promise<{ stateDir: string; addresses: string[] }> {
     const stateDir = fs.mkdtempSync(path.join(dir, 'state-'));
@@ -166,17 +168,35 @@ function inner(): void {
     const o = etcdOptions();
     const r = await macnet(args(o, stateDir));
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /1 networks, 3 endpoints, 0 parents, 0 host-access links, 1 DHCP leases/);
+    assert.match(r.stdout, /staying in SQLite: 1 networks, 3 endpoints, 0 parents, 0 host-access links, 1 DHCP leases/);
     assert.match(r.stdout, /pools 1 new, 0 merged; gateways 1 new, 0 merged; 3 addresses/);
+    assert.match(
+      r.stdout,
+      /state\.db: its 8 ipam\/ keys deleted/,
+      'pool, gateway, 3 addresses, 3 names (the cursor went with the layout)',
+    );
     assert.match(r.stdout, /next: start the daemon with --store etcd/);
-    const files = fs.readdirSync(stateDir);
-    assert.ok(!files.includes('state.db'), `state.db renamed: ${files.join(' ')}`);
-    const kept = files.find((f) => /^state\.db\.migrated-\d{8}T\d{6}Z$/.test(f));
-    assert.ok(kept, files.join(' '));
     const host = fs.readFileSync(path.join(stateDir, 'host-id'), 'utf8').trim();
+    // etcd: the shared keys only; hosts/ is the running daemons' presence, and no marker is left.
+    const inEtcd = (await dump(o)).map((e) => e.key);
+    assert.deepEqual(
+      inEtcd.filter((k) => !k.startsWith('ipam/') && k !== 'meta/schema'),
+      [],
+      inEtcd.join(' '),
+    );
+    // state.db: no ipam/ key; this host's own records as they were (the lease in this layout's place).
+    const after = await sqliteDump(stateDir);
+    assert.deepEqual(
+      after.filter((e) => e.key.startsWith('ipam/')),
+      [],
+    );
+    const own = (entries: Entry[]) =>
+      entries.filter((e) => e.key.startsWith('driver/')).map((e) => `${e.key}=${e.value}`);
+    assert.deepEqual(own(after), own(before));
+    assert.equal(after.filter((e) => e.key.startsWith('lan/leases/')).length, 1);
 
-    // The daemon's view: openStore as `macnet daemon --store etcd` does it.
-    const opened = await openStore({ kind: 'etcd', etcd: o }, stateDir);
+    // The daemon's view: openStore as `macnet daemon --store etcd` does it (it refuses pools left in SQLite).
+    const opened = await openStore({ kind: 'etcd', etcd: o, lostHostGraceMs: 300_000 }, stateDir);
     try {
       assert.equal(opened.host, host);
       assert.deepEqual(opened.migrated.steps, [], 'the layout is current');
@@ -197,7 +217,6 @@ function inner(): void {
       );
       assert.equal((await state.endpoints('net1')).length, 3);
       assert.equal((await opened.local.list('lan/leases/')).length, 1, 'the lease moved with the layout');
-      assert.deepEqual(await opened.local.list('migrating/'), [], 'no marker left');
       // A new address is none of the old ones; a release deletes its record in etcd.
       const next = (await ipam.requestAddress({ poolId: POOL_ID })).address.split('/')[0]!;
       assert.ok(!addresses.includes(next) && next !== '198.18.40.1', next);
@@ -207,25 +226,28 @@ function inner(): void {
     } finally {
       await opened.close();
     }
-    // A daemon on SQLite there refuses, rather than start empty beside the running containers; so does the command.
+    // A daemon on SQLite there refuses, rather than serve networks whose pools are in etcd.
+    const sqliteNow = await sqliteDump(stateDir);
     await assert.rejects(openStore({ kind: 'sqlite' }, stateDir), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'STATE_MIGRATED');
-      assert.ok(e.message.includes(`kept as ${kept}`) && e.message.includes('--store etcd'), e.message);
+      assert.ok(e.message.includes(`as host ${host}`) && e.message.includes('--store etcd'), e.message);
       return true;
     });
-    assert.ok(!fs.existsSync(path.join(stateDir, 'state.db')), 'no new state.db');
+    assert.deepEqual(await sqliteDump(stateDir), sqliteNow, 'the refusal changed nothing');
+    // Migrating again finds nothing to move.
     const again = await macnet(args(o, stateDir));
-    assert.match(
-      again.stderr,
-      /OPTION_INVALID: --state-dir .* it holds no state\.db but state\.db\.migrated-\.\.\.: it was/,
-    );
-    // The SQLite file itself is as it was, under its new name.
-    const old = SqliteStore.open(path.join(stateDir, kept));
-    try {
-      assert.deepEqual(await old.list(''), before);
-    } finally {
-      await old.close();
-    }
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /holds no address pool: nothing to move/);
+  });
+
+  test('STATE_MIGRATED is for migrated state dirs only: a fresh one, or a SQLite host never migrated, starts', async () => {
+    const fresh = fs.mkdtempSync(path.join(dir, 'fresh-'));
+    await (await openStore({ kind: 'sqlite' }, fresh)).close();
+    const { stateDir } = await sqliteState(1, false);
+    await (await openStore({ kind: 'sqlite' }, stateDir)).close();
+    // A host id alone (a state dir that ran on etcd without a network) is no reason either.
+    fs.writeFileSync(path.join(fresh, 'host-id'), 'was-on-etcd-1\n');
+    await (await openStore({ kind: 'sqlite' }, fresh)).close();
   });
 
   test("merge: an identical pool and gateway of another host are counted; the other host's addresses stay", async () => {
@@ -288,7 +310,8 @@ function inner(): void {
       assert.deepEqual(await sqliteDump(stateDir), sqliteBefore, 'SQLite unchanged');
       assert.ok(!fs.existsSync(path.join(stateDir, 'host-id')), 'no host id made');
 
-      // Another key layout version, and this host id's records already in etcd.
+      // Another key layout version; then this host id's addresses already in etcd, a daemon of this host id
+      // running on etcd (its presence key), and an earlier migrate of it that did not finish (its marker).
       await s.put('meta/schema', '3');
       fs.writeFileSync(path.join(stateDir, 'host-id'), 'known-1\n');
       const v = await macnet(args(o, stateDir));
@@ -297,12 +320,17 @@ function inner(): void {
       await s.delete(`ipam/addresses/${SEG}/${addresses[1]}`);
       await s.delete(`ipam/pools/${SEG}/198.18.40.128_25`);
       await s.delete('ipam/pools/LocalDefault/198.18.0.0_16');
-      await s.put('hosts/known-1/driver/networks/old', '{}');
-      const h = await macnet(args(o, stateDir));
-      assert.match(
-        h.stderr,
-        /STORE_MIGRATE_CONFLICT: .*hosts\/known-1\/: etcd already holds 1 records of this host id/,
+      await s.put(
+        `ipam/addresses/${SEG}/198.18.40.250`,
+        JSON.stringify({ owner: 'old', pool: POOL_ID, host: 'known-1' }),
       );
+      await s.put('hosts/known-1', JSON.stringify({ since: 'now', hostname: 'h', pid: 1 }));
+      await s.put('migrating/known-1/0', 'then');
+      const h = await macnet(args(o, stateDir));
+      assert.match(h.stderr, /STORE_MIGRATE_CONFLICT: .*3 conflicts/);
+      assert.match(h.stderr, /hosts\/known-1: a daemon of this host id \(known-1, .*\) runs on etcd right now/);
+      assert.match(h.stderr, /migrating\/known-1\/0: an earlier macnet store migrate of this host id did not finish/);
+      assert.match(h.stderr, /etcd already holds 1 address records of this host id \(known-1\)/);
       assert.deepEqual(await sqliteDump(stateDir), sqliteBefore, 'SQLite unchanged');
     } finally {
       await s.close();
@@ -311,13 +339,15 @@ function inner(): void {
 
   test('--dry-run prints the plan and writes nothing', async () => {
     const { stateDir } = await sqliteState();
+    const before = await sqliteDump(stateDir);
     const o = etcdOptions();
     const r = await macnet([...args(o, stateDir), '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /pool LocalDefault\/198\.18\.40\.0\/24: new in etcd, 1 network/);
+    assert.match(r.stdout, /then .*state\.db's ipam\/ keys would be deleted in one transaction/);
     assert.match(r.stdout, /dry run: nothing was written/);
     assert.deepEqual(await dump(o), []);
-    assert.ok(fs.existsSync(path.join(stateDir, 'state.db')));
+    assert.deepEqual(await sqliteDump(stateDir), before, 'state.db unchanged, its old key layout too');
     assert.ok(!fs.existsSync(path.join(stateDir, 'host-id')));
   });
 
@@ -343,6 +373,10 @@ function inner(): void {
     assert.match(noEndpoints.stderr, /OPTION_INVALID: --etcd-endpoints "" is not valid/);
     const noState = await macnet(args(o, path.join(dir, 'nowhere')));
     assert.match(noState.stderr, /OPTION_INVALID: --state-dir ".*nowhere" is not valid: it holds no state\.db/);
+    // The daemon's --lost-host-grace is no migrate option.
+    const grace = await macnet([...args(o, stateDir), '--lost-host-grace', '60']);
+    assert.equal(grace.code, 2);
+    assert.match(grace.stderr, /lost-host-grace/);
     const sub = await macnet(['store', 'copy']);
     assert.match(sub.stderr, /INVALID_ARGUMENT: store: unknown subcommand "copy"/);
   });
@@ -355,7 +389,15 @@ function inner(): void {
     try {
       const plan = planMigration(
         local,
-        { schema: undefined, keysWithoutSchema: 0, pools: [], addresses: [], stickies: [], hostKeys: [] },
+        {
+          schema: undefined,
+          keysWithoutSchema: 0,
+          pools: [],
+          addresses: [],
+          stickies: [],
+          present: undefined,
+          markers: [],
+        },
         'me-1',
       );
       assert.deepEqual(plan.conflicts, []);
@@ -363,7 +405,11 @@ function inner(): void {
       // Another host takes the last address after the plan was made.
       const last = [...plan.steps].reverse().find((st) => st.op.key.startsWith('ipam/addresses/'))!.op.key;
       await s.put(last, JSON.stringify({ owner: 'racer', pool: POOL_ID, host: 'other-2' }));
-      const r = await applyPlan(s, 'me-1', plan.steps, plan.stickies);
+      let reached = 0;
+      const r = await applyPlan(s, 'me-1', plan.steps, plan.stickies, async () => {
+        reached++;
+      });
+      assert.equal(reached, 0, 'the SQLite delete is not reached');
       assert.equal(r.ok, false);
       assert.equal(r.changed, true);
       assert.deepEqual(r.leftover, []);

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDaemonArgs } from '../../src/cli/daemon';
-import { ETCD_PASSWORD_ENV, hostId, parseStoreOptions } from '../../src/cli/store-open';
+import { ETCD_PASSWORD_ENV, openStore, parseStoreOptions } from '../../src/cli/store-open';
+import { hostId } from '../../src/cli/state-dir';
+import { SqliteStore } from '../../src/store/sqlite';
 import { isMacnetError } from '../../src/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-store-options-'));
@@ -47,6 +49,7 @@ test('default: sqlite; --store etcd with endpoints, TLS files, user and prefix',
   assert.deepEqual(parseDaemonArgs(['--store', 'sqlite']).store, { kind: 'sqlite' });
   assert.deepEqual(parseDaemonArgs([...E, 'http://198.18.0.1:2379, http://198.18.0.2:2379']).store, {
     kind: 'etcd',
+    lostHostGraceMs: 300_000,
     etcd: { endpoints: ['http://198.18.0.1:2379', 'http://198.18.0.2:2379'], prefix: 'macnet/' },
   });
   const full = parseDaemonArgs([
@@ -67,6 +70,7 @@ test('default: sqlite; --store etcd with endpoints, TLS files, user and prefix',
   ]).store;
   assert.deepEqual(full, {
     kind: 'etcd',
+    lostHostGraceMs: 300_000,
     etcd: {
       endpoints: ['https://etcd1.lan:2379', 'https://[2001:db8::1]:2379'],
       prefix: 'lab/macnet/',
@@ -139,4 +143,21 @@ test('the host id is made once, kept in the state dir, and a damaged one is refu
   assert.equal(hostId(state), id);
   fs.writeFileSync(path.join(state, 'host-id'), 'not/an id\n');
   assert.throws(() => hostId(state), /not a host id/);
+});
+
+test("a state dir still holding a single host's pools is refused on etcd before etcd is asked, naming the migration", async () => {
+  const state = fs.mkdtempSync(path.join(dir, 'state-'));
+  const sqlite = SqliteStore.open(path.join(state, 'state.db'));
+  await sqlite.put('ipam/pools/LocalDefault/198.18.15.0_24', '{}');
+  await sqlite.close();
+  // Nothing listens there: were etcd asked, this would be STORE_UNAVAILABLE after the deadline instead.
+  const choice = parseDaemonArgs([...E, 'http://198.18.15.99:2379']).store;
+  const t0 = Date.now();
+  await assert.rejects(openStore(choice, state), (e: unknown) => {
+    assert.ok(isMacnetError(e) && e.code === 'STORE_ERROR', String(e));
+    assert.match(e.message, /pools of 1 network\(s\).*macnet store migrate --to etcd/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 1000, 'refused at once');
+  assert.ok(!fs.existsSync(path.join(state, 'host-id')), 'no host id made');
 });

@@ -8,6 +8,7 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from '../lab/engine-test';
 import { arpSweep } from '../lab/arp';
 import { Daemon } from '../lab/daemon';
@@ -22,6 +23,8 @@ const PER_HOST = 20;
 /** docker runs in flight per host (as test/docker/lan-scale.test.ts). */
 const CONCURRENCY = 8;
 const NET = 'lan';
+/** --lost-host-grace here: seconds, not the default's minutes, so that a reclaim fits in the test. */
+const GRACE_S = 5;
 /**
  * A docker run that needs the store fails within the store's request deadline plus what dockerd and the plugin
  * take around the call (the container's creation, one LAN probe window, the answer): measured ~2.5 s here.
@@ -197,7 +200,7 @@ describe('three hosts with one address pool on etcd', () => {
   before(async () => {
     lab = await Lab.create({ hosts: 3, docker: true });
     etcd = await startEtcd(false);
-    await startDaemons(() => []);
+    await startDaemons(() => ['--lost-host-grace', String(GRACE_S)]);
     await createNetworks();
   });
   after(async () => {
@@ -245,11 +248,21 @@ describe('three hosts with one address pool on etcd', () => {
       assert.match(r.stderr, /on etcd .*(no answer within|did not confirm)/);
       assert.ok(ms < RUN_BOUND_MS, `failed after ${ms} ms, bound ${RUN_BOUND_MS} ms`);
     };
+    // A container to remove during the outage: dockerd does not retry a release that failed.
+    await ok(h3, 'run', '-d', '--name', 'gone', '--net', NET, 'busybox:local', 'sleep', '600');
+    const goneIp = await ok(h3, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, 'gone');
+    assert.ok((await addressesInEtcd()).includes(goneIp));
     await etcd!.stopMember(1);
     await etcd!.stopMember(2);
     await refusedRun(h1, 'x1', 'with two members of three stopped (no quorum)');
     await etcd!.stopMember(0);
     await refusedRun(h2, 'x0', 'with every member stopped');
+
+    // Removing a container needs no store: its link and record are the host's own (SQLite in the state dir), and
+    // the release of its address is kept until etcd answers.
+    const rm = await h3.docker('rm', '-f', 'gone');
+    assert.equal(rm.code, 0, `docker rm during the outage: ${rm.stderr}`);
+    assert.equal((await h3.docker('ps', '-aq', '-f', 'name=^gone$')).stdout.trim(), '', 'the container is gone');
 
     // The data path needs no store: containers on the three hosts still reach each other.
     await ping(h1, 'o1', ips[1]!);
@@ -286,6 +299,11 @@ describe('three hosts with one address pool on etcd', () => {
 
     for (let i = 0; i < 3; i++) etcd!.startMember(i);
     await etcd!.waitHealthy(etcd!.endpoints);
+    // The release made during the outage reaches etcd by itself, before any other request on the network.
+    const r0 = Date.now();
+    while ((await addressesInEtcd()).includes(goneIp) && Date.now() - r0 < 15_000) await sleep(200);
+    t.diagnostic(`the release made during the outage reached etcd ${Date.now() - r0} ms after the quorum was back`);
+    assert.ok(!(await addressesInEtcd()).includes(goneIp), `${goneIp} was released in etcd`);
     await h1.docker('rm', '-f', 'x1');
     await h2.docker('rm', '-f', 'x0');
     const back = Date.now();
@@ -293,13 +311,16 @@ describe('three hosts with one address pool on etcd', () => {
     t.diagnostic(`the first docker run after the members came back took ${Date.now() - back} ms`);
     await assertOnePool(t, 4);
 
-    // Each host's driver records are its own (hosts/<host id>/ in etcd), so a daemon restarted on one host
-    // reconciles its own network only: it builds no link for the other hosts' networks. (The LAN probe link is made
-    // at the first probe after a start and removed at a stop: left out.)
-    const r = await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/hosts/']);
-    const networkKeys = r.stdout.split('\n').filter((k) => /^macnet\/hosts\/[^/]+\/driver\/networks\//.test(k));
-    assert.equal(new Set(networkKeys.map((k) => k.split('/')[2])).size, 3, networkKeys.join(' '));
-    assert.equal(networkKeys.length, 3, 'one network record per host');
+    // Each host's driver records are its own (SQLite in its state dir; etcd holds only the shared pool), so a
+    // daemon restarted on one host reconciles its own network only: it builds no link for the other hosts'
+    // networks. (The LAN probe link is made at the first probe after a start and removed at a stop: left out.)
+    const r = await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/']);
+    const keys = r.stdout.split('\n').filter(Boolean);
+    assert.deepEqual(
+      keys.filter((k) => !/^macnet\/(ipam|meta)\//.test(k)).map((k) => k.replace(/[^/]+$/, '<id>')),
+      ['macnet/hosts/<id>', 'macnet/hosts/<id>', 'macnet/hosts/<id>'],
+      "etcd holds the shared pool, the layout version and the hosts' presence only",
+    );
     const links = async () =>
       (await ipJson<{ ifname: string }[]>(h2.ns.name, 'link', 'show'))
         .map((l) => l.ifname)
@@ -311,6 +332,93 @@ describe('three hosts with one address pool on etcd', () => {
     await ok(h2, 'run', '-d', '--name', 'x3', '--net', NET, 'busybox:local', 'sleep', '600');
     await ping(h2, 'x3', ips[0]!);
     await assertOnePool(t, 5);
+  });
+
+  test('a host gone from etcd keeps the addresses that answer; cut off from the LAN past the grace period, it loses them; back, it never answers for one twice', async (t) => {
+    t.after(async () => {
+      await lab.routerExec('ip', 'link', 'set', 'p3', 'up');
+      await removeContainers();
+    });
+    const [h1, h2, h3] = hosts() as [LabHost, LabHost, LabHost];
+    const ipOf = (h: LabHost, name: string) =>
+      ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, name);
+    const run = (h: LabHost, name: string, ...extra: string[]) =>
+      ok(h, 'run', '-d', '--name', name, '--net', NET, ...extra, 'busybox:local', 'sleep', '600');
+    await run(h1, 'l1');
+    await run(h2, 'l2');
+    await run(h3, 'l3a');
+    await run(h3, 'l3b');
+    const [a, b] = [await ipOf(h3, 'l3a'), await ipOf(h3, 'l3b')];
+    const record = async (ip: string) => {
+      const r = await etcd!.etcdctl([
+        'get',
+        '--print-value-only',
+        `macnet/ipam/addresses/LocalDefault/${LAN.subnet4.replace('/', '_')}/${ip}`,
+      ]);
+      return r.stdout.trim() ? (JSON.parse(r.stdout) as { owner: string; host?: string }) : undefined;
+    };
+    const h3id = (await record(a))!.host!;
+    const waitFor = async (what: string, cond: () => Promise<boolean>, ms: number) => {
+      const t0 = Date.now();
+      while (!(await cond())) {
+        if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+        await sleep(250);
+      }
+      return Date.now() - t0;
+    };
+
+    // h3's daemon stops (its lease goes with it): its containers answer on the LAN, so however long the grace
+    // period has passed, the other hosts keep their addresses.
+    await daemons[2]!.stop();
+    await sleep((GRACE_S + 10) * 1000);
+    assert.equal((await record(a))?.host, h3id, `${a} kept while it answers`);
+    assert.equal((await record(b))?.host, h3id, `${b} kept while it answers`);
+    await daemons[2]!.restart();
+
+    // h3 cut off from the LAN (its switch port down): no etcd for it, its containers silent. After the lease's
+    // TTL, the grace period and two silent probes, the other hosts reclaim both addresses.
+    await lab.routerExec('ip', 'link', 'set', 'p3', 'down');
+    const cut = Date.now();
+    const gone = await waitFor(
+      'the silent addresses of h3 reclaimed',
+      async () => (await record(a)) === undefined && (await record(b)) === undefined,
+      60_000,
+    );
+    t.diagnostic(
+      `h3's silent addresses were reclaimed ${gone} ms after it was cut off (TTL 15 s + grace ${GRACE_S} s)`,
+    );
+    // One of them is another host's container's now (h1 finds it silent on the LAN too). A scan of h2's that
+    // listed the records before h1 deleted them may still be probing them for a moment: h1's static check would
+    // see that probe and refuse the address, so the run waits a scan period.
+    await sleep(3000);
+    await run(h1, 'taker', '--ip', a);
+    const takerMac = await ok(
+      h1,
+      'inspect',
+      '-f',
+      `{{(index .NetworkSettings.Networks "${NET}").MacAddress}}`,
+      'taker',
+    );
+
+    // h3 back on the LAN: its lease is regained, and its containers' addresses are checked: the one still free is
+    // h3's again; the one h1 holds now is no longer answered by h3's container (its interface is down).
+    await lab.routerExec('ip', 'link', 'set', 'p3', 'up');
+    const back = await waitFor('h3 rewrote its free address', async () => (await record(b))?.host === h3id, 60_000);
+    t.diagnostic(
+      `h3 was cut off for ${Math.round((Date.now() - cut - back) / 1000)} s; back, it rewrote ${b} after ${back} ms`,
+    );
+    await waitFor(
+      "h3's container off the LAN for the address h1 holds",
+      async () => (await h3.docker('exec', 'l3a', 'cat', '/sys/class/net/eth0/operstate')).stdout.trim() === 'down',
+      10_000,
+    );
+    assert.equal((await record(a))?.host !== h3id, true, `${a} stays h1's`);
+    const logged = daemons[2]!.logLines().filter((l) => l['code'] === 'ADDRESS_CONFLICT' && l['address'] === a);
+    assert.equal(logged.length, 1, 'the conflict is logged once, as an error naming the address');
+    assert.equal(logged[0]!['level'], 'error');
+    const swept = await arpSweep(lab, [a, b, await ipOf(h1, 'l1'), await ipOf(h2, 'l2')]);
+    assert.deepEqual(swept.get(a), [takerMac], `${a} answered by h1's container only`);
+    for (const [ip, macs] of swept) assert.equal(macs.length, 1, `${ip} answered once: ${macs.join(' ')}`);
   });
 
   test('TLS with a client certificate, and a user with a password (from a file, and from the environment)', async (t) => {

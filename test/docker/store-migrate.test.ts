@@ -1,11 +1,13 @@
 // `macnet store migrate --to etcd` with running containers (issue 19's acceptance: "Migration test from SQLite to
 // etcd with running containers"). Lab host h1 runs dockerd and macnet on SQLite: a macnet network, three
-// containers. The daemon is stopped (the containers keep pinging each other meanwhile), the records are moved into
-// a one-member etcd (on h2's LAN address), and the daemon starts again with --store etcd: `docker network inspect`
-// is unchanged, the containers still ping, a new container gets an address none of the old ones has, `docker rm -f`
-// releases an address in etcd, and a second host (h2) on the same etcd and network gets only addresses h1 does not
-// use. Before that, a conflict: etcd holding one of h1's addresses for another host is refused, naming it, with
-// etcd and the SQLite state unchanged.
+// containers. The daemon is stopped (the containers keep pinging each other meanwhile), the address pools are moved
+// into a one-member etcd (on h2's LAN address) while h1's own records stay in its state.db, and the daemon starts
+// again with --store etcd on the same state dir: `docker network inspect` is unchanged, the containers still ping,
+// a new container gets an address none of the old ones has, `docker rm -f` releases an address in etcd, and a
+// second host (h2) on the same etcd and network gets only addresses h1 does not use. Before that, the daemon on
+// etcd refuses the unmigrated state dir, and a conflict (etcd holding one of h1's addresses for another host) is
+// refused, naming it, with etcd and the SQLite state unchanged. At the end, h1's daemon on SQLite refuses the
+// migrated state dir (STATE_MIGRATED), and starts again on etcd.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -29,6 +31,8 @@ let h1: LabHost;
 let h2: LabHost;
 let stateDir: string;
 const daemons: Daemon[] = [];
+/** h1's daemon on etcd, once migrated. */
+let d1: Daemon | undefined;
 /** h1's containers and their addresses, as the SQLite daemon gave them. */
 const ips = new Map<string, string>();
 
@@ -133,8 +137,9 @@ const STOP_BOUND_MS = 15_000;
 
 /**
  * SIGTERM, as systemctl stop sends it. A daemon that has not exited after STOP_BOUND_MS is killed (its state is
- * durable, as after a crash) and its last log lines are kept for the report: seen once on Docker 28 here, the
- * daemon logged its stop and kept running (a daemon defect outside the migration, reported, not fixed here).
+ * durable, as after a crash) and its last log lines are kept for the report: a daemon that logged its stop and
+ * kept running was seen on Docker 28 before src/lan/probe-links.ts stopped making probe links after close; the
+ * bound stays, so that a regression shows as a diagnostic here rather than a hung file.
  */
 async function stopBounded(d: Daemon): Promise<string> {
   const exited = d.exited();
@@ -162,7 +167,7 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
       parentDir: lab.dir,
     });
     stateDir = fs.mkdtempSync(path.join(lab.dir, 'h1-state-'));
-    const d1 = await startDaemon(h1, stateDir, []);
+    const sqliteDaemon = await startDaemon(h1, stateDir, []);
     await createNetwork(h1);
     for (const n of ['c1', 'c2', 'c3']) {
       await ok(h1, 'run', '-d', '--name', n, '--net', NET, IMAGE, 'sleep', '600');
@@ -178,7 +183,7 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
       '-c',
       `ping -i 0.2 ${ips.get('c2')} > /ping.log 2>&1 & echo $! > /ping.pid; wait`,
     );
-    stopNote = await stopBounded(d1);
+    stopNote = await stopBounded(sqliteDaemon);
   });
   after(async () => {
     // dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, then etcd.
@@ -200,6 +205,14 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
     assert.equal((await etcd!.etcdctl(['put', key, other])).code, 0);
     const etcdBefore = await etcdDump();
     const sqliteBefore = await sqliteDump();
+    // The daemon on etcd refuses the state dir as it is: its pools would be left out of the cluster's.
+    await assert.rejects(startDaemon(h1, stateDir, etcdArgs()), (e: Error) => {
+      assert.match(e.message, /exited with 1 before ready/);
+      assert.match(e.message, /STORE_ERROR/);
+      assert.match(e.message, /holds the address pools of 1 network/);
+      assert.match(e.message, /macnet store migrate --to etcd/);
+      return true;
+    });
     const r = await migrate();
     assert.equal(r.code, 1, `${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /^macnet: STORE_MIGRATE_CONFLICT: /);
@@ -221,18 +234,34 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
     const r = await migrate();
     t.diagnostic(`migrate took ${Date.now() - t0} ms: ${r.stdout.trim().split('\n').join(' | ')}`);
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
-    assert.match(r.stdout, /1 networks, 3 endpoints, .*gateways 1 new, 0 merged; 3 addresses/);
+    assert.match(r.stdout, /gateways 1 new, 0 merged; 3 addresses; staying in SQLite: 1 networks, 3 endpoints/);
     assert.match(r.stdout, /next: start the daemon with --store etcd/);
-    assert.ok(!fs.existsSync(path.join(stateDir, 'state.db')), 'state.db renamed');
-    assert.ok(fs.readdirSync(stateDir).some((f) => f.startsWith('state.db.migrated-')));
     const host = fs.readFileSync(path.join(stateDir, 'host-id'), 'utf8').trim();
     const held = [...ips.values(), LAN.router4].sort();
     assert.deepEqual(await etcdAddresses(), held, 'etcd holds the gateway and the three addresses');
-    const keys = (await etcd!.etcdctl(['get', '--prefix', '--keys-only', `macnet/hosts/${host}/`])).stdout;
-    assert.equal(keys.split('\n').filter((k) => k.includes('/driver/networks/')).length, 1, keys);
-    assert.equal(keys.split('\n').filter((k) => k.includes('/driver/endpoints/')).length, 3, keys);
+    for (const a of ips.values()) {
+      const rec = await etcd!.etcdctl(['get', '--print-value-only', `macnet/ipam/addresses/${SEG}/${a}`]);
+      assert.equal(JSON.parse(rec.stdout).host, host, `${a} is named as h1's`);
+    }
+    // Only the shared keys in etcd: nothing under hosts/ (the running daemons' presence), no marker left.
+    const keys = (await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/'])).stdout.split('\n');
+    assert.deepEqual(
+      keys.filter((k) => k && !k.startsWith('macnet/ipam/') && k !== 'macnet/meta/schema'),
+      [],
+      keys.join(' '),
+    );
+    // h1's own records stay in its state.db, which holds no ipam/ key any more.
+    const local = await sqliteDump();
+    assert.deepEqual(
+      local.filter((e) => e.key.startsWith('ipam/')).map((e) => e.key),
+      [],
+    );
+    assert.equal(local.filter((e) => e.key.startsWith('driver/networks/')).length, 1);
+    assert.equal(local.filter((e) => e.key.startsWith('driver/endpoints/')).length, 3);
 
-    await startDaemon(h1, stateDir, etcdArgs());
+    d1 = await startDaemon(h1, stateDir, etcdArgs());
+    const present = (await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/hosts/'])).stdout;
+    assert.deepEqual(present.split('\n').filter(Boolean), [`macnet/hosts/${host}`], 'its presence key only');
     assert.deepEqual(await inspect(h1), before, '`docker network inspect` unchanged');
     await ping(h1, 'c2', ips.get('c3')!);
     await ping(h1, 'c3', ips.get('c1')!);
@@ -242,7 +271,7 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
     const m = /(\d+) packets transmitted, (\d+) packets received/.exec(log);
     assert.ok(m, log);
     t.diagnostic(`c1 → c2 during the migration: ${m[1]} sent, ${m[2]} answered`);
-    assert.ok(Number(m[1]) >= 10 && Number(m[2]) >= Number(m[1]) - 1, log.split('\n').slice(-4).join(' '));
+    assert.ok(Number(m[1]) >= 5 && Number(m[2]) >= Number(m[1]) - 1, log.split('\n').slice(-4).join(' '));
 
     // A new container: an address none of the old ones has; then one is removed: its address leaves etcd.
     await ok(h1, 'run', '-d', '--name', 'c4', '--net', NET, IMAGE, 'sleep', '600');
@@ -272,5 +301,21 @@ describe('a host on SQLite moves to etcd with its containers running', () => {
     assert.equal(JSON.parse(gw).refs, 2, 'the gateway counts both hosts');
     await ping(h2, 'd1', ips.get('c2')!);
     await ping(h1, 'c4', mine[2]!);
+  });
+
+  test('h1 on SQLite again refuses the migrated state dir (STATE_MIGRATED); on etcd it serves again', async () => {
+    assert.equal(await d1!.stop('SIGTERM'), 0);
+    const before = await sqliteDump();
+    await assert.rejects(startDaemon(h1, stateDir, []), (e: Error) => {
+      assert.match(e.message, /exited with 1 before ready/);
+      assert.match(e.message, /STATE_MIGRATED/);
+      assert.match(e.message, /whose address pools are in etcd/);
+      return true;
+    });
+    assert.deepEqual(await sqliteDump(), before, 'the refusal changed nothing');
+    await ping(h1, 'c2', ips.get('c4')!);
+    await startDaemon(h1, stateDir, etcdArgs());
+    await ok(h1, 'run', '-d', '--name', 'c5', '--net', NET, IMAGE, 'sleep', '600');
+    await ping(h1, 'c5', ips.get('c2')!);
   });
 });

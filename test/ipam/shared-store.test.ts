@@ -116,3 +116,73 @@ test("a reservation applied but answered as lost is deleted before the next one 
     'the lost reservation is gone; the records of both hosts are there',
   );
 });
+
+/** A store that answers nothing while `down` (etcd unreachable or without quorum), as EtcdStore fails then. */
+class OutageStore extends MemoryStore {
+  down = false;
+  private outage(op: string, key: string): void {
+    if (!this.down) return;
+    throw fail('STORE_UNAVAILABLE', {
+      op,
+      key,
+      endpoints: ['http://198.18.15.11:2379'],
+      timeoutMs: 2000,
+      reason: 'no answer within 2000 ms (etcd unreachable or without quorum)',
+      lastError: 'deadline exceeded',
+    });
+  }
+  override async get(key: string) {
+    this.outage('get', key);
+    return super.get(key);
+  }
+  override async list(prefix: string) {
+    this.outage('list', prefix);
+    return super.list(prefix);
+  }
+  override async txn(ops: Parameters<MemoryStore['txn']>[0]): Promise<boolean> {
+    this.outage('txn', ops[0]!.key);
+    return super.txn(ops);
+  }
+  override async delete(key: string, revision?: number): Promise<boolean> {
+    this.outage('delete', key);
+    return super.delete(key, revision);
+  }
+}
+
+test('a release during an outage is accepted, kept, and applied when the store answers again, with no request', async () => {
+  const store = new OutageStore();
+  const [a, b] = [new Ipam(store, { host: 'a' }), new Ipam(store, { host: 'b' })];
+  try {
+    await a.load();
+    await b.load();
+    const pa = await a.requestPool(POOL);
+    const pb = await b.requestPool(POOL);
+    await a.requestAddress({ poolId: pa.poolId, address: '198.18.15.1', options: GW });
+    await b.requestAddress({ poolId: pb.poolId, address: '198.18.15.1', options: GW });
+    const x = (await a.requestAddress({ poolId: pa.poolId })).address.split('/')[0]!;
+    const held = async () => (await store.list('ipam/addresses/')).map((e) => e.key.split('/').pop()).sort();
+    assert.deepEqual(await held(), ['198.18.15.1', x]);
+
+    store.down = true;
+    // dockerd does not retry a failed ReleaseAddress: the release must be accepted now.
+    await a.releaseAddress(pa.poolId, x);
+    await a.releaseAddress(pa.poolId, '198.18.15.1'); // the gateway, counted by b's network too
+    await assert.rejects(a.requestAddress({ poolId: pa.poolId }), { code: 'STORE_UNAVAILABLE' });
+    store.down = false;
+    assert.deepEqual(await held(), ['198.18.15.1', x], 'nothing was applied during the outage');
+
+    // Back: applied in the background, without any request on the subnet.
+    const t0 = Date.now();
+    while ((await held()).includes(x) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await held(), ['198.18.15.1'], "the released address is gone; the shared gateway's record stays");
+    const gw = await store.get('ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.1');
+    assert.equal((JSON.parse(gw!.value) as { refs: number }).refs, 2, 'still counted by both networks');
+    // The other host can take it now, and this host's index has let it go too.
+    assert.equal((await b.requestAddress({ poolId: pb.poolId, address: x })).address, `${x}/24`);
+    await b.releaseAddress(pb.poolId, x);
+    assert.equal((await a.requestAddress({ poolId: pa.poolId })).address, `${x}/24`);
+  } finally {
+    a.close();
+    b.close();
+  }
+});

@@ -1,0 +1,343 @@
+// What figure cluster (bench/cluster.ts) makes of its hosts' measurements: rates across the cluster, latencies,
+// what the store did per reservation (the why of a slow figure), the targets, and the result bench/run.ts prints.
+// No I/O here.
+import type { Phase } from './cluster-host';
+import {
+  type ExtraTable,
+  type PlotPanel,
+  type RichFigureResult,
+  type Target,
+  fmtMs,
+  fmtRatio,
+  percentile,
+} from './stats';
+
+/** One member's disk counters from its /metrics (cumulative), or their change over a phase. */
+export interface DiskCounters {
+  fsyncs: number;
+  fsyncS: number;
+  commits: number;
+  commitS: number;
+  proposals: number;
+}
+
+export function delta(a: DiskCounters, b: DiskCounters): DiskCounters {
+  return {
+    fsyncs: a.fsyncs - b.fsyncs,
+    fsyncS: a.fsyncS - b.fsyncS,
+    commits: a.commits - b.commits,
+    commitS: a.commitS - b.commitS,
+    proposals: a.proposals - b.proposals,
+  };
+}
+
+export interface EtcdRun {
+  raw: Phase[];
+  /** Samples are per transaction of IN_FLIGHT creates; the count is of creates. */
+  batch: Phase[];
+  reserve: Phase[];
+  release: Phase[];
+  /** Per phase: the members' disk counters, and CPU seconds of the members and the hosts over its wall time. */
+  disk: { phase: string; members: DiskCounters[]; cpu: { etcd: number; hosts: number; wall: number } }[];
+}
+
+export interface Measured {
+  /** Three hosts at once, and then one host alone on the same cluster (what sharing the pool costs). */
+  etcd: EtcdRun & { one: EtcdRun };
+  sqlite: { raw: Phase; batch: Phase; reserve: Phase; release: Phase };
+}
+
+export const TARGET = { perSecond: 1_000, p99Ms: 20 };
+const HOSTS = 3;
+const IN_FLIGHT = 16;
+
+interface Agg {
+  n: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Store writes (etcd transactions), lost creates and reads per operation; write latency as the client saw it. */
+  writes: number;
+  lost: number;
+  reads: number;
+  writeP50: number;
+  writeP99: number;
+  /** Between the first host's start and the last's: how "at once" the hosts began. */
+  skewMs: number;
+}
+
+/** One phase across hosts: the count over the wall time from the first host's start to the last host's end. */
+function aggregate(phases: readonly Phase[]): Agg {
+  const samples = phases.flatMap((p) => p.samplesMs);
+  const writeMs = phases.flatMap((p) => p.calls.txnMs);
+  const start = Math.min(...phases.map((p) => p.startMs));
+  const end = Math.max(...phases.map((p) => p.endMs));
+  const sum = (f: (p: Phase) => number) => phases.reduce((a, p) => a + f(p), 0);
+  const n = sum((p) => p.ops ?? p.samplesMs.length);
+  return {
+    n,
+    perSecond: n / ((end - start) / 1000),
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    max: Math.max(...samples),
+    writes: sum((p) => p.calls.txns) / n,
+    lost: sum((p) => p.calls.lost) / n,
+    reads: sum((p) => p.calls.reads) / n,
+    writeP50: writeMs.length ? percentile(writeMs, 50) : 0,
+    writeP99: writeMs.length ? percentile(writeMs, 99) : 0,
+    skewMs: Math.max(...phases.map((p) => p.startMs)) - start,
+  };
+}
+
+const perS = (x: number) => Math.round(x).toLocaleString('en');
+const per = (x: number) => x.toFixed(2);
+const batchOp = `txn of ${IN_FLIGHT} creates`;
+
+/** What etcd's members and disk did in each phase of one run, and the CPU they and the hosts used. */
+function diskRows(hosts: string, run: EtcdRun): string[][] {
+  return run.disk.map(({ phase, members, cpu }) => {
+    const sum = (f: (d: DiskCounters) => number) => members.reduce((x, d) => x + f(d), 0);
+    const fsyncs = sum((d) => d.fsyncs) / members.length;
+    const proposals = Math.max(...members.map((d) => d.proposals));
+    return [
+      hosts,
+      phase === 'raw' || phase === 'batch'
+        ? `store alone: ${phase === 'raw' ? 'create' : batchOp}, then delete`
+        : phase,
+      String(proposals),
+      fsyncs.toFixed(0),
+      per(proposals / fsyncs),
+      fmtMs((sum((d) => d.fsyncS) / sum((d) => d.fsyncs)) * 1000),
+      fmtMs((sum((d) => d.commitS) / sum((d) => d.commits)) * 1000),
+      (cpu.etcd / cpu.wall).toFixed(2),
+      phase === 'release' ? '-' : (cpu.hosts / cpu.wall).toFixed(2),
+    ];
+  });
+}
+
+export function resultOf(m: Measured, count: number): { result: RichFigureResult } {
+  const er = aggregate(m.etcd.reserve);
+  const ef = aggregate(m.etcd.release);
+  const ew = aggregate(m.etcd.raw);
+  const eb = aggregate(m.etcd.batch);
+  const ob = aggregate(m.etcd.one.batch);
+  const sb = aggregate([m.sqlite.batch]);
+  const [or, of, ow] = [m.etcd.one.reserve, m.etcd.one.release, m.etcd.one.raw].map(aggregate) as [Agg, Agg, Agg];
+  const oneLabel = `etcd, 1 host × ${IN_FLIGHT} (alone)`;
+  const sr = aggregate([m.sqlite.reserve]);
+  const sf = aggregate([m.sqlite.release]);
+  const sw = aggregate([m.sqlite.raw]);
+  const etcdLabel = `etcd, ${HOSTS} hosts × ${IN_FLIGHT}`;
+  const sqliteLabel = `SQLite, 1 host × ${HOSTS * IN_FLIGHT}`;
+  const row = (op: string, store: string, a: Agg) => [
+    op,
+    store,
+    String(a.n),
+    perS(a.perSecond),
+    fmtMs(a.p50),
+    fmtMs(a.p99),
+    fmtMs(a.max),
+    per(a.writes),
+    per(a.lost),
+    per(a.reads),
+    fmtMs(a.writeP50),
+    fmtMs(a.writeP99),
+  ];
+  const hostRows = m.etcd.reserve.map((r, i) => {
+    const f = m.etcd.release[i]!;
+    const a = aggregate([r]);
+    const b = aggregate([f]);
+    return [
+      `host-${i + 1}`,
+      perS(a.perSecond),
+      fmtMs(a.p50),
+      fmtMs(a.p99),
+      perS(b.perSecond),
+      per(a.writes),
+      per(a.lost),
+      r.loop.p99.toFixed(2),
+    ];
+  });
+  const tables: ExtraTable[] = [
+    {
+      title:
+        'Reservations and releases per second across the cluster (count / wall time from the first start to the last end)',
+      header: [
+        'op',
+        'store, hosts × in flight',
+        'n',
+        '/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'writes per op',
+        'lost creates per op',
+        'reads per op',
+        'write p50 ms',
+        'write p99 ms',
+      ],
+      rows: [
+        row('reserve', etcdLabel, er),
+        row('reserve', sqliteLabel, sr),
+        row('release', etcdLabel, ef),
+        row('release', sqliteLabel, sf),
+        row('reserve', oneLabel, or),
+        row('release', oneLabel, of),
+        row('store alone: create', etcdLabel, ew),
+        row('store alone: create', oneLabel, ow),
+        row(batchOp, etcdLabel, eb),
+        row(batchOp, oneLabel, ob),
+        row(batchOp, sqliteLabel, sb),
+        row('store alone: create', sqliteLabel, sw),
+      ],
+    },
+    {
+      title: 'Per etcd host (its own count over its own wall time)',
+      header: [
+        'host',
+        'reserve /s',
+        'reserve p50 ms',
+        'reserve p99 ms',
+        'release /s',
+        'writes per reservation',
+        'lost creates per reservation',
+        'event-loop p99 ms',
+      ],
+      rows: hostRows,
+    },
+    {
+      title:
+        "etcd's members during each phase (their /metrics; all three WALs on this machine's one disk) and the CPU " +
+        'the members and the hosts used (cores: CPU seconds over the wall time of the phase)',
+      header: [
+        'hosts',
+        'phase',
+        'proposals committed',
+        'WAL fsyncs per member',
+        'proposals per fsync',
+        'fsync mean ms',
+        'backend commit mean ms',
+        'etcd cores',
+        'hosts cores',
+      ],
+      rows: [...diskRows(String(HOSTS), m.etcd), ...diskRows('1', m.etcd.one)],
+    },
+    {
+      title: 'etcd (3 hosts) against SQLite (1 host), same total load, same run',
+      header: ['op', 'etcd /s', 'SQLite /s', 'rate etcd / SQLite', 'p50 etcd / SQLite', 'p99 etcd / SQLite'],
+      rows: [
+        ['reserve', er, sr],
+        ['release', ef, sf],
+      ].map(([op, e, s]) => {
+        const [a, b] = [e as Agg, s as Agg];
+        return [
+          op as string,
+          perS(a.perSecond),
+          perS(b.perSecond),
+          fmtRatio(a.perSecond / b.perSecond),
+          fmtRatio(a.p50 / b.p50),
+          fmtRatio(a.p99 / b.p99),
+        ];
+      }),
+    },
+  ];
+  const targets: Target[] = [
+    {
+      what: `durable reservations/s across the cluster (${HOSTS} hosts, ${IN_FLIGHT} in flight each, three-member etcd)`,
+      pass: er.perSecond >= TARGET.perSecond,
+      detail: `${perS(er.perSecond)}/s, target at least ${perS(TARGET.perSecond)}/s`,
+    },
+    {
+      what: 'p99 of one reservation on etcd, as a caller sees it (queueing behind its host included)',
+      pass: er.p99 < TARGET.p99Ms,
+      detail: `${fmtMs(er.p99)} ms, target under ${TARGET.p99Ms} ms`,
+    },
+  ];
+  const plot: PlotPanel[] = [
+    {
+      title: `reservations/s (etcd: target ${perS(TARGET.perSecond)}/s across the cluster)`,
+      unit: '/s',
+      better: 'higher',
+      bars: [
+        { label: etcdLabel, value: er.perSecond, pass: er.perSecond >= TARGET.perSecond },
+        { label: sqliteLabel, value: sr.perSecond },
+      ],
+      lines: [{ value: TARGET.perSecond, label: 'target (etcd)', kind: 'target' }],
+    },
+    {
+      title: `p99 of one reservation (etcd: target under ${TARGET.p99Ms} ms)`,
+      unit: 'ms',
+      better: 'lower',
+      bars: [
+        { label: etcdLabel, value: er.p99, pass: er.p99 < TARGET.p99Ms },
+        { label: sqliteLabel, value: sr.p99 },
+      ],
+      lines: [{ value: TARGET.p99Ms, label: 'target (etcd)', kind: 'target' }],
+    },
+  ];
+  const result: RichFigureResult = {
+    what:
+      `A three-member etcd (Debian's etcd-server, data dirs on the temp dir's disk), each member on its own /32 of a ` +
+      `network namespace's lo; ${HOSTS} hosts, each a process with its own EtcdStore (one gRPC client to all three ` +
+      `endpoints) and Ipam with its own host id and no LAN (no probing), as ${HOSTS} daemons. Each host warms up ` +
+      'on a /24 of its own (200 untimed reservations), requests the same pool (198.19.0.0/16), waits for the others, ' +
+      `and then all reserve ${count} addresses each at once (RequestAddress without an address, with an endpoint ` +
+      `name of its own per container, lowest free first) with ${IN_FLIGHT} callers in flight per host, each yielding to the event loop ` +
+      'before its next request; then all release theirs the same way. Each call is timed on its own, so the ' +
+      "queueing behind the host's per-subnet lock is in it, as a caller (dockerd) sees it. /s is the total over " +
+      "the wall time from the first host's start to the last host's end. After the reservations the address " +
+      'records in etcd are checked to be exactly the addresses handed out, all distinct (the run fails otherwise), ' +
+      'and none is left after the releases. Beside it, in the same run: SQLite (durable, group commit) with the ' +
+      `same total, ${HOSTS * count} reservations by one host with ${HOSTS * IN_FLIGHT} in flight. Then the same on the ` +
+      'same etcd by one host alone (a prefix of its own). Before the reservations, each host measures its store ' +
+      `alone: ${count} creates of distinct keys with ${IN_FLIGHT} in flight (no Ipam, no lock), and the same keys in ` +
+      `transactions of ${IN_FLIGHT} creates one at a time (a batching design's use of the store).`,
+    methods: {
+      etcd:
+        `${HOSTS} processes (hosts) on EtcdStore (src/store/etcd.ts), three members: one etcd transaction per ` +
+        'reservation (create the address key if absent), answered once a quorum has it in its WAL (fdatasync)',
+      sqlite:
+        'one process on SqliteStore as the daemon runs it (WAL, then one fdatasync shared by every allocation ' +
+        'committed before it): the one-host store',
+    },
+    baseline: 'sqlite',
+    roundUnit: `one address reserved and released per host (${HOSTS} on etcd; SQLite: ${HOSTS} by its one host)`,
+    rounds: count,
+    series: [
+      { op: 'reserve', method: 'etcd', samplesMs: m.etcd.reserve.flatMap((p) => p.samplesMs) },
+      { op: 'reserve', method: 'sqlite', samplesMs: m.sqlite.reserve.samplesMs },
+      { op: 'release', method: 'etcd', samplesMs: m.etcd.release.flatMap((p) => p.samplesMs) },
+      { op: 'release', method: 'sqlite', samplesMs: m.sqlite.release.samplesMs },
+      { op: 'store alone: create', method: 'etcd', samplesMs: m.etcd.raw.flatMap((p) => p.samplesMs) },
+      { op: 'store alone: create', method: 'sqlite', samplesMs: m.sqlite.raw.samplesMs },
+      { op: batchOp, method: 'etcd', samplesMs: m.etcd.batch.flatMap((p) => p.samplesMs) },
+      { op: batchOp, method: 'sqlite', samplesMs: m.sqlite.batch.samplesMs },
+    ],
+    tables,
+    targets,
+    plot,
+    skipped: [
+      `SQLite with ${HOSTS} hosts: a SQLite file is one host's store (nothing shares it between machines); its row ` +
+        `is one host carrying the cluster's whole load (${HOSTS} × ${IN_FLIGHT} in flight)`,
+    ],
+    notes: [
+      `The hosts began within ${fmtMs(er.skewMs)} ms of each other (reservations) and ${fmtMs(ef.skewMs)} ms (releases).`,
+      'writes per op: etcd transactions (create/txn/delete) per reservation or release; lost creates: reservations ' +
+        "whose create found the key already there (another host took the address first; the host's index learns " +
+        'it and tries the next one); reads: linearizable gets (a release reads the record before deleting it). ' +
+        "write p50/p99: one store write as the host's client saw it, without the queueing before the lock.",
+      "Each host's reservations run one at a time (the Ipam holds a lock per subnet), so a caller's latency is about " +
+        `the ${IN_FLIGHT} writes queued before it; the rate per host is about 1 / (write latency × writes per ` +
+        'reservation). On a shared pool every host tries the lowest address its own index thinks free, so the hosts ' +
+        "collide in lockstep (lost creates), and a host that fell behind learns the others' addresses one lost " +
+        'create at a time while they keep allocating: its oldest caller waits until the others slow down (the max).',
+      `The store-alone rows are ceilings of the store on this machine, not of macnet: "create" is ${IN_FLIGHT} ` +
+        `writes in flight per host with no lock between them; "${batchOp}" puts ${IN_FLIGHT} reservations in one ` +
+        'etcd transaction (its latency is per transaction).',
+      "All three members and all hosts share this machine's CPUs and one disk (etcd cores, hosts cores: CPU seconds " +
+        "over the phase's wall time; the hosts' CPU of the release phase is not read, they have exited).",
+    ],
+  };
+  return { result };
+}

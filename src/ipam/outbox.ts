@@ -1,0 +1,116 @@
+// Deletes of this host's own address records that a cluster store could not take when they were due. Both cases
+// happen on etcd only (SQLite never fails this way):
+// - A reservation whose answer was lost: etcd lost its quorum after it received the create, and the call failed
+//   as "may or may not have been applied" (STORE_UNAVAILABLE). The RequestAddress has failed, so dockerd never
+//   learns the address, and a record that was applied after all would hold it for ever: it is deleted if it is
+//   there with exactly the value this daemon wrote (the value names the host: another host's never matches).
+// - A release while etcd is unreachable or without quorum (a container removed during an outage). dockerd does
+//   not retry a ReleaseAddress that failed (it logs it and removes the container), so the release is accepted,
+//   the address stays taken in this host's index meanwhile, and the record is deleted once etcd answers, if it
+//   still names this host and is no gateway (a gateway is counted by networks: a network removed during an
+//   outage fails at ReleasePool anyway, and a retried removal releases it again).
+// Both are settled before the subnet's next reservation, under the subnet's lock (so this host cannot have made
+// the same record again meanwhile), and every SETTLE_MS in the background (settleEvery), so that other hosts
+// see a release without waiting for a reservation here.
+import { isMacnetError } from '../errors';
+import type { Store } from '../store/types';
+import { readAddressRecord } from './keys';
+
+/** How often records that wait for the store are tried in the background. */
+export const SETTLE_MS = 1000;
+
+interface Pending {
+  readonly v: bigint;
+  /** Whether the record found (its value) is the one to delete. */
+  readonly match: (value: string) => boolean;
+}
+
+const unavailable = (e: unknown): boolean => isMacnetError(e) && e.code === 'STORE_UNAVAILABLE';
+
+export class Outbox {
+  private readonly pending = new Map<string, Pending>();
+
+  /** `host`: this daemon's id in the records of a shared store (undefined on SQLite). */
+  constructor(private readonly host: string | undefined) {}
+
+  /** Records waiting for the store. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Runs the reservation `write` of `key` = `value`; a store failure is remembered, then rethrown. */
+  async write<T>(key: string, v: bigint, value: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (e) {
+      if (unavailable(e)) this.pending.set(key, { v, match: (found) => found === value });
+      throw e;
+    }
+  }
+
+  /** Runs `release`; while the store is unavailable, keeps the delete of `key` for later and returns false. */
+  async release(key: string, v: bigint, release: () => Promise<void>): Promise<boolean> {
+    try {
+      await release();
+      return true;
+    } catch (e) {
+      if (!unavailable(e)) throw e;
+      this.pending.set(key, { v, match: (found) => this.mine(found) });
+      return false;
+    }
+  }
+
+  private mine(value: string): boolean {
+    try {
+      const rec = readAddressRecord(value);
+      return rec.host === this.host && rec.owner !== 'gateway';
+    } catch {
+      return false; // not a record this daemon wrote
+    }
+  }
+
+  /**
+   * Deletes the remembered records that are still this host's; returns the addresses whose records are gone
+   * now (free in the store). Throws while the store still fails; what is left waits for the next try.
+   */
+  async settle(store: Store): Promise<bigint[]> {
+    const gone: bigint[] = [];
+    for (const [key, p] of this.pending) {
+      const e = await store.get(key);
+      if (e && p.match(e.value)) {
+        // Changed meanwhile (a compare-and-set lost): looked at again at the next try.
+        if (!(await store.delete(key, e.revision))) continue;
+        gone.push(p.v);
+      } else if (!e) gone.push(p.v);
+      this.pending.delete(key);
+    }
+    return gone;
+  }
+}
+
+/** What settleEvery needs of a subnet's index (allocator.ts's SubnetIndex). */
+export interface Settles {
+  readonly unsettled: number;
+  settle(): Promise<void>;
+}
+
+/**
+ * Settles every index with records waiting, each under its subnet's lock (`locked`), every SETTLE_MS until the
+ * returned stop is called. A store that still fails is tried again at the next tick.
+ */
+export function settleEvery(
+  indexes: () => Iterable<[string, Settles]>,
+  locked: (subnetKey: string, fn: () => Promise<void>) => Promise<void>,
+): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    const due = [...indexes()].filter(([, s]) => s.unsettled > 0);
+    if (due.length === 0) return;
+    running = true;
+    void (async () => {
+      for (const [sk, s] of due) await locked(sk, () => s.settle()).catch(() => undefined);
+    })().finally(() => (running = false));
+  }, SETTLE_MS).unref();
+  return () => clearInterval(timer);
+}
