@@ -194,7 +194,8 @@ async function migrateLocked(o: StoreMigrateOptions, file: string): Promise<numb
 
 /**
  * Every entry of the SQLite state, in this macnet's key layout: an older layout is migrated on a copy in memory,
- * so that the file is read only (it is the state to go back to).
+ * so that a dry run, a conflict or a failed write leaves the file exactly as it was (deleteMoved, the last step,
+ * is the only write to it).
  */
 async function readSqlite(file: string): Promise<Entry[]> {
   const sqlite = SqliteStore.open(file);
