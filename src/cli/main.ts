@@ -4,6 +4,7 @@ import { Kernel, type Link } from '../kernel';
 import { parseCommandArgs } from './args';
 import { DAEMON_HELP, holdIfManagedPlugin, parseDaemonArgs, runDaemon } from './daemon';
 import { parseScanArgs, scan, SCAN_HELP } from './scan';
+import { parseStoreArgs, storeMigrate, STORE_MIGRATE_HELP } from './store-migrate';
 import { parseUninstallArgs, uninstall, UNINSTALL_HELP } from './uninstall';
 import { INSTALL_UNITS_HELP, installUnits, parseInstallUnitsArgs } from './units';
 
@@ -22,6 +23,8 @@ Commands:
                                   conflicts (macnet scan --help)
   install-units [--prefix DIR]    write the systemd units (socket activation) into DIR
                                   (default /etc/systemd/system; macnet install-units --help)
+  store migrate --to etcd ...     with the daemon stopped: move this host's records from SQLite into
+                                  etcd (macnet store --help)
   uninstall [--purge]             with no macnet network left and the daemon stopped: remove the links
                                   macnet made, and with --purge its state (macnet uninstall --help)
   help [COMMAND]                  this help, or a command's
@@ -120,6 +123,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         (o) => () =>
           installUnits(o)
       )(parseInstallUnitsArgs(a)),
+  },
+  store: {
+    help: STORE_MIGRATE_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          storeMigrate(o)
+      )(parseStoreArgs(a)),
   },
   uninstall: {
     help: UNINSTALL_HELP,

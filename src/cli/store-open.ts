@@ -8,16 +8,15 @@
 // outage never reaches the driver: a container removed meanwhile loses its link and record at once, and only
 // the release of its address waits for etcd (src/ipam/outbox.ts). The host id, this host's name in the shared
 // address records, is made once and kept in the state dir, beside the instance claim.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fail, MacnetError } from '../errors';
+import { fail } from '../errors';
 import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from '../store/etcd-options';
 import { migrate, type Migrated } from '../store/schema';
 import { SqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
 import type { Leasing } from '../store/presence';
+import { hostId, refuseMigrated, refuseUnmigrated } from './state-dir';
 
 /** Read from the environment when --etcd-password-file is not given (never a command-line value: ps shows those). */
 export const ETCD_PASSWORD_ENV = 'MACNET_ETCD_PASSWORD';
@@ -25,9 +24,8 @@ export const ETCD_PASSWORD_ENV = 'MACNET_ETCD_PASSWORD';
 /** --lost-host-grace's default: minutes, so that a host rebooting or briefly cut off keeps its addresses. */
 export const DEFAULT_LOST_HOST_GRACE_S = 300;
 
-/** The command-line options of this file, for parseCommandArgs. */
-export const STORE_ARGS = {
-  store: { type: 'string' },
+/** The etcd connection's command-line options, for parseCommandArgs. */
+export const ETCD_ARGS = {
   'etcd-endpoints': { type: 'string' },
   'etcd-cacert': { type: 'string' },
   'etcd-cert': { type: 'string' },
@@ -35,12 +33,16 @@ export const STORE_ARGS = {
   'etcd-user': { type: 'string' },
   'etcd-password-file': { type: 'string' },
   'etcd-prefix': { type: 'string' },
-  'lost-host-grace': { type: 'string' },
 } as const;
 
-export const STORE_HELP = `\
-  --store sqlite|etcd          where the state lives: SQLite in the state dir (default), or etcd,
-                               shared by every host on the same etcd and prefix (docs/cluster.md)
+/**
+ * The daemon's: the etcd connection (ETCD_ARGS, which `macnet store migrate` takes too) and what only a running
+ * daemon uses.
+ */
+export const STORE_ARGS = { store: { type: 'string' }, ...ETCD_ARGS, 'lost-host-grace': { type: 'string' } } as const;
+
+/** The etcd options' help, shared by the daemon's and `macnet store migrate`'s. */
+export const ETCD_HELP = `\
   --etcd-endpoints URL[,URL...]
                                etcd members' client URLs, http:// or https:// (all the same scheme)
   --etcd-cacert FILE           the CA that signed the members' certificates (needed with https://)
@@ -51,7 +53,12 @@ export const STORE_HELP = `\
                                command line
   --etcd-prefix PREFIX         every key under PREFIX, ending in / (default ${DEFAULT_PREFIX})
                                (a request unanswered for ${DEFAULT_REQUEST_TIMEOUT_MS} ms fails: STORE_UNAVAILABLE)
-  --lost-host-grace SECONDS    how long a host must be gone from etcd before the other hosts reclaim the
+`;
+
+export const STORE_HELP = `\
+  --store sqlite|etcd          where the state lives: SQLite in the state dir (default), or etcd,
+                               shared by every host on the same etcd and prefix (docs/cluster.md)
+${ETCD_HELP}  --lost-host-grace SECONDS    how long a host must be gone from etcd before the other hosts reclaim the
                                addresses of its containers that do not answer on the LAN (default
                                ${DEFAULT_LOST_HOST_GRACE_S}; 5 to 86400)
 `;
@@ -225,6 +232,10 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
+/** An etcd store as messages name it: its endpoints and prefix. */
+export const etcdWhere = (etcd: EtcdOptions): string =>
+  `etcd ${etcd.endpoints.join(',')} prefix ${etcd.prefix ?? DEFAULT_PREFIX}`;
+
 /** Opens the chosen store and brings its layout up to date; on failure nothing stays open. */
 export async function openStore(choice: StoreChoice, stateDir: string): Promise<OpenedStore> {
   const file = path.join(stateDir, 'state.db');
@@ -232,9 +243,11 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
   let shared: Store | undefined;
   try {
     const migrated = await migrate(sqlite, file);
-    if (choice.kind === 'sqlite')
+    if (choice.kind === 'sqlite') {
+      await refuseMigrated(sqlite, stateDir, file);
       return { shared: sqlite, local: sqlite, migrated, where: file, close: () => sqlite.close() };
-    const where = `etcd ${choice.etcd.endpoints.join(',')} prefix ${choice.etcd.prefix ?? DEFAULT_PREFIX}`;
+    }
+    const where = etcdWhere(choice.etcd);
     await refuseUnmigrated(sqlite, file, where);
     // Fails within the request deadline (DEFAULT_REQUEST_TIMEOUT_MS) with STORE_UNAVAILABLE naming the endpoints.
     // Loaded here only: etcd3 and gRPC take a fifth of a second to load, which no SQLite host should pay.
@@ -259,47 +272,4 @@ export async function openStore(choice: StoreChoice, stateDir: string): Promise<
     await sqlite.close();
     throw e;
   }
-}
-
-/**
- * A state dir whose SQLite still holds address pools was a single host's: starting it on etcd would leave its
- * containers' addresses out of the cluster's pool (and its networks without pools). `macnet store migrate --to
- * etcd` moves them first.
- */
-async function refuseUnmigrated(sqlite: Store, file: string, where: string): Promise<void> {
-  const pools = await sqlite.list('ipam/pools/');
-  if (pools.length === 0) return;
-  throw new MacnetError(
-    'STORE_ERROR',
-    `${file} holds the address pools of ${pools.length} network(s) of this host on SQLite; starting on ${where} ` +
-      "would leave their addresses out of the cluster's pool: nothing was changed; stop here, run " +
-      '`macnet store migrate --to etcd` with the same etcd options, then start the daemon with --store etcd',
-    { path: file, pools: pools.length },
-  );
-}
-
-/**
- * This host's name among the hosts of one etcd: made at its first start on etcd (the host name and a random
- * part, so that two hosts with one name differ), kept in the state dir so that a restart finds its records.
- */
-export function hostId(stateDir: string): string {
-  const file = path.join(stateDir, 'host-id');
-  try {
-    const id = fs.readFileSync(file, 'utf8').trim();
-    if (/^[\w.-]+$/.test(id)) return id;
-    // Never replaced by a new one: this host's records in etcd are found by it.
-    throw new MacnetError(
-      'STORE_ERROR',
-      `${file} holds ${JSON.stringify(id.slice(0, 40))}, not a host id: restore it ` +
-        '(the address records in etcd name their host by it)',
-      { path: file },
-    );
-  } catch (e) {
-    if (e instanceof MacnetError) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  const name = os.hostname().replace(/[^\w.-]/g, '-') || 'host';
-  const id = `${name}-${crypto.randomBytes(4).toString('hex')}`;
-  fs.writeFileSync(file, `${id}\n`, { mode: 0o600 });
-  return id;
 }

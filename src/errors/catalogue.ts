@@ -7,6 +7,7 @@ import {
   addressConflict,
   endpointNotFound,
   etcdFailed,
+  migrateConflict,
   type Formatted,
   networkNotFound,
   optionInvalid,
@@ -189,6 +190,19 @@ export const CATALOGUE = {
     fix: "Check the etcd user and password options, and that the user's role grants read-write on the prefix.",
     message: etcdFailed,
   },
+  STORE_MIGRATE_CONFLICT: {
+    summary:
+      '`macnet store migrate --to etcd` found records of the SQLite state that etcd cannot take: an address etcd ' +
+      'holds for another host, a pool on the same subnet with another ip-range or mode (or an overlapping subnet), ' +
+      'a key layout version that differs, address records of this host id already in etcd, a daemon of this host ' +
+      'id running on etcd (its presence key hosts/<id>), or an earlier migrate of it that did not finish. The ' +
+      'message names each key and the other host; nothing was written to etcd and the SQLite state is unchanged.',
+    fix:
+      'Resolve each named conflict (remove the container that holds the address on one of the hosts; give the ' +
+      "network the cluster's subnet, ip-range and mode; run the cluster's macnet version; stop the daemon of this " +
+      'state dir), then migrate again.',
+    message: migrateConflict,
+  },
   ADDRESS_CONFLICT: {
     summary:
       'A requested address (--ip, --ip6) is already used by a machine on the ' +
@@ -232,6 +246,15 @@ export const CATALOGUE = {
       'The state dir was written by a newer macnet (its key layout version, meta/schema, or its table layout ' +
       'is newer than this version knows); nothing in it was changed.',
     fix: 'Run the newer macnet again (downgrades are not supported), or restore the state this version wrote.',
+  },
+  STATE_MIGRATED: {
+    summary:
+      '`macnet daemon` on SQLite (the default store) refuses a state dir whose address pools are in etcd: it has ' +
+      'a host-id, and state.db holds networks but no pool (`macnet store migrate` moved them, or it ran on etcd). ' +
+      'On SQLite the daemon would serve networks without pools and hand out addresses other hosts hold.',
+    fix:
+      'Start the daemon with --store etcd and the etcd options of the cluster. There is no way back to SQLite ' +
+      'for these networks: the pools are shared in etcd.',
   },
   NETWORKS_REMAIN: {
     summary:

@@ -8,6 +8,8 @@ export type {
   EndpointFacts,
   EtcdFacts,
   Formatted,
+  MigrateConflict,
+  MigrateConflictFacts,
   NetworkFacts,
   OptionFacts,
   RecordFacts,

@@ -153,6 +153,38 @@ export const etcdFailed = (f: EtcdFacts): Formatted => ({
   },
 });
 
+/** One record of a SQLite state that etcd cannot take as it is (`macnet store migrate`, src/cli/migrate-plan.ts). */
+export interface MigrateConflict {
+  /** The etcd key (under the prefix) the conflict is about. */
+  readonly key: string;
+  /** What clashes, in words: the address and its owner, the pools that differ, the versions. */
+  readonly what: string;
+  /** The other host, when etcd names one. */
+  readonly host?: string;
+}
+
+/** STORE_MIGRATE_CONFLICT: every conflict found, each named, before anything was written. */
+export interface MigrateConflictFacts {
+  /** The etcd store: endpoints and prefix. */
+  readonly etcd: string;
+  readonly conflicts: readonly MigrateConflict[];
+}
+
+/** Conflicts named in the message; the rest are counted (all are in the details). */
+const CONFLICTS_SHOWN = 20;
+
+export function migrateConflict(f: MigrateConflictFacts): Formatted {
+  const n = f.conflicts.length;
+  const shown = f.conflicts.slice(0, CONFLICTS_SHOWN).map((c) => `${c.key}: ${c.what}`);
+  if (n > CONFLICTS_SHOWN) shown.push(`and ${n - CONFLICTS_SHOWN} more`);
+  return {
+    message:
+      `store migrate to ${f.etcd}: ${n} conflict${n === 1 ? '' : 's'} with what etcd holds; nothing was written ` +
+      `to etcd and the SQLite state is unchanged: ${shown.join('; ')}`,
+    details: { etcd: f.etcd, conflicts: f.conflicts.map((c) => ({ ...c })) },
+  };
+}
+
 /**
  * An address in use by another machine: on the LAN (`mac` answered a probe, or is probing for it right now), or
  * offered by the DHCP server while a container or the gateway on this host (`holder`) already uses it.

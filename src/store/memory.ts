@@ -1,6 +1,7 @@
-// An in-memory Store with exactly the semantics of the SQLite store, FOR UNIT TESTS ONLY: nothing is persisted,
-// so a daemon running on it would forget every network at restart. Tests of the IPAM allocator and the drivers
-// use it to run without a state dir; test/store/store.test.ts runs the same contract suite against both.
+// An in-memory Store with exactly the semantics of the SQLite store, never a daemon's: nothing is persisted, so a
+// daemon running on it would forget every network at restart. Tests of the IPAM allocator and the drivers use it
+// to run without a state dir; test/store/store.test.ts runs the same contract suite against both. Outside tests,
+// `macnet store migrate` migrates the key layout of a copy of the SQLite state in it, so that the file is only read.
 import type { Entry, Store, TxnOp } from './types';
 import { MacnetError } from '../errors';
 

@@ -80,6 +80,7 @@ test('every command has --help (also as `macnet help COMMAND`), on stdout with e
     ['daemon', 'Usage: macnet daemon [options]'],
     ['scan', 'Usage: macnet scan NETWORK'],
     ['install-units', 'Usage: macnet install-units [--prefix DIR] [--force]'],
+    ['store', 'Usage: macnet store migrate --to etcd'],
     ['uninstall', 'Usage: macnet uninstall [--purge]'],
   ] as const) {
     for (const args of [
@@ -95,7 +96,7 @@ test('every command has --help (also as `macnet help COMMAND`), on stdout with e
     }
   }
   const h = await run(bin, ['--help']);
-  for (const cmd of ['links', 'daemon', 'scan', 'install-units', 'uninstall'])
+  for (const cmd of ['links', 'daemon', 'scan', 'install-units', 'store', 'uninstall'])
     assert.match(h.stdout, new RegExp(`\\n  ${cmd} `));
   assert.match(h.stdout, /Exit status: 0 done; 1 refused or failed/);
 });
@@ -105,7 +106,7 @@ test('argument errors: `macnet: CODE: message (macnet COMMAND --help)` on stderr
     [[], /^macnet [0-9.]+: containers directly on the physical LAN[^]*\nUsage: macnet <command>/],
     [
       ['linkz'],
-      /^macnet: INVALID_ARGUMENT: unknown command "linkz"; valid commands: links, daemon, scan, install-units, uninstall, help \(macnet --help\)\n$/,
+      /^macnet: INVALID_ARGUMENT: unknown command "linkz"; valid commands: links, daemon, scan, install-units, store, uninstall, help \(macnet --help\)\n$/,
     ],
     [['help', 'linkz'], /^macnet: INVALID_ARGUMENT: unknown command "linkz"; .* \(macnet --help\)\n$/],
     [

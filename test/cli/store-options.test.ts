@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDaemonArgs } from '../../src/cli/daemon';
-import { ETCD_PASSWORD_ENV, hostId, openStore, parseStoreOptions } from '../../src/cli/store-open';
+import { ETCD_PASSWORD_ENV, openStore, parseStoreOptions } from '../../src/cli/store-open';
+import { hostId } from '../../src/cli/state-dir';
 import { SqliteStore } from '../../src/store/sqlite';
 import { isMacnetError } from '../../src/errors';
 
@@ -48,6 +49,7 @@ test('default: sqlite; --store etcd with endpoints, TLS files, user and prefix',
   assert.deepEqual(parseDaemonArgs(['--store', 'sqlite']).store, { kind: 'sqlite' });
   assert.deepEqual(parseDaemonArgs([...E, 'http://198.18.0.1:2379, http://198.18.0.2:2379']).store, {
     kind: 'etcd',
+    lostHostGraceMs: 300_000,
     etcd: { endpoints: ['http://198.18.0.1:2379', 'http://198.18.0.2:2379'], prefix: 'macnet/' },
   });
   const full = parseDaemonArgs([
@@ -68,6 +70,7 @@ test('default: sqlite; --store etcd with endpoints, TLS files, user and prefix',
   ]).store;
   assert.deepEqual(full, {
     kind: 'etcd',
+    lostHostGraceMs: 300_000,
     etcd: {
       endpoints: ['https://etcd1.lan:2379', 'https://[2001:db8::1]:2379'],
       prefix: 'lab/macnet/',

@@ -21,6 +21,9 @@ function sources(dir: string): { path: string; text: string }[] {
 const DYNAMIC_RAISES: Record<string, string> = {
   // `macnet scan` re-raises the code of the daemon's reply ("CODE: message"); the daemon raised it literally.
   'src/cli/scan.ts': "relays the daemon's code",
+  // `macnet store migrate` re-raises the etcd store's code (STORE_UNAVAILABLE, STORE_AUTH_FAILED, STORE_ERROR) of a
+  // write that failed, with what it undid; the store raised it literally.
+  'src/cli/store-migrate.ts': "relays the etcd store's code",
   // fail(code, facts) builds the error of the code its caller names; the scan reads those calls' literals.
   'src/errors/index.ts': 'fail() raises the literal code of its call site',
 };

@@ -130,3 +130,19 @@ test('STORE_ERROR of a record that is not JSON names its key and the reader (dec
       e.cause instanceof SyntaxError,
   );
 });
+
+test('STORE_MIGRATE_CONFLICT names each conflict (20 in the message, all in the details) and what was not written', () => {
+  const one = { key: 'ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.3', what: 'held by h2', host: 'h2' };
+  const e = fail('STORE_MIGRATE_CONFLICT', { etcd: 'etcd http://e1:2379 prefix macnet/', conflicts: [one] });
+  assert.deepEqual(shape(e), {
+    code: 'STORE_MIGRATE_CONFLICT',
+    message:
+      'store migrate to etcd http://e1:2379 prefix macnet/: 1 conflict with what etcd holds; nothing was written to ' +
+      'etcd and the SQLite state is unchanged: ipam/addresses/LocalDefault/198.18.15.0_24/198.18.15.3: held by h2',
+    details: { etcd: 'etcd http://e1:2379 prefix macnet/', conflicts: [one] },
+  });
+  const many = Array.from({ length: 22 }, (_, i) => ({ key: `k${i}`, what: `w${i}` }));
+  const m = fail('STORE_MIGRATE_CONFLICT', { etcd: 'etcd', conflicts: many });
+  assert.match(m.message, /22 conflicts .*k19: w19; and 2 more$/);
+  assert.equal((m.details.conflicts as unknown[]).length, 22);
+});
