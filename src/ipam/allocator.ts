@@ -8,7 +8,7 @@
 import type { Store } from '../store/types';
 import { formatAddress, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
-import { addressKey, readAddressRecord, type AddressRecord } from './keys';
+import { readAddressRecord, subnetAddressPrefix, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
 import { Outbox } from './outbox';
 import { addressInUse, poolExhausted } from './index-errors';
@@ -60,10 +60,13 @@ export class SubnetIndex {
   ) {
     this.outbox = new Outbox(host);
     this.spread = hostSpread(host);
+    this.prefix = subnetAddressPrefix(space, subnet);
     const stale = (r: Reservation) => (r.remember ? remembered(r.remember.key, r.v) : []);
     this.batch = new Batcher(store, this.outbox, (rs) => this.lost(rs), stale);
   }
 
+  /** The subnet's address keys' prefix (keys.ts), computed once: a key is made per allocation. */
+  private readonly prefix: string;
   /** Dynamic reservations committed together (batch.ts). */
   readonly batch: Batcher;
   /** Where this host's search starts in a range, as a fraction of it (spread.ts): 0 with one host. */
@@ -87,7 +90,7 @@ export class SubnetIndex {
   }
 
   private key(v: bigint): string {
-    return addressKey(this.space, this.subnet, formatAddress(v, this.subnet.family));
+    return this.prefix + formatAddress(v, this.subnet.family);
   }
 
   private async holder(v: bigint): Promise<AddressRecord | undefined> {
@@ -193,16 +196,16 @@ export class SubnetIndex {
     this.warm.forget(v);
     const text = formatAddress(v, this.subnet.family);
     const value = encodeRecord(this.record(owner, r.poolId, !!probe));
-    return { v, key: this.key(v), value, ...(remember !== undefined && { remember: { key: remember, text } }) };
+    return { v, key: this.prefix + text, value, ...(remember !== undefined && { remember: { key: remember, text } }) };
   }
 
   /**
    * Creates the picked address's record (with the others picked meanwhile, batch.ts); called outside the subnet's
    * lock. False: another host created it first (learned now); the caller picks again.
    */
-  async commit(res: Reservation): Promise<boolean> {
+  async commit(res: Reservation, more = false): Promise<boolean> {
     try {
-      return await this.batch.submit(res);
+      return await this.batch.submit(res, more);
     } catch (e) {
       // Not applied: free again; an answer lost on the way (outbox.ts) keeps it taken until it is settled.
       if (!this.outbox.has(res.key)) this.taken.delete(res.v);
@@ -216,11 +219,6 @@ export class SubnetIndex {
     const present = await learnAround(this.store, this.subnet, this.taken, keys);
     if (this.host !== undefined) this.spread = Math.random();
     return present;
-  }
-
-  /** Waits for the reservations in flight (the subnet's last pool is going). */
-  drain(): Promise<void> {
-    return this.batch.drain();
   }
 
   /** The address a dynamic allocation gets (docs/ipam.md, "Order of dynamic allocation"); not yet taken. */

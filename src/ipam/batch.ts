@@ -30,6 +30,7 @@ const MAX_STALE = 32;
 
 interface Waiting {
   readonly r: Reservation;
+  outcome?: Promise<boolean>;
   readonly done: (reserved: boolean) => void;
   readonly fail: (e: unknown) => void;
 }
@@ -56,18 +57,24 @@ export class Batcher {
     private readonly committed: (r: Reservation) => readonly string[],
   ) {}
 
-  /** The outcome of each key queued or in flight. */
-  private readonly outcomes = new Map<string, Promise<boolean>>();
+  /** The transaction in flight. */
+  private sending: readonly Waiting[] = [];
 
-  /** True when `r` is reserved in the store; false when another writer holds its key (pick another). */
-  submit(r: Reservation): Promise<boolean> {
-    const outcome = new Promise<boolean>((done, fail) => {
-      this.queue.push({ r, done, fail });
-      this.flying ??= this.run();
-    });
-    this.outcomes.set(r.key, outcome);
-    const forget = () => void (this.outcomes.get(r.key) === outcome && this.outcomes.delete(r.key));
-    outcome.then(forget, forget);
+  /** How long the last transaction took (ms): a store that answers at once is not worth waiting a turn for. */
+  private lastMs = 0;
+  /** A submitter said that more reservations are being picked right behind it. */
+  private more = false;
+
+  /**
+   * True when `r` is reserved in the store; false when another writer holds its key (pick another). `more`: other
+   * requests wait for the subnet's lock, and will submit in a moment.
+   */
+  submit(r: Reservation, more = false): Promise<boolean> {
+    this.more ||= more;
+    let w: Waiting | undefined;
+    const outcome = new Promise<boolean>((done, fail) => this.queue.push((w = { r, done, fail })));
+    w!.outcome = outcome;
+    this.flying ??= this.run();
     return outcome;
   }
 
@@ -76,7 +83,8 @@ export class Batcher {
    * dynamic one picked a moment ago is decided by the store after it, in the order the requests came.
    */
   async landed(key: string): Promise<void> {
-    await this.outcomes.get(key)?.catch(() => undefined);
+    const w = this.sending.find((x) => x.r.key === key) ?? this.queue.find((x) => x.r.key === key);
+    await w?.outcome?.catch(() => undefined);
   }
 
   /** Resolves when nothing is queued or in flight (the subnet's last pool is going). */
@@ -86,8 +94,11 @@ export class Batcher {
 
   private async run(): Promise<void> {
     try {
-      // One turn of the event loop first: callers that picked in the same turn share the first transaction.
-      await new Promise((resolve) => setImmediate(resolve));
+      // One turn of the event loop first, so that the callers picking in the same turn share the first
+      // transaction: when some are known to follow, or a transaction costs more than a turn (etcd's quorum).
+      // Not for one caller at a time on SQLite: the turn would cost more than its transaction.
+      if (this.more || this.lastMs >= 1) await new Promise((resolve) => setImmediate(resolve));
+      this.more = false;
       while (this.queue.length > 0) await this.send(this.queue.splice(0, MAX_RESERVATIONS));
       if (this.stale.length > 0) await this.send([]);
     } finally {
@@ -96,6 +107,7 @@ export class Batcher {
   }
 
   private async send(batch: Waiting[]): Promise<void> {
+    this.sending = batch;
     const stale = this.stale.splice(0, MAX_STALE);
     const ops: TxnOp[] = stale.map((key) => ({ op: 'delete', key }));
     for (const { r } of batch) {
@@ -106,10 +118,12 @@ export class Batcher {
     try {
       this.txns++;
       // A failure that may or may not have been applied puts every create of the batch in the outbox (outbox.ts).
+      const t = performance.now();
       ok = await this.outbox.writeAll(
         batch.map((w) => w.r),
         () => this.store.txn(ops),
       );
+      this.lastMs = performance.now() - t;
     } catch (e) {
       this.stale.unshift(...stale); // hints only: tried again with the next transaction
       for (const w of batch) w.fail(e);
@@ -143,11 +157,13 @@ export class Batcher {
 
 /** A dynamic address picked under its subnet's lock (allocator.ts), to be reserved outside it. */
 export interface Picked {
-  readonly index: { commit(r: Reservation): Promise<boolean> };
+  readonly index: { commit(r: Reservation, more: boolean): Promise<boolean> };
   readonly res: Reservation;
+  /** Other requests waited for the subnet's lock when it was picked (Batcher.submit). */
+  readonly more: boolean;
 }
 
 /** Reserves `got`'s address; while another writer holds the address picked, picks again (`again`) and retries. */
 export async function reserved(got: Picked, again: () => Promise<Picked>): Promise<bigint> {
-  for (let g = got; ; g = await again()) if (await g.index.commit(g.res)) return g.res.v;
+  for (let g = got; ; g = await again()) if (await g.index.commit(g.res, g.more)) return g.res.v;
 }

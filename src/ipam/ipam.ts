@@ -171,7 +171,7 @@ export class Ipam implements AddressBook {
         );
         if (last) {
           // Reservations still in flight land before the purge (none should be: dockerd releases every address).
-          await this.table.indexOf(p)?.drain();
+          await this.table.indexOf(p)?.batch.drain();
           this.table.indexes.delete(indexKey(p.space, p.subnet));
           // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
           await this.table.purgeAddresses(p.space, p.subnet);
@@ -243,7 +243,8 @@ export class Ipam implements AddressBook {
     const index = this.table.indexOf(live)!;
     const sticky = name ? stickyKey(live.space, live.subnet, name) : undefined;
     const probe = lanProbe(this.lan, live.subnet);
-    return { index, res: await index.pick(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk)) };
+    const res = await index.pick(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
+    return { index, res, more: this.subnetLocks.waiting(sk) > 0 };
   }
 
   async releaseAddress(poolId: string, address: string): Promise<void> {

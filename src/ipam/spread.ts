@@ -44,7 +44,12 @@ export function hostSpread(host: string | undefined): number {
  * then from `lo` up to that point.
  */
 export function freeFrom(taken: IntervalSet, lo: bigint, hi: bigint, spread: number, n: number): bigint[] {
-  const start = lo + ((hi - lo + 1n) * BigInt(Math.floor(spread * 2 ** 32))) / 2n ** 32n;
+  const start = spread === 0 ? lo : lo + ((hi - lo + 1n) * BigInt(Math.floor(spread * 2 ** 32))) / 2n ** 32n;
+  if (n === 1) {
+    // The common case (one allocation, no probe window), without the generators' garbage.
+    const v = taken.firstFree(start, hi) ?? taken.firstFree(lo, start - 1n);
+    return v === undefined ? [] : [v];
+  }
   const out: bigint[] = [];
   for (const [from, to] of [
     [start, hi],

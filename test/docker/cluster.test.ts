@@ -315,7 +315,7 @@ describe('three hosts with one address pool on etcd', () => {
     const r = await etcd!.etcdctl(['get', '--prefix', '--keys-only', 'macnet/']);
     const keys = r.stdout.split('\n').filter(Boolean);
     assert.deepEqual(
-      keys.filter((k) => !/^macnet\/(ipam|meta)\//.test(k)),
+      keys.filter((k) => !/^macnet\/(ipam|meta|hosts)\//.test(k)),
       [],
       'etcd holds the shared pool and the layout version only',
     );
