@@ -60,8 +60,12 @@ export class Batcher {
   /** The transaction in flight. */
   private sending: readonly Waiting[] = [];
 
-  /** How long the last transaction took (ms): a store that answers at once is not worth waiting a turn for. */
-  private lastMs = 0;
+  /**
+   * How long the last transaction took (ms): a store that answers at once is not worth waiting a turn for. Slow
+   * until measured: a first transaction sent without the callers right behind it would split them into two
+   * batches that then alternate (each caller waiting for the other batch's round trip too).
+   */
+  private lastMs = Infinity;
   /** A submitter said that more reservations are being picked right behind it. */
   private more = false;
 
