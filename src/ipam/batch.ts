@@ -44,7 +44,7 @@ export class Batcher {
    * record must outlive the delete of the old one (a later transaction applies after an earlier one).
    */
   private stale: string[] = [];
-  /** Transactions sent, and those refused because a key existed: what the tests and the bench count. */
+  /** Transactions sent, and those refused because a key existed (for diagnosis: how often the hosts meet). */
   txns = 0;
   refused = 0;
 
