@@ -68,6 +68,8 @@ export class Batcher {
   private lastMs = Infinity;
   /** A submitter said that more reservations are being picked right behind it. */
   private more = false;
+  /** Reservations in the last transaction: several mean concurrent callers, worth a turn on any store. */
+  private lastSize = 0;
 
   /**
    * True when `r` is reserved in the store; false when another writer holds its key (pick another). `more`: other
@@ -99,9 +101,10 @@ export class Batcher {
   private async run(): Promise<void> {
     try {
       // One turn of the event loop first, so that the callers picking in the same turn share the first
-      // transaction: when some are known to follow, or a transaction costs more than a turn (etcd's quorum).
-      // Not for one caller at a time on SQLite: the turn would cost more than its transaction.
-      if (this.more || this.lastMs >= 1) await new Promise((resolve) => setImmediate(resolve));
+      // transaction: when some are known to follow, when the last transaction carried several (concurrent
+      // callers), or when a transaction costs more than a turn (etcd's quorum). Not for one caller at a time on
+      // SQLite: the turn would cost more than its transaction.
+      if (this.more || this.lastSize > 1 || this.lastMs >= 1) await new Promise((resolve) => setImmediate(resolve));
       this.more = false;
       while (this.queue.length > 0) await this.send(this.queue.splice(0, MAX_RESERVATIONS));
       if (this.stale.length > 0) await this.send([]);
@@ -112,6 +115,7 @@ export class Batcher {
 
   private async send(batch: Waiting[]): Promise<void> {
     this.sending = batch;
+    this.lastSize = batch.length;
     const stale = this.stale.splice(0, MAX_STALE);
     const ops: TxnOp[] = stale.map((key) => ({ op: 'delete', key }));
     for (const { r } of batch) {
