@@ -1,13 +1,14 @@
 // The addresses of one subnet in one address space: an in-memory index of the taken ones (loaded from the
 // store at start) and the three ways to take or give one back. The store stays the authority: creating the
-// address key is the reservation, so a second writer on the same store (a future cluster store) can never
+// address key is the reservation, so a second writer on the same store (another host on etcd) can never
 // be handed the same address; the index only lets us guess right the first time. Callers serialise the
 // operations on one subnet (src/ipam/ipam.ts holds a lock per subnet), so the index and the warm set are never
-// changed by two operations at once.
+// changed by two operations at once; the one exception is a dynamic reservation's create, sent by batch.ts
+// outside the lock once its address is picked (and marked taken) under it.
 import type { Store } from '../store/types';
-import { formatAddress, usableRange, type Subnet } from '../types/address';
+import { formatAddress, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
-import { addressKey, readAddressRecord, type AddressRecord } from './keys';
+import { readAddressRecord, subnetAddressPrefix, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
 import { Outbox } from './outbox';
 import { addressInUse, poolExhausted } from './index-errors';
@@ -15,19 +16,11 @@ import { encodeRecord } from '../store/records';
 import { skipMs } from './holds';
 import { WARM_SIZE, WarmSet } from './warm';
 import type { Holder } from '../lan';
+import { Batcher, type Reservation } from './batch';
+import { freeFrom, hostSpread, learnAround } from './spread';
 
-/** The part of a pool the allocator needs: where dynamic addresses come from. */
-export interface DynamicRange {
-  readonly poolId: string;
-  /** Lowest and highest address a dynamic allocation may return (range ∩ usable part of the subnet). */
-  readonly lo: bigint;
-  readonly hi: bigint;
-  /** How the range is named in messages: "ip-range 198.18.4.0/22 of subnet 198.18.0.0/16". */
-  readonly label: string;
-}
-
-/** Checks candidate addresses on the LAN; returns those in use. */
-export type ProbeCandidates = (candidates: readonly bigint[]) => Promise<ReadonlyMap<bigint, Holder>>;
+import type { DynamicRange, ProbeCandidates } from './spread';
+export type { DynamicRange, ProbeCandidates } from './spread';
 
 export { DEFENDED_SKIP_MS, SKIP_MS, skipMs } from './holds';
 /**
@@ -62,9 +55,22 @@ export class SubnetIndex {
     private readonly store: Store,
     /** This daemon among the writers of a shared store (docs/cluster.md): named in its address records. */
     private readonly host?: string,
+    /** A name's sticky record was written with an address (StickyNames.set): the records it makes stale. */
+    remembered: (key: string, v: bigint) => readonly string[] = () => [],
   ) {
     this.outbox = new Outbox(host);
+    this.spread = hostSpread(host);
+    this.prefix = subnetAddressPrefix(space, subnet);
+    const stale = (r: Reservation) => (r.remember ? remembered(r.remember.key, r.v) : []);
+    this.batch = new Batcher(store, this.outbox, (rs) => this.lost(rs), stale);
   }
+
+  /** The subnet's address keys' prefix (keys.ts), computed once: a key is made per allocation. */
+  private readonly prefix: string;
+  /** Dynamic reservations committed together (batch.ts). */
+  readonly batch: Batcher;
+  /** Where this host's search starts in a range, as a fraction of it (spread.ts): 0 with one host. */
+  private spread: number;
 
   /** Records waiting for the store (outbox.ts). */
   get unsettled(): number {
@@ -84,7 +90,7 @@ export class SubnetIndex {
   }
 
   private key(v: bigint): string {
-    return addressKey(this.space, this.subnet, formatAddress(v, this.subnet.family));
+    return this.prefix + formatAddress(v, this.subnet.family);
   }
 
   private async holder(v: bigint): Promise<AddressRecord | undefined> {
@@ -107,6 +113,7 @@ export class SubnetIndex {
       return;
     }
     if (this.taken.has(v)) {
+      await this.batch.landed(this.key(v));
       const h = await this.holder(v);
       if (h) throw addressInUse(this.space, this.subnet, v, h);
       // The index was stale (released by another writer of the store), or the address was held after a probe
@@ -150,67 +157,94 @@ export class SubnetIndex {
   }
 
   /**
-   * Lowest free first, as Docker's own IPAM: the lowest address of the range that nobody holds and the LAN does
-   * not answer for. A container that stops and starts again (dockerd releases its address in between) gets
-   * its own address back, as with the built-in drivers, unless a lower one was freed meanwhile.
+   * Picks a dynamic allocation's address, under the subnet's lock; commit() reserves it, outside. Lowest free
+   * first (from the host's start point on a shared store, spread.ts), as Docker's own IPAM: the first address
+   * that nobody holds and the LAN does not answer for. A container that stops and starts again (dockerd releases
+   * its address in between) gets its own address back, unless a lower one was freed meanwhile.
    *
-   * The lowest free address is taken without a probe when it is warm (verified or released by macnet moments
-   * ago, warm.ts). Otherwise the BATCH lowest free addresses are probed in one window; those that answer are
-   * held (skipped) and the lowest quiet one is taken, so one cold allocation costs one window unless a whole
-   * batch is in use (then the next window probes twice as many). `remember`: a key whose value becomes the
-   * allocated address in the same transaction (a name's sticky record).
+   * The first free address is picked without a probe when it is warm (verified or released by macnet moments
+   * ago, warm.ts). Otherwise the BATCH first free addresses are probed in one window; those that answer are
+   * held (skipped) and the first quiet one is picked, so one cold allocation costs one window unless a whole
+   * window is in use (then the next probes twice as many). `remember`: a key whose value becomes the allocated
+   * address in the same transaction (a name's sticky record).
    *
    * A burst (50 containers started at once) would otherwise wait one window per few starts in turn, the
    * allocations queueing on the subnet's lock. So a cold first window probes for the burst too: for every
    * allocation `queued()` says waits behind this one, and for as many as this subnet made in the last
    * BURST_MS (those still arriving); its quiet candidates become warm for them.
    */
-  async allocate(
+  async pick(
     r: DynamicRange,
     owner: string,
     probe?: ProbeCandidates,
     remember?: string,
     queued: () => number = () => 0,
-  ): Promise<bigint> {
+  ): Promise<Reservation> {
     await this.settle();
     this.expireHolds(Date.now());
-    const record = encodeRecord(this.record(owner, r.poolId, !!probe));
     // Addresses another host is probing right now are skipped by this allocation only (that host will take one
     // of them or back off too); they go back into the free set afterwards.
     const skipped: bigint[] = [];
+    let v: bigint;
     try {
-      return await this.lowestFree(r, record, skipped, probe, remember, queued);
+      v = await this.choose(r, skipped, probe, queued);
     } finally {
-      for (const v of skipped) this.taken.delete(v);
+      for (const s of skipped) this.taken.delete(s);
+    }
+    // Taken from now on, though its create is still to be sent: no other caller picks it meanwhile.
+    this.taken.add(v);
+    this.warm.forget(v);
+    const text = formatAddress(v, this.subnet.family);
+    const value = encodeRecord(this.record(owner, r.poolId, !!probe));
+    return { v, key: this.prefix + text, value, ...(remember !== undefined && { remember: { key: remember, text } }) };
+  }
+
+  /**
+   * Creates the picked address's record (with the others picked meanwhile, batch.ts); called outside the subnet's
+   * lock. False: another host created it first (learned now); the caller picks again.
+   */
+  async commit(res: Reservation, more = false): Promise<boolean> {
+    try {
+      return await this.batch.submit(res, more);
+    } catch (e) {
+      // Not applied: free again; an answer lost on the way (outbox.ts) keeps it taken until it is settled.
+      if (!this.outbox.has(res.key)) this.taken.delete(res.v);
+      throw e;
     }
   }
 
-  private async lowestFree(
+  /** Creates refused (batch.ts): which keys exist, learned with their neighbours; hosts that met part (spread.ts). */
+  private async lost(rs: readonly Reservation[]): Promise<ReadonlySet<string>> {
+    const keys = rs.map((r) => r.key);
+    const present = await learnAround(this.store, this.subnet, this.taken, keys);
+    if (this.host !== undefined) this.spread = Math.random();
+    return present;
+  }
+
+  /** The address a dynamic allocation gets (docs/ipam.md, "Order of dynamic allocation"); not yet taken. */
+  private async choose(
     r: DynamicRange,
-    record: string,
     skipped: bigint[],
     probe?: ProbeCandidates,
-    remember?: string,
     queued: () => number = () => 0,
   ): Promise<bigint> {
-    const first = this.taken.firstFree(r.lo, r.hi);
+    const first = this.lowest(r, 1)[0];
     this.recent.push(Date.now());
-    if (probe && first !== undefined && this.warm.fresh(first)) {
-      // Still warm while the store writes: a refill running meanwhile must not probe it.
-      if (await this.take(record, first, remember)) return first;
-    }
+    if (first !== undefined && (!probe || this.warm.fresh(first))) return first;
+    const exhausted = () => poolExhausted(r, [...this.answered.keys()].filter((v) => v >= r.lo && v <= r.hi).length);
+    if (!probe) throw exhausted();
     // One turn of the event loop before a cold window: requests that arrived together queue up and count.
-    if (probe) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     const firstBatch = Math.min(Math.max(BATCH, queued() + 1, this.burst()), MAX_BATCH);
     for (let batch = 0; ; batch++) {
-      // Every candidate of a batch ends up taken, held or skipped (all in `taken`), so the next batch starts
-      // from the bottom of the range again.
-      const candidates = this.lowest(r, probe ? Math.min(firstBatch * 2 ** Math.min(batch, 6), MAX_BATCH) : 1);
-      if (candidates.length === 0)
-        throw poolExhausted(r, [...this.answered.keys()].filter((v) => v >= r.lo && v <= r.hi).length);
-      const holders = probe ? await probe(candidates) : undefined;
+      // Every candidate of a window ends up chosen, held, skipped or warm (the first three in `taken`), so the
+      // next window starts after them.
+      const candidates = this.lowest(r, Math.min(firstBatch * 2 ** Math.min(batch, 6), MAX_BATCH));
+      if (candidates.length === 0) throw exhausted();
+      const holders = await probe(candidates);
+      let chosen: bigint | undefined;
       for (const v of candidates) {
-        const h = holders?.get(v);
+        const h = holders.get(v);
         if (h) {
           this.warm.forget(v);
           if (h.reason === 'answered') this.hold(v, h);
@@ -218,26 +252,18 @@ export class SubnetIndex {
             skipped.push(v);
             this.taken.add(v);
           }
-          continue;
-        }
-        if (await this.take(record, v, remember)) {
-          // The other quiet candidates of this batch were just verified: warm for the next start.
-          if (holders) for (const w of candidates) if (!holders.has(w) && !this.taken.has(w)) this.warm.verified(w);
-          return v;
-        }
-        // Taken by another writer behind our index's back: it is in the index now; look further.
+        } else if (this.taken.has(v))
+          continue; // learned from another host during the probe
+        else if (chosen === undefined) chosen = v;
+        else this.warm.verified(v); // verified just now: warm for the next start
       }
+      if (chosen !== undefined) return chosen;
     }
   }
 
-  /** The `n` lowest free addresses of the range, ascending. */
+  /** The first `n` free addresses of the range in allocation order (spread.ts). */
   private lowest(r: DynamicRange, n: number): bigint[] {
-    const out: bigint[] = [];
-    for (const v of this.taken.free(r.lo, r.hi)) {
-      if (out.length >= n) break;
-      out.push(v);
-    }
-    return out;
+    return freeFrom(this.taken, r.lo, r.hi, this.spread, n);
   }
 
   /**
@@ -250,21 +276,6 @@ export class SubnetIndex {
     const key = this.key(v);
     const rec = encodeRecord(this.record(owner, poolId, verified));
     const ok = await this.outbox.write(key, v, rec, () => this.store.create(key, rec));
-    this.taken.add(v);
-    this.warm.forget(v);
-    return ok;
-  }
-
-  /** Reserves v for a dynamic allocation, with the name's sticky record in the same transaction. */
-  private async take(record: string, v: bigint, remember?: string): Promise<boolean> {
-    const text = formatAddress(v, this.subnet.family);
-    const key = addressKey(this.space, this.subnet, text);
-    const ok = await this.outbox.write(key, v, record, () =>
-      this.store.txn([
-        { op: 'create', key, value: record },
-        ...(remember ? [{ op: 'put' as const, key: remember, value: text }] : []),
-      ]),
-    );
     this.taken.add(v);
     this.warm.forget(v);
     return ok;
@@ -333,13 +344,5 @@ export class SubnetIndex {
     if (rec?.verified !== true || rec.owner === 'gateway') return false;
     this.warm.verified(v);
     return true;
-  }
-
-  /** The bounds of dynamic allocation for a pool on this subnet with the given ip-range (or none). */
-  dynamicBounds(range: Subnet | undefined): { lo: bigint; hi: bigint } {
-    const u = usableRange(this.subnet);
-    const lo = range && range.base > u.first ? range.base : u.first;
-    const hi = range && range.last < u.last ? range.last : u.last;
-    return { lo, hi };
   }
 }

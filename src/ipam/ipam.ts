@@ -16,6 +16,8 @@ import { KeyedMutex } from '../types/mutex';
 import { formatAddress, overlaps, parseAddress, usableRange } from '../types/address';
 import { addressKey, poolIdOf, stickyKey, type AddressRecord } from './keys';
 import { indexKey, PoolTable } from './pool-table';
+import { reserved, type Picked } from './batch';
+import { dhcpWithoutGateway, poolOverlap } from './index-errors';
 import {
   DEFAULT_POOLS,
   ENDPOINT_NAME,
@@ -129,14 +131,7 @@ export class Ipam implements AddressBook {
         let subnet = req.subnet;
         if (subnet) {
           const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
-          if (clash) {
-            throw new MacnetError(
-              'IPAM_POOL_OVERLAP',
-              `RequestPool: subnet ${subnet.text} overlaps subnet ` +
-                `${clash.text}, already in use in address space ${req.space}`,
-              { subnet: subnet.text, existing: clash.text, space: req.space },
-            );
-          }
+          if (clash) throw poolOverlap(subnet, clash, req.space);
         } else {
           subnet = chooseDefaultSubnet(this.defaults, r.v6 ? 6 : 4, inSpace);
           if (!subnet) {
@@ -175,6 +170,8 @@ export class Ipam implements AddressBook {
           (o) => o.space === p.space && o.subnet.text === p.subnet.text,
         );
         if (last) {
+          // Reservations still in flight land before the purge (none should be: dockerd releases every address).
+          await this.table.indexOf(p)?.batch.drain();
           this.table.indexes.delete(indexKey(p.space, p.subnet));
           // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
           await this.table.purgeAddresses(p.space, p.subnet);
@@ -196,16 +193,9 @@ export class Ipam implements AddressBook {
       const deps = { table: this.table, store: this.store, leases: this.dhcp, locks: this.subnetLocks };
       return requestLease(deps, p, wanted, name);
     }
-    if (p.dhcp && wanted === undefined) {
-      throw new MacnetError(
-        'IPAM_POOL_INVALID',
-        "RequestAddress: --ipam-opt mode=dhcp needs --gateway, the LAN router's address: " +
-          "Docker asks for the network's gateway before macnet knows the network's parent, so it " +
-          'cannot ask the DHCP server yet (each container still gets the router its lease names)',
-        { option: 'gateway', pool: p.poolId },
-      );
-    }
-    const v = await this.subnetLocks.run(indexKey(p.space, p.subnet), async () => {
+    if (p.dhcp && wanted === undefined) throw dhcpWithoutGateway(p.poolId);
+    const sk = indexKey(p.space, p.subnet);
+    const got = await this.subnetLocks.run(sk, async (): Promise<bigint | Picked> => {
       // Looked up again under the lock: the pool may have been released (and even re-created) meanwhile. The
       // same PoolID always means the same subnet, so the lock and the checked address are still the right ones.
       const live = this.table.pool(r.poolId, 'RequestAddress');
@@ -233,16 +223,28 @@ export class Ipam implements AddressBook {
         const again = await this.stickies.takePrevious(live, index, name, sticky, probe);
         if (again !== undefined) return again;
       }
-      const sk = indexKey(live.space, live.subnet);
-      const v = await index.allocate(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
-      if (sticky) await this.table.deleteKeys(this.stickies.set(sticky, v));
-      return v;
+      return this.pick(r.poolId, sk, name);
     });
+    // Reserved outside the lock, with the addresses picked meanwhile (batch.ts); lost to another host: again.
+    const v =
+      typeof got === 'bigint'
+        ? got
+        : await reserved(got, () => this.subnetLocks.run(sk, () => this.pick(r.poolId, sk, name)));
     if (!gateway) this.lan?.claim(p.subnet.text, formatAddress(v, p.subnet.family));
     if (wanted === undefined && !gateway) this.warmer.kick(r.poolId);
     // Outside the lock: the allocations of concurrent callers share one fsync (docs/ipam.md, "Durability").
     await this.store.sync();
     return { address: `${formatAddress(v, p.subnet.family)}/${p.subnet.prefix}`, data: {} };
+  }
+
+  /** A dynamic address for `name` picked in the pool's index (allocator.ts), under the subnet's lock. */
+  private async pick(poolId: string, sk: string, name: string | undefined): Promise<Picked> {
+    const live = this.table.pool(poolId, 'RequestAddress');
+    const index = this.table.indexOf(live)!;
+    const sticky = name ? stickyKey(live.space, live.subnet, name) : undefined;
+    const probe = lanProbe(this.lan, live.subnet);
+    const res = await index.pick(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
+    return { index, res, more: this.subnetLocks.waiting(sk) > 0 };
   }
 
   async releaseAddress(poolId: string, address: string): Promise<void> {

@@ -49,13 +49,24 @@ export class Outbox {
    * rethrown: the start fails within the store's deadline. (Reading the key back at once would keep a reservation
    * that was applied, but costs a second deadline when etcd has no quorum: the bound matters more.)
    */
-  async write(key: string, v: bigint, value: string, write: () => Promise<boolean>): Promise<boolean> {
+  write<T>(key: string, v: bigint, value: string, write: () => Promise<T>): Promise<T> {
+    return this.writeAll([{ key, v, value }], write);
+  }
+
+  /** The same for a transaction of several reservations (batch.ts): each of them may or may not be applied. */
+  async writeAll<T>(items: readonly { key: string; v: bigint; value: string }[], write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } catch (e) {
-      if (unconfirmed(e)) this.pending.set(key, { v, match: (x) => x === value });
+      if (unconfirmed(e))
+        for (const i of items) this.pending.set(i.key, { v: i.v, match: (found) => found === i.value });
       throw e;
     }
+  }
+
+  /** Whether the record of `key` waits here (its reservation may have been applied). */
+  has(key: string): boolean {
+    return this.pending.has(key);
   }
 
   /** Runs `release`; while the store is unavailable, keeps the delete of `key` for later and returns false. */

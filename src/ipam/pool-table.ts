@@ -4,6 +4,7 @@
 import { fail, isMacnetError, MacnetError } from '../errors';
 import type { Store, TxnOp } from '../store/types';
 import { SubnetIndex, type DynamicRange } from './allocator';
+import { dynamicBounds } from './spread';
 import { parseAddress, parseCidrBig, type Subnet } from '../types/address';
 import {
   ADDRESSES,
@@ -102,9 +103,11 @@ export class PoolTable {
 
   add(space: string, subnet: Subnet, range: Subnet | undefined, refs: number, dhcp = false): Pool {
     const sk = indexKey(space, subnet);
-    let s = this.indexes.get(sk);
-    if (!s) this.indexes.set(sk, (s = new SubnetIndex(space, subnet, this.store, this.host)));
-    const { lo, hi } = s.dynamicBounds(range);
+    if (!this.indexes.has(sk)) {
+      const remembered = (key: string, v: bigint) => this.stickies.set(key, v);
+      this.indexes.set(sk, new SubnetIndex(space, subnet, this.store, this.host, remembered));
+    }
+    const { lo, hi } = dynamicBounds(subnet, range);
     const p: Pool = {
       poolId: poolIdOf(space, subnet, range, dhcp),
       key: poolKey(space, subnet, range, dhcp),

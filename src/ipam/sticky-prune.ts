@@ -8,25 +8,7 @@ import type { Entry } from '../store/types';
 export const MAX_STICKY_PER_SUBNET = 4096;
 
 /** ipam/sticky/<space>/<subnet>/ of a record's key. */
-const prefixOf = (key: string): string => key.slice(0, key.lastIndexOf('/') + 1);
-
-/**
- * After `key` was set to address `v` (and moved to the end of `stickies`, whose order is age): the keys to
- * drop, those of the same subnet that point at `v` and the oldest beyond the cap.
- */
-export function staleStickies(stickies: ReadonlyMap<string, bigint>, key: string, v: bigint): string[] {
-  const prefix = prefixOf(key);
-  const drop: string[] = [];
-  const others: string[] = [];
-  for (const [k, x] of stickies) {
-    if (k === key || !k.startsWith(prefix)) continue;
-    if (x === v) drop.push(k);
-    else others.push(k);
-  }
-  const excess = others.length + 1 - MAX_STICKY_PER_SUBNET;
-  if (excess > 0) drop.push(...others.slice(0, excess));
-  return drop;
-}
+export const prefixOf = (key: string): string => key.slice(0, key.lastIndexOf('/') + 1);
 
 /**
  * At load: the records to keep, oldest first (by revision), and those to drop by the same two rules; a store

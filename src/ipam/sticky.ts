@@ -6,18 +6,38 @@ import type { Store } from '../store/types';
 import type { DynamicRange, ProbeCandidates, SubnetIndex } from './allocator';
 import { parseAddress } from '../types/address';
 import { STICKY } from './keys';
-import { pruneAtLoad, staleStickies } from './sticky-prune';
+import { MAX_STICKY_PER_SUBNET, prefixOf, pruneAtLoad } from './sticky-prune';
 
 /**
  * The records in memory, kept in step with the store's: no store read, and no address text to parse, per
  * request (an IPv6 parse costs more than the rest of an allocation).
  */
 export class StickyNames {
-  private readonly last = new Map<string, bigint>();
+  /**
+   * Per subnet (the keys' prefix), each name's address, in age order (the newest last); and which name has an
+   * address, so that a reservation finds the records it makes stale without a walk over the subnet's (up to
+   * MAX_STICKY_PER_SUBNET at every reservation was most of a cluster host's CPU in bench cluster).
+   */
+  private readonly bySubnet = new Map<string, Map<string, bigint>>();
+  private readonly byAddress = new Map<string, string>();
+
+  private get(key: string): bigint | undefined {
+    return this.bySubnet.get(prefixOf(key))?.get(key);
+  }
+
+  private forget(key: string): void {
+    const prefix = prefixOf(key);
+    const names = this.bySubnet.get(prefix);
+    const v = names?.get(key);
+    if (v === undefined) return;
+    names!.delete(key);
+    if (this.byAddress.get(prefix + v) === key) this.byAddress.delete(prefix + v);
+  }
 
   /** Reads the records, bounded as sticky-prune.ts says; returns the keys the caller deletes from the store. */
   async load(store: Store): Promise<string[]> {
-    this.last.clear();
+    this.bySubnet.clear();
+    this.byAddress.clear();
     const { keep, drop } = pruneAtLoad(await store.list(STICKY), (e) => {
       try {
         return String(parseAddress(e.value).value);
@@ -25,7 +45,7 @@ export class StickyNames {
         return undefined; // an unreadable hint is no hint
       }
     });
-    for (const e of keep) this.last.set(e.key, parseAddress(e.value).value);
+    for (const e of keep) this.set(e.key, parseAddress(e.value).value);
     return drop;
   }
 
@@ -34,16 +54,33 @@ export class StickyNames {
    * name's record of the same address, the oldest beyond the cap), forgotten here; the caller deletes them.
    */
   set(key: string, v: bigint): string[] {
-    this.last.delete(key); // the map's order is age: the newest last
-    this.last.set(key, v);
-    const stale = staleStickies(this.last, key, v);
-    for (const k of stale) this.last.delete(k);
+    const prefix = prefixOf(key);
+    const stale: string[] = [];
+    this.forget(key); // re-inserted below: the newest last
+    const other = this.byAddress.get(prefix + v);
+    if (other !== undefined) {
+      this.forget(other);
+      stale.push(other);
+    }
+    let names = this.bySubnet.get(prefix);
+    if (!names) this.bySubnet.set(prefix, (names = new Map()));
+    names.set(key, v);
+    this.byAddress.set(prefix + v, key);
+    for (const oldest of names.keys()) {
+      if (names.size <= MAX_STICKY_PER_SUBNET) break;
+      this.forget(oldest);
+      stale.push(oldest);
+    }
     return stale;
   }
 
   /** Forgets the records under `prefix` (the subnet's last pool went; the store's are deleted by the caller). */
   purge(prefix: string): void {
-    for (const k of this.last.keys()) if (k.startsWith(prefix)) this.last.delete(k);
+    for (const [p, names] of this.bySubnet) {
+      if (!p.startsWith(prefix)) continue;
+      for (const key of [...names.keys()]) this.forget(key);
+      this.bySubnet.delete(p);
+    }
   }
 
   /**
@@ -58,7 +95,7 @@ export class StickyNames {
     key: string,
     probe?: ProbeCandidates,
   ): Promise<bigint | undefined> {
-    const v = this.last.get(key);
+    const v = this.get(key);
     if (v === undefined || v < r.lo || v > r.hi || index.taken.has(v)) return undefined;
     if (probe && !index.warm.fresh(v) && (await probe([v])).get(v)) return undefined; // someone on the LAN has it now
     return (await index.claim(v, name, r.poolId, probe !== undefined)) ? v : undefined;
