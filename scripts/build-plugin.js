@@ -132,7 +132,10 @@ function copy(from, to) {
   fs.cpSync(from, to, { recursive: true, dereference: true });
 }
 
-/** Sources and build outputs better-sqlite3 does not load at run time (the SQLite sources alone are 9 MB). */
+/**
+ * Sources and build outputs better-sqlite3 does not load at run time (the SQLite sources alone are 9 MB). For
+ * better-sqlite3 only: other packages load code from directories of these names (@grpc/grpc-js from build/src).
+ */
 const NOT_AT_RUNTIME = new Set(['deps', 'src', 'docs', 'obj', 'obj.target', '.deps', 'test']);
 
 function buildRootfs(rootfs) {
@@ -150,7 +153,9 @@ function buildRootfs(rootfs) {
       recursive: true,
       dereference: true,
       // The package's own node_modules are listed by npm ls separately.
-      filter: (src) => !NOT_AT_RUNTIME.has(path.basename(src)) && path.relative(dir, src) !== 'node_modules',
+      filter: (src) =>
+        path.relative(dir, src) !== 'node_modules' &&
+        !(path.basename(dir) === 'better-sqlite3' && NOT_AT_RUNTIME.has(path.basename(src))),
     });
   }
   const elves = [

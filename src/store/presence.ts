@@ -8,7 +8,6 @@
 // have reclaimed this host's addresses, even handed them out (src/docker/own-addresses.ts checks them).
 import * as os from 'node:os';
 import type { Logger } from '../log';
-import { describe } from './etcd-errors';
 import type { StoreLease } from './etcd';
 
 /** Keys of the hosts present: hosts/<host id>. */
@@ -126,13 +125,13 @@ export class Presence {
     try {
       await this.acquire();
     } catch (e) {
-      this.log.debug('cluster presence: etcd does not answer yet', { error: describe(e) });
+      this.log.debug('cluster presence: etcd does not answer yet', { error: e });
       this.retry();
       return;
     }
     this.log.info('cluster presence regained', { host: this.host });
     await this.regained().catch((e: unknown) =>
-      this.log.error("checking this host's addresses after regaining its presence failed", { error: describe(e) }),
+      this.log.error("checking this host's addresses after regaining its presence failed", { error: e }),
     );
   }
 
