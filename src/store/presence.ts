@@ -130,9 +130,21 @@ export class Presence {
       return;
     }
     this.log.info('cluster presence regained', { host: this.host });
-    await this.regained().catch((e: unknown) =>
-      this.log.error("checking this host's addresses after regaining its presence failed", { error: e }),
-    );
+    await this.afterRegain();
+  }
+
+  /**
+   * Runs `regained` until it succeeds, once a RETRY_MS, while the presence is held: etcd answers fitfully for a
+   * moment after a host comes back (seen in CI: the check failed half-way, and a free address was never rewritten).
+   */
+  private async afterRegain(): Promise<void> {
+    try {
+      await this.regained();
+    } catch (e) {
+      if (this.closed || !this.lease) return;
+      this.log.warn("checking this host's addresses after regaining its presence failed: trying again", { error: e });
+      this.timer = setTimeout(() => void this.afterRegain(), RETRY_MS);
+    }
   }
 
   /** Ends the lease (the key goes with it): the other hosts see this host gone at once. */

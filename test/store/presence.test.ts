@@ -65,3 +65,23 @@ test('a grant that fails at start throws and leaves no timer running', async () 
   );
   // The test process would not end with an interval left: node:test reports that as a hang, not a pass.
 });
+
+test('a check after the regain that fails (etcd still fitful) is run again until it succeeds', async () => {
+  const store = new FakeLeasing();
+  let calls = 0;
+  const regained = async () => {
+    calls++;
+    if (calls < 3) throw new Error('store get: no answer within 2000 ms');
+  };
+  const p = await Presence.start(store, 'h1', silentLogger, regained, 0.3);
+  try {
+    store.keys.clear(); // the lease expired while the host was away
+    const t0 = Date.now();
+    while (calls < 3 && Date.now() - t0 < 6000) await sleep(50);
+    assert.equal(calls, 3, 'failed twice, then succeeded');
+    await sleep(1500);
+    assert.equal(calls, 3, 'not run again once it succeeded');
+  } finally {
+    await p.close();
+  }
+});
