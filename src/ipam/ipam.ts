@@ -92,10 +92,14 @@ export class Ipam implements AddressBook {
     this.table = new PoolTable(store, this.stickies, opts.host);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
-    this.stopSettling = settleEvery(
-      () => this.table.indexes,
-      (sk, fn) => this.subnetLocks.run(sk, fn),
-    );
+    // Only a store shared by hosts (etcd) leaves anything to settle: no timer on a single host.
+    this.stopSettling =
+      opts.host === undefined
+        ? () => undefined
+        : settleEvery(
+            () => this.table.indexes,
+            (sk, fn) => this.subnetLocks.run(sk, fn),
+          );
   }
 
   /** Reads pools, allocations, sticky names and leases from the store. Idempotent; every other call waits for it. */
