@@ -10,7 +10,6 @@
 // touched. The outer run kills whatever is left in the namespace and deletes it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,9 +22,9 @@ import { claimInstance } from '../../src/kernel/instance';
 import { EtcdStore, type EtcdOptions } from '../../src/store/etcd';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Entry } from '../../src/store/types';
-import { ADDRS_ENV, EtcdCluster, NETNS_ENV } from '../lab/etcd';
-import { TestNetns } from '../lab/netns';
-import { run, sh } from '../lab/sh';
+import { EtcdCluster } from '../lab/etcd';
+import { inOwnNetns } from '../lab/etcd-netns';
+import { run } from '../lab/sh';
 
 const ADDRS = ['198.18.41.1'];
 const INNER_LIMIT_MS = 5 * 60_000;
@@ -37,40 +36,7 @@ const POOL_ID = `${L}/${SUBNET}`;
 const NAME = 'com.docker.network.endpoint.name';
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
 
-if (process.env[NETNS_ENV] === undefined) {
-  test('store migrate tests, run inside a network namespace of their own', async () => {
-    const ns = await TestNetns.create('migrate');
-    try {
-      for (const a of ADDRS) await sh('ip', '-n', ns.name, 'addr', 'add', `${a}/32`, 'dev', 'lo');
-      await sh('ip', '-n', ns.name, 'link', 'set', 'lo', 'up');
-      const result = await new Promise<number | string>((resolve) => {
-        const child = spawn(
-          'nsenter',
-          [`--net=${ns.path}`, process.execPath, '--enable-source-maps', '--test-reporter=spec', __filename],
-          { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: ns.name, [ADDRS_ENV]: ADDRS.join(',') } },
-        );
-        const limit = setTimeout(() => child.kill('SIGKILL'), INNER_LIMIT_MS);
-        child.on('exit', (code, signal) => {
-          clearTimeout(limit);
-          resolve(code ?? signal ?? 'unknown');
-        });
-      });
-      assert.equal(result, 0, 'a test inside the namespace failed: see its output above');
-    } finally {
-      const pids = (await run('ip', ['netns', 'pids', ns.name])).stdout.split(/\s+/).filter(Boolean);
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await ns.delete();
-    }
-  });
-} else {
-  inner();
-}
+if (inOwnNetns('store migrate tests', __filename, ADDRS, INNER_LIMIT_MS)) inner();
 
 function inner(): void {
   let cluster: EtcdCluster;

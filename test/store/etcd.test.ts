@@ -9,12 +9,10 @@
 // namespace (only processes this test started can be there) and deletes it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { isMacnetError } from '../../src/errors';
 import { EtcdStore, type EtcdOptions } from '../../src/store/etcd';
-import { ADDRS_ENV, EtcdCluster, MACNET_USER, NETNS_ENV } from '../lab/etcd';
-import { TestNetns } from '../lab/netns';
-import { run, sh } from '../lab/sh';
+import { EtcdCluster, MACNET_USER } from '../lab/etcd';
+import { inOwnNetns } from '../lab/etcd-netns';
 import { storeContract } from './contract';
 
 const ADDRS = ['198.18.19.1', '198.18.19.2', '198.18.19.3'];
@@ -23,39 +21,7 @@ const INNER_LIMIT_MS = 5 * 60_000;
 /** The stores' bound in these tests: short, so that failures are quick; the default is 2000 ms. */
 const TIMEOUT_MS = 1000;
 
-if (process.env[NETNS_ENV] === undefined) {
-  test('EtcdStore tests, run inside a network namespace of their own', async () => {
-    const ns = await TestNetns.create('etcd');
-    try {
-      for (const a of ADDRS) await sh('ip', '-n', ns.name, 'addr', 'add', `${a}/32`, 'dev', 'lo');
-      const result = await new Promise<number | string>((resolve) => {
-        const child = spawn(
-          'nsenter',
-          [`--net=${ns.path}`, process.execPath, '--enable-source-maps', '--test-reporter=spec', __filename],
-          { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: ns.name, [ADDRS_ENV]: ADDRS.join(',') } },
-        );
-        const limit = setTimeout(() => child.kill('SIGKILL'), INNER_LIMIT_MS);
-        child.on('exit', (code, signal) => {
-          clearTimeout(limit);
-          resolve(code ?? signal ?? 'unknown');
-        });
-      });
-      assert.equal(result, 0, 'a test inside the namespace failed: see its output above');
-    } finally {
-      const pids = (await run('ip', ['netns', 'pids', ns.name])).stdout.split(/\s+/).filter(Boolean);
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await ns.delete();
-    }
-  });
-} else {
-  inner();
-}
+if (inOwnNetns('EtcdStore tests', __filename, ADDRS, INNER_LIMIT_MS)) inner();
 
 function inner(): void {
   let seq = 0;
