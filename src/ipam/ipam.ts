@@ -9,7 +9,6 @@
 // Durability: every call that writes awaits store.sync() after its locks are released and before it answers,
 // so no answer reaches dockerd before the writes behind it would survive a power loss, while concurrent calls
 // (on one subnet too) share one fsync instead of queueing one each behind the subnet's lock.
-import { MacnetError } from '../errors';
 import type { AddressBook, DhcpLeases } from '../lan';
 import type { Store } from '../store/types';
 import { KeyedMutex } from '../types/mutex';
@@ -25,7 +24,7 @@ import {
   GLOBAL_SPACE,
   LOCAL_SPACE,
   REQUEST_ADDRESS_TYPE,
-  chooseDefaultSubnet,
+  defaultSubnet,
   parseDefaultPools,
   validatePoolRequest,
   type DefaultPool,
@@ -36,6 +35,7 @@ import { allocatedHere, allocations, answered, inheritedAllocations, requestedNa
 import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
 import { settleEvery } from './outbox';
+import { Follower } from './follow';
 import { lanProbe, type IpamLan } from './lan-probe';
 import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
@@ -75,6 +75,8 @@ export class Ipam implements AddressBook {
   private readonly dhcp: DhcpLeases | undefined;
   /** Releases made during a cluster store's outage, applied when it answers again (outbox.ts). */
   private readonly stopSettling: () => void;
+  /** On a store shared by hosts: the other hosts' reservations and releases, as they happen (follow.ts). */
+  private readonly follower: Follower | undefined;
   private readonly warmer = new Warmer((poolId) => {
     const p = this.table.pools.get(poolId);
     const lan = this.lan;
@@ -100,6 +102,7 @@ export class Ipam implements AddressBook {
             () => this.table.indexes,
             (sk, fn) => this.subnetLocks.run(sk, fn),
           );
+    this.follower = opts.host === undefined ? undefined : new Follower(store, () => this.table.indexes.values());
   }
 
   /** Reads pools, allocations, sticky names and leases from the store. Idempotent; every other call waits for it. */
@@ -112,7 +115,10 @@ export class Ipam implements AddressBook {
   }
 
   private async loadOnce(): Promise<void> {
+    // The watch first: what changes while the table loads is applied after it (follow.ts).
+    await this.follower?.start();
     await this.table.load();
+    this.follower?.loaded();
     await this.table.deleteKeys(await this.stickies.load(this.store));
     await this.dhcp?.load((space, subnet) => this.table.indexes.get(`${space}|${subnet}`)?.subnet);
   }
@@ -136,24 +142,15 @@ export class Ipam implements AddressBook {
         if (subnet) {
           const clash = inSpace.find((s) => s.text !== subnet!.text && overlaps(s, subnet!));
           if (clash) throw poolOverlap(subnet, clash, req.space);
-        } else {
-          subnet = chooseDefaultSubnet(this.defaults, r.v6 ? 6 : 4, inSpace);
-          if (!subnet) {
-            const bases = this.defaults
-              .filter((d) => d.base.family === (r.v6 ? 6 : 4))
-              .map((d) => `${d.base.text} (/${d.size} each)`);
-            throw new MacnetError(
-              'IPAM_NO_DEFAULT_POOL',
-              `RequestPool: no --subnet given and no free IPv${r.v6 ? 6 : 4} subnet ` +
-                `left in the default pools: ${bases.join(', ') || 'none configured'}`,
-              { space: req.space, v6: r.v6, defaultPools: bases },
-            );
-          }
-        }
+        } else subnet = defaultSubnet(this.defaults, req.space, r.v6 ? 6 : 4, inSpace);
         const id = poolIdOf(req.space, subnet, req.range, req.dhcp);
         const existing = this.table.pools.get(id);
+        const newSubnet = !this.table.indexes.has(indexKey(req.space, subnet));
         if (existing) await this.table.changeRefs(existing, +1);
         else await this.table.create(req.space, subnet, req.range, req.dhcp ?? false);
+        // Other hosts may use the subnet already: their addresses, so that the first picks do not run into them.
+        const index = this.table.indexes.get(indexKey(req.space, subnet));
+        if (newSubnet && index) await this.follower?.learn(index);
         return { poolId: id, pool: subnet.text, data: {} };
       })
       .then(durable(this.store));
@@ -306,6 +303,7 @@ export class Ipam implements AddressBook {
   close(): void {
     this.warmer.close();
     this.stopSettling();
+    void this.follower?.close();
   }
 
   // Questions (queries.ts), each after the load.

@@ -207,3 +207,16 @@ export function chooseDefaultSubnet(
   }
   return undefined;
 }
+
+/** chooseDefaultSubnet, or IPAM_NO_DEFAULT_POOL naming the default pools (RequestPool without --subnet). */
+export function defaultSubnet(defaults: DefaultPool[], space: string, family: 4 | 6, taken: Subnet[]): Subnet {
+  const subnet = chooseDefaultSubnet(defaults, family, taken);
+  if (subnet) return subnet;
+  const bases = defaults.filter((d) => d.base.family === family).map((d) => `${d.base.text} (/${d.size} each)`);
+  throw new MacnetError(
+    'IPAM_NO_DEFAULT_POOL',
+    `RequestPool: no --subnet given and no free IPv${family} subnet ` +
+      `left in the default pools: ${bases.join(', ') || 'none configured'}`,
+    { space, v6: family === 6, defaultPools: bases },
+  );
+}

@@ -14,13 +14,14 @@
 // ends the call. Then the operation fails with STORE_UNAVAILABLE naming the endpoints; there is no local
 // fallback. The next operation tries again: no reopening is needed when the members are back.
 import * as fs from 'node:fs';
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { type EtcdFacts, fail, MacnetError } from '../errors';
 import { planTxn } from './etcd-txn';
 import { SCHEMA_KEY } from './schema';
 import { classify, describe } from './etcd-errors';
-import type { Entry, Store, TxnOp } from './types';
+import type { Entry, Store, StoreWatch, TxnOp, WatchHandlers } from './types';
+import { watchPrefix } from './etcd-watch';
 import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
 
 export { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
@@ -58,8 +59,11 @@ function rangeEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+const memberFailed = (e: Error) => isRecoverableError(e) && !(e instanceof GRPCCancelledError);
+
 export class EtcdStore implements Store {
   private closed = false;
+  private readonly watches = new Set<StoreWatch>();
   private readonly prefix: Buffer;
   readonly timeoutMs: number;
   readonly endpoints: readonly string[];
@@ -97,7 +101,9 @@ export class EtcdStore implements Store {
         // Retries are ours (run()), because only we know whether an operation may be sent twice.
         global: noop,
         host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
+          // A stream we cancel ourselves (a watch closed) ends with CANCELLED, which etcd3 counts as recoverable:
+          // it is no sign of a failing member, and would block every call to the only member for a second.
+          circuitBreaker(handleWhen(memberFailed), {
             halfOpenAfter: MEMBER_BACKOFF_MS,
             breaker: new ConsecutiveBreaker(1),
           }),
@@ -211,9 +217,25 @@ export class EtcdStore implements Store {
     if (this.closed) throw this.closedError('sync');
   }
 
+  /** Follows writes under `prefix` from every host (etcd-watch.ts); resolves within the store's deadline. */
+  async watch(prefix: string, handlers: WatchHandlers): Promise<StoreWatch> {
+    if (this.closed) throw this.closedError('watch', prefix);
+    const w = await watchPrefix(this.client, this.key(prefix), this.prefix.length, handlers, this.timeoutMs);
+    this.watches.add(w);
+    return {
+      close: async () => {
+        this.watches.delete(w);
+        await w.close();
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A watcher's stream would keep the client (and the process) alive.
+    await Promise.all([...this.watches].map((w) => w.close()));
+    this.watches.clear();
     this.client.close();
   }
 

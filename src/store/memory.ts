@@ -2,7 +2,8 @@
 // daemon running on it would forget every network at restart. Tests of the IPAM allocator and the drivers use it
 // to run without a state dir; test/store/store.test.ts runs the same contract suite against both. Outside tests,
 // `macnet store migrate` migrates the key layout of a copy of the SQLite state in it, so that the file is only read.
-import type { Entry, Store, TxnOp } from './types';
+import type { Change, Entry, Store, StoreWatch, TxnOp, WatchHandlers } from './types';
+import { Watchers } from './watchers';
 import { MacnetError } from '../errors';
 
 interface Slot {
@@ -32,6 +33,7 @@ export class MemoryStore implements Store {
   /** Global like etcd's: a deleted key's revision is never handed out again. */
   private revision = 0;
   private closed = false;
+  private readonly watchers = new Watchers();
 
   private check(op: string): void {
     if (this.closed) throw new MacnetError('STORE_ERROR', `store ${op}: the memory store is closed`, { op });
@@ -111,10 +113,15 @@ export class MemoryStore implements Store {
           break;
       }
     }
+    const changes: Change[] = [];
     for (const [key, slot] of staged) {
+      const before = this.map.get(key);
       if (slot) this.map.set(key, slot);
       else this.map.delete(key);
+      if (slot) changes.push({ type: 'put', key, value: slot.value });
+      else if (before) changes.push({ type: 'delete', key, value: before.value });
     }
+    this.watchers.notify(changes);
     if (wrote) this.revision = rev;
     return true;
   }
@@ -124,7 +131,13 @@ export class MemoryStore implements Store {
     this.check('sync');
   }
 
+  async watch(prefix: string, handlers: WatchHandlers): Promise<StoreWatch> {
+    this.check('watch');
+    return this.watchers.add(prefix, handlers);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.watchers.clear();
   }
 }

@@ -23,7 +23,8 @@ import { MacnetError } from '../errors';
 import { CHECKPOINT_EVERY, Checkpointer } from './checkpointer';
 import { GroupSync } from './group-sync';
 import { checkTables, ConditionFailed, createTables, prefixEnd, prepare, type Statements } from './sqlite-tables';
-import type { Entry, Store, TxnOp } from './types';
+import type { Change, Entry, Store, StoreWatch, TxnOp, WatchHandlers } from './types';
+import { Watchers } from './watchers';
 
 export interface SqliteOptions {
   /**
@@ -74,6 +75,7 @@ export class SqliteStore implements Store {
   readonly group: GroupSync | undefined;
   readonly checkpointer: Checkpointer | undefined;
   private sinceCheckpoint = 0;
+  private readonly watchers = new Watchers();
 
   private constructor(
     readonly file: string,
@@ -157,8 +159,12 @@ export class SqliteStore implements Store {
   async delete(key: string, revision?: number): Promise<boolean> {
     return this.queued(() =>
       this.run('delete', key, () => {
+        const before = this.watchers.wants(key) ? this.sql.get.get(key) : undefined;
         const n = revision === undefined ? this.sql.del.run(key).changes : this.sql.delAt.run(key, revision).changes;
-        if (n > 0) this.wrote();
+        if (n > 0) {
+          this.wrote();
+          this.watchers.notify([{ type: 'delete', key, value: before?.value }]);
+        }
         return n > 0;
       }),
     );
@@ -194,6 +200,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watchers.clear();
     try {
       await this.checkpointer?.close();
       await this.group?.close();
@@ -208,8 +215,10 @@ export class SqliteStore implements Store {
     return this.queued(() =>
       this.run(op, what, () => {
         try {
+          const changes = this.watchers.empty ? [] : this.changesOf(ops);
           this.sql.apply.immediate(ops);
           this.wrote();
+          this.watchers.notify(changes);
           return true;
         } catch (e) {
           if (e instanceof ConditionFailed) return false;
@@ -217,6 +226,29 @@ export class SqliteStore implements Store {
         }
       }),
     );
+  }
+
+  /**
+   * What `ops` will change, read before they apply (only this process writes, and the caller runs it in the same
+   * turn as the transaction): a key's last write wins, a delete of a missing key changes nothing.
+   */
+  private changesOf(ops: readonly TxnOp[]): Change[] {
+    const last = new Map<string, TxnOp>();
+    for (const o of ops) if (this.watchers.wants(o.key)) last.set(o.key, o);
+    const out: Change[] = [];
+    for (const [key, o] of last) {
+      if (o.op !== 'delete') out.push({ type: 'put', key, value: o.value });
+      else {
+        const before = this.sql.get.get(key);
+        if (before) out.push({ type: 'delete', key, value: before.value });
+      }
+    }
+    return out;
+  }
+
+  async watch(prefix: string, handlers: WatchHandlers): Promise<StoreWatch> {
+    if (this.closed) throw this.closedError('watch', prefix);
+    return this.watchers.add(prefix, handlers);
   }
 
   private queued<T>(fn: () => Promise<T>): Promise<T> {

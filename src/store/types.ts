@@ -18,6 +18,28 @@ export type TxnOp =
   | { readonly op: 'put'; readonly key: string; readonly value: string }
   | { readonly op: 'delete'; readonly key: string; readonly revision?: number };
 
+/** One write seen by a watch (Store.watch), in the order the store applied them. */
+export interface Change {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** put: the new value. delete: the value the key had, when the store knows it (all three stores do). */
+  readonly value: string | undefined;
+}
+
+export interface StoreWatch {
+  close(): Promise<void>;
+}
+
+export interface WatchHandlers {
+  /** Writes under the prefix in the order applied (a transaction's together, maybe with others); never twice. */
+  onChanges(changes: readonly Change[]): void;
+  /**
+   * Changes may have been missed (etcd compacted its history while the watch was cut off): the watcher reads the
+   * prefix again. The watch goes on by itself.
+   */
+  onReset(): void;
+}
+
 export interface Store {
   get(key: string): Promise<Entry | undefined>;
   /** Every entry whose key starts with `prefix`, in key order. */
@@ -40,5 +62,10 @@ export interface Store {
    * whose writes are durable when they resolve (a cluster store after consensus) resolves at once.
    */
   sync(): Promise<void>;
+  /**
+   * Follows the writes under `prefix` from the moment the promise resolves: every write after that is delivered,
+   * by whatever process made it (on SQLite and in memory only this process writes). Closed with the store too.
+   */
+  watch(prefix: string, handlers: WatchHandlers): Promise<StoreWatch>;
   close(): Promise<void>;
 }

@@ -3,7 +3,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { isMacnetError } from '../../src/errors';
-import type { Store } from '../../src/store/types';
+import type { Change, Store } from '../../src/store/types';
+
+const sortByKey = (cs: Change[]) => [...cs].sort((a, b) => (a.key < b.key ? -1 : 1));
+
+/** Waits (at most 10 s) until `done`; the failure shows `state`. */
+async function until(done: () => boolean, state: () => string): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(done(), `not within 10 s: ${state()}`);
+}
 
 export function storeContract(kind: string, make: () => Store | Promise<Store>): void {
   describe(`Store contract: ${kind}`, () => {
@@ -208,6 +216,51 @@ export function storeContract(kind: string, make: () => Store | Promise<Store>):
         );
         assert.equal((await s.get('k'))?.value, '3');
         assert.equal(await s.txn([]), true);
+      }),
+    );
+
+    test(
+      'watch delivers every later write under its prefix in order, a deleted key with its last value, until closed',
+      withStore(async (s) => {
+        await s.put('w/before', 'old');
+        const seen: Change[] = [];
+        let resets = 0;
+        const w = await s.watch('w/', { onChanges: (cs) => seen.push(...cs), onReset: () => resets++ });
+        await s.put('other/x', 'not watched');
+        assert.equal(await s.create('w/a', '1'), true);
+        assert.equal(await s.create('w/a', 'refused'), false);
+        const ra = (await s.get('w/a'))!.revision;
+        assert.equal(await s.update('w/a', '2', ra), true);
+        assert.equal(await s.delete('w/missing'), false);
+        assert.equal(
+          await s.txn([
+            { op: 'delete', key: 'w/before' },
+            { op: 'put', key: 'w/b', value: '3' },
+            { op: 'put', key: 'other/y', value: 'not watched' },
+          ]),
+          true,
+        );
+        assert.equal(await s.delete('w/a'), true);
+        const want: Change[] = [
+          { type: 'put', key: 'w/a', value: '1' },
+          { type: 'put', key: 'w/a', value: '2' },
+          { type: 'delete', key: 'w/before', value: 'old' },
+          { type: 'put', key: 'w/b', value: '3' },
+          { type: 'delete', key: 'w/a', value: '2' },
+        ];
+        await until(
+          () => seen.length >= want.length,
+          () => JSON.stringify(seen),
+        );
+        // The txn's two changes may come in either key order within it (etcd sorts them; SQLite in op order).
+        const txnPart = (cs: Change[]) => [...cs.slice(0, 2), ...sortByKey(cs.slice(2, 4)), ...cs.slice(4)];
+        assert.deepEqual(txnPart(seen), txnPart(want));
+        await w.close();
+        await s.put('w/after', 'unseen');
+        await s.put('marker', 'x'); // a write after it, so that a late delivery would have arrived
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(seen.length, want.length, 'nothing delivered after close');
+        assert.equal(resets, 0);
       }),
     );
 

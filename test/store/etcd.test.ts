@@ -164,6 +164,46 @@ function inner(): void {
       }
     });
 
+    test('a watch goes on while each member in turn is killed and back: every write delivered once, in order', async () => {
+      // Two clients on one prefix: a writer, and a watcher as another host would be.
+      const s = await open(cluster, { prefix: 'watch-resume/' });
+      const w = await open(cluster, { prefix: 'watch-resume/' });
+      const seen: string[] = [];
+      let resets = 0;
+      const watch = await w.watch('wt/', {
+        onChanges: (cs) => seen.push(...cs.map((c) => `${c.type} ${c.key}=${c.value}`)),
+        onReset: () => resets++,
+      });
+      const want: string[] = [];
+      try {
+        let n = 0;
+        const write = async () => {
+          const k = `wt/${String(n).padStart(3, '0')}`;
+          assert.equal(await s.create(k, String(n)), true);
+          want.push(`put ${k}=${n}`);
+          n++;
+        };
+        for (let i = 0; i < 5; i++) await write();
+        // The watcher's stream is on one of the three: killing each in turn cuts it once.
+        for (const m of [0, 1, 2]) {
+          await cluster.stopMember(m, 'SIGKILL');
+          await cluster.waitHealthy(cluster.endpoints.filter((_, i) => i !== m));
+          for (let i = 0; i < 5; i++) await write();
+          cluster.startMember(m);
+          await cluster.waitHealthy(cluster.endpoints);
+        }
+        assert.equal(await s.delete('wt/000'), true);
+        want.push('delete wt/000=0');
+        for (let i = 0; i < 400 && seen.length < want.length; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(seen, want);
+        assert.equal(resets, 0, 'resumed where it was, nothing missed');
+      } finally {
+        await watch.close();
+        await w.close();
+        await s.close();
+      }
+    });
+
     test('a lease is kept alive past its TTL, and its keys go when it is revoked', async () => {
       const s = await open(cluster);
       try {
