@@ -123,6 +123,9 @@ describe('macnet uninstall on a host of a cluster on etcd', () => {
     const netRm = await h2.docker('network', 'rm', NET);
     t.diagnostic(`docker network rm during the outage: exit ${netRm.code} ${netRm.stderr.trim()}`);
     assert.equal(netRm.code, 0, netRm.stderr);
+    // (dockerd removed the network although macnet refused its ReleasePool: the pool's count stays in etcd.)
+    const refusedCalls = daemons[1]!.logLines().filter((l) => l['msg'] === 'call refused');
+    t.diagnostic(`h2's calls refused during the outage: ${refusedCalls.map((l) => l['call']).join(', ') || 'none'}`);
     assert.equal(await daemons[1]!.stop(), 0, 'the daemon stops with releases still waiting for etcd');
     etcd!.startMember(0);
     await etcd!.waitHealthy(etcd!.endpoints);
