@@ -5,6 +5,8 @@ import type { DhcpLeases } from '../lan';
 import type { Store } from '../store/types';
 import type { KeyedMutex } from '../types/mutex';
 import { formatAddress, parseAddress } from '../types/address';
+import type { SubnetIndex } from './allocator';
+import { addressKey } from './keys';
 import { indexKey, type Pool, type PoolTable } from './pool-table';
 import { allocations } from './queries';
 
@@ -47,7 +49,9 @@ export async function requestLease(
   const v = parseAddress(lease.address).value;
   const ok = await d.locks.run(indexKey(p.space, p.subnet), async () => {
     const index = d.table.indexOf(p);
-    return !!index && (await index.claim(v, name ?? 'dhcp', p.poolId));
+    if (!index) return false;
+    if (d.table.host !== undefined && index.taken.has(v)) await forgetIfReleased(d.store, index, v, lease.address);
+    return await index.claim(v, name ?? 'dhcp', p.poolId);
   });
   if (!ok) {
     const holder =
@@ -58,4 +62,16 @@ export async function requestLease(
   }
   await d.store.sync();
   return { address: `${lease.address}/${p.subnet.prefix}`, data: {} };
+}
+
+/**
+ * On a store shared by hosts, this host's index keeps another host's address as taken after that host released it
+ * (no watch: docs/cluster.md). An address the DHCP server offers is free by the server's word; if the store holds
+ * no record of it either, the index's entry is stale and goes. A record in the store (another host's container, or
+ * this host's release still waiting for the store) is a conflict, as before. The caller holds the subnet's lock.
+ */
+async function forgetIfReleased(store: Store, index: SubnetIndex, v: bigint, address: string): Promise<void> {
+  if (await store.get(addressKey(index.space, index.subnet, address))) return;
+  index.taken.delete(v);
+  index.inherited.delete(v);
 }

@@ -1,0 +1,60 @@
+// `macnet uninstall` on a host that ran on etcd (docs/cluster.md): frees this host's address records in etcd and
+// its presence key, so that the other hosts may hand those addresses out at once instead of after the lost-host
+// grace period. Runs before anything local is removed: if etcd cannot be reached, the command fails naming the
+// endpoints (STORE_UNAVAILABLE) and changes nothing, so that the host id in the state dir, by which the records are
+// found, is still there for the next try (--purge would remove it).
+//
+// Only what is this host's alone goes: address records whose `host` is this host's id (each deleted at the
+// revision read, so that a record reclaimed and handed out to another host meanwhile stays), never a gateway's
+// record (the LAN's router, counted by every host's networks on the subnet) nor a pool (counted likewise, without
+// saying by which hosts): uninstall runs with no network left here, so this host holds none of their counts.
+import type { EtcdOptions } from '../store/etcd-options';
+import { presenceKey } from '../store/presence';
+import { assertKnownSchema } from '../store/schema';
+import { ADDRESSES, readAddressRecord, splitAddressKey } from '../ipam/keys';
+import { etcdWhere } from './store-open';
+
+export interface EtcdCleanup {
+  readonly where: string;
+  /** The addresses whose records were deleted, as "<subnet prefix key tail>/<address>". */
+  readonly freed: readonly string[];
+  /** Records of this host that changed between the read and the delete (another host's now): left alone. */
+  readonly changed: readonly string[];
+  /** Whether a presence key of this host was still there (a daemon killed less than its TTL ago). */
+  readonly presence: boolean;
+}
+
+/** Deletes this host's address records and presence key in etcd; throws STORE_UNAVAILABLE before any delete. */
+export async function freeHostInEtcd(etcd: EtcdOptions, host: string): Promise<EtcdCleanup> {
+  const where = etcdWhere(etcd);
+  // Loaded here only, as in store-open.ts: etcd3 and gRPC take a fifth of a second to load.
+  const { EtcdStore } = await import('../store/etcd');
+  const store = await EtcdStore.open(etcd);
+  try {
+    // A newer layout's records may not mean what this version reads in them: refused, nothing deleted.
+    await assertKnownSchema(store, where);
+    const mine = (await store.list(ADDRESSES)).filter((e) => {
+      const rec = readAddressRecord(e.value);
+      return rec.host === host && rec.owner !== 'gateway';
+    });
+    const freed: string[] = [];
+    const changed: string[] = [];
+    for (const e of mine) {
+      const name = e.key.slice(ADDRESSES.length);
+      if (await store.delete(e.key, e.revision)) freed.push(name);
+      else changed.push(name);
+    }
+    const presence = await store.delete(presenceKey(host));
+    return { where, freed, changed, presence };
+  } finally {
+    await store.close();
+  }
+}
+
+/** "198.18.15.0/24 198.18.15.5" for an address key's tail "LocalDefault/198.18.15.0_24/198.18.15.5". */
+export function describeFreed(name: string): string {
+  const split = splitAddressKey(ADDRESSES + name);
+  if (!split) return name;
+  const subnet = split.prefix.slice(ADDRESSES.length, -1).split('/').pop()!.replace('_', '/');
+  return `${split.address} (${subnet})`;
+}

@@ -1,0 +1,233 @@
+// `macnet uninstall` on a host of a cluster (docs/cluster.md): two lab hosts, each with dockerd and macnet, on one
+// etcd (one member, on the LAN router's address). The second host leaves the cluster after an etcd outage in which
+// its containers and network were removed: the releases waited for etcd in memory and went with its daemon, so etcd
+// still holds its address records. Given the etcd options, uninstall frees exactly those (never the other host's
+// records, the gateway or the pool) and the presence key, so that the first host may take the addresses at once;
+// with etcd unreachable it fails naming the endpoints and removes nothing.
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from '../lab/engine-test';
+import { Daemon } from '../lab/daemon';
+import { EtcdCluster } from '../lab/etcd';
+import { LAN, Lab, type LabHost } from '../lab/lab';
+import { ipJson, run } from '../lab/sh';
+
+const NET = 'lan';
+const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
+
+let lab: Lab;
+let etcd: EtcdCluster | undefined;
+const daemons: Daemon[] = [];
+
+before(async () => {
+  lab = await Lab.create({ hosts: 2, docker: true });
+  etcd = await EtcdCluster.start({
+    members: 1,
+    placement: { members: [{ netns: lab.lan.path, ip: LAN.router4 }], ctlNetns: lab.lan.path },
+    parentDir: lab.dir,
+  });
+  for (const h of lab.hosts)
+    daemons.push(
+      await Daemon.start({
+        netns: h.ns.path,
+        mountNs: h.mountNs,
+        pluginDir: h.pluginDir,
+        extraArgs: ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(',')],
+      }),
+    );
+});
+after(async () => {
+  // dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, then etcd.
+  try {
+    await lab?.destroy();
+  } finally {
+    for (const d of daemons.splice(0)) await d.remove();
+    await etcd?.close();
+  }
+});
+
+async function ok(h: LabHost, ...args: string[]): Promise<string> {
+  const r = await h.docker(...args);
+  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+const ipOf = (h: LabHost, c: string) =>
+  ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
+const hostId = (i: number) => fs.readFileSync(path.join(daemons[i]!.opts.stateDir, 'host-id'), 'utf8').trim();
+
+interface Kv {
+  readonly key: string;
+  readonly value: string;
+  readonly mod: number;
+}
+/** Every key under macnet/ with its value and revision, as etcd reports it (root's view, not macnet's). */
+async function etcdKeys(): Promise<Map<string, Kv>> {
+  const r = await etcd!.etcdctl(['get', '--prefix', 'macnet/', '-w', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const kvs = (JSON.parse(r.stdout) as { kvs?: { key: string; value: string; mod_revision: number }[] }).kvs ?? [];
+  const b64 = (s: string) => Buffer.from(s, 'base64').toString();
+  return new Map(
+    kvs.map((kv) => [b64(kv.key), { key: b64(kv.key), value: b64(kv.value), mod: kv.mod_revision }] as const),
+  );
+}
+const addressKey = (ip: string) => `macnet/ipam/addresses/LocalDefault/${LAN.subnet4.replace('/', '_')}/${ip}`;
+const hostOf = (keys: Map<string, Kv>, ip: string) => {
+  const kv = keys.get(addressKey(ip));
+  return kv && (JSON.parse(kv.value) as { host?: string }).host;
+};
+
+/** macnet's links in a host's namespace (probe, host-access, endpoint links). */
+const macnetLinks = async (h: LabHost) =>
+  (await ipJson<{ ifname: string }[]>(h.ns.name, 'link', 'show'))
+    .map((l) => l.ifname)
+    .filter((n) => /^mn(p|h)?[0-9a-f]{10,11}$/.test(n));
+
+describe('macnet uninstall on a host of a cluster on etcd', () => {
+  test("frees this host's address records and presence in etcd, and nothing else; refuses, removing nothing, while etcd is unreachable", async (t) => {
+    const [h1, h2] = lab.hosts as [LabHost, LabHost];
+    for (const h of lab.hosts)
+      await ok(
+        h,
+        'network',
+        'create',
+        '-d',
+        'macnet',
+        '--ipam-driver',
+        'macnet',
+        '--subnet',
+        LAN.subnet4,
+        '--gateway',
+        LAN.router4,
+        '-o',
+        'parent=eth0',
+        NET,
+      );
+    const runOn = (h: LabHost, name: string, ...extra: string[]) =>
+      h.docker('run', '-d', '--name', name, '--net', NET, ...extra, 'busybox:local', 'sleep', '600');
+    for (const [h, c] of [
+      [h1, 'a1'],
+      [h2, 'b1'],
+      [h2, 'b2'],
+    ] as const)
+      assert.equal((await runOn(h, c)).code, 0);
+    const [a1, b1, b2] = [await ipOf(h1, 'a1'), await ipOf(h2, 'b1'), await ipOf(h2, 'b2')];
+    const [id1, id2] = [hostId(0), hostId(1)];
+
+    // h2 leaves during an etcd outage: its containers and network go (their records are in its SQLite), the
+    // releases of their addresses wait in memory, and are lost when its daemon stops before etcd is back.
+    await etcd!.stopMember(0);
+    await ok(h2, 'rm', '-f', 'b1', 'b2');
+    const netRm = await h2.docker('network', 'rm', NET);
+    t.diagnostic(`docker network rm during the outage: exit ${netRm.code} ${netRm.stderr.trim()}`);
+    assert.equal(netRm.code, 0, netRm.stderr);
+    // (dockerd removed the network although macnet refused its ReleasePool: the pool's count stays in etcd.)
+    const refusedCalls = daemons[1]!.logLines().filter((l) => l['msg'] === 'call refused');
+    t.diagnostic(`h2's calls refused during the outage: ${refusedCalls.map((l) => l['call']).join(', ') || 'none'}`);
+    assert.equal(await daemons[1]!.stop(), 0, 'the daemon stops with releases still waiting for etcd');
+    etcd!.startMember(0);
+    await etcd!.waitHealthy(etcd!.endpoints);
+    const before = await etcdKeys();
+    assert.equal(hostOf(before, b1), id2, `${b1} still held for h2 in etcd`);
+    assert.equal(hostOf(before, b2), id2, `${b2} still held for h2 in etcd`);
+    assert.equal(hostOf(before, a1), id1);
+    const taken = await runOn(h1, 'x1', '--ip', b1);
+    assert.notEqual(taken.code, 0, `h1 cannot take ${b1} yet`);
+    assert.match(taken.stderr, new RegExp(`IPAM_ADDRESS_IN_USE.*${b1.replace(/\./g, '\\.')}`));
+    await h1.docker('rm', '-f', 'x1');
+
+    const stateDir = daemons[1]!.opts.stateDir;
+    const unitsDir = fs.mkdtempSync(path.join(lab.dir, 'units-'));
+    const uninstall = (...args: string[]) =>
+      run('nsenter', [
+        `--net=${h2.ns.path}`,
+        process.execPath,
+        bin,
+        'uninstall',
+        '--state-dir',
+        stateDir,
+        '--units-dir',
+        unitsDir,
+        ...args,
+      ]);
+    const withEtcd = ['--purge', '--etcd-endpoints', etcd!.endpoints.join(',')];
+
+    // A bad etcd option is refused before anything is looked at.
+    const bad = await uninstall('--etcd-endpoints', etcd!.endpoints[0]!, '--etcd-prefix', 'macnet');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /OPTION_INVALID: --etcd-prefix "macnet" is not valid/);
+
+    // etcd unreachable: refused naming the endpoint; nothing removed (the state dir keeps the host id).
+    const linksBefore = await macnetLinks(h2);
+    await etcd!.stopMember(0);
+    const r0 = Date.now();
+    const refused = await uninstall(...withEtcd);
+    t.diagnostic(`refused after ${Date.now() - r0} ms: ${refused.stderr.trim()}`);
+    etcd!.startMember(0);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /^macnet: STORE_UNAVAILABLE: /);
+    assert.ok(refused.stderr.includes(etcd!.endpoints[0]!), `names the endpoint: ${refused.stderr}`);
+    assert.equal(refused.stdout, '', 'says nothing was removed');
+    assert.ok(fs.existsSync(path.join(stateDir, 'host-id')), 'the state dir stays');
+    assert.deepEqual(await macnetLinks(h2), linksBefore, 'no link removed');
+    await etcd!.waitHealthy(etcd!.endpoints);
+
+    // Without the etcd options: the links go, the state dir stays, and it says what is left in etcd.
+    const local = await uninstall();
+    assert.equal(local.code, 0, local.stderr);
+    assert.match(
+      local.stdout,
+      new RegExp(
+        `^left in etcd: the address records of this host \\(${id2}\\), if any: run macnet uninstall again`,
+        'm',
+      ),
+    );
+    assert.deepEqual(await macnetLinks(h2), [], 'no macnet link left on h2');
+    assert.deepEqual(
+      (await etcdKeys()).get(addressKey(b1)),
+      before.get(addressKey(b1)),
+      'etcd untouched without its options',
+    );
+
+    const done = await uninstall(...withEtcd);
+    assert.equal(done.code, 0, done.stderr);
+    t.diagnostic(done.stdout.trim().split('\n').slice(0, 3).join(' | '));
+    assert.match(
+      done.stdout,
+      new RegExp(`^freed 2 address record\\(s\\) of this host \\(${id2}\\) in etcd ${etcd!.endpoints[0]}`, 'm'),
+    );
+    for (const ip of [b1, b2]) assert.ok(done.stdout.includes(`${ip} (${LAN.subnet4})`), `names ${ip}`);
+    assert.match(done.stdout, new RegExp(`^removed the state dir ${stateDir}$`, 'm'));
+    assert.equal(fs.existsSync(stateDir), false);
+    assert.deepEqual(await macnetLinks(h2), [], 'no macnet link left on h2');
+
+    // etcd: h2's two records gone, every other key as it was (same revision), h2 has no presence.
+    // (Presence keys are left out of the comparison: h1's may be written again after the outages.)
+    const afterKeys = await etcdKeys();
+    const shared = (m: Map<string, Kv>) => [...m.keys()].filter((k) => !k.startsWith('macnet/hosts/'));
+    const gone = shared(before).filter((k) => !afterKeys.has(k));
+    assert.deepEqual(gone.sort(), [addressKey(b1), addressKey(b2)].sort(), "only h2's address records went");
+    for (const k of shared(afterKeys)) assert.deepEqual(afterKeys.get(k), before.get(k), `${k} untouched`);
+    assert.ok(afterKeys.has(addressKey(LAN.router4)), 'the gateway stays (h1 still has a network)');
+    const counts = [...afterKeys.values()].filter((kv) => /\/(pools\/|addresses\/.*\/198\.18\.15\.1$)/.test(kv.key));
+    t.diagnostic(`left counted: ${counts.map((kv) => `${kv.key} ${kv.value}`).join(' | ')}`);
+    assert.ok(
+      [...afterKeys.keys()].some((k) => k.startsWith('macnet/ipam/pools/')),
+      'the pool stays',
+    );
+    assert.deepEqual(
+      [...afterKeys.keys()].filter((k) => k.startsWith('macnet/hosts/')),
+      [`macnet/hosts/${id1}`],
+      "h1's presence only",
+    );
+
+    // The freed address is h1's for the asking, at once (no grace period).
+    assert.equal((await runOn(h1, 'x2', '--ip', b1)).code, 0);
+    assert.equal(await ipOf(h1, 'x2'), b1);
+    assert.equal(hostOf(await etcdKeys(), b1), id1, `${b1}'s record names h1 now`);
+    const ping = await h1.docker('exec', 'a1', 'ping', '-c', '1', '-W', '2', b1);
+    assert.equal(ping.code, 0, `a1 pings x2 at ${b1}: ${ping.stdout}${ping.stderr}`);
+  });
+});
