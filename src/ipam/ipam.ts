@@ -41,7 +41,6 @@ import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
 import { checkStatic } from './static';
 import { decodeRecord } from '../store/records';
-
 export type { IpamLan } from './lan-probe';
 
 export interface IpamOptions {
@@ -51,10 +50,11 @@ export interface IpamOptions {
   defaultPools?: { base: string; size: number }[];
   lan?: IpamLan;
   /**
-   * This daemon's host id when several hosts share the store (etcd, docs/cluster.md): written into its address
-   * records, so that a reservation the store may or may not have applied is told apart from another host's.
+   * On a store shared by hosts (etcd, docs/cluster.md): this daemon's id in its address records (tells a lost
+   * reservation from another host's); `local`, its own store, keeps the outbox across restarts (outbox-journal.ts).
    */
   host?: string;
+  local?: Store;
 }
 
 export interface AddressRequest {
@@ -89,7 +89,7 @@ export class Ipam implements AddressBook {
     opts: IpamOptions = {},
   ) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
-    this.table = new PoolTable(store, this.stickies, opts.host);
+    this.table = new PoolTable(store, this.stickies, opts.host, opts.local);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
     // Only a store shared by hosts (etcd) leaves anything to settle: no timer on a single host.

@@ -18,6 +18,7 @@ import {
   type PoolRecord,
 } from './keys';
 import type { StickyNames } from './sticky';
+import { OutboxJournal } from './outbox-journal';
 import { decodeRecord, encodeRecord } from '../store/records';
 
 export interface Pool extends DynamicRange {
@@ -51,12 +52,20 @@ export class PoolTable {
     private readonly stickies: StickyNames,
     /** This daemon among the writers of a shared store (IpamOptions.host). */
     readonly host?: string,
-  ) {}
+    /** This host's own store beside a shared one (IpamOptions.local). */
+    local?: Store,
+  ) {
+    if (host !== undefined && local) this.journal = new OutboxJournal(local);
+  }
+
+  /** The outbox's entries kept in this host's own store (outbox-journal.ts), handed to each subnet's index. */
+  private readonly journal: OutboxJournal | undefined;
 
   /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
   async load(): Promise<void> {
     this.pools.clear();
     this.indexes.clear();
+    await this.journal?.load(); // before the indexes, which take their entries when made
     for (const e of await this.store.list(POOLS)) {
       readRecord(e.key, () => {
         const rec = decodeRecord<PoolRecord>(e.key, e.value, 'IPAM load');
@@ -77,6 +86,7 @@ export class PoolTable {
       s.taken.add(v);
       s.inherited.add(v);
     }
+    await this.journal?.dropUntaken();
   }
 
   pool(poolId: string, call: string): Pool {
@@ -105,7 +115,7 @@ export class PoolTable {
     const sk = indexKey(space, subnet);
     if (!this.indexes.has(sk)) {
       const remembered = (key: string, v: bigint) => this.stickies.set(key, v);
-      this.indexes.set(sk, new SubnetIndex(space, subnet, this.store, this.host, remembered));
+      this.indexes.set(sk, new SubnetIndex(space, subnet, this.store, this.host, remembered, this.journal));
     }
     const { lo, hi } = dynamicBounds(subnet, range);
     const p: Pool = {
