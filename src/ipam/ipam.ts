@@ -270,9 +270,9 @@ export class Ipam implements AddressBook {
   }
 
   /**
-   * Gives back `ip`, allocated before this daemon started, if it still is, is no gateway, and `stillOrphan`
-   * (asked under the subnet's lock, so that no RequestAddress or ReleaseAddress on the subnet runs between the
-   * check and the release) confirms that nothing uses it. Returns whether it did.
+   * Gives back `ip`, allocated before this daemon started, if it still is, is no gateway nor another host's, and
+   * `stillOrphan` (asked under the subnet's lock, so that no RequestAddress or ReleaseAddress on the subnet runs
+   * between the check and the release) confirms that nothing uses it. Returns whether it did.
    */
   async reclaim(space: string, subnet: string, ip: string, stillOrphan: () => Promise<boolean>): Promise<boolean> {
     await this.load();
@@ -283,7 +283,7 @@ export class Ipam implements AddressBook {
       if (this.table.indexes.get(indexKey(space, s.subnet)) !== s || !s.inherited.has(v)) return false;
       const e = await this.store.get(addressKey(space, s.subnet, ip));
       const rec = e && decodeRecord<AddressRecord>(e.key, e.value, 'IPAM reclaim');
-      if (!rec || rec.owner === 'gateway' || !(await stillOrphan())) return false;
+      if (!rec || rec.owner === 'gateway' || rec.host !== this.table.host || !(await stillOrphan())) return false;
       await s.release(v);
       s.warm.forget(v); // crash residue: no container had it, and no probe saw it free lately
       if (this.table.pools.get(rec.pool)?.dhcp) await this.dhcp?.release(space, s.subnet, ip);

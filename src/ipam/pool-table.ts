@@ -12,6 +12,7 @@ import {
   cursorKey,
   poolIdOf,
   poolKey,
+  readAddressRecord,
   splitAddressKey,
   stickyPrefix,
   subnetAddressPrefix,
@@ -32,6 +33,8 @@ export interface Pool extends DynamicRange {
   readonly subnet: Subnet;
   readonly range: Subnet | undefined;
   refs: number;
+  /** On a store shared by hosts: this host's part of `refs` (PoolRecord.refsByHost); undefined if unknown. */
+  hostRefs?: number;
 }
 
 /** Delete address keys in chunks: a cluster store bounds the operations per transaction (etcd: 128). */
@@ -72,7 +75,7 @@ export class PoolTable {
         const subnet = parseCidrBig(rec.subnet).subnet;
         const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
         if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
-        this.add(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp');
+        this.add(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp').hostRefs = this.hostRefs(rec);
       });
     }
     // Address keys of a subnet without a pool are the residue of a crash inside ReleasePool; they are ignored
@@ -84,7 +87,8 @@ export class PoolTable {
       if (!s || !k) continue;
       const v = readRecord(e.key, () => parseAddress(k.address).value);
       s.taken.add(v);
-      s.inherited.add(v);
+      // Only this host's records can be its crash residue (src/docker/reclaim.ts); another host's are its own.
+      if (this.host === undefined || readAddressRecord(e.value).host === this.host) s.inherited.add(v);
     }
     await this.journal?.dropUntaken();
   }
@@ -151,6 +155,7 @@ export class PoolTable {
       subnet: subnet.text,
       range: range?.text ?? null,
       refs: 1,
+      ...(this.host !== undefined && { refsByHost: { [this.host]: 1 } }),
       ...(dhcp && { mode: 'dhcp' as const }),
     };
     // A cursor of an earlier version (next-fit) is residue: gone with the pool.
@@ -160,7 +165,7 @@ export class PoolTable {
         { op: 'delete', key: cursorKey(space, subnet, range, dhcp) },
       ])
     ) {
-      this.add(space, subnet, range, 1, dhcp);
+      this.add(space, subnet, range, 1, dhcp).hostRefs = this.hostRefs(rec);
       return;
     }
     // Created meanwhile by another writer of the store: join it.
@@ -180,9 +185,15 @@ export class PoolTable {
             subnet: p.subnet.text,
             range: p.range?.text ?? null,
             refs: 0,
+            ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
       rec.refs += delta;
+      if (this.host !== undefined && rec.refsByHost) {
+        const n = (rec.refsByHost[this.host] ?? 0) + delta;
+        if (n > 0) rec.refsByHost[this.host] = n;
+        else delete rec.refsByHost[this.host];
+      }
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
@@ -198,6 +209,7 @@ export class PoolTable {
       }
       if (ok) {
         p.refs = Math.max(rec.refs, 0);
+        p.hostRefs = this.hostRefs(rec);
         return;
       }
     }
@@ -206,6 +218,11 @@ export class PoolTable {
       `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
       { poolId: p.poolId, key: p.key },
     );
+  }
+
+  /** This host's references in a pool record; undefined on a single host or in a record without refsByHost. */
+  private hostRefs(rec: PoolRecord): number | undefined {
+    return this.host === undefined || !rec.refsByHost ? undefined : (rec.refsByHost[this.host] ?? 0);
   }
 
   /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
