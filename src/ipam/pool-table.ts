@@ -188,12 +188,14 @@ export class PoolTable {
             ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
-      rec.refs += delta;
       if (this.host !== undefined && rec.refsByHost) {
         const n = (rec.refsByHost[this.host] ?? 0) + delta;
-        if (n > 0) rec.refsByHost[this.host] = n;
+        // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
+        if (!countsAddUp(rec) || n < 0) delete rec.refsByHost;
+        else if (n > 0) rec.refsByHost[this.host] = n;
         else delete rec.refsByHost[this.host];
       }
+      rec.refs += delta;
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
@@ -222,7 +224,7 @@ export class PoolTable {
 
   /** This host's references in a pool record; undefined on a single host or in a record without refsByHost. */
   private hostRefs(rec: PoolRecord): number | undefined {
-    return this.host === undefined || !rec.refsByHost ? undefined : (rec.refsByHost[this.host] ?? 0);
+    return this.host === undefined || !countsAddUp(rec) ? undefined : (rec.refsByHost![this.host] ?? 0);
   }
 
   /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
@@ -264,6 +266,10 @@ export class PoolTable {
     }
   }
 }
+
+/** Whether a pool record's per-host counts are there and add up to its total (else: unknown). */
+const countsAddUp = (rec: PoolRecord): boolean =>
+  !!rec.refsByHost && Object.values(rec.refsByHost).reduce((a, b) => a + b, 0) === rec.refs;
 
 /**
  * Runs `fn` on a stored record; a record macnet cannot read, or whose content fails `fn`'s checks, is a STORE_ERROR

@@ -51,7 +51,7 @@ function inner(): void {
   }
 
   describe('IPAM on a one-member etcd', () => {
-    test('a release while etcd is stopped is kept in SQLite; the daemon restarted before etcd is back settles it', async () => {
+    test('a release while etcd is stopped is kept in SQLite and settled by the daemon started again after etcd is back', async () => {
       const prefix = `outbox-${seq++}/`;
       const file = path.join(tmp, 'outbox', 'state.db');
       let local = SqliteStore.open(file);
