@@ -222,7 +222,7 @@ export class PoolTable {
     );
   }
 
-  /** This host's references in a pool record; undefined on a single host or in a record without refsByHost. */
+  /** This host's references in a pool record; undefined on a single host, or if its per-host counts are unknown. */
   private hostRefs(rec: PoolRecord): number | undefined {
     return this.host === undefined || !countsAddUp(rec) ? undefined : (rec.refsByHost![this.host] ?? 0);
   }
