@@ -227,7 +227,7 @@ async function serve(
   // driver asks the IPAM what it allocated through the IPAM's AddressBook (src/lan/segment.ts), nothing more.
   const lan = new Lan(kernel, log, { probe: opts.probe, windowMs: opts.probeWindowMs });
   const leases = new DhcpLeases(local, lan, log, { keepMs: opts.dhcpKeepMs });
-  const host = opened.host === undefined ? {} : { host: opened.host };
+  const host = opened.host === undefined ? {} : { host: opened.host, local };
   const ipam = new Ipam(shared, { defaultPools: opts.defaultPools, lan, leases, ...host });
   const driver = new NetworkDriver(kernel, local, log, { lan, leases, addresses: ipam });
   const h = handlers(driver, ipam, opts.netnsDir === undefined ? {} : { netnsDir: opts.netnsDir });

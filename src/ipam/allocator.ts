@@ -11,6 +11,7 @@ import { IntervalSet } from './intervals';
 import { readAddressRecord, subnetAddressPrefix, type AddressRecord } from './keys';
 import { shareGateway } from './gateway';
 import { Outbox } from './outbox';
+import type { OutboxJournal } from './outbox-journal';
 import { addressInUse, poolExhausted } from './index-errors';
 import { encodeRecord } from '../store/records';
 import { skipMs } from './holds';
@@ -57,8 +58,9 @@ export class SubnetIndex {
     private readonly host?: string,
     /** A name's sticky record was written with an address (StickyNames.set): the records it makes stale. */
     remembered: (key: string, v: bigint) => readonly string[] = () => [],
+    journal?: OutboxJournal, // keeps the outbox's entries across restarts (outbox-journal.ts)
   ) {
-    this.outbox = new Outbox(host);
+    this.outbox = new Outbox(host, journal, subnetAddressPrefix(space, subnet));
     this.spread = hostSpread(host);
     this.prefix = subnetAddressPrefix(space, subnet);
     const stale = (r: Reservation) => (r.remember ? remembered(r.remember.key, r.v) : []);

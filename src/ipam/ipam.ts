@@ -41,7 +41,6 @@ import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
 import { checkStatic } from './static';
 import { decodeRecord } from '../store/records';
-
 export type { IpamLan } from './lan-probe';
 
 export interface IpamOptions {
@@ -51,10 +50,11 @@ export interface IpamOptions {
   defaultPools?: { base: string; size: number }[];
   lan?: IpamLan;
   /**
-   * This daemon's host id when several hosts share the store (etcd, docs/cluster.md): written into its address
-   * records, so that a reservation the store may or may not have applied is told apart from another host's.
+   * On a store shared by hosts (etcd, docs/cluster.md): this daemon's id in its address records (tells a lost
+   * reservation from another host's); `local`, its own store, keeps the outbox across restarts (outbox-journal.ts).
    */
   host?: string;
+  local?: Store;
 }
 
 export interface AddressRequest {
@@ -91,7 +91,7 @@ export class Ipam implements AddressBook {
     opts: IpamOptions = {},
   ) {
     this.defaults = parseDefaultPools(opts.defaultPools ?? DEFAULT_POOLS);
-    this.table = new PoolTable(store, this.stickies, opts.host);
+    this.table = new PoolTable(store, this.stickies, opts.host, opts.local);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
     // Only a store shared by hosts (etcd) leaves anything to settle: no timer on a single host.
@@ -267,9 +267,9 @@ export class Ipam implements AddressBook {
   }
 
   /**
-   * Gives back `ip`, allocated before this daemon started, if it still is, is no gateway, and `stillOrphan`
-   * (asked under the subnet's lock, so that no RequestAddress or ReleaseAddress on the subnet runs between the
-   * check and the release) confirms that nothing uses it. Returns whether it did.
+   * Gives back `ip`, allocated before this daemon started, if it still is, is no gateway nor another host's, and
+   * `stillOrphan` (asked under the subnet's lock, so that no RequestAddress or ReleaseAddress on the subnet runs
+   * between the check and the release) confirms that nothing uses it. Returns whether it did.
    */
   async reclaim(space: string, subnet: string, ip: string, stillOrphan: () => Promise<boolean>): Promise<boolean> {
     await this.load();
@@ -280,7 +280,7 @@ export class Ipam implements AddressBook {
       if (this.table.indexes.get(indexKey(space, s.subnet)) !== s || !s.inherited.has(v)) return false;
       const e = await this.store.get(addressKey(space, s.subnet, ip));
       const rec = e && decodeRecord<AddressRecord>(e.key, e.value, 'IPAM reclaim');
-      if (!rec || rec.owner === 'gateway' || !(await stillOrphan())) return false;
+      if (!rec || rec.owner === 'gateway' || rec.host !== this.table.host || !(await stillOrphan())) return false;
       await s.release(v);
       s.warm.forget(v); // crash residue: no container had it, and no probe saw it free lately
       if (this.table.pools.get(rec.pool)?.dhcp) await this.dhcp?.release(space, s.subnet, ip);

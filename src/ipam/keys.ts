@@ -24,6 +24,12 @@ export interface PoolRecord {
   /** The --ip-range (SubPool), or null for the whole subnet. */
   range: string | null;
   refs: number;
+  /**
+   * On a store shared by hosts: `refs` per host id, changed in the same compare-and-set. Absent in records of
+   * earlier versions (or moved by `macnet store migrate`): then unknown, and no host reclaims crash residue on the
+   * subnet (src/docker/reclaim.ts) until the record is made again.
+   */
+  refsByHost?: Record<string, number>;
   /** --ipam-opt mode=dhcp: addresses are leased from the LAN's DHCP server (absent: macnet's own pool). */
   mode?: 'dhcp';
 }

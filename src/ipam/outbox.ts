@@ -12,9 +12,13 @@
 // Both are settled before the subnet's next reservation, under the subnet's lock (so this host cannot have made
 // the same record again meanwhile), and every SETTLE_MS in the background (settleEvery), so that other hosts
 // see a release without waiting for a reservation here.
+// With a journal (outbox-journal.ts, this host's SQLite) the entries also outlive a restart: kept before the
+// call that made them answers, deleted once settled, and taken back by the subnet's index at the next load.
 import { isMacnetError, type MacnetError } from '../errors';
 import type { Store } from '../store/types';
+import { parseAddress } from '../types/address';
 import { readAddressRecord } from './keys';
+import type { OutboxJournal } from './outbox-journal';
 
 /** How often records that wait for the store are tried in the background. */
 export const SETTLE_MS = 1000;
@@ -35,8 +39,21 @@ const unconfirmed = (e: unknown): boolean => unavailable(e) && (e as MacnetError
 export class Outbox {
   private readonly pending = new Map<string, Pending>();
 
-  /** `host`: this daemon's id in the records of a shared store (undefined on SQLite). */
-  constructor(private readonly host: string | undefined) {}
+  /**
+   * `host`: this daemon's id in the records of a shared store (undefined on SQLite). `journal`: where the
+   * entries are kept across restarts; those it loaded under `prefix` (this subnet's address keys) wait here again.
+   */
+  constructor(
+    private readonly host: string | undefined,
+    private readonly journal?: OutboxJournal,
+    prefix?: string,
+  ) {
+    for (const [key, kept] of prefix === undefined ? [] : (journal?.take(prefix) ?? [])) {
+      const v = parseAddress(key.slice(prefix!.length)).value;
+      const { value } = kept;
+      this.pending.set(key, { v, match: value === undefined ? (found) => this.mine(found) : (f) => f === value });
+    }
+  }
 
   /** Records waiting for the store. */
   get size(): number {
@@ -58,8 +75,11 @@ export class Outbox {
     try {
       return await write();
     } catch (e) {
-      if (unconfirmed(e))
-        for (const i of items) this.pending.set(i.key, { v: i.v, match: (found) => found === i.value });
+      if (!unconfirmed(e)) throw e;
+      for (const i of items) this.pending.set(i.key, { v: i.v, match: (found) => found === i.value });
+      // Queued now, before any settle can delete the entries (OutboxJournal.keep); a failing journal leaves the
+      // store's error to the caller, which is what it must see.
+      await this.journal?.keep(items).catch(() => undefined);
       throw e;
     }
   }
@@ -77,6 +97,8 @@ export class Outbox {
     } catch (e) {
       if (!unavailable(e)) throw e;
       this.pending.set(key, { v, match: (found) => this.mine(found) });
+      // Kept on disk before the release is answered: dockerd never asks again.
+      await this.journal?.keep([{ key }]);
       return false;
     }
   }
@@ -96,14 +118,21 @@ export class Outbox {
    */
   async settle(store: Store): Promise<bigint[]> {
     const gone: bigint[] = [];
-    for (const [key, p] of this.pending) {
-      const e = await store.get(key);
-      if (e && p.match(e.value)) {
-        // Changed meanwhile (a compare-and-set lost): looked at again at the next try.
-        if (!(await store.delete(key, e.revision))) continue;
-        gone.push(p.v);
-      } else if (!e) gone.push(p.v);
-      this.pending.delete(key);
+    const done: string[] = [];
+    try {
+      for (const [key, p] of this.pending) {
+        const e = await store.get(key);
+        if (e && p.match(e.value)) {
+          // Changed meanwhile (a compare-and-set lost): looked at again at the next try.
+          if (!(await store.delete(key, e.revision))) continue;
+          gone.push(p.v);
+        } else if (!e) gone.push(p.v);
+        this.pending.delete(key);
+        done.push(key);
+      }
+    } finally {
+      // Before the caller frees the addresses: a kept entry must not outlive its settle (outbox-journal.ts).
+      await this.journal?.settled(done);
     }
     return gone;
   }

@@ -12,12 +12,14 @@ import {
   cursorKey,
   poolIdOf,
   poolKey,
+  readAddressRecord,
   splitAddressKey,
   stickyPrefix,
   subnetAddressPrefix,
   type PoolRecord,
 } from './keys';
 import type { StickyNames } from './sticky';
+import { OutboxJournal } from './outbox-journal';
 import { decodeRecord, encodeRecord } from '../store/records';
 
 export interface Pool extends DynamicRange {
@@ -31,6 +33,8 @@ export interface Pool extends DynamicRange {
   readonly subnet: Subnet;
   readonly range: Subnet | undefined;
   refs: number;
+  /** On a store shared by hosts: this host's part of `refs` (PoolRecord.refsByHost); undefined if unknown. */
+  hostRefs?: number;
 }
 
 /** Delete address keys in chunks: a cluster store bounds the operations per transaction (etcd: 128). */
@@ -51,19 +55,27 @@ export class PoolTable {
     private readonly stickies: StickyNames,
     /** This daemon among the writers of a shared store (IpamOptions.host). */
     readonly host?: string,
-  ) {}
+    /** This host's own store beside a shared one (IpamOptions.local). */
+    local?: Store,
+  ) {
+    if (host !== undefined && local) this.journal = new OutboxJournal(local);
+  }
+
+  /** The outbox's entries kept in this host's own store (outbox-journal.ts), handed to each subnet's index. */
+  private readonly journal: OutboxJournal | undefined;
 
   /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
   async load(): Promise<void> {
     this.pools.clear();
     this.indexes.clear();
+    await this.journal?.load(); // before the indexes, which take their entries when made
     for (const e of await this.store.list(POOLS)) {
       readRecord(e.key, () => {
         const rec = decodeRecord<PoolRecord>(e.key, e.value, 'IPAM load');
         const subnet = parseCidrBig(rec.subnet).subnet;
         const range = rec.range === null ? undefined : parseCidrBig(rec.range).subnet;
         if (!Number.isInteger(rec.refs) || rec.refs < 1) throw new Error(`reference count ${rec.refs}`);
-        this.add(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp');
+        this.add(rec.space, subnet, range, rec.refs, rec.mode === 'dhcp').hostRefs = this.hostRefs(rec);
       });
     }
     // Address keys of a subnet without a pool are the residue of a crash inside ReleasePool; they are ignored
@@ -75,8 +87,10 @@ export class PoolTable {
       if (!s || !k) continue;
       const v = readRecord(e.key, () => parseAddress(k.address).value);
       s.taken.add(v);
-      s.inherited.add(v);
+      // Only this host's records can be its crash residue (src/docker/reclaim.ts); another host's are its own.
+      if (this.host === undefined || readAddressRecord(e.value).host === this.host) s.inherited.add(v);
     }
+    await this.journal?.dropUntaken();
   }
 
   pool(poolId: string, call: string): Pool {
@@ -105,7 +119,7 @@ export class PoolTable {
     const sk = indexKey(space, subnet);
     if (!this.indexes.has(sk)) {
       const remembered = (key: string, v: bigint) => this.stickies.set(key, v);
-      this.indexes.set(sk, new SubnetIndex(space, subnet, this.store, this.host, remembered));
+      this.indexes.set(sk, new SubnetIndex(space, subnet, this.store, this.host, remembered, this.journal));
     }
     const { lo, hi } = dynamicBounds(subnet, range);
     const p: Pool = {
@@ -141,6 +155,7 @@ export class PoolTable {
       subnet: subnet.text,
       range: range?.text ?? null,
       refs: 1,
+      ...(this.host !== undefined && { refsByHost: { [this.host]: 1 } }),
       ...(dhcp && { mode: 'dhcp' as const }),
     };
     // A cursor of an earlier version (next-fit) is residue: gone with the pool.
@@ -150,7 +165,7 @@ export class PoolTable {
         { op: 'delete', key: cursorKey(space, subnet, range, dhcp) },
       ])
     ) {
-      this.add(space, subnet, range, 1, dhcp);
+      this.add(space, subnet, range, 1, dhcp).hostRefs = this.hostRefs(rec);
       return;
     }
     // Created meanwhile by another writer of the store: join it.
@@ -170,8 +185,16 @@ export class PoolTable {
             subnet: p.subnet.text,
             range: p.range?.text ?? null,
             refs: 0,
+            ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
+      if (this.host !== undefined && rec.refsByHost) {
+        const n = (rec.refsByHost[this.host] ?? 0) + delta;
+        // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
+        if (!countsAddUp(rec) || n < 0) delete rec.refsByHost;
+        else if (n > 0) rec.refsByHost[this.host] = n;
+        else delete rec.refsByHost[this.host];
+      }
       rec.refs += delta;
       let ok: boolean;
       if (rec.refs > 0) {
@@ -188,6 +211,7 @@ export class PoolTable {
       }
       if (ok) {
         p.refs = Math.max(rec.refs, 0);
+        p.hostRefs = this.hostRefs(rec);
         return;
       }
     }
@@ -196,6 +220,11 @@ export class PoolTable {
       `pool ${p.poolId}: its record kept changing under ${CAS_RETRIES} compare-and-set attempts`,
       { poolId: p.poolId, key: p.key },
     );
+  }
+
+  /** This host's references in a pool record; undefined on a single host, or if its per-host counts are unknown. */
+  private hostRefs(rec: PoolRecord): number | undefined {
+    return this.host === undefined || !countsAddUp(rec) ? undefined : (rec.refsByHost![this.host] ?? 0);
   }
 
   /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
@@ -237,6 +266,10 @@ export class PoolTable {
     }
   }
 }
+
+/** Whether a pool record's per-host counts are there and add up to its total (else: unknown). */
+const countsAddUp = (rec: PoolRecord): boolean =>
+  !!rec.refsByHost && Object.values(rec.refsByHost).reduce((a, b) => a + b, 0) === rec.refs;
 
 /**
  * Runs `fn` on a stored record; a record macnet cannot read, or whose content fails `fn`'s checks, is a STORE_ERROR

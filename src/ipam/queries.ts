@@ -38,20 +38,26 @@ export async function requestedName(
 export interface InheritedAllocations {
   readonly space: string;
   readonly subnet: string;
-  /** The subnet's pools' total reference count: how many networks use it. */
+  /** How many networks use the subnet: its pools' reference counts (on a shared store, this host's part only). */
   readonly refs: number;
   readonly addresses: string[];
 }
 
-/** Per subnet, the addresses allocated before this daemon started that still are: what reclaim checks. */
+/**
+ * Per subnet, the addresses allocated before this daemon started that still are (on a shared store: its own
+ * records, on subnets whose pool records count references per host): what reclaim checks.
+ */
 export function inheritedAllocations(t: PoolTable): InheritedAllocations[] {
   const out: InheritedAllocations[] = [];
   for (const s of t.indexes.values()) {
     if (s.inherited.size === 0) continue;
+    // On a shared store, this host's references: another host's networks are not in this host's driver.
+    const pools = t.poolsOf(s);
+    if (t.host !== undefined && pools.some((p) => p.hostRefs === undefined)) continue; // unknown: not looked at
     out.push({
       space: s.space,
       subnet: s.subnet.text,
-      refs: t.poolsOf(s).reduce((n, p) => n + p.refs, 0),
+      refs: pools.reduce((n, p) => n + (t.host === undefined ? p.refs : p.hostRefs!), 0),
       addresses: [...s.inherited].map((v) => formatAddress(v, s.subnet.family)),
     });
   }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ipam } from '../../src/ipam';
 import { MemoryStore } from '../../src/store/memory';
-import { fail } from '../../src/errors';
+import { LosingStore, OutageStore } from './fake-stores';
 
 const L = 'LocalDefault';
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
@@ -72,28 +72,6 @@ test('dynamic addresses requested on three hosts at once are all distinct', asyn
   assert.equal(new Set(addrs).size, 60, addrs.join(' '));
 });
 
-const LOST = {
-  endpoints: ['http://198.18.15.11:2379'],
-  timeoutMs: 2000,
-  reason: 'etcd did not confirm the write, which may or may not have been applied',
-  lastError: 'deadline exceeded',
-  unconfirmed: true,
-};
-
-/** A store whose next write is applied but answered as lost (etcd losing its quorum after it received it). */
-class LosingStore extends MemoryStore {
-  loseNext = false;
-  /** The writes of the transaction answered as lost (applied all the same). */
-  lost: { key: string; value?: string }[] = [];
-  override async txn(ops: Parameters<MemoryStore['txn']>[0]): Promise<boolean> {
-    const ok = await super.txn(ops);
-    if (!this.loseNext) return ok;
-    this.loseNext = false;
-    this.lost = ops.map((o) => ({ key: o.key, ...('value' in o && { value: o.value }) }));
-    throw fail('STORE_UNAVAILABLE', { op: 'txn', key: ops[0]!.key, ...LOST });
-  }
-}
-
 test("a reservation applied but answered as lost is deleted in the background, and before the next one on its subnet; no other host's record is", async () => {
   const store = new LosingStore();
   const [a, b] = [new Ipam(store, { host: 'a' }), new Ipam(store, { host: 'b' })];
@@ -132,38 +110,6 @@ test("a reservation applied but answered as lost is deleted in the background, a
     b.close();
   }
 });
-
-/** A store that answers nothing while `down` (etcd unreachable or without quorum), as EtcdStore fails then. */
-class OutageStore extends MemoryStore {
-  down = false;
-  private outage(op: string, key: string): void {
-    if (!this.down) return;
-    throw fail('STORE_UNAVAILABLE', {
-      op,
-      key,
-      endpoints: ['http://198.18.15.11:2379'],
-      timeoutMs: 2000,
-      reason: 'no answer within 2000 ms (etcd unreachable or without quorum)',
-      lastError: 'deadline exceeded',
-    });
-  }
-  override async get(key: string) {
-    this.outage('get', key);
-    return super.get(key);
-  }
-  override async list(prefix: string) {
-    this.outage('list', prefix);
-    return super.list(prefix);
-  }
-  override async txn(ops: Parameters<MemoryStore['txn']>[0]): Promise<boolean> {
-    this.outage('txn', ops[0]!.key);
-    return super.txn(ops);
-  }
-  override async delete(key: string, revision?: number): Promise<boolean> {
-    this.outage('delete', key);
-    return super.delete(key, revision);
-  }
-}
 
 test('a release during an outage is accepted, kept, and applied when the store answers again, with no request', async () => {
   const store = new OutageStore();
