@@ -5,7 +5,16 @@
 // endpoints', parents' and host-access links' records, its DHCP leases) stay in its SQLite, where a daemon on
 // etcd keeps them too (docs/cluster.md); they are only counted here, for the printed plan.
 import type { MigrateConflict } from '../errors';
-import { ADDRESSES, CURSORS, POOLS, STICKY, splitAddressKey, type AddressRecord, type PoolRecord } from '../ipam/keys';
+import {
+  ADDRESSES,
+  CURSORS,
+  POOLS,
+  STICKY,
+  countHost,
+  splitAddressKey,
+  type AddressRecord,
+  type PoolRecord,
+} from '../ipam/keys';
 import { LEASES } from '../lan/lease-records';
 import { decodeRecord, encodeRecord } from '../store/records';
 import { SCHEMA_KEY, SCHEMA_VERSION } from '../store/schema';
@@ -15,7 +24,8 @@ import { overlaps, parseCidrBig } from '../types/address';
 /** How to take one write back: delete a key it created (if it still holds what was written), or a count it added. */
 export type Undo =
   | { readonly kind: 'created'; readonly key: string; readonly value: string }
-  | { readonly kind: 'counted'; readonly key: string; readonly delta: number };
+  /** `host`: a pool's, whose per-host count (refsByHost) goes down with the total. */
+  | { readonly kind: 'counted'; readonly key: string; readonly delta: number; readonly host?: string };
 
 export interface Step {
   readonly op: TxnOp;
@@ -195,17 +205,19 @@ export function planMigration(local: readonly Entry[], cluster: ClusterSnapshot,
       });
     if (clash || (!twin && same.length)) continue;
     if (twin) {
-      const merged = { ...twin.rec, refs: twin.rec.refs + rec.refs };
+      // This host's networks counted as its own (refsByHost): its --reclaim-after may then look at the subnet.
+      const merged = countHost(twin.rec, host, rec.refs);
       steps.push({
         op: { op: 'update', key: e.key, value: encodeRecord(merged), revision: twin.e.revision },
-        undo: { kind: 'counted', key: e.key, delta: rec.refs },
+        undo: { kind: 'counted', key: e.key, delta: rec.refs, host },
       });
       lines.push(`pool ${rec.id}: merged with etcd's, networks ${twin.rec.refs} + ${rec.refs}`);
       counts.poolsMerged++;
     } else {
+      const created = countHost({ ...rec, refs: 0, refsByHost: {} }, host, rec.refs);
       steps.push({
-        op: { op: 'create', key: e.key, value: e.value },
-        undo: { kind: 'counted', key: e.key, delta: rec.refs },
+        op: { op: 'create', key: e.key, value: encodeRecord(created) },
+        undo: { kind: 'counted', key: e.key, delta: rec.refs, host },
       });
       lines.push(`pool ${rec.id}: new in etcd, ${rec.refs} network${rec.refs === 1 ? '' : 's'}`);
       counts.poolsNew++;

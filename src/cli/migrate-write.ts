@@ -20,6 +20,7 @@
 import type { Store, TxnOp } from '../store/types';
 import { decodeRecord, encodeRecord } from '../store/records';
 import type { Step, Undo } from './migrate-plan';
+import { countHost, type PoolRecord } from '../ipam/keys';
 
 /** Operations per transaction: under etcd's default limit of 128, with room for the chunk's marker. */
 export const CHUNK = 100;
@@ -153,7 +154,7 @@ export async function undo(store: Store, done: readonly Undo[]): Promise<string[
       if (u.kind === 'created') {
         const e = await store.get(u.key);
         if (e && e.value === u.value) await store.delete(u.key, e.revision);
-      } else if (!(await uncount(store, u.key, u.delta))) left.push(u.key);
+      } else if (!(await uncount(store, u.key, u.delta, u.host))) left.push(u.key);
     } catch {
       left.push(u.key);
     }
@@ -162,16 +163,16 @@ export async function undo(store: Store, done: readonly Undo[]): Promise<string[
 }
 
 /** Subtracts `delta` from the networks counted in a pool's or the gateway's record; deletes it at none. */
-async function uncount(store: Store, key: string, delta: number): Promise<boolean> {
+async function uncount(store: Store, key: string, delta: number, host?: string): Promise<boolean> {
   for (let i = 0; i < CAS_RETRIES; i++) {
     const e = await store.get(key);
     if (!e) return true;
     const rec = decodeRecord<{ refs?: number }>(e.key, e.value, 'store migrate undo');
-    const refs = (rec.refs ?? 1) - delta;
+    const counted = { ...rec, refs: rec.refs ?? 1 };
+    const next =
+      host === undefined ? { ...counted, refs: counted.refs - delta } : countHost(counted as PoolRecord, host, -delta);
     const ok =
-      refs > 0
-        ? await store.update(key, encodeRecord({ ...rec, refs }), e.revision)
-        : await store.delete(key, e.revision);
+      next.refs > 0 ? await store.update(key, encodeRecord(next), e.revision) : await store.delete(key, e.revision);
     if (ok) return true;
   }
   return false;

@@ -34,6 +34,31 @@ export interface PoolRecord {
   mode?: 'dhcp';
 }
 
+/** Whether a pool record's per-host counts are there and add up to its total (else: unknown, never trusted). */
+export const countsAddUp = (rec: PoolRecord): boolean =>
+  !!rec.refsByHost && Object.values(rec.refsByHost).reduce((a, b) => a + b, 0) === rec.refs;
+
+/**
+ * `rec` with `delta` more networks of `host` (fewer when negative): the total and this host's count move together;
+ * counts that did not add up before, or would go below 0, are dropped for good (unknown).
+ */
+export function countHost(rec: PoolRecord, host: string, delta: number): PoolRecord {
+  const refs = rec.refs + delta;
+  if (!countsAddUp(rec)) {
+    const { refsByHost: _, ...rest } = rec;
+    return { ...rest, refs };
+  }
+  const n = (rec.refsByHost![host] ?? 0) + delta;
+  if (n < 0) {
+    const { refsByHost: _, ...rest } = rec;
+    return { ...rest, refs };
+  }
+  const byHost = { ...rec.refsByHost };
+  if (n > 0) byHost[host] = n;
+  else delete byHost[host];
+  return { ...rec, refs, refsByHost: byHost };
+}
+
 export interface AddressRecord {
   /** The endpoint (container) name, 'gateway', 'static' or 'dynamic'. */
   owner: string;

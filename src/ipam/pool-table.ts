@@ -9,6 +9,8 @@ import { parseAddress, parseCidrBig, type Subnet } from '../types/address';
 import {
   ADDRESSES,
   POOLS,
+  countHost,
+  countsAddUp,
   cursorKey,
   poolIdOf,
   poolKey,
@@ -177,7 +179,7 @@ export class PoolTable {
   async changeRefs(p: Pool, delta: number): Promise<void> {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
-      const rec: PoolRecord = e
+      const was: PoolRecord = e
         ? decodeRecord<PoolRecord>(e.key, e.value, 'IPAM pool update')
         : {
             id: p.poolId,
@@ -188,14 +190,8 @@ export class PoolTable {
             ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
-      if (this.host !== undefined && rec.refsByHost) {
-        const n = (rec.refsByHost[this.host] ?? 0) + delta;
-        // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
-        if (!countsAddUp(rec) || n < 0) delete rec.refsByHost;
-        else if (n > 0) rec.refsByHost[this.host] = n;
-        else delete rec.refsByHost[this.host];
-      }
-      rec.refs += delta;
+      // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
+      const rec = this.host === undefined ? { ...was, refs: was.refs + delta } : countHost(was, this.host, delta);
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
@@ -266,10 +262,6 @@ export class PoolTable {
     }
   }
 }
-
-/** Whether a pool record's per-host counts are there and add up to its total (else: unknown). */
-const countsAddUp = (rec: PoolRecord): boolean =>
-  !!rec.refsByHost && Object.values(rec.refsByHost).reduce((a, b) => a + b, 0) === rec.refs;
 
 /**
  * Runs `fn` on a stored record; a record macnet cannot read, or whose content fails `fn`'s checks, is a STORE_ERROR

@@ -175,6 +175,8 @@ function inner(): void {
         assert.equal(rec.host, host, 'each address record names this host');
       }
       assert.equal(await opened.shared.get(`ipam/cursors/${SEG}`), undefined, 'the old cursor is not carried');
+      const pool = JSON.parse((await opened.shared.get(`ipam/pools/${SEG}`))!.value);
+      assert.deepEqual([pool.refs, pool.refsByHost], [1, { [host]: 1 }], "its networks counted as this host's");
       assert.equal((await opened.shared.get(`ipam/sticky/${SEG}/c2`))?.value, addresses[1]);
       const state = new DriverState(opened.local);
       assert.deepEqual(
@@ -222,7 +224,8 @@ function inner(): void {
     const s = await EtcdStore.open(o);
     try {
       await s.put('meta/schema', '2');
-      await s.put(`ipam/pools/${SEG}`, JSON.stringify({ id: POOL_ID, space: L, subnet: SUBNET, range: null, refs: 1 }));
+      const theirs = { id: POOL_ID, space: L, subnet: SUBNET, range: null, refs: 1, refsByHost: { 'other-1': 1 } };
+      await s.put(`ipam/pools/${SEG}`, JSON.stringify(theirs));
       const gw = { owner: 'gateway', pool: POOL_ID, host: 'other-1' };
       await s.put(`ipam/addresses/${SEG}/198.18.40.1`, JSON.stringify(gw));
       await s.put(
@@ -233,7 +236,9 @@ function inner(): void {
       const r = await macnet(args(o, stateDir));
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /pools 0 new, 1 merged; gateways 0 new, 1 merged; 2 addresses/);
-      assert.equal(JSON.parse((await s.get(`ipam/pools/${SEG}`))!.value).refs, 2);
+      const host = fs.readFileSync(path.join(stateDir, 'host-id'), 'utf8').trim();
+      const pool = JSON.parse((await s.get(`ipam/pools/${SEG}`))!.value);
+      assert.deepEqual([pool.refs, pool.refsByHost], [2, { 'other-1': 1, [host]: 1 }], 'counted per host');
       assert.deepEqual(JSON.parse((await s.get(`ipam/addresses/${SEG}/198.18.40.1`))!.value), { ...gw, refs: 2 });
       assert.equal(JSON.parse((await s.get(`ipam/addresses/${SEG}/198.18.40.200`))!.value).host, 'other-1');
       assert.equal((await s.get(`ipam/sticky/${SEG}/c1`))!.value, '198.18.40.201', "etcd's name record is kept");
