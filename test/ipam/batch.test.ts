@@ -209,3 +209,29 @@ test('three hosts filling a /24 together: every request is served, distinct, non
   assert.equal(new Set(all).size, 252);
   assert.equal((await store.list(PREFIX)).length, 252);
 });
+
+test(
+  'a reservation submitted while the delete of stale sticky records is in flight is sent, not left waiting',
+  {
+    timeout: 30_000,
+  },
+  async () => {
+    // Found on etcd (test/ipam/sticky-prune.test.ts): each new name on a reused address makes the old name's record
+    // stale; its delete goes in a transaction of its own after the reservation, and the next request, submitted
+    // during that round trip, used to wait forever.
+    const store = new CountingStore();
+    store.delayMs = 5;
+    const ipam = new Ipam(store);
+    const { poolId } = await ipam.requestPool({
+      addressSpace: L,
+      pool: '198.18.15.0/24',
+      subPool: '198.18.15.16/30',
+      v6: false,
+    });
+    for (let i = 0; i < 20; i++) {
+      const a = await ipam.requestAddress({ poolId, options: name(`run-${i}`) });
+      await ipam.releaseAddress(poolId, ip(a));
+    }
+    assert.ok((await store.list('ipam/sticky/')).length <= 4, 'the stale records went');
+  },
+);
