@@ -3,6 +3,7 @@
 // few transactions and get distinct addresses; a batch partly lost to another writer retries only the lost
 // callers; an ambiguous failure puts every create of the batch in the outbox; three hosts allocating at once on
 // one store collide rarely, and all finish even on a subnet they must share to the last address.
+// On MemoryStore only: the tests count, delay and sabotage its transactions (the real stores' IPAM tests: test-stores).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { openStore, parseStoreOptions, type OpenedStore, type StoreChoice } from '../../src/cli/store-open';
 import type { IpamOptions } from '../../src/ipam/ipam';
 import type { Store } from '../../src/store/types';
-import { EtcdCluster } from './etcd';
+import { EtcdCluster, NETNS_ENV } from './etcd';
 import { inOwnNetns } from './etcd-netns';
 
 export const STORES = ['sqlite', 'etcd'] as const;
@@ -99,4 +99,12 @@ export function eachStore(label: string, file: string, body: (kind: StoreKind, s
   const stores: TestStores = { open: (kind) => state(kind, `t${seq++}/`, newDir()) };
 
   for (const kind of STORES) describe(`on ${kind}`, () => body(kind, stores));
+}
+
+/**
+ * Registers `body`'s tests in the outer run only (not again inside the namespace): tests that inject faults
+ * through a MemoryStore of their own are about that fake, and run once.
+ */
+export function memoryStoreOnly(body: () => void): void {
+  if (process.env[NETNS_ENV] === undefined) body();
 }
