@@ -22,6 +22,9 @@ export type StoreKind = (typeof STORES)[number];
 /** The member's address on the namespace's lo: every file has a namespace of its own, so one address serves all. */
 const ADDR = '198.18.19.1';
 
+/** The directory of the state dirs and the member's data, from the outer run to the inner one. */
+const DIR_ENV = 'MACNET_TEST_STORES_DIR';
+
 /** A state as one daemon opened it: the shared store (its IPAM's), its own (driver, leases) and its host id. */
 export interface TestState {
   readonly kind: StoreKind;
@@ -55,8 +58,14 @@ export interface TestStores {
  * one etcd member; outside the namespace registers the test that re-runs `file` there (and nothing else).
  */
 export function eachStore(label: string, file: string, body: (kind: StoreKind, stores: TestStores) => void): void {
+  if (process.env[NETNS_ENV] === undefined) {
+    // Made by the outer run and removed by it, so that an inner run killed at its time limit leaves nothing.
+    const outer = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-stores-'));
+    process.env[DIR_ENV] = outer;
+    after(() => fs.rmSync(outer, { recursive: true, force: true }));
+  }
   if (!inOwnNetns(label, file, [ADDR])) return;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-stores-'));
+  const dir = process.env[DIR_ENV]!;
   let cluster: EtcdCluster | undefined;
   const opened = new Set<OpenedStore>();
   let seq = 0;
@@ -66,7 +75,6 @@ export function eachStore(label: string, file: string, body: (kind: StoreKind, s
   after(async () => {
     for (const o of opened) await o.close().catch(() => undefined);
     await cluster?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   /** The options as the daemon parses them from its command line (--etcd-prefix checked the daemon's way). */
