@@ -106,8 +106,14 @@ export class Batcher {
       // SQLite: the turn would cost more than its transaction.
       if (this.more || this.lastSize > 1 || this.lastMs >= 1) await new Promise((resolve) => setImmediate(resolve));
       this.more = false;
-      while (this.queue.length > 0) await this.send(this.queue.splice(0, MAX_RESERVATIONS));
-      if (this.stale.length > 0) await this.send([]);
+      for (;;) {
+        while (this.queue.length > 0) await this.send(this.queue.splice(0, MAX_RESERVATIONS));
+        if (this.stale.length === 0) break;
+        await this.send([]);
+        // A caller that submitted while that transaction was in flight found `flying` set and started no run: its
+        // reservation goes now (it waited forever before, seen on etcd, where the transaction takes a round trip).
+        if (this.queue.length === 0) break;
+      }
     } finally {
       this.flying = undefined;
     }

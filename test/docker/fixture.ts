@@ -1,10 +1,13 @@
 // The lab every scenario file shares: one lab host with dockerd and a macnet daemon, set up before the file's
 // tests and removed after them, and `scenario()`, a test whose containers, networks and links are removed
 // afterwards and whose host is then checked. Importing this module registers the file's before/after hooks.
+// With MACNET_TEST_STORE=etcd in the environment (./store-etcd.ts sets it), the daemon runs with --store etcd on a
+// one-member etcd of its own, the member in the lab host's namespace on its LAN address.
 import { after, before, type TestContext } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
+import { EtcdCluster } from '../lab/etcd';
 import { Lab, dockerMissing, type LabHost } from '../lab/lab';
 import { ipJson, run, sh } from '../lab/sh';
 
@@ -12,13 +15,22 @@ export const SKIP = dockerMissing();
 export let lab: Lab | undefined;
 export let h: LabHost;
 export let d: Daemon | undefined;
+export let etcd: EtcdCluster | undefined;
+const ON_ETCD = process.env['MACNET_TEST_STORE'] === 'etcd';
 export const made: string[] = [];
 
 before(async () => {
   if (SKIP) return;
   lab = await Lab.create({ hosts: 1, docker: true });
   h = lab.hosts[0]!;
-  d = await Daemon.start({ netns: h.ns.path, pluginDir: h.pluginDir });
+  if (ON_ETCD)
+    etcd = await EtcdCluster.start({
+      members: 1,
+      placement: { members: [{ netns: h.ns.path, ip: h.ipv4 }], ctlNetns: h.ns.path },
+      parentDir: lab.dir,
+    });
+  const store = etcd ? ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(',')] : [];
+  d = await Daemon.start({ netns: h.ns.path, pluginDir: h.pluginDir, extraArgs: store });
 });
 after(async () => {
   // dockerd goes first (it calls the plugin while it removes containers), the plugin after it.
@@ -26,6 +38,7 @@ after(async () => {
     await lab?.destroy();
   } finally {
     await d?.remove();
+    await etcd?.close();
     await Lab.destroyAll();
   }
 });
@@ -35,7 +48,7 @@ after(async () => {
  * then checks the host. (Not an afterEach hook: node's test runner does not run those for skipped tests.)
  */
 export function scenario(name: string, fn: (t: TestContext) => Promise<void>): void {
-  test(name, async (t) => {
+  test(ON_ETCD ? `${name} [daemon on etcd]` : name, async (t) => {
     if (SKIP) return t.skip(SKIP);
     const t0 = performance.now();
     let passed = false;

@@ -3,6 +3,7 @@
 // few transactions and get distinct addresses; a batch partly lost to another writer retries only the lost
 // callers; an ambiguous failure puts every create of the batch in the outbox; three hosts allocating at once on
 // one store collide rarely, and all finish even on a subnet they must share to the last address.
+// On MemoryStore only: the tests count, delay and sabotage its transactions (the real stores' IPAM tests: test-stores).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -209,3 +210,29 @@ test('three hosts filling a /24 together: every request is served, distinct, non
   assert.equal(new Set(all).size, 252);
   assert.equal((await store.list(PREFIX)).length, 252);
 });
+
+test(
+  'a reservation submitted while the delete of stale sticky records is in flight is sent, not left waiting',
+  {
+    timeout: 30_000,
+  },
+  async () => {
+    // Found on etcd (test/ipam/sticky-prune.test.ts): each new name on a reused address makes the old name's record
+    // stale; its delete goes in a transaction of its own after the reservation, and the next request, submitted
+    // during that round trip, used to wait forever.
+    const store = new CountingStore();
+    store.delayMs = 5;
+    const ipam = new Ipam(store);
+    const { poolId } = await ipam.requestPool({
+      addressSpace: L,
+      pool: '198.18.15.0/24',
+      subPool: '198.18.15.16/30',
+      v6: false,
+    });
+    for (let i = 0; i < 20; i++) {
+      const a = await ipam.requestAddress({ poolId, options: name(`run-${i}`) });
+      await ipam.releaseAddress(poolId, ip(a));
+    }
+    assert.ok((await store.list('ipam/sticky/')).length <= 4, 'the stale records went');
+  },
+);

@@ -1,7 +1,8 @@
 // No IPAM answer before the writes behind it are durable (Store.sync), and concurrent allocations on one subnet
 // share the wait instead of each holding the subnet's lock through its own fsync. The store here holds every
 // sync() until the test releases it, so "answered" and "durable" can be told apart; test/vm/power-cut shows the
-// same with a real disk and a real power cut.
+// same with a real disk and a real power cut. The gate is a MemoryStore's (fault injection of that fake); the
+// restart is SQLite's own (its durability), so neither runs on etcd (test/lab/test-stores.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
