@@ -10,9 +10,10 @@ import tseslint from 'typescript-eslint';
 // freely. cli is the composition root (the daemon command makes each service once and hands it to those that use
 // it); docker is the plugin front end; drivers and ipam sit side by side and import nothing of each other; lan (the
 // LAN behind each parent: probes, claims, DHCP sockets and leases) is below both; kernel, probe (ARP/NDP frames),
-// dhcp (the DHCP client protocol) and store are below lan, and take what they need as parameters.
+// dhcp (the DHCP client protocol), dns (the names' DNS server) and store are below lan, and take what they need as
+// parameters.
 const LOW = ['errors', 'types', 'log'];
-const BASE = ['kernel', 'probe', 'dhcp', 'store', ...LOW];
+const BASE = ['kernel', 'probe', 'dhcp', 'dns', 'store', ...LOW];
 const LAYERS = {
   cli: ['docker', 'drivers', 'ipam', 'lan', ...BASE],
   docker: ['drivers', 'ipam', 'lan', ...BASE],
@@ -22,6 +23,7 @@ const LAYERS = {
   kernel: LOW,
   probe: LOW,
   dhcp: LOW,
+  dns: LOW,
   store: LOW,
   errors: [],
   types: [],
