@@ -15,11 +15,12 @@ import tseslint from 'typescript-eslint';
 const LOW = ['errors', 'types', 'log'];
 const BASE = ['kernel', 'probe', 'dhcp', 'dns', 'store', ...LOW];
 const LAYERS = {
-  cli: ['docker', 'drivers', 'ipam', 'lan', ...BASE],
-  docker: ['drivers', 'ipam', 'lan', ...BASE],
+  cli: ['docker', 'drivers', 'ipam', 'lan', 'names', ...BASE],
+  docker: ['drivers', 'ipam', 'lan', 'names', ...BASE],
   drivers: ['lan', ...BASE],
   ipam: ['lan', ...BASE],
   lan: BASE,
+  names: BASE,
   kernel: LOW,
   probe: LOW,
   dhcp: LOW,
