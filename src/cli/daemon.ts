@@ -17,6 +17,7 @@ import { createLogger, type Level, LEVELS, type Logger } from '../log';
 import { directoryOption, makeDirectory, parseCommandArgs } from './args';
 import { type PassedSocket, passedSocket } from './systemd';
 import { joinCluster } from './cluster';
+import { NAMES_ARGS, NAMES_HELP, parseNamesOptions, startNames, type NamesOptions } from './names';
 import { openStore, parseStoreOptions, STORE_ARGS, STORE_HELP, type OpenedStore, type StoreChoice } from './store-open';
 
 export const DAEMON_HELP = `Usage: macnet daemon [options]
@@ -42,7 +43,7 @@ Options:
   --default-address-pool base=CIDR,size=N
                                pools for networks created without --subnet (repeatable;
                                default ${DAEMON_POOLS.map(poolOption).join(' and ')})
-${STORE_HELP}`;
+${NAMES_HELP}${STORE_HELP}`;
 
 export interface DaemonOptions {
   pluginDir: string;
@@ -55,6 +56,8 @@ export interface DaemonOptions {
   reclaimAfterMs: number;
   /** DHCP mode: how long a stopped container's lease is parked for its next start (src/lan/leases.ts). */
   dhcpKeepMs: number;
+  /** Names across hosts (src/cli/names.ts, docs/names.md). */
+  names: NamesOptions;
   /** Where SandboxKey files are found by name (a managed plugin sees dockerd's netns dir elsewhere). */
   netnsDir?: string;
   /** Where the sysctls of the daemon's namespace are writable (a managed plugin's /proc/sys is read-only). */
@@ -76,6 +79,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
     'netns-dir': { type: 'string' },
     'proc-sys-net': { type: 'string' },
     ...STORE_ARGS,
+    ...NAMES_ARGS,
   });
   const given = values['log-level'] ?? 'info';
   const level = given.toLowerCase();
@@ -130,6 +134,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions {
   const store = parseStoreOptions(values);
   return {
     store,
+    names: parseNamesOptions(values),
     reclaimAfterMs: Number(reclaim) * 1000,
     dhcpKeepMs: Number(keep) * 1000,
     probe: !values['no-probe'],
@@ -262,6 +267,10 @@ async function serve(
     return 1;
   }
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
+  // The names on the store the hosts share (etcd), or this host's own (SQLite, where `shared` is `local`).
+  // On SQLite the records are this host's alone: no host id is made for them (state-dir.ts makes one on etcd only).
+  const names = { store: shared, hostId: opened.host ?? 'local', driver, log };
+  const stopNames = await startNames(names, opts.names);
   if (passed) {
     // systemd's socket (src/cli/systemd.ts): calls that came while this process started wait in its backlog.
     if (passed.count > 1)
@@ -289,6 +298,7 @@ async function serve(
   });
   await server.close(); // removes the socket, if it is still the one it created (never systemd's)
   stopReclaim();
+  await stopNames();
   await leaveCluster();
   await closeServices();
   log.info('stopped');

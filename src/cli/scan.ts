@@ -51,7 +51,8 @@ function request(socketPath: string, method: string, urlPath: string, body?: unk
   });
 }
 
-function dockerSocket(flag: string | undefined): string {
+/** The unix socket path of a --docker-host URL (DOCKER_HOST, else Docker's default); tcp is refused. */
+export function dockerSocket(flag: string | undefined): string {
   const url = flag ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   if (!url.startsWith('unix://')) {
     throw fail('OPTION_INVALID', {

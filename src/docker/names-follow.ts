@@ -111,7 +111,7 @@ export class NamesFollower {
       out.push({
         name,
         aliases,
-        host: this.writer.host,
+        host: this.writer.label,
         network: n.NetworkID,
         container: c.Id,
         v4: n.IPAddress ? [n.IPAddress] : [],

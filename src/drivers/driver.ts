@@ -260,6 +260,17 @@ export class NetworkDriver {
     return ownAddresses(this.state);
   }
 
+  /** The ids of macnet's networks on this host (the names follower writes names for these only). */
+  async networkIds(): Promise<ReadonlySet<string>> {
+    return new Set((await this.state.networks()).map((n) => n.config.id));
+  }
+
+  /** The host's addresses on its host-access links: where the names' DNS listens (docs/names.md). */
+  async hostAccessAddresses(): Promise<string[]> {
+    const all = (await this.state.hostAccesses()).flatMap((r) => Object.values(r.networks).flat());
+    return [...new Set(all)].sort();
+  }
+
   /** Takes the endpoint's container off the LAN for `address`, another machine's now (own-addresses.ts). */
   isolate(networkId: string, endpointId: string, address: string): Promise<string | undefined> {
     return this.lock.run(() => isolateEndpoint(this.state, networkId, endpointId, address));

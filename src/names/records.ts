@@ -2,7 +2,7 @@
 // daemon of the host it runs on (src/docker/names-follow.ts) and read by every daemon's DNS (view.ts). On etcd the
 // records are shared, so each host answers for every host's containers; on SQLite they are this host's own.
 //
-//   names/<host id>/<network id>/<container id>   NameEntry (JSON)
+//   names/<host id>/<network id>/<container id>   NameEntry (JSON); its `host` is the host's DNS label
 import type { Store, TxnOp } from '../store/types';
 import type { NameRecord } from '../dns/names';
 import { decodeRecord, encodeRecord } from '../store/records';
@@ -35,7 +35,10 @@ export function readNameEntry(key: string, value: string | undefined): NameEntry
 export class NameWriter {
   constructor(
     private readonly store: Store,
+    /** The host id: the records' keys (each daemon writes only under its own). */
     readonly host: string,
+    /** The DNS label of the host (`<name>.<label>`), written into each record. */
+    readonly label: string,
   ) {}
 
   async set(e: NameEntry): Promise<void> {

@@ -39,7 +39,7 @@ scenario(
     const follower = new NamesFollower(
       new EngineApi(h.dockerSocket),
       macnetNetworks,
-      new NameWriter(store, 'host-1'),
+      new NameWriter(store, 'host-1-id', 'host-1'),
       silentLogger,
     );
     try {
@@ -68,7 +68,7 @@ scenario(
       const again = new NamesFollower(
         new EngineApi(h.dockerSocket),
         macnetNetworks,
-        new NameWriter(store, 'host-1'),
+        new NameWriter(store, 'host-1-id', 'host-1'),
         silentLogger,
       );
       again.start();

@@ -1,0 +1,144 @@
+// Names across hosts (docs/names.md), wired: the name records of every host as the DNS answers them (a watched view
+// of the store: etcd's shared one, or this host's SQLite), the DNS server on each host-access address of this host,
+// and the follower of the Docker Engine's events that writes this host's records. Names are a convenience beside the
+// data path: a part that cannot start (the engine not answering yet, port 53 taken on an address) is logged and
+// tried again, and never stops the daemon.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { fail } from '../errors';
+import { DnsServer } from '../dns/server';
+import { upstreamsOf } from '../dns/forward';
+import { EngineApi } from '../docker/engine';
+import { NamesFollower } from '../docker/names-follow';
+import type { NetworkDriver } from '../drivers/driver';
+import type { Logger } from '../log';
+import { NameWriter } from '../names/records';
+import { NameView } from '../names/view';
+import type { Store } from '../store/types';
+import { dockerSocket } from './scan';
+
+/** How often the DNS's addresses are brought in line with the host-access links (networks come and go). */
+export const LISTEN_EVERY_MS = 2000;
+
+export interface NamesOptions {
+  readonly enabled: boolean;
+  /** The Docker Engine API's unix socket (--docker-host). */
+  readonly dockerSocket: string;
+  /** This host's DNS label: `<name>.<label>` (--dns-host-label). */
+  readonly label: string;
+  readonly port?: number;
+  readonly resolvConf?: string;
+}
+
+export const NAMES_ARGS = {
+  'no-dns': { type: 'boolean' },
+  'docker-host': { type: 'string' },
+  'dns-host-label': { type: 'string' },
+} as const;
+
+export const NAMES_HELP = [
+  '  --no-dns                     no names across hosts: no DNS on the host-access addresses, no name records',
+  '  --docker-host URL            the Docker Engine API the names come from (default DOCKER_HOST, else',
+  '                               unix:///var/run/docker.sock)',
+  '  --dns-host-label LABEL       this host in names: <container>.<LABEL> (default the host name, lower case)',
+  '',
+].join('\n');
+
+/** A DNS label (RFC 1123): letters, digits and '-', 1 to 63, not starting or ending with '-'. */
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function parseNamesOptions(values: {
+  'no-dns'?: boolean;
+  'docker-host'?: string;
+  'dns-host-label'?: string;
+}): NamesOptions {
+  const given = values['dns-host-label'];
+  const label = (given ?? os.hostname().split('.')[0] ?? 'host').toLowerCase();
+  if (!LABEL.test(label))
+    throw fail('OPTION_INVALID', {
+      option: 'dns-host-label',
+      value: given ?? label,
+      valid: "give a DNS label: letters, digits and '-', 1 to 63 characters, not starting or ending with '-'",
+    });
+  return { enabled: !values['no-dns'], dockerSocket: dockerSocket(values['docker-host']), label };
+}
+
+export interface NamesDeps {
+  readonly store: Store;
+  readonly hostId: string;
+  readonly driver: NetworkDriver;
+  readonly log: Logger;
+}
+
+/** Starts the names; returns what stops them. */
+export async function startNames(d: NamesDeps, o: NamesOptions): Promise<() => Promise<void>> {
+  if (!o.enabled) return async () => undefined;
+  const log = d.log.child({ part: 'names' });
+  const view = new NameView(d.store);
+  try {
+    await view.start();
+  } catch (e) {
+    log.error('names: not started: the name records could not be read', { error: (e as Error).message });
+    return async () => view.close();
+  }
+  const resolvConf = o.resolvConf ?? '/etc/resolv.conf';
+  const dns: DnsServer = new DnsServer({
+    table: view.names,
+    upstreams: () => upstreamsOf(readOr(resolvConf), dns.addresses),
+    log,
+    ...(o.port === undefined ? {} : { port: o.port }),
+  });
+  const follower = new NamesFollower(
+    new EngineApi(o.dockerSocket),
+    d.driver,
+    new NameWriter(d.store, d.hostId, o.label),
+    log,
+  );
+  follower.start();
+  const refused = new Set<string>();
+  let busy = false;
+  const listen = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const want = new Set(await d.driver.hostAccessAddresses());
+      for (const a of dns.addresses) if (!want.has(a)) await dns.stopListening(a);
+      for (const a of want) {
+        if (dns.addresses.includes(a)) continue;
+        try {
+          await dns.listenOn(a);
+          refused.delete(a);
+          log.info('names: DNS listening', { address: a, port: o.port ?? 53 });
+        } catch (e) {
+          if (!refused.has(a))
+            log.warn('names: DNS cannot listen on a host-access address (tried again every 2 s)', {
+              address: a,
+              port: o.port ?? 53,
+              error: (e as Error).message,
+            });
+          refused.add(a);
+        }
+      }
+    } catch (e) {
+      log.warn('names: host-access addresses not read', { error: (e as Error).message });
+    } finally {
+      busy = false;
+    }
+  };
+  await listen();
+  const timer = setInterval(() => void listen(), LISTEN_EVERY_MS);
+  return async () => {
+    clearInterval(timer);
+    await follower.close();
+    await dns.close();
+    await view.close();
+  };
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
