@@ -134,6 +134,14 @@ test('argument errors: `macnet: CODE: message (macnet COMMAND --help)` on stderr
       ['daemon', '--log-level', 'loud'],
       /^macnet: OPTION_INVALID: --log-level "loud" is not valid: use one of debug, info, warn, error \(any case\) \(macnet daemon --help\)\n$/,
     ],
+    [
+      ['daemon', '--dns-host-label', 'node_1'],
+      /^macnet: OPTION_INVALID: --dns-host-label "node_1" is not valid: give a DNS label: .* \(macnet daemon --help\)\n$/,
+    ],
+    [
+      ['daemon', '--docker-host', 'tcp://10.0.0.1:2375'],
+      /^macnet: OPTION_INVALID: --docker-host "tcp:\/\/10.0.0.1:2375" is not valid: give a unix socket .* \(macnet daemon --help\)\n$/,
+    ],
   ];
   for (const [args, expect] of cases) {
     const r = await run(bin, args);
