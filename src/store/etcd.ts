@@ -18,6 +18,7 @@ import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'et
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { type EtcdFacts, fail, MacnetError } from '../errors';
 import { planTxn } from './etcd-txn';
+import { createdValues, judge, unconfirmedError } from './etcd-verify';
 import { SCHEMA_KEY } from './schema';
 import { classify, describe } from './etcd-errors';
 import type { Entry, Store, StoreWatch, TxnOp, WatchHandlers } from './types';
@@ -244,10 +245,43 @@ export class EtcdStore implements Store {
     const plan = planTxn(ops);
     if (!plan.possible) return false;
     if (plan.writes.size === 0 && plan.compares.length === 0) return true;
-    return (await this.send(op, what, plan)).succeeded;
+    // The whole write, verification and a second send included, within twice the request deadline (etcd-verify.ts).
+    const until = Date.now() + 2 * this.timeoutMs;
+    let error: unknown;
+    try {
+      return (await this.send(op, what, plan)).succeeded;
+    } catch (e) {
+      error = e;
+    }
+    const created = createdValues(plan);
+    while (unconfirmedError(error) && created.size > 0 && Date.now() < until) {
+      const held = await this.readKeys([...created.keys()], until).catch(() => undefined);
+      const verdict = held && judge(created, held);
+      if (verdict === 'applied') return true;
+      if (verdict === 'refused') return false;
+      if (verdict !== 'not-applied') break;
+      try {
+        return (await this.send(op, what, plan, until)).succeeded;
+      } catch (e) {
+        error = e;
+      }
+    }
+    throw error;
   }
 
-  private send(op: string, what: string, plan: ReturnType<typeof planTxn>) {
+  /** The values of `keys` now (a linearizable read each, at once), all by `until`. */
+  private async readKeys(keys: readonly string[], until: number): Promise<Map<string, string | undefined>> {
+    const got = await Promise.all(
+      keys.map((k) =>
+        this.run('get', k, true, (o) => this.client.kv.range({ key: this.key(k) }, o), until).then(
+          (r) => [k, r.kvs[0]?.value.toString('utf8')] as const,
+        ),
+      ),
+    );
+    return new Map(got);
+  }
+
+  private send(op: string, what: string, plan: ReturnType<typeof planTxn>, until?: number) {
     const compare = plan.compares.map((c) =>
       c.target === 'create'
         ? { key: this.key(c.key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
@@ -258,7 +292,7 @@ export class EtcdStore implements Store {
         ? { request_delete_range: { key: this.key(k) } }
         : { request_put: { key: this.key(k), value: Buffer.from(v, 'utf8') } },
     );
-    return this.run(op, what, false, (o) => this.client.kv.txn({ compare, success }, o));
+    return this.run(op, what, false, (o) => this.client.kv.txn({ compare, success }, o), until);
   }
 
   /**
@@ -270,8 +304,10 @@ export class EtcdStore implements Store {
     what: string,
     idempotent: boolean,
     call: (o: { deadline: number }) => Promise<T>,
+    /** Another end than the request deadline from now (a write's verification, etcd-verify.ts). */
+    until?: number,
   ): Promise<T> {
-    const deadline = Date.now() + this.timeoutMs;
+    const deadline = until ?? Date.now() + this.timeoutMs;
     // The error to report: a member's own, not "circuit open", which only says that a member failed before.
     let cause: unknown;
     for (;;) {

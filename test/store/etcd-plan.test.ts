@@ -6,6 +6,7 @@ import { GRPCDeadlineExceededError, GRPCUnavailableError, EtcdAuthenticationFail
 import { BrokenCircuitError } from 'cockatiel';
 import { planTxn } from '../../src/store/etcd-txn';
 import { classify } from '../../src/store/etcd-errors';
+import { createdValues, judge } from '../../src/store/etcd-verify';
 
 test('planTxn: conditions on untouched keys become compares; one write per key, in first-write order', () => {
   const plan = planTxn([
@@ -82,4 +83,32 @@ test('classify: only a request that never left may be sent again; credentials ap
   );
   assert.equal(classify(new EtcdError('3 INVALID_ARGUMENT: etcdserver: user name is empty')), 'auth');
   assert.equal(classify(new EtcdError('3 INVALID_ARGUMENT: etcdserver: too many operations in txn request')), 'other');
+});
+
+test('a write etcd did not confirm: its creates, as etcd holds them now, say whether it was applied', () => {
+  const plan = planTxn([
+    { op: 'create', key: 'a', value: 'mine-a' },
+    { op: 'create', key: 'b', value: 'mine-b' },
+    { op: 'put', key: 'sticky', value: 'x' },
+    { op: 'create', key: 'gone', value: 'y' },
+    { op: 'delete', key: 'gone' },
+  ]);
+  const created = createdValues(plan);
+  assert.deepEqual(
+    [...created],
+    [
+      ['a', 'mine-a'],
+      ['b', 'mine-b'],
+    ],
+  );
+  const held = (a?: string, b?: string) =>
+    new Map([
+      ['a', a],
+      ['b', b],
+    ]);
+  assert.equal(judge(created, held('mine-a', 'mine-b')), 'applied');
+  assert.equal(judge(created, held(undefined, undefined)), 'not-applied');
+  assert.equal(judge(created, held(undefined, 'other host')), 'refused');
+  // Half of an atomic transaction cannot be: no verdict, the write fails as unconfirmed.
+  assert.equal(judge(created, held('mine-a', undefined)), undefined);
 });
