@@ -62,13 +62,17 @@ export class PoolTable {
   }
 
   /** The outbox's entries kept in this host's own store (outbox-journal.ts), handed to each subnet's index. */
-  private readonly journal: OutboxJournal | undefined;
+  readonly journal: OutboxJournal | undefined;
 
-  /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
-  async load(): Promise<void> {
+  /**
+   * Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing).
+   * `settleKept`: applies the pool releases kept in the journal (pool-release.ts), before the pools are read.
+   */
+  async load(settleKept?: () => Promise<void>): Promise<void> {
     this.pools.clear();
     this.indexes.clear();
     await this.journal?.load(); // before the indexes, which take their entries when made
+    await settleKept?.();
     for (const e of await this.store.list(POOLS)) {
       readRecord(e.key, () => {
         const rec = decodeRecord<PoolRecord>(e.key, e.value, 'IPAM load');
@@ -173,8 +177,12 @@ export class PoolTable {
     await this.changeRefs(p, +1);
   }
 
-  /** Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. */
-  async changeRefs(p: Pool, delta: number): Promise<void> {
+  /**
+   * Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. `tag`: a
+   * release's id, written with the count (PoolRecord.settled) so that it can be kept and applied once
+   * (pool-release.ts) if the store does not answer.
+   */
+  async changeRefs(p: Pool, delta: number, tag?: string): Promise<void> {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
       const rec: PoolRecord = e
@@ -188,14 +196,7 @@ export class PoolTable {
             ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
-      if (this.host !== undefined && rec.refsByHost) {
-        const n = (rec.refsByHost[this.host] ?? 0) + delta;
-        // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
-        if (!countsAddUp(rec) || n < 0) delete rec.refsByHost;
-        else if (n > 0) rec.refsByHost[this.host] = n;
-        else delete rec.refsByHost[this.host];
-      }
-      rec.refs += delta;
+      this.count(rec, delta, tag);
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
@@ -222,13 +223,26 @@ export class PoolTable {
     );
   }
 
+  /** Adds `delta` to a pool record's counts, this host's among them; `tag` as in changeRefs. */
+  count(rec: PoolRecord, delta: number, tag?: string): void {
+    if (this.host !== undefined && rec.refsByHost) {
+      const n = (rec.refsByHost[this.host] ?? 0) + delta;
+      // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
+      if (!countsAddUp(rec) || n < 0) delete rec.refsByHost;
+      else if (n > 0) rec.refsByHost[this.host] = n;
+      else delete rec.refsByHost[this.host];
+    }
+    if (this.host !== undefined && tag !== undefined) rec.settled = { ...rec.settled, [this.host]: tag };
+    rec.refs += delta;
+  }
+
   /** This host's references in a pool record; undefined on a single host, or if its per-host counts are unknown. */
-  private hostRefs(rec: PoolRecord): number | undefined {
+  hostRefs(rec: PoolRecord): number | undefined {
     return this.host === undefined || !countsAddUp(rec) ? undefined : (rec.refsByHost![this.host] ?? 0);
   }
 
   /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
-  private async poolInStore(space: string, subnet: Subnet): Promise<boolean> {
+  async poolInStore(space: string, subnet: Subnet): Promise<boolean> {
     const base = poolKey(space, subnet);
     return (await this.store.list(base)).some((e) => e.key === base || e.key.startsWith(`${base}/`));
   }
@@ -268,7 +282,7 @@ export class PoolTable {
 }
 
 /** Whether a pool record's per-host counts are there and add up to its total (else: unknown). */
-const countsAddUp = (rec: PoolRecord): boolean =>
+export const countsAddUp = (rec: PoolRecord): boolean =>
   !!rec.refsByHost && Object.values(rec.refsByHost).reduce((a, b) => a + b, 0) === rec.refs;
 
 /**
