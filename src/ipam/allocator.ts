@@ -9,7 +9,7 @@ import type { Store } from '../store/types';
 import { formatAddress, type Subnet } from '../types/address';
 import { IntervalSet } from './intervals';
 import { readAddressRecord, subnetAddressPrefix, type AddressRecord } from './keys';
-import { shareGateway } from './gateway';
+import { releaseGateway, shareGateway } from './gateway';
 import { Outbox } from './outbox';
 import type { OutboxJournal } from './outbox-journal';
 import { addressInUse, poolExhausted } from './index-errors';
@@ -331,14 +331,12 @@ export class SubnetIndex {
     let rec: AddressRecord | undefined;
     let counted = false;
     // During a cluster store's outage the delete waits in the outbox, and v stays taken here until it is done.
-    const now = await this.outbox.release(key, v, async () => {
+    const now = await this.outbox.release(key, v, async (id) => {
       const e = await this.store.get(key);
       rec = e && readAddressRecord(e.value);
-      if (e && rec && (rec.refs ?? 1) > 1) {
-        counted = await this.store.update(e.key, encodeRecord({ ...rec, refs: rec.refs! - 1 }), e.revision);
-        if (counted) return;
-      }
-      await this.store.delete(key);
+      const tag = this.host === undefined ? undefined : { host: this.host, id };
+      if (rec?.owner === 'gateway') counted = !(await releaseGateway(this.store, key, 1, tag));
+      else await this.store.delete(key);
     });
     if (!now || counted) return false;
     this.taken.delete(v);

@@ -35,6 +35,7 @@ import { allocatedHere, allocations, answered, inheritedAllocations, requestedNa
 import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
 import { settleEvery } from './outbox';
+import { PoolReleases } from './pool-release';
 import { Follower } from './follow';
 import { lanProbe, type IpamLan } from './lan-probe';
 import { forgetAddress, holdOwnAddress, type Held } from './held';
@@ -42,6 +43,9 @@ import { requestLease } from './leased';
 import { checkStatic } from './static';
 import { decodeRecord } from '../store/records';
 export type { IpamLan } from './lan-probe';
+
+/** The pool releases' place among the subnets in settleEvery. */
+const POOL_RELEASES = 'pool releases';
 
 export interface IpamOptions {
   /** Leases for --ipam-opt mode=dhcp pools (src/lan/leases.ts); without, such pools are refused. */
@@ -70,6 +74,8 @@ export class Ipam implements AddressBook {
   private readonly table: PoolTable;
   private readonly spaceLocks = new KeyedMutex();
   private readonly subnetLocks = new KeyedMutex();
+  /** ReleasePool, and the pool releases made during a cluster store's outage (pool-release.ts). */
+  private readonly releases: PoolReleases;
   private loading: Promise<void> | undefined;
   private readonly lan: IpamLan | undefined;
   private readonly dhcp: DhcpLeases | undefined;
@@ -94,13 +100,16 @@ export class Ipam implements AddressBook {
     this.table = new PoolTable(store, this.stickies, opts.host, opts.local);
     this.lan = opts.lan;
     this.dhcp = opts.leases;
+    const { table, spaceLocks, subnetLocks } = this;
+    this.releases = new PoolReleases({ table, store, spaceLocks, subnetLocks, dhcp: this.dhcp });
     // Only a store shared by hosts (etcd) leaves anything to settle: no timer on a single host.
     this.stopSettling =
       opts.host === undefined
         ? () => undefined
         : settleEvery(
-            () => this.table.indexes,
-            (sk, fn) => this.subnetLocks.run(sk, fn),
+            () => [...this.table.indexes, [POOL_RELEASES, this.releases]],
+            // The pool releases take their own locks (space, then subnet); theirs is a key no subnet has.
+            (sk, fn) => (sk === POOL_RELEASES ? fn() : this.subnetLocks.run(sk, fn)),
           );
     this.follower = opts.host === undefined ? undefined : new Follower(store, () => this.table.indexes.values());
   }
@@ -117,7 +126,7 @@ export class Ipam implements AddressBook {
   private async loadOnce(): Promise<void> {
     // The watch first: what changes while the table loads is applied after it (follow.ts).
     await this.follower?.start();
-    await this.table.load();
+    await this.table.load(() => this.releases.settleLoaded());
     this.follower?.loaded();
     await this.table.deleteKeys(await this.stickies.load(this.store));
     await this.dhcp?.load((space, subnet) => this.table.indexes.get(`${space}|${subnet}`)?.subnet);
@@ -135,6 +144,8 @@ export class Ipam implements AddressBook {
   async requestPool(r: PoolRequest): Promise<{ poolId: string; pool: string; data: Record<string, string> }> {
     const req = validatePoolRequest(r);
     await this.load();
+    // Pool releases kept during an outage first: a network made again here then joins where the store is.
+    if (this.releases.unsettled > 0) await this.releases.settle();
     return this.spaceLocks
       .run(req.space, async () => {
         const inSpace = [...this.table.indexes.values()].filter((s) => s.space === req.space).map((s) => s.subnet);
@@ -158,29 +169,7 @@ export class Ipam implements AddressBook {
 
   async releasePool(poolId: string): Promise<void> {
     await this.load();
-    const p = this.table.pools.get(poolId);
-    if (!p) return;
-    await this.spaceLocks.run(p.space, () =>
-      this.subnetLocks.run(indexKey(p.space, p.subnet), async () => {
-        // Re-check under the locks: a concurrent ReleasePool may have removed it while we waited.
-        if (this.table.pools.get(poolId) !== p) return;
-        await this.table.changeRefs(p, -1);
-        if (p.refs > 0) return;
-        this.table.pools.delete(poolId);
-        const last = ![...this.table.pools.values()].some(
-          (o) => o.space === p.space && o.subnet.text === p.subnet.text,
-        );
-        if (last) {
-          // Reservations still in flight land before the purge (none should be: dockerd releases every address).
-          await this.table.indexOf(p)?.batch.drain();
-          this.table.indexes.delete(indexKey(p.space, p.subnet));
-          // Docker releases every address before the pool; whatever is left (a crashed container's) goes too.
-          await this.table.purgeAddresses(p.space, p.subnet);
-          await this.dhcp?.purge(p.space, p.subnet);
-        }
-      }),
-    );
-    await this.store.sync();
+    await this.releases.release(poolId);
   }
 
   async requestAddress(r: AddressRequest): Promise<{ address: string; data: Record<string, string> }> {

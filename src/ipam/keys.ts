@@ -32,6 +32,8 @@ export interface PoolRecord {
   refsByHost?: Record<string, number>;
   /** --ipam-opt mode=dhcp: addresses are leased from the LAN's DHCP server (absent: macnet's own pool). */
   mode?: 'dhcp';
+  /** Per host id: its last release made during an outage and applied since (pool-release.ts), so it is applied once. */
+  settled?: Record<string, string>;
 }
 
 /** Whether a pool record's per-host counts are there and add up to its total (else: unknown, never trusted). */
@@ -73,6 +75,8 @@ export interface AddressRecord {
   verified?: true;
   /** On a store shared by several hosts (docs/cluster.md): the host id of the daemon that wrote it. */
   host?: string;
+  /** Gateways only, as PoolRecord.settled: each host's last outage release applied to `refs` (outbox.ts). */
+  settled?: Record<string, string>;
 }
 
 const seg = (cidr: string): string => cidr.replace('/', '_');

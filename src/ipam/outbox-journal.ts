@@ -7,8 +7,12 @@
 // An entry is written, and synced, before the call that made it answers (a release is answered to dockerd then:
 // it never asks again), and deleted, and synced, before its address can be handed out again here: a kept entry
 // that outlived its settle would delete the next record this host writes for that address.
+//
+// A release's key ends in `#<its id>` (several releases of one gateway may wait at once: outbox.ts). A pool
+// release kept during an outage (pool-release.ts) is `ipam-outbox/<the pool key>#<its id>`.
 import type { Store, TxnOp } from '../store/types';
 import { decodeRecord, encodeRecord } from '../store/records';
+import { POOLS } from './keys';
 
 export const OUTBOX = 'ipam-outbox/';
 
@@ -23,14 +27,25 @@ export interface KeptEntry {
 export class OutboxJournal {
   /** Read at load, until each subnet's outbox takes its own. */
   private readonly loaded = new Map<string, KeptEntry>();
+  /** The pool releases read at load (keys under the pools' prefix), until the pool releases take them. */
+  private readonly pools: string[] = [];
 
   constructor(private readonly local: Store) {}
 
   /** Reads the kept entries; called before the pools are loaded, whose indexes then take theirs (take). */
   async load(): Promise<void> {
     this.loaded.clear();
-    for (const e of await this.local.list(OUTBOX))
-      this.loaded.set(e.key.slice(OUTBOX.length), decodeRecord<KeptEntry>(e.key, e.value, 'IPAM outbox load'));
+    this.pools.length = 0;
+    for (const e of await this.local.list(OUTBOX)) {
+      const key = e.key.slice(OUTBOX.length);
+      if (key.startsWith(POOLS)) this.pools.push(key);
+      else this.loaded.set(key, decodeRecord<KeptEntry>(e.key, e.value, 'IPAM outbox load'));
+    }
+  }
+
+  /** The loaded pool releases' keys (`<pool key>#<id>`), handed over once. */
+  takePools(): string[] {
+    return this.pools.splice(0);
   }
 
   /** The loaded entries of one subnet (the prefix of its address keys), handed over once. */

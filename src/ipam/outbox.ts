@@ -7,27 +7,38 @@
 // - A release while etcd is unreachable or without quorum (a container removed during an outage). dockerd does
 //   not retry a ReleaseAddress that failed (it logs it and removes the container), so the release is accepted,
 //   the address stays taken in this host's index meanwhile, and the record is deleted once etcd answers, if it
-//   still names this host and is no gateway (a gateway is counted by networks: a network removed during an
-//   outage fails at ReleasePool anyway, and a retried removal releases it again).
+//   still names this host and is no gateway. A gateway's record (counted by the networks naming it, on every
+//   host) loses one count instead, and is deleted at its last (gateway.ts). Each release kept has an id of its
+//   own, written into the gateway's record with the decrement, so that it is applied once even if the answer
+//   was lost or the daemon restarted before its entry was deleted.
 // Both are settled before the subnet's next reservation, under the subnet's lock (so this host cannot have made
 // the same record again meanwhile), and every SETTLE_MS in the background (settleEvery), so that other hosts
 // see a release without waiting for a reservation here.
 // With a journal (outbox-journal.ts, this host's SQLite) the entries also outlive a restart: kept before the
 // call that made them answers, deleted once settled, and taken back by the subnet's index at the next load.
+import { randomUUID } from 'node:crypto';
 import { isMacnetError, type MacnetError } from '../errors';
 import type { Store } from '../store/types';
 import { parseAddress } from '../types/address';
 import { readAddressRecord } from './keys';
+import { releaseGateway } from './gateway';
 import type { OutboxJournal } from './outbox-journal';
 
 /** How often records that wait for the store are tried in the background. */
 export const SETTLE_MS = 1000;
 
 interface Pending {
+  /** The address key in the shared store (the map's key, without a release's `#<id>`). */
+  readonly key: string;
   readonly v: bigint;
-  /** Whether the record found (its value) is the one to delete. */
-  readonly match: (value: string) => boolean;
+  /** A reservation's: whether the record found (its value) is the one to delete. A release has none. */
+  readonly match?: (value: string) => boolean;
+  /** A release's id: its gateway decrement is applied once (gateway.ts). */
+  readonly id?: string;
 }
+
+/** A kept release's key in the outbox and its journal: several releases of one gateway may wait at once. */
+const releaseKey = (key: string, id: string): string => `${key}#${id}`;
 
 const unavailable = (e: unknown): boolean => isMacnetError(e) && e.code === 'STORE_UNAVAILABLE';
 /**
@@ -48,10 +59,13 @@ export class Outbox {
     private readonly journal?: OutboxJournal,
     prefix?: string,
   ) {
-    for (const [key, kept] of prefix === undefined ? [] : (journal?.take(prefix) ?? [])) {
+    for (const [jkey, kept] of prefix === undefined ? [] : (journal?.take(prefix) ?? [])) {
+      const key = jkey.split('#')[0]!;
       const v = parseAddress(key.slice(prefix!.length)).value;
       const { value } = kept;
-      this.pending.set(key, { v, match: value === undefined ? (found) => this.mine(found) : (f) => f === value });
+      // A release kept by an earlier version has no id: one is made now (its decrement was never tried).
+      const id = value === undefined ? (jkey.split('#')[1] ?? randomUUID()) : undefined;
+      this.pending.set(jkey, value === undefined ? { key, v, id } : { key, v, match: (f) => f === value });
     }
   }
 
@@ -76,7 +90,7 @@ export class Outbox {
       return await write();
     } catch (e) {
       if (!unconfirmed(e)) throw e;
-      for (const i of items) this.pending.set(i.key, { v: i.v, match: (found) => found === i.value });
+      for (const i of items) this.pending.set(i.key, { key: i.key, v: i.v, match: (found) => found === i.value });
       // Queued now, before any settle can delete the entries (OutboxJournal.keep); a failing journal leaves the
       // store's error to the caller, which is what it must see.
       await this.journal?.keep(items).catch(() => undefined);
@@ -89,16 +103,21 @@ export class Outbox {
     return this.pending.has(key);
   }
 
-  /** Runs `release`; while the store is unavailable, keeps the delete of `key` for later and returns false. */
-  async release(key: string, v: bigint, release: () => Promise<void>): Promise<boolean> {
+  /**
+   * Runs `release` with an id of its own (a gateway's decrement is tagged with it, gateway.ts); while the store
+   * is unavailable, keeps the release for later under that id (tried already, it may have been applied: the tag
+   * tells) and returns false.
+   */
+  async release(key: string, v: bigint, release: (id: string) => Promise<void>): Promise<boolean> {
+    const id = randomUUID();
     try {
-      await release();
+      await release(id);
       return true;
     } catch (e) {
       if (!unavailable(e)) throw e;
-      this.pending.set(key, { v, match: (found) => this.mine(found) });
+      this.pending.set(releaseKey(key, id), { key, v, id });
       // Kept on disk before the release is answered: dockerd never asks again.
-      await this.journal?.keep([{ key }]);
+      await this.journal?.keep([{ key: releaseKey(key, id) }]);
       return false;
     }
   }
@@ -120,15 +139,20 @@ export class Outbox {
     const gone: bigint[] = [];
     const done: string[] = [];
     try {
-      for (const [key, p] of this.pending) {
-        const e = await store.get(key);
-        if (e && p.match(e.value)) {
+      for (const [jkey, p] of this.pending) {
+        const e = await store.get(p.key);
+        const gateway = e && !p.match && readAddressRecord(e.value).owner === 'gateway';
+        if (gateway && this.host !== undefined) {
+          if (await releaseGateway(store, p.key, 1, { host: this.host, id: p.id! })) gone.push(p.v);
+        } else if (e && (p.match ?? ((f) => this.mine(f)))(e.value)) {
           // Changed meanwhile (a compare-and-set lost): looked at again at the next try.
-          if (!(await store.delete(key, e.revision))) continue;
+          if (!(await store.delete(p.key, e.revision))) continue;
           gone.push(p.v);
         } else if (!e) gone.push(p.v);
-        this.pending.delete(key);
-        done.push(key);
+        this.pending.delete(jkey);
+        done.push(jkey);
+        // A gateway's tag names this host's last decrement only: its entry goes before the next one is applied.
+        if (gateway) await this.journal?.settled(done.splice(0));
       }
     } finally {
       // Before the caller frees the addresses: a kept entry must not outlive its settle (outbox-journal.ts).

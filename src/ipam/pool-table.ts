@@ -64,13 +64,17 @@ export class PoolTable {
   }
 
   /** The outbox's entries kept in this host's own store (outbox-journal.ts), handed to each subnet's index. */
-  private readonly journal: OutboxJournal | undefined;
+  readonly journal: OutboxJournal | undefined;
 
-  /** Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing). */
-  async load(): Promise<void> {
+  /**
+   * Reads pools and allocations from the store, from scratch (a retry after a failed load keeps nothing).
+   * `settleKept`: applies the pool releases kept in the journal (pool-release.ts), before the pools are read.
+   */
+  async load(settleKept?: () => Promise<void>): Promise<void> {
     this.pools.clear();
     this.indexes.clear();
     await this.journal?.load(); // before the indexes, which take their entries when made
+    await settleKept?.();
     for (const e of await this.store.list(POOLS)) {
       readRecord(e.key, () => {
         const rec = decodeRecord<PoolRecord>(e.key, e.value, 'IPAM load');
@@ -175,11 +179,15 @@ export class PoolTable {
     await this.changeRefs(p, +1);
   }
 
-  /** Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. */
-  async changeRefs(p: Pool, delta: number): Promise<void> {
+  /**
+   * Adds `delta` to the pool's reference count in the store (compare-and-set); deletes the pool at 0. `tag`: a
+   * release's id, written with the count (PoolRecord.settled) so that it can be kept and applied once
+   * (pool-release.ts) if the store does not answer.
+   */
+  async changeRefs(p: Pool, delta: number, tag?: string): Promise<void> {
     for (let i = 0; i < CAS_RETRIES; i++) {
       const e = await this.store.get(p.key);
-      const was: PoolRecord = e
+      const rec: PoolRecord = e
         ? decodeRecord<PoolRecord>(e.key, e.value, 'IPAM pool update')
         : {
             id: p.poolId,
@@ -190,8 +198,7 @@ export class PoolTable {
             ...(this.host !== undefined && { refsByHost: {} }),
             ...(p.dhcp && { mode: 'dhcp' as const }),
           };
-      // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
-      const rec = this.host === undefined ? { ...was, refs: was.refs + delta } : countHost(was, this.host, delta);
+      this.count(rec, delta, tag);
       let ok: boolean;
       if (rec.refs > 0) {
         ok = e
@@ -218,13 +225,23 @@ export class PoolTable {
     );
   }
 
+  /** Adds `delta` to a pool record's counts, this host's among them; `tag` as in changeRefs. */
+  count(rec: PoolRecord, delta: number, tag?: string): void {
+    // Counts that do not add up (a migration or an earlier version changed refs alone) stay unknown for good.
+    const next = this.host === undefined ? { ...rec, refs: rec.refs + delta } : countHost(rec, this.host, delta);
+    if (next.refsByHost === undefined) delete rec.refsByHost;
+    else rec.refsByHost = next.refsByHost;
+    rec.refs = next.refs;
+    if (this.host !== undefined && tag !== undefined) rec.settled = { ...rec.settled, [this.host]: tag };
+  }
+
   /** This host's references in a pool record; undefined on a single host, or if its per-host counts are unknown. */
-  private hostRefs(rec: PoolRecord): number | undefined {
+  hostRefs(rec: PoolRecord): number | undefined {
     return this.host === undefined || !countsAddUp(rec) ? undefined : (rec.refsByHost![this.host] ?? 0);
   }
 
   /** Whether the store holds a pool on `subnet` (of any ip-range, DHCP or not). */
-  private async poolInStore(space: string, subnet: Subnet): Promise<boolean> {
+  async poolInStore(space: string, subnet: Subnet): Promise<boolean> {
     const base = poolKey(space, subnet);
     return (await this.store.list(base)).some((e) => e.key === base || e.key.startsWith(`${base}/`));
   }

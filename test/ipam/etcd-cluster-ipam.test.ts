@@ -1,7 +1,8 @@
 // The two cluster-mode gaps closed in src/ipam on a real etcd (a one-member cluster started for this file, in a
 // network namespace of its own): a release accepted while etcd is down is kept in the host's SQLite and settled
 // by the daemon restarted before etcd came back (outbox-journal.ts); and crash residue on a subnet two hosts
-// share is given back by its own host only (src/docker/reclaim.ts with per-host pool references).
+// share is given back by its own host only (src/docker/reclaim.ts with per-host pool references); and a
+// network removed while etcd is down leaves the pool's and the gateway's counts right (pool-release.ts).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -11,6 +12,7 @@ import { Ipam } from '../../src/ipam';
 import { EtcdStore } from '../../src/store/etcd';
 import { SqliteStore } from '../../src/store/sqlite';
 import { OUTBOX } from '../../src/ipam/outbox-journal';
+import type { AddressRecord, PoolRecord } from '../../src/ipam/keys';
 import { reclaimOrphans, type ReclaimDeps } from '../../src/docker/reclaim';
 import { silentLogger } from '../../src/log';
 import { EtcdCluster } from '../lab/etcd';
@@ -65,7 +67,7 @@ function inner(): void {
         await cluster.stopMember(0);
         await a.releaseAddress(pa.poolId, x); // accepted within the store's bound
         assert.deepEqual(
-          (await local.list(OUTBOX)).map((e) => e.key),
+          (await local.list(OUTBOX)).map((e) => e.key.split('#')[0]), // a release's key ends in its id
           [OUTBOX + key(x)],
           'kept on disk before it returned',
         );
@@ -85,6 +87,63 @@ function inner(): void {
       } finally {
         a.close();
         await shared.close();
+        await local.close();
+      }
+    });
+
+    test('a network removed while etcd is stopped: its pool and gateway counts are one lower once etcd is back', async () => {
+      const prefix = `poolrelease-${seq++}/`;
+      const file = path.join(tmp, 'poolrelease', 'state.db');
+      let local = SqliteStore.open(file);
+      let sa = await open(prefix);
+      const sb = await open(prefix);
+      let a = new Ipam(sa, { host: 'a', local });
+      const b = new Ipam(sb, { host: 'b' });
+      const counts = async () => {
+        const p = JSON.parse((await sb.get('ipam/pools/LocalDefault/198.18.22.0_24'))!.value) as PoolRecord;
+        const g = JSON.parse((await sb.get(key('198.18.22.1')))!.value) as AddressRecord;
+        return { refs: p.refs, refsByHost: p.refsByHost, gateway: g.refs ?? 1 };
+      };
+      try {
+        const pa = await a.requestPool(POOL);
+        const pb = await b.requestPool(POOL);
+        await a.requestAddress({ poolId: pa.poolId, options: GW });
+        await b.requestAddress({ poolId: pb.poolId, options: GW });
+        const x = ip(await a.requestAddress({ poolId: pa.poolId }));
+        const y = ip(await b.requestAddress({ poolId: pb.poolId }));
+        assert.deepEqual(await counts(), { refs: 2, refsByHost: { a: 1, b: 1 }, gateway: 2 });
+
+        await cluster.stopMember(0);
+        // `docker network rm` on host a: each call answered (accepted), as dockerd removes the network anyway.
+        await a.releaseAddress(pa.poolId, x);
+        await a.releaseAddress(pa.poolId, '198.18.22.1');
+        await a.releasePool(pa.poolId);
+        assert.equal((await local.list(OUTBOX)).length, 3, 'the three releases kept on disk');
+        await assert.rejects(a.requestPool(POOL), { code: 'STORE_UNAVAILABLE' }, 'made again meanwhile: refused');
+        // Host a's daemon restarted before etcd is back.
+        a.close();
+        await sa.close();
+        await local.close();
+        cluster.startMember(0);
+        await cluster.waitHealthy(cluster.endpoints);
+        local = SqliteStore.open(file);
+        sa = await open(prefix);
+        a = new Ipam(sa, { host: 'a', local });
+        await a.load();
+        assert.ok(await until(async () => (await local.list(OUTBOX)).length === 0), 'every kept release settled');
+        assert.deepEqual(await counts(), { refs: 1, refsByHost: { b: 1 }, gateway: 1 });
+        const left = (await sb.list('ipam/addresses/')).map((e) => e.key.split('/').pop()).sort();
+        assert.deepEqual(left, ['198.18.22.1', y].sort(), "a's address is gone, b's and the gateway stay");
+        // Host b removes its network too: nothing of the subnet is left in etcd.
+        await b.releaseAddress(pb.poolId, y);
+        await b.releaseAddress(pb.poolId, '198.18.22.1');
+        await b.releasePool(pb.poolId);
+        assert.deepEqual(await sb.list('ipam/'), []);
+      } finally {
+        a.close();
+        b.close();
+        await sa.close();
+        await sb.close();
         await local.close();
       }
     });

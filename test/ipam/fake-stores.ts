@@ -26,9 +26,28 @@ export class LosingStore extends MemoryStore {
   }
 }
 
-/** A store that answers nothing while `down` (etcd unreachable or without quorum), as EtcdStore fails then. */
+/**
+ * A store that answers nothing while `down` (etcd unreachable or without quorum), as EtcdStore fails then.
+ * `loseUpdates`: that many next compare-and-set updates are applied but answered as lost.
+ */
 export class OutageStore extends MemoryStore {
   down = false;
+  loseUpdates = 0;
+  private lose(op: string, key: string): void {
+    if (this.loseUpdates === 0) return;
+    this.loseUpdates--;
+    throw fail('STORE_UNAVAILABLE', { op, key, ...LOST });
+  }
+  override async create(key: string, value: string): Promise<boolean> {
+    this.outage('create', key);
+    return super.create(key, value);
+  }
+  override async update(key: string, value: string, revision: number): Promise<boolean> {
+    this.outage('update', key);
+    const ok = await super.update(key, value, revision);
+    this.lose('update', key);
+    return ok;
+  }
   private outage(op: string, key: string): void {
     if (!this.down) return;
     throw fail('STORE_UNAVAILABLE', {
