@@ -12,7 +12,9 @@ import type { EtcdOptions } from '../store/etcd-options';
 import { presenceKey } from '../store/presence';
 import { assertKnownSchema } from '../store/schema';
 import { ADDRESSES, readAddressRecord, splitAddressKey } from '../ipam/keys';
-import { etcdWhere } from './store-open';
+import { etcdWhere, openStore } from './store-open';
+import { Ipam } from '../ipam/ipam';
+import { OUTBOX } from '../ipam/outbox-journal';
 
 export interface EtcdCleanup {
   readonly where: string;
@@ -48,6 +50,28 @@ export async function freeHostInEtcd(etcd: EtcdOptions, host: string): Promise<E
     return { where, freed, changed, presence };
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * Applies the releases this host kept through an etcd outage and has not applied yet (its daemon stopped before etcd
+ * was back; src/ipam/outbox-journal.ts): the pools' and gateways' counts, and its address records. Returns how many
+ * were kept; throws STORE_UNAVAILABLE (nothing local changed) while etcd still fails.
+ */
+export async function settleKept(etcd: EtcdOptions, host: string, stateDir: string): Promise<number> {
+  const opened = await openStore({ kind: 'etcd', etcd, lostHostGraceMs: 300_000 }, stateDir);
+  try {
+    const kept = (await opened.local.list(OUTBOX)).length;
+    if (kept === 0) return 0;
+    const ipam = new Ipam(opened.shared, { host, local: opened.local });
+    try {
+      await ipam.settleAll();
+    } finally {
+      ipam.close();
+    }
+    return kept;
+  } finally {
+    await opened.close();
   }
 }
 

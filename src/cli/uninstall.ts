@@ -15,7 +15,7 @@ import type { EtcdOptions } from '../store/etcd-options';
 import { directoryOption, parseCommandArgs } from './args';
 import { existingHostId } from './state-dir';
 import { ETCD_ARGS, ETCD_HELP, parseStoreOptions } from './store-open';
-import { describeFreed, freeHostInEtcd } from './uninstall-etcd';
+import { describeFreed, freeHostInEtcd, settleKept } from './uninstall-etcd';
 import { UNITS } from './units';
 
 export const UNINSTALL_HELP = `Usage: macnet uninstall [--purge] [--state-dir DIR] [--units-dir DIR] [etcd options]
@@ -102,7 +102,7 @@ export async function uninstall(o: UninstallOptions): Promise<number> {
         }
       }
       // Before anything local goes: with --purge the host id, by which etcd's records are found, goes too.
-      if (host !== undefined && o.etcd) await freeInEtcd(o.etcd, host);
+      if (host !== undefined && o.etcd) await freeInEtcd(o.etcd, host, o.stateDir);
       await Kernel.with(undefined, async (k) => {
         links = await macnetLinks(k, state);
         await removeLinks(k, links);
@@ -143,7 +143,9 @@ export async function uninstall(o: UninstallOptions): Promise<number> {
 }
 
 /** This host's records in etcd, freed and said; throws (nothing deleted) when etcd cannot be reached. */
-async function freeInEtcd(etcd: EtcdOptions, host: string): Promise<void> {
+async function freeInEtcd(etcd: EtcdOptions, host: string, stateDir: string): Promise<void> {
+  const kept = await settleKept(etcd, host, stateDir);
+  if (kept) say(`applied ${kept} release(s) kept in ${stateDir} while etcd was unreachable`);
   const done = await freeHostInEtcd(etcd, host);
   say(
     done.freed.length

@@ -288,6 +288,17 @@ export class Ipam implements AddressBook {
     return forgetAddress(this.table, this.subnetLocks, subnet, ip);
   }
 
+  /**
+   * Applies now what waits for a shared store (releases kept through an outage: outbox.ts, pool-release.ts), for
+   * `macnet uninstall`, which goes for good. Throws while the store still fails.
+   */
+  async settleAll(): Promise<void> {
+    await this.load();
+    for (const [sk, s] of [...this.table.indexes])
+      if (s.unsettled > 0) await this.subnetLocks.run(sk, () => s.settle());
+    if (this.releases.unsettled > 0) await this.releases.settle();
+  }
+
   /** Stops the warm set's refills (the daemon is stopping). DHCP renewals are the leases' own to stop. */
   close(): void {
     this.warmer.close();
