@@ -1,6 +1,6 @@
-// Store.watch on etcd: one etcd watcher on the prefix, with the previous value of each deleted key (prev_kv), so a
-// follower can tell whose record went. etcd3's watch manager reconnects by itself and resumes at the revision after
-// the last one it saw, so a cut-off member or a leader election loses nothing. Two things lose history, and both
+// Store.watch on etcd: one etcd watcher on the prefix (without prev_kv: no watcher needs a deleted key's last
+// value, so etcd is not asked to read it for every delete). etcd3's watch manager reconnects by itself and resumes
+// at the revision after the last one it saw, so a cut-off member or a leader election loses nothing. Two things lose history, and both
 // end in onReset (the follower reads the prefix again) and a new watcher from the current revision:
 // - etcd cancelled the watcher (its start revision was compacted meanwhile, or the user lost read rights);
 // - the first connection took longer than the store's deadline: watch() resolved without it, so the writes
@@ -26,13 +26,13 @@ export async function watchPrefix(
     res.events.map((ev) => ({
       type: ev.type === 'Delete' ? 'delete' : 'put',
       key: ev.kv.key.subarray(storePrefixLength).toString('utf8'),
-      value: (ev.type === 'Delete' ? ev.prev_kv?.value : ev.kv.value)?.toString('utf8'),
+      value: ev.type === 'Delete' ? undefined : ev.kv.value.toString('utf8'),
     }));
 
   const start = (): Promise<void> => {
     // watcher() attaches it to the client's one watch stream at once (create() would wait for the connection
     // without a deadline).
-    const w = client.watch().prefix(prefix).withPreviousKV().watcher();
+    const w = client.watch().prefix(prefix).watcher();
     current = w;
     let resolved = false;
     let late = false;

@@ -119,7 +119,7 @@ export class MemoryStore implements Store {
       if (slot) this.map.set(key, slot);
       else this.map.delete(key);
       if (slot) changes.push({ type: 'put', key, value: slot.value });
-      else if (before) changes.push({ type: 'delete', key, value: before.value });
+      else if (before) changes.push({ type: 'delete', key, value: undefined });
     }
     this.watchers.notify(changes);
     if (wrote) this.revision = rev;

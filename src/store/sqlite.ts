@@ -159,11 +159,10 @@ export class SqliteStore implements Store {
   async delete(key: string, revision?: number): Promise<boolean> {
     return this.queued(() =>
       this.run('delete', key, () => {
-        const before = this.watchers.wants(key) ? this.sql.get.get(key) : undefined;
         const n = revision === undefined ? this.sql.del.run(key).changes : this.sql.delAt.run(key, revision).changes;
         if (n > 0) {
           this.wrote();
-          this.watchers.notify([{ type: 'delete', key, value: before?.value }]);
+          this.watchers.notify([{ type: 'delete', key, value: undefined }]);
         }
         return n > 0;
       }),
@@ -238,10 +237,8 @@ export class SqliteStore implements Store {
     const out: Change[] = [];
     for (const [key, o] of last) {
       if (o.op !== 'delete') out.push({ type: 'put', key, value: o.value });
-      else {
-        const before = this.sql.get.get(key);
-        if (before) out.push({ type: 'delete', key, value: before.value });
-      }
+      // A key that is not there: nothing deleted, nothing to tell.
+      else if (this.sql.get.get(key)) out.push({ type: 'delete', key, value: undefined });
     }
     return out;
   }

@@ -22,7 +22,7 @@ export type TxnOp =
 export interface Change {
   readonly type: 'put' | 'delete';
   readonly key: string;
-  /** put: the new value. delete: the value the key had, when the store knows it (all three stores do). */
+  /** put: the new value; delete: undefined (asking etcd for deleted values too costs its watchers' throughput). */
   readonly value: string | undefined;
 }
 

@@ -10,7 +10,7 @@ interface Registered {
 export class Watchers {
   private readonly list = new Set<Registered>();
 
-  /** Whether a write of `key` would be seen: the store reads a deleted key's value only then. */
+  /** Whether a write of `key` would be seen: the store looks at what a txn changes only then. */
   wants(key: string): boolean {
     for (const w of this.list) if (key.startsWith(w.prefix)) return true;
     return false;
