@@ -93,6 +93,11 @@ export class Batcher {
     await w?.outcome?.catch(() => undefined);
   }
 
+  /** Whether a reservation of `key` is queued or in flight (its record may not be in the store yet). */
+  has(key: string): boolean {
+    return this.sending.some((x) => x.r.key === key) || this.queue.some((x) => x.r.key === key);
+  }
+
   /** Resolves when nothing is queued or in flight (the subnet's last pool is going). */
   async drain(): Promise<void> {
     while (this.flying) await this.flying;

@@ -12,6 +12,7 @@
 import type { AddressBook, DhcpLeases } from '../lan';
 import type { Store } from '../store/types';
 import { KeyedMutex } from '../types/mutex';
+import { isMacnetError } from '../errors';
 import { formatAddress, overlaps, parseAddress, usableRange } from '../types/address';
 import { addressKey, poolIdOf, stickyKey, type AddressRecord } from './keys';
 import { indexKey, PoolTable } from './pool-table';
@@ -36,7 +37,7 @@ import { lastAddresses, StickyNames } from './sticky';
 import { Warmer } from './warmer';
 import { settleEvery } from './outbox';
 import { PoolReleases } from './pool-release';
-import { Follower } from './follow';
+import { learnSubnet, refreshTaken } from './follow';
 import { lanProbe, type IpamLan } from './lan-probe';
 import { forgetAddress, holdOwnAddress, type Held } from './held';
 import { requestLease } from './leased';
@@ -81,8 +82,6 @@ export class Ipam implements AddressBook {
   private readonly dhcp: DhcpLeases | undefined;
   /** Releases made during a cluster store's outage, applied when it answers again (outbox.ts). */
   private readonly stopSettling: () => void;
-  /** On a store shared by hosts: the other hosts' reservations and releases, as they happen (follow.ts). */
-  private readonly follower: Follower | undefined;
   private readonly warmer = new Warmer((poolId) => {
     const p = this.table.pools.get(poolId);
     const lan = this.lan;
@@ -111,7 +110,6 @@ export class Ipam implements AddressBook {
             // The pool releases take their own locks (space, then subnet); theirs is a key no subnet has.
             (sk, fn) => (sk === POOL_RELEASES ? fn() : this.subnetLocks.run(sk, fn)),
           );
-    this.follower = opts.host === undefined ? undefined : new Follower(store, () => this.table.indexes.values());
   }
 
   /** Reads pools, allocations, sticky names and leases from the store. Idempotent; every other call waits for it. */
@@ -124,10 +122,7 @@ export class Ipam implements AddressBook {
   }
 
   private async loadOnce(): Promise<void> {
-    // The watch first: what changes while the table loads is applied after it (follow.ts).
-    await this.follower?.start();
     await this.table.load(() => this.releases.settleLoaded());
-    this.follower?.loaded();
     await this.table.deleteKeys(await this.stickies.load(this.store));
     await this.dhcp?.load((space, subnet) => this.table.indexes.get(`${space}|${subnet}`)?.subnet);
   }
@@ -161,7 +156,7 @@ export class Ipam implements AddressBook {
         else await this.table.create(req.space, subnet, req.range, req.dhcp ?? false);
         // Other hosts may use the subnet already: their addresses, so that the first picks do not run into them.
         const index = this.table.indexes.get(indexKey(req.space, subnet));
-        if (newSubnet && index) await this.follower?.learn(index);
+        if (newSubnet && index && this.table.host !== undefined) await learnSubnet(index, this.store);
         return { poolId: id, pool: subnet.text, data: {} };
       })
       .then(durable(this.store));
@@ -233,7 +228,13 @@ export class Ipam implements AddressBook {
     const index = this.table.indexOf(live)!;
     const sticky = name ? stickyKey(live.space, live.subnet, name) : undefined;
     const probe = lanProbe(this.lan, live.subnet);
-    const res = await index.pick(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
+    const pick = () => index.pick(live, name ?? 'dynamic', probe, sticky, () => this.subnetLocks.waiting(sk));
+    const res = await pick().catch(async (e: unknown) => {
+      // Shared by hosts: the others' releases are learned when the range looks full here (follow.ts).
+      const shared = this.table.host !== undefined && isMacnetError(e, 'IPAM_POOL_EXHAUSTED');
+      if (!shared || (await refreshTaken(index, this.store)) === 0) throw e;
+      return pick();
+    });
     return { index, res, more: this.subnetLocks.waiting(sk) > 0 };
   }
 
@@ -303,7 +304,6 @@ export class Ipam implements AddressBook {
   close(): void {
     this.warmer.close();
     this.stopSettling();
-    void this.follower?.close();
   }
 
   // Questions (queries.ts), each after the load.

@@ -1,6 +1,6 @@
-// Hosts sharing a store follow each other's reservations and releases (src/ipam/follow.ts), on a MemoryStore and
-// on a real etcd member: an address another host releases is free here at once, without a restart. Before the
-// watch, a host that had run into the other's addresses kept them "taken" until it restarted, and a full range
+// Hosts sharing a store learn each other's releases (src/ipam/follow.ts), on a MemoryStore and on a real etcd
+// member: an address another host released is free for this host when its range looks full, without a restart.
+// Before, a host that had run into the other's addresses kept them "taken" until it restarted, and a full range
 // stayed full for it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,7 +48,7 @@ async function scenario(stores: [Store, Store]): Promise<void> {
   }
 }
 
-test('memory store: an address another host releases is free for this host at once', async () => {
+test('memory store: an address another host released is free for this host, whose range looked full', async () => {
   const store = new MemoryStore();
   await scenario([store, store]);
 });
@@ -61,7 +61,7 @@ if (inOwnNetns('IPAM follow tests on etcd', __filename, ADDRS)) {
       cluster = await EtcdCluster.start({ members: 1 });
     });
     after(() => cluster?.close());
-    test('etcd: an address another host releases is free for this host at once (two clients, as two hosts)', async () => {
+    test('etcd: an address another host released is free for this host, whose range looked full (two clients, as two hosts)', async () => {
       const open = () => EtcdStore.open({ endpoints: cluster.endpoints, prefix: 'follow/' });
       const stores: [Store, Store] = [await open(), await open()];
       try {
