@@ -1,7 +1,8 @@
 // Store.watch on etcd: one etcd watcher on the prefix (without prev_kv: no watcher needs a deleted key's last
 // value, so etcd is not asked to read it for every delete). etcd3's watch manager reconnects by itself and resumes
-// at the revision after the last one it saw, so a cut-off member or a leader election loses nothing. Two things lose history, and both
-// end in onReset (the follower reads the prefix again) and a new watcher from the current revision:
+// at the revision after the last one it saw, so a cut-off member or a leader election loses nothing. Two things
+// lose history, and both end in onReset (the watcher reads the prefix again) and a new watcher from the current
+// revision:
 // - etcd cancelled the watcher (its start revision was compacted meanwhile, or the user lost read rights);
 // - the first connection took longer than the store's deadline: watch() resolved without it, so the writes
 //   between then and the connection are unseen.
