@@ -21,9 +21,8 @@ import type { Store } from '../store/types';
 import type { KeyedMutex } from '../types/mutex';
 import { parseCidrBig } from '../types/address';
 import { decodeRecord, encodeRecord } from '../store/records';
-import { CURSORS, POOLS, type PoolRecord } from './keys';
+import { CURSORS, POOLS, countsAddUp, type PoolRecord } from './keys';
 import { indexKey, type Pool, type PoolTable } from './pool-table';
-import { countsAddUp } from './keys';
 import type { Settles } from './outbox';
 
 /** Compare-and-set attempts on a pool record before the settle is tried again at the next tick. */
