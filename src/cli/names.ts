@@ -53,14 +53,28 @@ export function parseNamesOptions(values: {
   'dns-host-label'?: string;
 }): NamesOptions {
   const given = values['dns-host-label'];
-  const label = (given ?? os.hostname().split('.')[0] ?? 'host').toLowerCase();
-  if (!LABEL.test(label))
+  if (given !== undefined && !LABEL.test(given.toLowerCase()))
     throw fail('OPTION_INVALID', {
       option: 'dns-host-label',
-      value: given ?? label,
+      value: given,
       valid: "give a DNS label: letters, digits and '-', 1 to 63 characters, not starting or ending with '-'",
     });
+  const label = given?.toLowerCase() ?? labelOf(os.hostname());
   return { enabled: !values['no-dns'], dockerSocket: dockerSocket(values['docker-host']), label };
+}
+
+/**
+ * The default label: the host name's first part, made a DNS label (a machine without a name, "(none)" in a bare VM,
+ * or with characters DNS does not take still starts: only a label given on purpose is refused).
+ */
+export function labelOf(hostname: string): string {
+  const cleaned = (hostname.split('.')[0] ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return cleaned || 'host';
 }
 
 export interface NamesDeps {
