@@ -26,8 +26,6 @@ export interface NamesOptions {
   readonly dockerSocket: string;
   /** This host's DNS label: `<name>.<label>` (--dns-host-label). */
   readonly label: string;
-  readonly port?: number;
-  readonly resolvConf?: string;
 }
 
 export const NAMES_ARGS = {
@@ -95,12 +93,10 @@ export async function startNames(d: NamesDeps, o: NamesOptions): Promise<() => P
     log.error('names: not started: the name records could not be read', { error: (e as Error).message });
     return async () => view.close();
   }
-  const resolvConf = o.resolvConf ?? '/etc/resolv.conf';
   const dns: DnsServer = new DnsServer({
     table: view.names,
-    upstreams: () => upstreamsOf(readOr(resolvConf), dns.addresses),
+    upstreams: () => upstreamsOf(readOr('/etc/resolv.conf'), dns.addresses),
     log,
-    ...(o.port === undefined ? {} : { port: o.port }),
   });
   const follower = new NamesFollower(
     new EngineApi(o.dockerSocket),
@@ -122,12 +118,12 @@ export async function startNames(d: NamesDeps, o: NamesOptions): Promise<() => P
         try {
           await dns.listenOn(a);
           refused.delete(a);
-          log.info('names: DNS listening', { address: a, port: o.port ?? 53 });
+          log.info('names: DNS listening', { address: a, port: 53 });
         } catch (e) {
           if (!refused.has(a))
             log.warn('names: DNS cannot listen on a host-access address (tried again every 2 s)', {
               address: a,
-              port: o.port ?? 53,
+              port: 53,
               error: (e as Error).message,
             });
           refused.add(a);

@@ -23,10 +23,6 @@ export class Names implements NameTable {
   private readonly byName = new Map<string, Set<string>>();
   private readonly byAddress = new Map<string, Set<string>>();
 
-  get size(): number {
-    return this.records.size;
-  }
-
   /** Sets (or with undefined removes) the record stored under `key`. */
   set(key: string, rec: NameRecord | undefined): void {
     const old = this.records.get(key);

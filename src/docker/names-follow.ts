@@ -25,8 +25,6 @@ export class NamesFollower {
   private closed = false;
   /** Serialises the writes: a sync and the events after it apply in order. */
   private queue: Promise<void> = Promise.resolve();
-  /** Resolves after each completed full sync (tests and the daemon's log). */
-  syncs = 0;
 
   constructor(
     private readonly engine: EngineApi,
@@ -80,7 +78,6 @@ export class NamesFollower {
       if (inspect) entries.push(...this.entriesOf(inspect, ids));
     }
     await this.writer.sync(entries);
-    this.syncs++;
     this.log.info("names: this host's containers written", { records: entries.length });
   }
 
