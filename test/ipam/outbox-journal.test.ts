@@ -12,6 +12,7 @@ import { Ipam } from '../../src/ipam';
 import { SqliteStore } from '../../src/store/sqlite';
 import { OUTBOX } from '../../src/ipam/outbox-journal';
 import { LosingStore, OutageStore } from './fake-stores';
+import { until } from '../lab/until';
 
 const L = 'LocalDefault';
 const POOL = { addressSpace: L, pool: '198.18.16.0/24', v6: false };
@@ -23,16 +24,6 @@ before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-outbox-'));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** Polls `cond` every 50 ms for up to `ms`; the background settle runs every second. */
-async function until(cond: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 // A kept release's key ends in its id (`#<id>`): the address key is what the tests look at.
 const kept = async (local: SqliteStore) =>

@@ -13,6 +13,7 @@ import { Ipam } from '../../src/ipam';
 import { SqliteStore } from '../../src/store/sqlite';
 import { OUTBOX } from '../../src/ipam/outbox-journal';
 import { OutageStore } from './fake-stores';
+import { until } from '../lab/until';
 
 const L = 'LocalDefault';
 const POOL = { addressSpace: L, pool: '198.18.17.0/24', v6: false };
@@ -26,15 +27,6 @@ before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'macnet-poolrelease-'));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function until(cond: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 const kept = async (local: SqliteStore) => (await local.list(OUTBOX)).map((e) => e.key.slice(OUTBOX.length));
 const json = async (store: OutageStore, key: string) => {
