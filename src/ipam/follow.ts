@@ -19,11 +19,7 @@ import type { SubnetIndex } from './allocator';
  */
 export async function refreshTaken(index: SubnetIndex, store: Store): Promise<number> {
   const prefix = subnetAddressPrefix(index.space, index.subnet);
-  const held = new Set<bigint>();
-  for (const e of await store.list(prefix)) {
-    const k = splitAddressKey(e.key);
-    if (k) held.add(parseAddress(k.address).value);
-  }
+  const held = await stored(index, store);
   let freed = 0;
   const taken: bigint[] = [];
   for (const [lo, hi] of index.taken.intervals()) for (let v = lo; v <= hi; v++) taken.push(v);
@@ -39,8 +35,15 @@ export async function refreshTaken(index: SubnetIndex, store: Store): Promise<nu
 
 /** A subnet this host did not have before (its first pool there): the records the other hosts hold on it now. */
 export async function learnSubnet(index: SubnetIndex, store: Store): Promise<void> {
+  for (const v of await stored(index, store)) index.taken.add(v);
+}
+
+/** The addresses the store holds records of on the index's subnet (one range read). */
+async function stored(index: SubnetIndex, store: Store): Promise<Set<bigint>> {
+  const held = new Set<bigint>();
   for (const e of await store.list(subnetAddressPrefix(index.space, index.subnet))) {
     const k = splitAddressKey(e.key);
-    if (k) index.taken.add(parseAddress(k.address).value);
+    if (k) held.add(parseAddress(k.address).value);
   }
+  return held;
 }
