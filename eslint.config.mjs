@@ -15,12 +15,13 @@ import tseslint from 'typescript-eslint';
 const LOW = ['errors', 'types', 'log'];
 const BASE = ['kernel', 'probe', 'dhcp', 'dns', 'store', ...LOW];
 const LAYERS = {
-  cli: ['docker', 'drivers', 'ipam', 'lan', 'names', ...BASE],
+  cli: ['docker', 'drivers', 'ipam', 'lan', 'names', 'doctor', ...BASE],
   docker: ['drivers', 'ipam', 'lan', 'names', ...BASE],
   drivers: ['lan', ...BASE],
   ipam: ['lan', ...BASE],
   lan: BASE,
   names: BASE,
+  doctor: ['lan', ...BASE],
   kernel: LOW,
   probe: LOW,
   dhcp: LOW,

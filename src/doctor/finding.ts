@@ -1,0 +1,51 @@
+// What `macnet doctor` reports: findings, each from one check, and the context every check reads. The checks are
+// independent functions (check: DoctorContext -> Finding[]); the CLI runs them, prints the findings and exits
+// non-zero when one blocks use. docs/doctor.md documents the --json schema built from these types.
+
+/** ok: nothing to do; warn: works, but something will bite (say what); blocking: macnet cannot work as configured. */
+export type Severity = 'ok' | 'warn' | 'blocking';
+
+export interface Finding {
+  /** Stable id of the check, dotted: `kernel.macvlan`, `parent.carrier`, `env.hypervisor`, `lan.new-mac`. */
+  readonly check: string;
+  readonly severity: Severity;
+  /** One line: what was found. */
+  readonly summary: string;
+  /** A concrete fix (a command, a setting); absent when the severity is ok. */
+  readonly fix?: string;
+  /** The facts behind the summary, for --json (values found, paths read). */
+  readonly detail?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** The hypervisor or cloud the host runs on, from DMI, and what its virtual switch needs for extra MACs. */
+export interface Environment {
+  /** 'bare-metal' when DMI names no known hypervisor or cloud; 'unknown' when DMI cannot be read. */
+  readonly name: string;
+  /** The setting extra MACs need on its virtual switch (the fix of lan.new-mac); absent for bare metal. */
+  readonly switchFix?: string;
+  /** The environment cannot pass frames from extra MACs at all (Azure): macvlan is blocking, ipvlan is the way. */
+  readonly dropsExtraMacs?: boolean;
+}
+
+export interface DoctorContext {
+  /** The parent interface to check (--parent, or the --network's parent); absent: kernel and environment only. */
+  readonly parent?: string;
+  /** Roots of the trees read (tests point them at trees made by hand): '/sys', '/proc', '/etc', '/run'. */
+  readonly sysRoot: string;
+  readonly procRoot: string;
+  readonly etcRoot: string;
+  readonly runRoot: string;
+  /** Detected before the checks that need it (lan.new-mac names its fix). */
+  readonly environment: Environment;
+  /** The network's subnet gateway to ask (--network gives it; else the parent's default route's gateway). */
+  readonly gateway?: string;
+}
+
+export type Check = (ctx: DoctorContext) => Promise<Finding[]>;
+
+const ORDER: Record<Severity, number> = { ok: 0, warn: 1, blocking: 2 };
+
+/** The worst severity of a list (ok for none): the CLI exits non-zero on blocking. */
+export function worst(findings: readonly Finding[]): Severity {
+  return findings.reduce<Severity>((w, f) => (ORDER[f.severity] > ORDER[w] ? f.severity : w), 'ok');
+}
