@@ -19,6 +19,7 @@ const UNIT = [
   'test/kernel/native.test.ts',
   'test/ipam',
   'test/store',
+  'test/names',
   'test/dhcp/packets.test.ts',
   'test/dhcp/keeper.test.ts',
   'test/drivers/config.test.ts',

@@ -269,7 +269,7 @@ async function serve(
   const stopReclaim = scheduleReclaim({ ipam, driver, log }, opts.reclaimAfterMs, RECLAIM_CONFIRM_MS);
   // The names on the store the hosts share (etcd), or this host's own (SQLite, where `shared` is `local`).
   // On SQLite the records are this host's alone: no host id is made for them (state-dir.ts makes one on etcd only).
-  const names = { store: shared, hostId: opened.host ?? 'local', driver, log };
+  const names = { store: shared, hostId: opened.host ?? 'local', presence: opened.leasing !== undefined, driver, log };
   const stopNames = await startNames(names, opts.names);
   if (passed) {
     // systemd's socket (src/cli/systemd.ts): calls that came while this process started wait in its backlog.

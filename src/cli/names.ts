@@ -14,11 +14,18 @@ import type { NetworkDriver } from '../drivers/driver';
 import type { Logger } from '../log';
 import { NameWriter } from '../names/records';
 import { NameView } from '../names/view';
+import { PRESENCE_TTL_S } from '../store/presence';
 import type { Store } from '../store/types';
 import { dockerSocket } from './scan';
 
 /** How often the DNS's addresses are brought in line with the host-access links (networks come and go). */
 export const LISTEN_EVERY_MS = 2000;
+/**
+ * How long another host's names are still answered after its presence key went (src/names/view.ts): one lease TTL,
+ * so a daemon restarted on purpose (key revoked, made again) never blinks, and a crashed host's names go within
+ * two TTLs, long before its addresses can be reclaimed (--lost-host-grace, minutes).
+ */
+export const NAMES_GRACE_MS = PRESENCE_TTL_S * 1000;
 
 export interface NamesOptions {
   readonly enabled: boolean;
@@ -78,6 +85,8 @@ export function labelOf(hostname: string): string {
 export interface NamesDeps {
   readonly store: Store;
   readonly hostId: string;
+  /** A cluster store with presence keys (etcd): other hosts' names are answered while they are present. */
+  readonly presence: boolean;
   readonly driver: NetworkDriver;
   readonly log: Logger;
 }
@@ -86,7 +95,7 @@ export interface NamesDeps {
 export async function startNames(d: NamesDeps, o: NamesOptions): Promise<() => Promise<void>> {
   if (!o.enabled) return async () => undefined;
   const log = d.log.child({ part: 'names' });
-  const view = new NameView(d.store);
+  const view = new NameView(d.store, { presence: d.presence, self: d.hostId, graceMs: NAMES_GRACE_MS });
   try {
     await view.start();
   } catch (e) {
