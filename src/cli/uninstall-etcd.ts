@@ -1,8 +1,8 @@
-// `macnet uninstall` on a host that ran on etcd (docs/cluster.md): frees this host's address records in etcd and
-// its presence key, so that the other hosts may hand those addresses out at once instead of after the lost-host
-// grace period. Runs before anything local is removed: if etcd cannot be reached, the command fails naming the
-// endpoints (STORE_UNAVAILABLE) and changes nothing, so that the host id in the state dir, by which the records are
-// found, is still there for the next try (--purge would remove it).
+// `macnet uninstall` on a host that ran on etcd (docs/cluster.md): frees this host's address records in etcd, its name
+// records (names/<host id>/, docs/names.md) and its presence key, so that the other hosts may hand those addresses out
+// at once instead of after the lost-host grace period. Runs before anything local is removed: if etcd cannot be
+// reached, the command fails naming the endpoints (STORE_UNAVAILABLE) and changes nothing, so that the host id in the
+// state dir, by which the records are found, is still there for the next try (--purge would remove it).
 //
 // Only what is this host's alone goes: address records whose `host` is this host's id (each deleted at the
 // revision read, so that a record reclaimed and handed out to another host meanwhile stays), never a gateway's
@@ -15,6 +15,7 @@ import { ADDRESSES, readAddressRecord, splitAddressKey } from '../ipam/keys';
 import { etcdWhere, openStore } from './store-open';
 import { Ipam } from '../ipam/ipam';
 import { OUTBOX } from '../ipam/outbox-journal';
+import { hostNamesPrefix } from '../names/records';
 
 export interface EtcdCleanup {
   readonly where: string;
@@ -24,6 +25,8 @@ export interface EtcdCleanup {
   readonly changed: readonly string[];
   /** Whether a presence key of this host was still there (a daemon killed less than its TTL ago). */
   readonly presence: boolean;
+  /** How many name records of this host were deleted (a daemon stopped with containers on its networks). */
+  readonly names: number;
 }
 
 /** Deletes this host's address records and presence key in etcd; throws STORE_UNAVAILABLE before any delete. */
@@ -46,8 +49,11 @@ export async function freeHostInEtcd(etcd: EtcdOptions, host: string): Promise<E
       if (await store.delete(e.key, e.revision)) freed.push(name);
       else changed.push(name);
     }
+    // Names only this host writes; the other hosts no longer answer them once its presence is gone anyway.
+    const names = await store.list(hostNamesPrefix(host));
+    for (const e of names) await store.delete(e.key);
     const presence = await store.delete(presenceKey(host));
-    return { where, freed, changed, presence };
+    return { where, freed, changed, presence, names: names.length };
   } finally {
     await store.close();
   }

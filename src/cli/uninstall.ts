@@ -155,5 +155,6 @@ async function freeInEtcd(etcd: EtcdOptions, host: string, stateDir: string): Pr
   );
   if (done.changed.length)
     say(`left in etcd: ${done.changed.map(describeFreed).join(', ')}: changed meanwhile (another host's now)`);
+  if (done.names) say(`removed ${done.names} name record(s) of this host in ${done.where}`);
   if (done.presence) say(`removed this host's presence key in ${done.where}`);
 }

@@ -237,8 +237,13 @@ describe('macnet uninstall on a host of a cluster on etcd', () => {
       'etcd untouched without its options',
     );
 
+    // A name record of h2's as a daemon stopped with a container running leaves it (docs/names.md): it goes too.
+    const planted = `macnet/names/${id2}/n1/c1`;
+    const rec = { name: 'c1', aliases: [], host: 'h2', v4: [b1], v6: [], network: 'n1', container: 'c1' };
+    assert.equal((await etcd!.etcdctl(['put', planted, JSON.stringify(rec)])).code, 0);
     const done = await uninstall(...withEtcd);
     assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /^removed 1 name record\(s\) of this host in etcd /m);
     t.diagnostic(done.stdout.trim().split('\n').slice(0, 3).join(' | '));
     // h2's kept releases (its two addresses, the gateway's and the pool's counts) are applied first; then no
     // record of h2 is left to free.
@@ -258,7 +263,9 @@ describe('macnet uninstall on a host of a cluster on etcd', () => {
     // was (same revision), h2 has no presence. (Presence keys are left out: h1's may be written again after the
     // outages.)
     const afterKeys = await etcdKeys();
-    const shared = (m: Map<string, Kv>) => [...m.keys()].filter((k) => !k.startsWith('macnet/hosts/'));
+    // (Name records are left out too: h2's go with it, h1's follow its containers.)
+    const shared = (m: Map<string, Kv>) =>
+      [...m.keys()].filter((k) => !k.startsWith('macnet/hosts/') && !k.startsWith('macnet/names/'));
     const gone = shared(before).filter((k) => !afterKeys.has(k));
     assert.deepEqual(gone.sort(), [addressKey(b1), addressKey(b2)].sort(), "only h2's address records went");
     assert.deepEqual(await counts(), h1Only, "the pool and the gateway are counted by h1's network alone");
@@ -270,6 +277,11 @@ describe('macnet uninstall on a host of a cluster on etcd', () => {
       [...afterKeys.keys()].filter((k) => k.startsWith('macnet/hosts/')),
       [`macnet/hosts/${id1}`],
       "h1's presence only",
+    );
+    assert.deepEqual(
+      [...afterKeys.keys()].filter((k) => k.startsWith(`macnet/names/${id2}/`)),
+      [],
+      'no name record of h2 left',
     );
 
     // The freed address is h1's for the asking, at once (no grace period).
