@@ -22,6 +22,7 @@ export const NETWORK_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   mac: "random | stable (each container's MAC derived from the network and the container's name, or its address)",
   host_access: 'true | false (the host and its own containers reach each other)',
   host_access_address: "the host's address on the network: one IPv4 and/or one IPv6 address, comma-separated",
+  dns: "true | false (macnet's DNS for the containers: turns on host_access's link, which it listens on)",
 });
 
 export interface IpData {

@@ -1,4 +1,7 @@
-// The host_access and host_access_address options (host-access.ts makes what they ask for).
+// The host_access, host_access_address and dns options (host-access.ts makes what they ask for). dns=true asks for
+// the host-side link of host access, because macnet's DNS (docs/names.md) listens on its address: the one address of
+// the host its containers can reach past the parent's isolation. The link without its routes would not do: the
+// host's replies to a container go by the routes host access adds, so dns=true is host access, whole.
 import type { SubnetConfig } from './network-config';
 import { networkOf, parseCidr } from '../types/address';
 import { invalid, truthy } from './options';
@@ -17,7 +20,12 @@ export function parseHostAccess(
   if (flag !== undefined && !['true', 'false', '1', '0'].includes(flag))
     throw invalid('host_access', flag, "use true or false ('false' is the default)");
   const given = opts.host_access_address;
-  const on = flag === undefined ? given !== undefined && given !== '' : truthy(flag);
+  const dns = opts.dns;
+  if (dns !== undefined && !['true', 'false', '1', '0'].includes(dns))
+    throw invalid('dns', dns, "use true or false ('false' is the default; true turns on host_access's link)");
+  if (dns !== undefined && truthy(dns) && flag !== undefined && !truthy(flag))
+    throw invalid('dns', dns, "macnet's DNS listens on host access's address: drop host_access=false");
+  const on = flag === undefined ? (given !== undefined && given !== '') || truthy(dns) : truthy(flag);
   if (!on) {
     if (given)
       throw invalid(
@@ -27,7 +35,10 @@ export function parseHostAccess(
       );
     return undefined;
   }
-  if (refusal !== undefined) throw invalid('host_access', flag ?? 'true', refusal);
+  if (refusal !== undefined)
+    throw flag === undefined && !given && dns !== undefined
+      ? invalid('dns', dns, `it turns on host access, and ${refusal}`)
+      : invalid('host_access', flag ?? 'true', refusal);
   const out: string[] = [];
   for (const part of (given ?? '')
     .split(',')

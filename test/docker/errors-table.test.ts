@@ -220,7 +220,7 @@ describe('docker network create -d macnet --ipam-driver macnet: options and pare
       name: 'unknown option (typo macvlan_mdoe)',
       act: create(...S, ...P('eth0'), ...O('macvlan_mdoe=bridge')),
       code: 'OPTION_UNKNOWN',
-      expect: `${REMOTE}OPTION_UNKNOWN: unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu, conflict, mac, host_access, host_access_address (and Docker's com.docker.network.* keys)`,
+      expect: `${REMOTE}OPTION_UNKNOWN: unknown option "macvlan_mdoe": macnet knows parent, kind, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu, conflict, mac, host_access, host_access_address, dns (and Docker's com.docker.network.* keys)`,
     },
     {
       name: 'bad macvlan_mode',

@@ -307,6 +307,13 @@ test('bad host access options are refused before anything is created', async (t)
       /macvlan_mode=private cannot have host access: .* bridge mode/,
     ],
     [{ host_access: 'true', ipvlan_flag: 'private' }, 'OPTION_INVALID', /ipvlan_flag=private cannot have host access/],
+    [{ dns: 'yes' }, 'OPTION_INVALID', /option dns="yes" is not valid: use true or false/],
+    [{ dns: 'true', host_access: 'false' }, 'OPTION_INVALID', /dns="true" is not valid: .*drop host_access=false/],
+    [
+      { dns: 'true', macvlan_mode: 'passthru' },
+      'OPTION_INVALID',
+      /dns="true" is not valid: it turns on host access, and a passthru network cannot have host access/,
+    ],
     [{ host_access_address: HOST4 }, 'HOST_ACCESS_ADDRESS_UNAVAILABLE', /198.18.60.11 is in use by/],
   ];
   for (const [opts, code, msg] of rows) {
