@@ -6,58 +6,20 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
-import { Daemon } from '../lab/daemon';
-import { EtcdCluster } from '../lab/etcd';
-import { LAN, Lab, type LabHost } from '../lab/lab';
+import { clusterLab, createMacnetNetwork, dockerOk as ok, type ClusterLab } from '../lab/cluster-lab';
+import { type LabHost } from '../lab/lab';
 
 const NET = 'lan';
 /** Each host's address on the network (host access), and the DNS its containers use. */
 const HOST_ADDR = ['198.18.15.241', '198.18.15.242'];
 
-let lab: Lab;
-let etcd: EtcdCluster | undefined;
-const daemons: Daemon[] = [];
+let cl: ClusterLab;
 
 before(async () => {
-  lab = await Lab.create({ hosts: 2, docker: true });
-  etcd = await EtcdCluster.start({
-    members: 1,
-    placement: { members: [{ netns: lab.lan.path, ip: LAN.router4 }], ctlNetns: lab.lan.path },
-    parentDir: lab.dir,
-  });
-  for (const [i, h] of lab.hosts.entries())
-    daemons.push(
-      await Daemon.start({
-        netns: h.ns.path,
-        mountNs: h.mountNs,
-        pluginDir: h.pluginDir,
-        extraArgs: [
-          '--store',
-          'etcd',
-          '--etcd-endpoints',
-          etcd.endpoints.join(','),
-          '--docker-host',
-          `unix://${h.dockerSocket}`,
-          '--dns-host-label',
-          `h${i + 1}`,
-        ],
-      }),
-    );
+  cl = await clusterLab({ hosts: 2, etcd: 'router' });
 });
-after(async () => {
-  try {
-    await lab?.destroy();
-  } finally {
-    for (const d of daemons.splice(0)) await d.remove();
-    await etcd?.close();
-  }
-});
+after(() => cl?.close());
 
-async function ok(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
 const ipOf = (h: LabHost, c: string) =>
   ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
 
@@ -85,15 +47,10 @@ async function until<T>(what: string, get: () => Promise<T>, done: (v: T) => boo
 
 describe('names across hosts on etcd', () => {
   test('by name, alias and <name>.<host> from the other host; both addresses for a name on both; rm; a restarted daemon re-syncs', async (t) => {
-    const [h1, h2] = lab.hosts as [LabHost, LabHost];
-    for (const [i, h] of lab.hosts.entries())
-      await ok(
-        h,
-        ...['network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', LAN.subnet4],
-        // No aux address: macnet's IPAM never hands out an address a host has or the LAN answers for.
-        ...['--gateway', LAN.router4],
-        ...['-o', 'parent=eth0', '-o', `host_access_address=${HOST_ADDR[i]}`, NET],
-      );
+    const [h1, h2] = cl.lab.hosts as [LabHost, LabHost];
+    // No aux address: macnet's IPAM never hands out an address a host has or the LAN answers for.
+    for (const [i, h] of cl.lab.hosts.entries())
+      await createMacnetNetwork(h, NET, { opts: { host_access_address: HOST_ADDR[i]! } });
     const runOn = (h: LabHost, i: number, name: string, ...extra: string[]) =>
       ok(
         h,
@@ -171,9 +128,9 @@ describe('names across hosts on etcd', () => {
       () => lookup(h2, 'client', 'late'),
       (a) => a.join() === late,
     );
-    await daemons[0]!.stop('SIGKILL');
+    await cl.daemons[0]!.stop('SIGKILL');
     await ok(h1, 'rename', 'late', 'later');
-    await daemons[0]!.restart();
+    await cl.daemons[0]!.restart();
     await until(
       'later resolves on h2 after h1 re-synced',
       () => lookup(h2, 'client', 'later'),
