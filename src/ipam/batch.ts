@@ -3,7 +3,9 @@
 // So the allocator picks each caller's address under the lock, in memory only (marked taken: no two callers pick
 // the same), and hands the create to this batcher outside the lock: the creates of every caller that picked
 // meanwhile go to the store together, in ONE transaction of creates, each conditional on its key's absence (with
-// each caller's sticky-name record). One transaction per subnet is in flight; the next one collects meanwhile.
+// each caller's sticky-name record). Up to TXNS_IN_FLIGHT transactions per subnet are in flight: a caller that
+// picks while one is out goes in the next one at once instead of waiting a round trip for it (that wait was most
+// of a reservation's p99 on etcd); the transactions after those collect meanwhile.
 //
 // A transaction is all or nothing, so a key another host created first refuses the whole batch: the keys that
 // exist are found by one read (allocator.ts's `lost`, which also learns the other hosts' records around them),
@@ -27,6 +29,11 @@ export interface Reservation {
  */
 export const MAX_RESERVATIONS = 32;
 const MAX_STALE = 32;
+/**
+ * Transactions of one subnet out at once. Two: the next batch need not wait for the one in flight; more would only
+ * split the callers of one moment into more, smaller transactions, each a quorum round (etcd) or an fsync (SQLite).
+ */
+export const TXNS_IN_FLIGHT = 2;
 
 interface Waiting {
   readonly r: Reservation;
@@ -37,13 +44,22 @@ interface Waiting {
 
 export class Batcher {
   private readonly queue: Waiting[] = [];
-  private flying: Promise<void> | undefined;
+  /** Resolves when nothing is queued or in flight; set while something is. */
+  private idle: Promise<void> | undefined;
+  private becameIdle: (() => void) | undefined;
+  /** The transactions in flight: each one's callers, and the stale sticky records it deletes. */
+  private readonly sending = new Map<readonly Waiting[], readonly string[]>();
+  /** A collecting turn is scheduled (run() waits one turn of the event loop before sending). */
+  private turn = false;
   /**
-   * Sticky records made stale by committed reservations (sticky-prune.ts), deleted by the next transaction,
-   * before its own puts: a name whose old record went stale may be re-created in the very next batch, and its new
-   * record must outlive the delete of the old one (a later transaction applies after an earlier one).
+   * Sticky records made stale by committed reservations (sticky-prune.ts), deleted by a later transaction, before
+   * its own puts: a name whose old record went stale may be re-created in the very next batch, and its new record
+   * must outlive the delete of the old one. Two transactions in flight may be applied in either order, so a key
+   * deleted by one is never put by another in flight (pump() holds back the one that comes second).
    */
   private stale: string[] = [];
+  /** A transaction of stale deletes alone was sent since the last submit (one per quiet spell: hints only). */
+  private staleOnlySent = false;
   /** Transactions sent, and those refused because a key existed (for diagnosis: how often the hosts meet). */
   txns = 0;
   refused = 0;
@@ -56,9 +72,6 @@ export class Batcher {
     /** A reservation is in the store: the sticky records it makes stale (StickyNames.set), to delete. */
     private readonly committed: (r: Reservation) => readonly string[],
   ) {}
-
-  /** The transaction in flight. */
-  private sending: readonly Waiting[] = [];
 
   /**
    * How long the last transaction took (ms): a store that answers at once is not worth waiting a turn for. Slow
@@ -80,7 +93,7 @@ export class Batcher {
     let w: Waiting | undefined;
     const outcome = new Promise<boolean>((done, fail) => this.queue.push((w = { r, done, fail })));
     w!.outcome = outcome;
-    this.flying ??= this.run();
+    this.schedule();
     return outcome;
   }
 
@@ -89,45 +102,81 @@ export class Batcher {
    * dynamic one picked a moment ago is decided by the store after it, in the order the requests came.
    */
   async landed(key: string): Promise<void> {
-    const w = this.sending.find((x) => x.r.key === key) ?? this.queue.find((x) => x.r.key === key);
+    const w = this.find(key);
     await w?.outcome?.catch(() => undefined);
   }
 
   /** Whether a reservation of `key` is queued or in flight (its record may not be in the store yet). */
   has(key: string): boolean {
-    return this.sending.some((x) => x.r.key === key) || this.queue.some((x) => x.r.key === key);
+    return this.find(key) !== undefined;
+  }
+
+  private find(key: string): Waiting | undefined {
+    for (const b of this.sending.keys()) {
+      const w = b.find((x) => x.r.key === key);
+      if (w) return w;
+    }
+    return this.queue.find((x) => x.r.key === key);
   }
 
   /** Resolves when nothing is queued or in flight (the subnet's last pool is going). */
   async drain(): Promise<void> {
-    while (this.flying) await this.flying;
+    while (this.idle) await this.idle;
   }
 
-  private async run(): Promise<void> {
-    try {
-      // One turn of the event loop first, so that the callers picking in the same turn share the first
-      // transaction: when some are known to follow, when the last transaction carried several (concurrent
-      // callers), or when a transaction costs more than a turn (etcd's quorum). Not for one caller at a time on
-      // SQLite: the turn would cost more than its transaction.
-      if (this.more || this.lastSize > 1 || this.lastMs >= 1) await new Promise((resolve) => setImmediate(resolve));
-      this.more = false;
-      for (;;) {
-        while (this.queue.length > 0) await this.send(this.queue.splice(0, MAX_RESERVATIONS));
-        if (this.stale.length === 0) break;
-        await this.send([]);
-        // A caller that submitted while that transaction was in flight found `flying` set and started no run: its
-        // reservation goes now (it waited forever before, seen on etcd, where the transaction takes a round trip).
-        if (this.queue.length === 0) break;
+  /** Sends what can go now, after one collecting turn when worth it. */
+  private schedule(): void {
+    this.idle ??= new Promise<void>((resolve) => (this.becameIdle = resolve));
+    this.staleOnlySent = false;
+    if (this.turn) return;
+    // One turn of the event loop first, so that the callers picking in the same turn share the transaction: when
+    // some are known to follow, when the last transaction carried several (concurrent callers), or when a
+    // transaction costs more than a turn (etcd's quorum). Not for one caller at a time on SQLite: the turn would
+    // cost more than its transaction.
+    if (this.more || this.lastSize > 1 || this.lastMs >= 1) {
+      this.turn = true;
+      setImmediate(() => {
+        this.turn = false;
+        this.more = false;
+        this.pump();
+      });
+    } else this.pump();
+  }
+
+  private pump(): void {
+    while (this.sending.size < TXNS_IN_FLIGHT) {
+      const deleting = new Set([...this.sending.values()].flat());
+      const putting = new Set([...this.sending.keys()].flat().map((w) => w.r.remember?.key));
+      const batch: Waiting[] = [];
+      for (let i = 0; i < this.queue.length && batch.length < MAX_RESERVATIONS;) {
+        const key = this.queue[i]!.r.remember?.key;
+        if (key !== undefined && deleting.has(key)) i++;
+        else batch.push(...this.queue.splice(i, 1));
       }
-    } finally {
-      this.flying = undefined;
+      const deletes: string[] = [];
+      if (batch.length > 0 || !this.staleOnlySent)
+        for (let i = 0; i < this.stale.length && deletes.length < MAX_STALE;) {
+          if (putting.has(this.stale[i])) i++;
+          else deletes.push(...this.stale.splice(i, 1));
+        }
+      if (batch.length === 0 && deletes.length === 0) break;
+      if (batch.length === 0) this.staleOnlySent = true;
+      this.sending.set(batch, deletes);
+      void this.send(batch, deletes).finally(() => {
+        this.sending.delete(batch);
+        this.pump();
+      });
+    }
+    if (this.sending.size === 0) {
+      const resolve = this.becameIdle;
+      this.idle = undefined;
+      this.becameIdle = undefined;
+      resolve?.();
     }
   }
 
-  private async send(batch: Waiting[]): Promise<void> {
-    this.sending = batch;
+  private async send(batch: Waiting[], stale: string[]): Promise<void> {
     this.lastSize = batch.length;
-    const stale = this.stale.splice(0, MAX_STALE);
     const ops: TxnOp[] = stale.map((key) => ({ op: 'delete', key }));
     for (const { r } of batch) {
       ops.push({ op: 'create', key: r.key, value: r.value });
@@ -144,7 +193,7 @@ export class Batcher {
       );
       this.lastMs = performance.now() - t;
     } catch (e) {
-      this.stale.unshift(...stale); // hints only: tried again with the next transaction
+      this.stale.unshift(...stale); // hints only: tried again with a later transaction
       for (const w of batch) w.fail(e);
       return;
     }

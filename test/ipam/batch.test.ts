@@ -84,6 +84,40 @@ test('callers that each send their next request when the last is answered stay i
   assert.ok(sizes.length <= 22, `${sizes.length} transactions for 320 reservations: ${sizes.join(' ')}`);
 });
 
+test('a caller that picks while a transaction is out goes in the next one at once: two in flight, never more', async () => {
+  class Overlap extends CountingStore {
+    flying = 0;
+    peak = 0;
+    override async txn(ops: readonly TxnOp[]): Promise<boolean> {
+      this.peak = Math.max(this.peak, ++this.flying);
+      try {
+        return await super.txn(ops);
+      } finally {
+        this.flying--;
+      }
+    }
+  }
+  const store = new Overlap();
+  store.delayMs = 20;
+  const { ipam, poolId } = await pool(store, 'a', '198.18.0.0/16');
+  const first = ipam.requestAddress({ poolId, options: name('first') });
+  await sleep(5); // the first one's transaction is out
+  const later = await Promise.all(
+    Array.from({ length: 3 }, (_, i) => ipam.requestAddress({ poolId, options: name(`later${i}`) })),
+  );
+  await first;
+  assert.equal(store.peak, 2, 'the later callers did not wait for the first transaction');
+  assert.deepEqual(
+    store.reservations.map((k) => k.length),
+    [1, 3],
+    'the later callers shared the second transaction',
+  );
+  // Many callers, many waves: never more than two transactions out at once, and every address once.
+  const many = await Promise.all(Array.from({ length: 200 }, () => ipam.requestAddress({ poolId })));
+  assert.equal(new Set([...many, ...later].map(ip)).size, 203);
+  assert.equal(store.peak, 2, 'never more than two out');
+});
+
 test('without a host (one writer, SQLite) the order stays lowest free first, in request order', async () => {
   const store = new CountingStore();
   const { ipam, poolId } = await pool(store, undefined);
