@@ -38,10 +38,9 @@ Options:
   -h, --help      show this help (after a command: the command's)
   -v, --version   print the version
 
-Exit status: 0 done (doctor: nothing blocks); 1 refused or failed, or a doctor finding blocks (stderr:
-macnet: CODE: message, codes in docs/errors.md); 2 the command line is wrong (unknown command or option,
-a missing or invalid value); the daemon also exits 70 after an internal fault (for its supervisor to
-restart it).
+Exit status: 0 done; 1 refused or failed (stderr: macnet: CODE: message, codes in docs/errors.md);
+2 the command line is wrong (unknown command or option, a missing or invalid value); the daemon also
+exits 70 after an internal fault (for its supervisor to restart it); doctor exits 1 when a finding blocks.
 `;
 
 const LINKS_HELP = `Usage: macnet links [--netns PATH] [--json]
