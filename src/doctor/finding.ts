@@ -49,7 +49,8 @@ export interface DoctorContext {
 export interface DoctorNetwork {
   readonly name: string;
   readonly id: string;
-  /** The link kind (-o kind), for messages only: the checks weigh ownMacs, not the kind's name. */
+  /** The link kind (-o kind): for messages, and as data to match configuration against (NetworkManager's
+   * driver:, networkd's Kind=); severities weigh ownMacs, never the kind's name. */
   readonly kind: string;
   /** Containers send from MACs of their own (macvlan but passthru), so the LAN sees extra MACs. */
   readonly ownMacs: boolean;
