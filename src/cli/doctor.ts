@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fail, MacnetError } from '../errors';
+import { Kernel } from '../kernel';
 import { IFNAME_MAX } from '../kernel/validate';
 import {
   buildReport,
@@ -78,15 +79,35 @@ function roots(): Pick<DoctorContext, 'sysRoot' | 'procRoot' | 'etcRoot' | 'runR
   return { sysRoot: at('sys'), procRoot: at('proc'), etcRoot: at('etc'), runRoot: at('run'), usrRoot: at('usr') };
 }
 
+/**
+ * The gateway of the parent's default route (IPv4 first), for the LAN checks when no network names one; none
+ * when the parent has no such route or netlink cannot be read (the checks then say they had no gateway).
+ */
+async function defaultGateway(parent: string): Promise<string | undefined> {
+  try {
+    return await Kernel.with(undefined, async (k) => {
+      const link = (await k.links.list()).find((l) => l.name === parent);
+      if (!link) return undefined;
+      const routes = await k.routes.list();
+      const via = (family: 4 | 6) =>
+        routes.find((x) => x.family === family && x.dst === 'default' && x.oif === link.index && x.gateway)?.gateway;
+      return via(4) ?? via(6);
+    });
+  } catch {
+    return undefined;
+  }
+}
+
 export async function doctor(o: DoctorOptions): Promise<number> {
   const r = roots();
   const net = o.network === undefined ? undefined : await resolveNetwork(o.network, o.dockerHost);
   const parent = net?.parent ?? o.parent;
+  const gateway = net ? net.gateway : parent !== undefined ? await defaultGateway(parent) : undefined;
   const ctx: DoctorContext = {
     ...r,
     environment: detectEnvironment(r.sysRoot),
     ...(parent !== undefined ? { parent } : {}),
-    ...(net?.gateway !== undefined ? { gateway: net.gateway } : {}),
+    ...(gateway !== undefined ? { gateway } : {}),
     ...(net ? { network: net.network } : {}),
   };
   const findings = await runChecks(ctx);

@@ -8,7 +8,9 @@ export interface Report {
   readonly version: 1;
   readonly host: { readonly name: string; readonly kernel: string };
   readonly parent?: string;
-  readonly network?: { readonly name: string; readonly id: string; readonly kind: string; readonly gateway?: string };
+  readonly network?: { readonly name: string; readonly id: string; readonly kind: string };
+  /** The gateway the LAN checks ask: the network's, else the parent's default route's. */
+  readonly gateway?: string;
   readonly environment: Environment;
   readonly findings: readonly Finding[];
   readonly worst: Severity;
@@ -24,9 +26,8 @@ export function buildReport(
     version: 1,
     host,
     ...(ctx.parent !== undefined ? { parent: ctx.parent } : {}),
-    ...(n
-      ? { network: { name: n.name, id: n.id, kind: n.kind, ...(ctx.gateway ? { gateway: ctx.gateway } : {}) } }
-      : {}),
+    ...(n ? { network: { name: n.name, id: n.id, kind: n.kind } } : {}),
+    ...(ctx.gateway !== undefined ? { gateway: ctx.gateway } : {}),
     environment: ctx.environment,
     findings,
     worst: worst(findings),

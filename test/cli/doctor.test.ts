@@ -1,6 +1,7 @@
 // `macnet doctor` as a user runs it: the --json schema on this machine and the exit status that goes with the
 // worst finding; the command-line errors (exit 2); trees made by hand under MACNET_DOCTOR_ROOT (a Wi-Fi parent
-// blocks: exit 1); and the parent's kind read from a real sysfs, in a namespace of the test's own.
+// blocks: exit 1); and the parent's kind read from a real sysfs and its default route's gateway, in a namespace
+// of the test's own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -135,6 +136,10 @@ test("the parent's kind from the kernel's own sysfs: a bridge, a veth, a macvlan
       ['link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'],
       ['link', 'add', 'mv0', 'link', 'v0', 'type', 'macvlan', 'mode', 'bridge'],
       ['link', 'set', 'v1', 'mtu', '1200'],
+      ['link', 'set', 'v0', 'up'],
+      ['link', 'set', 'v1', 'up'],
+      ['addr', 'add', '198.18.16.2/24', 'dev', 'v0'],
+      ['route', 'add', 'default', 'via', '198.18.16.1', 'dev', 'v0'],
     ])
       assert.equal((await run('ip', ['-n', ns.name, ...cmd])).code, 0, cmd.join(' '));
     // `ip netns exec` mounts the namespace's own sysfs, as a host's /sys is its root namespace's.
@@ -152,13 +157,21 @@ test("the parent's kind from the kernel's own sysfs: a bridge, a veth, a macvlan
       ]);
       const rep = schema(r.stdout);
       const f = (id: string) => rep.findings.find((x) => x.check === id);
-      return [f('parent.kind')?.detail?.kind, f('parent.kind')?.severity, f('parent.mtu')?.severity, r.code];
+      return [
+        f('parent.kind')?.detail?.kind,
+        f('parent.kind')?.severity,
+        f('parent.mtu')?.severity,
+        r.code,
+        rep.gateway,
+      ];
     };
     assert.deepEqual((await kind('br0')).slice(0, 3), ['bridge', 'ok', 'ok']);
-    assert.deepEqual((await kind('v0')).slice(0, 3), ['veth', 'ok', 'ok']);
+    // The parent's default route gives the gateway the LAN checks ask.
+    const v0 = await kind('v0');
+    assert.deepEqual([...v0.slice(0, 3), v0[4]], ['veth', 'ok', 'ok', '198.18.16.1']);
     assert.deepEqual((await kind('v1')).slice(0, 3), ['veth', 'ok', 'warn']);
     assert.deepEqual((await kind('mv0')).slice(0, 3), ['stacked', 'ok', 'ok']);
-    assert.deepEqual(await kind('nope0'), [null, 'blocking', undefined, 1]);
+    assert.deepEqual(await kind('nope0'), [null, 'blocking', undefined, 1, undefined]);
   } finally {
     await ns.delete();
   }

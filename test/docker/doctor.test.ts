@@ -72,7 +72,7 @@ test('doctor --network: a macnet network gives parent, kind and gateway; unknown
     assert.equal(r.code, rep.worst === 'blocking' ? 1 : 0, r.stderr);
     assert.equal(rep.parent, 'eth0');
     assert.deepEqual(
-      [rep.network?.name, rep.network?.kind, rep.network?.id.length, rep.network?.gateway],
+      [rep.network?.name, rep.network?.kind, rep.network?.id.length, rep.gateway],
       ['lan', 'macvlan', 64, '198.18.15.1'],
     );
     const kind = rep.findings.find((f) => f.check === 'parent.kind');
