@@ -3,6 +3,7 @@ import { isMacnetError, MacnetError } from '../errors';
 import { Kernel, type Link } from '../kernel';
 import { parseCommandArgs } from './args';
 import { DAEMON_HELP, holdIfManagedPlugin, parseDaemonArgs, runDaemon } from './daemon';
+import { doctor, DOCTOR_HELP, parseDoctorArgs } from './doctor';
 import { parseScanArgs, scan, SCAN_HELP } from './scan';
 import { parseStoreArgs, storeMigrate, STORE_MIGRATE_HELP } from './store-migrate';
 import { parseUninstallArgs, uninstall, UNINSTALL_HELP } from './uninstall';
@@ -21,6 +22,10 @@ Commands:
   daemon [--help]                 the Docker network + IPAM plugin (macnet daemon --help)
   scan NETWORK [--json]           who answers on a network's LAN: address, MAC, owner,
                                   conflicts (macnet scan --help)
+  doctor [--parent IF | --network NET] [--json]
+                                  check the host, a parent or a network for what breaks macvlan
+                                  and ipvlan: hypervisor, Wi-Fi, MTU, network managers
+                                  (macnet doctor --help)
   install-units [--prefix DIR]    write the systemd units (socket activation) into DIR
                                   (default /etc/systemd/system; macnet install-units --help)
   store migrate --to etcd ...     with the daemon stopped: move this host's records from SQLite into
@@ -35,7 +40,7 @@ Options:
 
 Exit status: 0 done; 1 refused or failed (stderr: macnet: CODE: message, codes in docs/errors.md);
 2 the command line is wrong (unknown command or option, a missing or invalid value); the daemon also
-exits 70 after an internal fault (for its supervisor to restart it).
+exits 70 after an internal fault (for its supervisor to restart it); doctor exits 1 when a finding blocks.
 `;
 
 const LINKS_HELP = `Usage: macnet links [--netns PATH] [--json]
@@ -115,6 +120,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         (o) => () =>
           scan(o)
       )(parseScanArgs(a)),
+  },
+  doctor: {
+    help: DOCTOR_HELP,
+    parse: (a) =>
+      (
+        (o) => () =>
+          doctor(o)
+      )(parseDoctorArgs(a)),
   },
   'install-units': {
     help: INSTALL_UNITS_HELP,

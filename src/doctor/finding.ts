@@ -39,6 +39,25 @@ export interface DoctorContext {
   readonly environment: Environment;
   /** The network's subnet gateway to ask (--network gives it; else the parent's default route's gateway). */
   readonly gateway?: string;
+  /** Added for the tree checks: the /usr tree (/usr/lib/systemd/network, NetworkManager's conf.d); default '/usr'. */
+  readonly usrRoot?: string;
+  /** --network's facts the checks weigh (absent with --parent alone: the default kind, macvlan, is assumed). */
+  readonly network?: DoctorNetwork;
+}
+
+/** What --network tells of the network (src/cli/doctor-network.ts reads it through the Docker Engine API). */
+export interface DoctorNetwork {
+  readonly name: string;
+  readonly id: string;
+  /** The link kind (-o kind): for messages, and as data to match configuration against (NetworkManager's
+   * driver:, networkd's Kind=); severities weigh ownMacs, never the kind's name. */
+  readonly kind: string;
+  /** Containers send from MACs of their own (macvlan but passthru), so the LAN sees extra MACs. */
+  readonly ownMacs: boolean;
+  /** The network has an IPv6 subnet (an MTU under 1280 then blocks). */
+  readonly ipv6: boolean;
+  /** -o mtu, when given. */
+  readonly mtu?: number;
 }
 
 export type Check = (ctx: DoctorContext) => Promise<Finding[]>;

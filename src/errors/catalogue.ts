@@ -103,10 +103,11 @@ export const CATALOGUE = {
     summary:
       'Docker referred to a network the plugin has no record of (other than on delete, ' +
       'which always succeeds); or `macnet scan` was given a network that Docker does ' +
-      'not know by that name, or that is not a macnet network of this daemon.',
+      'not know by that name, or that is not a macnet network of this daemon; or `macnet doctor --network` a ' +
+      'network that Docker does not know.',
     fix:
       "Re-create the network; check the daemon's state dir (--state-dir) was not " +
-      'removed. For scan: `docker network ls --filter driver=macnet` lists the names.',
+      'removed. For scan and doctor: `docker network ls --filter driver=macnet` lists the names.',
     message: networkNotFound,
   },
   ENDPOINT_NOT_FOUND: {
@@ -274,7 +275,7 @@ export const CATALOGUE = {
   },
   DOCKER_UNREACHABLE: {
     summary:
-      'A `macnet` command that resolves a network name (scan) cannot reach the Docker Engine ' +
+      'A `macnet` command that resolves a network name (scan, doctor --network) cannot reach the Docker Engine ' +
       "API on the docker socket, or the API answered with an error other than 'not found'.",
     fix:
       'Check that dockerd runs and the socket path (`--docker-host unix:///path` or ' +

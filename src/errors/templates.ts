@@ -61,12 +61,12 @@ export const valueInvalid = (f: ValueFacts): Formatted => ({
 
 /**
  * A network Docker (or a user) names that macnet has no record of: in a plugin call (`call`, the network's id),
- * in `macnet scan` as Docker resolves the name (`docker`, the socket asked) or as the daemon looks up the id
- * (`daemon`), or a subnet the DHCP client needs a network's link for.
+ * in `macnet scan` or `macnet doctor --network` as Docker resolves the name (`docker`, the socket asked) or as
+ * the daemon looks up the id (`daemon`), or a subnet the DHCP client needs a network's link for.
  */
 export type NetworkFacts =
   | { readonly call: string; readonly network: string }
-  | { readonly call: 'scan'; readonly network: string; readonly docker: string }
+  | { readonly call: 'scan' | 'doctor'; readonly network: string; readonly docker: string }
   | { readonly call: 'scan'; readonly network: string; readonly daemon: true }
   | { readonly call: 'DHCP'; readonly subnet: string };
 
@@ -81,7 +81,7 @@ export function networkNotFound(f: NetworkFacts): Formatted {
   if ('docker' in f)
     return {
       message:
-        `scan: Docker at unix://${f.docker} has no network ${JSON.stringify(f.network)}` +
+        `${f.call}: Docker at unix://${f.docker} has no network ${JSON.stringify(f.network)}` +
         '; `docker network ls --filter driver=macnet` lists the macnet networks',
       details,
     };

@@ -79,6 +79,7 @@ test('every command has --help (also as `macnet help COMMAND`), on stdout with e
     ['links', 'Usage: macnet links [--netns PATH] [--json]'],
     ['daemon', 'Usage: macnet daemon [options]'],
     ['scan', 'Usage: macnet scan NETWORK'],
+    ['doctor', 'Usage: macnet doctor [--parent IF | --network NET] [--json]'],
     ['install-units', 'Usage: macnet install-units [--prefix DIR] [--force]'],
     ['store', 'Usage: macnet store migrate --to etcd'],
     ['uninstall', 'Usage: macnet uninstall [--purge]'],
@@ -96,7 +97,7 @@ test('every command has --help (also as `macnet help COMMAND`), on stdout with e
     }
   }
   const h = await run(bin, ['--help']);
-  for (const cmd of ['links', 'daemon', 'scan', 'install-units', 'store', 'uninstall'])
+  for (const cmd of ['links', 'daemon', 'scan', 'doctor', 'install-units', 'store', 'uninstall'])
     assert.match(h.stdout, new RegExp(`\\n  ${cmd} `));
   assert.match(h.stdout, /Exit status: 0 done; 1 refused or failed/);
 });
@@ -106,7 +107,7 @@ test('argument errors: `macnet: CODE: message (macnet COMMAND --help)` on stderr
     [[], /^macnet [0-9.]+: containers directly on the physical LAN[^]*\nUsage: macnet <command>/],
     [
       ['linkz'],
-      /^macnet: INVALID_ARGUMENT: unknown command "linkz"; valid commands: links, daemon, scan, install-units, store, uninstall, help \(macnet --help\)\n$/,
+      /^macnet: INVALID_ARGUMENT: unknown command "linkz"; valid commands: links, daemon, scan, doctor, install-units, store, uninstall, help \(macnet --help\)\n$/,
     ],
     [['help', 'linkz'], /^macnet: INVALID_ARGUMENT: unknown command "linkz"; .* \(macnet --help\)\n$/],
     [
