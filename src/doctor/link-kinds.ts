@@ -102,8 +102,9 @@ function kindFinding(name: LinkKindName, outcome: 'works' | 'missing' | Error): 
   return {
     check: info.check,
     severity: 'warn',
-    summary: `a ${label} link could not be made in a throwaway namespace: ${outcome.message}`,
-    fix: `make one by hand to see why: ip link add ... type ${name === 'vlan' ? 'vlan' : name}`,
+    summary:
+      `no ${label} link could be made in a throwaway namespace, so it is unknown whether it works: ` + outcome.message,
+    fix: `run macnet doctor as root; if it was, make one by hand to see why: ip link add ... type ${name}`,
     detail: { kind: name, works: false, error: outcome.message },
   };
 }

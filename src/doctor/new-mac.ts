@@ -108,7 +108,13 @@ export async function checkNewMac(ctx: DoctorContext, opts: NewMacOptions = {}):
         ),
       ];
     const mac = signedMac(DOCTOR_MAC_FIRST_OCTET);
-    return [await ask(ctx, k, p, q, mac, opts)];
+    try {
+      return [await ask(ctx, k, p, q, mac, opts)];
+    } catch (e) {
+      // No namespace or packet socket (no CAP_SYS_ADMIN or CAP_NET_RAW, a seccomp profile): say so, as a finding.
+      const why = e instanceof Error ? e.message : String(e);
+      return [notChecked(`the check could not run: ${why}`, 'run macnet doctor as root', { error: why })];
+    }
   });
 }
 
