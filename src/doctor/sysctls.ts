@@ -125,7 +125,7 @@ function arpIgnore(ctx: DoctorContext): Finding {
   };
 }
 
-/** arp_filter and arp_announce: read and reported; neither changes what host access does (see the docs). */
+/** arp_filter and arp_announce: read and reported; neither changed what host access does in the lab (see the docs). */
 function harmless(ctx: DoctorContext, key: 'arp_filter' | 'arp_announce', why: string): Finding {
   const v = values(ctx, key);
   if (v.all === undefined) return unreadable(key, ctx);
