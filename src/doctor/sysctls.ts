@@ -90,7 +90,7 @@ function arpIgnore(ctx: DoctorContext): Finding {
   const d = detail('arp_ignore', v, host, par);
   const lan =
     par !== undefined && par >= 1
-      ? `; on the parent (${par}) LAN machines get no ARP answer for the host-access address either`
+      ? `; on the parent (${par}) LAN machines asking for the host-access address get no ARP answer`
       : '';
   const fix =
     'sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 (before the first host-access ' +

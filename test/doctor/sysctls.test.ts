@@ -77,13 +77,17 @@ test('arp_ignore 2 in all: warn, host access fails (the /32 has no asker in its 
   const f = by(await checkSysctls(ctx(procTree({ all: { arp_ignore: 2 }, eth0: {} }))), 'sysctl.arp_ignore');
   assert.equal(f.severity, 'warn');
   assert.match(f.summary, /^arp_ignore 2 for the host-access link: host access \(-o host_access=true\) fails/);
-  assert.match(f.summary, /on the parent \(2\) LAN machines get no ARP answer/, 'all applies to the parent too');
+  assert.match(
+    f.summary,
+    /on the parent \(2\) LAN machines asking for the host-access address get no ARP answer/,
+    'all applies to the parent too',
+  );
 });
 
 test('arp_ignore on the parent alone: ok for containers, noted for the LAN', async () => {
   const f = by(await checkSysctls(ctx(procTree({ eth0: { arp_ignore: 1 } }))), 'sysctl.arp_ignore');
   assert.equal(f.severity, 'ok');
-  assert.match(f.summary, /on the parent \(1\) LAN machines get no ARP answer for the host-access address/);
+  assert.match(f.summary, /on the parent \(1\) LAN machines asking for the host-access address get no ARP answer/);
 });
 
 test('arp_filter combines by or, arp_announce by max; both ok', async () => {
