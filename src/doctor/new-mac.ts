@@ -161,7 +161,9 @@ async function ask(
     await inNs.links.setUp(child.index);
     const childQ: Question = { ...q, v6Source: linkLocalOf(mac) };
     const parentQ: Question = { ...(q.v4 && { v4: q.v4 }), ...(q.v6 && { v6: q.v6, v6Source: q.parentV6Source }) };
-    askers.push(await Asker.open(k, p.index, p.mac!, parentQ), await Asker.open(inNs, child.index, mac, childQ));
+    // One at a time: each is in `askers` (closed below) before the next can fail.
+    askers.push(await Asker.open(k, p.index, p.mac!, parentQ));
+    askers.push(await Asker.open(inNs, child.index, mac, childQ));
     const askMs = await askAll(askers, opts.rounds ?? 3, opts.gapMs ?? 400);
     const [pa, ca] = askers as [Asker, Asker];
     const detail = {
