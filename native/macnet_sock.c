@@ -211,6 +211,28 @@ static napi_value open_in_netns(napi_env env, napi_callback_info info) {
   return fd_value(env, fd);
 }
 
+// newNetns() -> fd of a new, empty network namespace held by nothing but that fd. Why: a check that must leave
+// nothing behind (macnet doctor) makes its links there; no name under /run/netns, no mount, no process: when the
+// fd is closed, or the process ends however it ends (SIGKILL included), the kernel frees the namespace and the
+// links in it. unshare(CLONE_NEWNET) moves only the calling thread; it returns to its own namespace at once.
+static napi_value new_netns(napi_env env, napi_callback_info info) {
+  (void)info;
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return throw_errno(env, errno, "open own network namespace");
+  if (unshare(CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(home);
+    return throw_errno(env, e, "unshare network namespace");
+  }
+  int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int e = errno;
+  // Failing to return would leave the main thread (and every later socket) in the wrong namespace.
+  if (setns(home, CLONE_NEWNET) < 0) abort();
+  close(home);
+  if (fd < 0) return throw_errno(env, e, "open new network namespace");
+  return fd_value(env, fd);
+}
+
 // socketPair(domain, type) -> [fd, fd] (non-blocking, close-on-exec): for tests that feed the receive paths
 // datagrams the kernel would not produce on demand (a netlink message over 64 KiB).
 static napi_value socket_pair(napi_env env, napi_callback_info info) {
@@ -754,6 +776,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openInNetns", NULL, open_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"newNetns", NULL, new_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketPair", NULL, socket_pair, NULL, NULL, NULL, napi_enumerable, NULL},
       {"transact", NULL, transact, NULL, NULL, NULL, napi_enumerable, NULL},
       {"watch", NULL, watch, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -35,6 +35,7 @@ const UNIT = [
   'test/runner',
   'test/log',
   'test/docker/replies.test.ts',
+  'test/doctor/sysctls.test.ts',
 ];
 
 const root = path.join(__dirname, '..');

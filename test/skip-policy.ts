@@ -15,8 +15,8 @@ export const ALLOWED_SKIPS: readonly SkipReason[] = [
     pattern: /^this kernel has no (dummy|vlan|802\.1q vlan|ipvlan)\b/,
     coveredBy:
       'test/vm, under a stock Debian kernel in a VM where a skip fails the run: the kernel and driver tests ' +
-      '(kernel-in-vm.test.ts), and the Docker-level ipvlan and vlan expectations with a real dockerd of each ' +
-      'engine (docker-in-vm.test.ts)',
+      "(kernel-in-vm.test.ts, with doctor's link-kind checks), and the Docker-level ipvlan and vlan " +
+      'expectations with a real dockerd of each engine (docker-in-vm.test.ts)',
   },
   {
     id: 'engine-lacks-feature',

@@ -21,6 +21,8 @@ export interface Addon {
   flockExclusive(fd: number): boolean;
   /** open(file, flags) from inside the namespace: /proc/sys/net then shows that namespace's files. */
   openInNetns(nsPath: string, file: string, flags: number): number;
+  /** A new network namespace held only by the returned fd (gone when it is closed or the process ends). */
+  newNetns(): number;
   /** socketpair(domain, type): tests feed the receive paths through it. */
   socketPair(domain: number, type: number): [number, number];
   transact(fd: number, request: Buffer, seq: number, timeoutMs: number): Promise<Buffer>;

@@ -82,3 +82,4 @@ export type { KernelEvent, EventGroup, EventStream } from './events';
 export { PacketSocket, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ETH_P_ALL, type Packet } from './packet';
 export { KernelError } from './errors';
 export { useProcSysNet } from './sysctl';
+export { ScratchNetns } from './scratch-netns';

@@ -2,7 +2,7 @@
 import { fail } from '../errors';
 import { macToBytes } from '../types/mac';
 import { featureMissing, kernelError } from './errors';
-import { describeNetns, type NetnsRef, openNetnsFd } from './netns';
+import { describeNetns, type NetnsRef, netnsPath, openNetnsFd } from './netns';
 import * as C from './nl/constants';
 import { str } from './nl/attrs';
 import {
@@ -19,14 +19,24 @@ import {
   IPVLAN_MODES,
   MACVLAN_MODES,
 } from './nl/link-codec';
-import type { NetlinkSocket } from './nl/socket';
+import { NetlinkSocket } from './nl/socket';
 import { checkIfname, checkMtu, checkVlanId } from './validate';
 import * as fs from 'node:fs';
 
 /** A link named by its name or its index. */
 export type LinkRef = string | number;
 
-export type CreateLinkSpec = { name: string; mtu?: number; mac?: string; up?: boolean } & (
+export type CreateLinkSpec = {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  up?: boolean;
+  /**
+   * Create the link directly in this namespace (a parent stays in ours): one request, so that no moment exists
+   * in which the link is in our namespace (an interrupted `macnet doctor` must leave nothing in the host's).
+   */
+  netns?: NetnsRef;
+} & (
   | { kind: 'macvlan' | 'macvtap'; parent: LinkRef; mode?: MacvlanMode }
   | { kind: 'ipvlan'; parent: LinkRef; mode?: IpvlanMode; flag?: IpvlanFlag }
   | { kind: 'vlan'; parent: LinkRef; id: number; protocol?: '802.1Q' | '802.1ad' }
@@ -114,6 +124,7 @@ export class Links {
           : `create ${spec.kind} ${JSON.stringify(spec.name)}`;
     let kind: LinkKindSpec;
     let peerFd: number | undefined;
+    let nsFd: number | undefined;
     switch (spec.kind) {
       case 'macvlan':
       case 'macvtap':
@@ -156,9 +167,11 @@ export class Links {
         kind = { kind: spec.kind };
     }
     try {
+      if (spec.netns !== undefined) nsFd = openNetnsFd(spec.netns);
       const attrs = encodeCreateAttrs({
         ...kind,
         name: spec.name,
+        ...(nsFd !== undefined && { netnsFd: nsFd }),
         ...(spec.mtu !== undefined && { mtu: spec.mtu }),
         ...(mac && { mac }),
       });
@@ -173,8 +186,16 @@ export class Links {
       }
     } finally {
       if (peerFd !== undefined) fs.closeSync(peerFd);
+      if (nsFd !== undefined) fs.closeSync(nsFd);
     }
-    return this.get(spec.name, `${op} (reading it back)`);
+    if (spec.netns === undefined) return this.get(spec.name, `${op} (reading it back)`);
+    // Read back where it is: a socket of that namespace.
+    const there = NetlinkSocket.open(netnsPath(spec.netns));
+    try {
+      return await new Links(there).get(spec.name, `${op} in ${describeNetns(spec.netns)} (reading it back)`);
+    } finally {
+      await there.close();
+    }
   }
 
   async set(ref: LinkRef, changes: LinkChangeSpec): Promise<void> {

@@ -89,6 +89,36 @@ export function dadProbe(target: string): { packet: Buffer; dstMac: string } {
   return { packet: ipv6Packet('::', sn.ip, icmp), dstMac: sn.mac };
 }
 
+/**
+ * A Neighbour Solicitation from `src` with the source link-layer option (RFC 4861 7.2.2): unlike a DAD probe,
+ * whose answer goes to all nodes, the target answers it with a solicited NA unicast to `mac` (7.2.4), so only
+ * the asker hears it. `src` need not be configured anywhere: a packet socket sees the answer before IP does.
+ */
+export function neighbourSolicitation(mac: string, src: string, target: string): { packet: Buffer; dstMac: string } {
+  const sn = solicitedNode(target);
+  const icmp = Buffer.alloc(32);
+  icmp.writeUInt8(ICMPV6_NS, 0);
+  ipToBytes(target).copy(icmp, 8);
+  icmp.writeUInt8(1, 24); // option: source link-layer address
+  icmp.writeUInt8(1, 25);
+  macToBytes(mac).copy(icmp, 26);
+  return { packet: ipv6Packet(src, sn.ip, icmp), dstMac: sn.mac };
+}
+
+/** The EUI-64 link-local address of a MAC (RFC 4291 2.5.1, appendix A): fe80::, the U/L bit flipped, ff:fe inside. */
+export function linkLocalOf(mac: string): string {
+  const m = macToBytes(mac);
+  const b = Buffer.alloc(16);
+  b[0] = 0xfe;
+  b[1] = 0x80;
+  b[8] = m[0]! ^ 0x02;
+  m.copy(b, 9, 1, 3);
+  b[11] = 0xff;
+  b[12] = 0xfe;
+  m.copy(b, 13, 3, 6);
+  return bytesToIp(b);
+}
+
 /** Unsolicited NA (RFC 4861 7.2.6): override flag set, to all nodes, with the target link-layer option. */
 export function unsolicitedNa(mac: string, ip: string): { packet: Buffer; dstMac: string } {
   const icmp = Buffer.alloc(32);

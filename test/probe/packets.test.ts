@@ -9,6 +9,8 @@ import {
   decodeArp,
   decodeNd,
   encodeArp,
+  linkLocalOf,
+  neighbourSolicitation,
   solicitedNode,
   unsolicitedNa,
 } from '../../src/probe/packets';
@@ -50,6 +52,29 @@ test('solicited-node group and DAD probe / unsolicited NA decode back', () => {
     for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) + (part[i + 1] ?? 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   assert.equal(sum, 0xffff);
+});
+
+test('EUI-64 link-local of a MAC, and an NS from it with the source link-layer option (answered unicast)', () => {
+  // RFC 4291 appendix A: the U/L bit flipped, ff:fe in the middle.
+  assert.equal(linkLocalOf('02:11:22:33:44:55'), 'fe80::11:22ff:fe33:4455');
+  assert.equal(linkLocalOf('00:1b:21:0a:0b:0c'), 'fe80::21b:21ff:fe0a:b0c');
+  const src = linkLocalOf('02:11:22:33:44:55');
+  const ns = neighbourSolicitation('02:11:22:33:44:55', src, '2001:db8:15::1');
+  assert.equal(ns.dstMac, '33:33:ff:00:00:01', "to the target's solicited-node group");
+  assert.deepEqual(decodeNd(ns.packet), {
+    type: 135,
+    src,
+    target: '2001:db8:15::1',
+    lladdr: '02:11:22:33:44:55',
+  });
+  assert.equal(ns.packet[7], 255, 'hop limit 255');
+  const pkt = ns.packet;
+  const pseudo = Buffer.concat([pkt.subarray(8, 40), Buffer.from([0, 0, 0, pkt.length - 40, 0, 0, 0, 58])]);
+  let sum = 0;
+  for (const part of [pseudo, pkt.subarray(40)])
+    for (let i = 0; i < part.length; i += 2) sum += (part[i]! << 8) + (part[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  assert.equal(sum, 0xffff, 'the ICMPv6 checksum verifies');
 });
 
 test('prober: an answer marks the address held by that MAC; silence means free; own and outgoing frames are ignored', async () => {

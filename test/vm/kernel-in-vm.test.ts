@@ -15,7 +15,7 @@ const MENTIONS: Record<string, RegExp> = { dummy: /\bdumm(y|ies)\b/i, vlan: /\bv
 /**
  * dist/test/kernel/**\/*.test.js relative to the project root, without the pure codec tests under nl/, plus
  * the network driver's kernel tests (vlan parents, dummy parents, ipvlan networks and ipvlan host access need
- * this kernel too).
+ * this kernel too), and doctor's link-kind checks (every kind reported working, the ipvlan parent case).
  */
 function kernelTestFiles(): string[] {
   // For developing this harness against scratch tests: a comma-separated list replaces the discovery.
@@ -28,9 +28,13 @@ function kernelTestFiles(): string[] {
       return e.name.endsWith('.test.js') ? [path.relative(projectRoot, p)] : [];
     });
   // The driver's kernel tests: vlan/dummy parents and ipvlan networks, and host access on ipvlan.
-  const drivers = ['driver.test.js', 'host-access.test.js', 'lan-ipvlan.test.js'].map((f) =>
-    path.join('dist', 'test', 'drivers', f),
-  );
+  const drivers = [
+    ...['driver.test.js', 'host-access.test.js', 'lan-ipvlan.test.js'].map((f) =>
+      path.join('dist', 'test', 'drivers', f),
+    ),
+    // In this same boot rather than one of its own: a boot costs about a minute under TCG.
+    path.join('dist', 'test', 'doctor', 'live-kernel.test.js'),
+  ];
   return [
     ...(fs.existsSync(base) ? walk(base).sort() : []),
     ...drivers.filter((d) => fs.existsSync(path.join(projectRoot, d))),

@@ -1,0 +1,122 @@
+// parent.*: the parent as the kernel has it now, over netlink: it exists, is up, has carrier, its MTU; and who
+// uses it already. A passthru macvlan takes a parent alone (the kernel refuses every further child, EINVAL), and
+// the kernel gives a parent to macvlan or to ipvlan, never both (the second kind's first child gets EBUSY): each
+// would make `docker network create -d macnet` fail, or worse its first `docker run`.
+import { Kernel, type Link } from '../kernel';
+import { childrenOf, type Child } from './children';
+import type { DoctorContext, Finding } from './finding';
+
+/** ARPHRD_LOOPBACK: not a candidate parent when we list the links a user may have meant. */
+const ARPHRD_LOOPBACK = 772;
+const LIST_AT_MOST = 12;
+
+const where = (c: Child) => (c.netns === 'host' ? 'in the host namespace' : `in namespace ${c.netns}`);
+const names = (cs: readonly Child[]) => cs.map((c) => `${c.name} (${where(c)})`).join(', ');
+
+function missing(parent: string, links: readonly Link[]): Finding {
+  const candidates = links.filter((l) => l.hwType !== ARPHRD_LOOPBACK).map((l) => l.name);
+  const shown = candidates.slice(0, LIST_AT_MOST).join(', ');
+  const more = candidates.length > LIST_AT_MOST ? ` and ${candidates.length - LIST_AT_MOST} more` : '';
+  return {
+    check: 'parent.exists',
+    severity: 'blocking',
+    summary:
+      `parent ${JSON.stringify(parent)} does not exist; ` +
+      (candidates.length ? `the links here are ${shown}${more}` : 'this host has no link besides loopback'),
+    fix: 'give an existing interface: macnet doctor --parent IF, and -o parent=IF at docker network create',
+    detail: { parent, links: candidates.join(',') },
+  };
+}
+
+function state(p: Link): Finding[] {
+  const detail = { parent: p.name, index: p.index, mtu: p.mtu, operstate: p.operstate, mac: p.mac ?? null };
+  const out: Finding[] = [
+    {
+      check: 'parent.exists',
+      severity: 'ok',
+      summary: `parent ${p.name} exists (${p.kind ?? 'device'}, MTU ${p.mtu}${p.mac ? `, MAC ${p.mac}` : ''})`,
+      detail: { ...detail, kind: p.kind ?? null },
+    },
+  ];
+  out.push(
+    p.up
+      ? { check: 'parent.up', severity: 'ok', summary: `${p.name} is up`, detail }
+      : {
+          check: 'parent.up',
+          severity: 'blocking',
+          summary: `${p.name} is down: its macvlan and ipvlan children send and receive nothing`,
+          fix: `ip link set ${p.name} up (and make it come up at boot in the host's network configuration)`,
+          detail,
+        },
+  );
+  if (!p.up) {
+    // The kernel reports carrier (IFF_LOWER_UP) only for a link that is up.
+    out.push({
+      check: 'parent.carrier',
+      severity: 'warn',
+      summary: `carrier of ${p.name} unknown while it is down`,
+      fix: `bring ${p.name} up, then run macnet doctor again`,
+      detail,
+    });
+  } else if (!p.lowerUp) {
+    out.push({
+      check: 'parent.carrier',
+      severity: 'blocking',
+      summary: `${p.name} has no carrier (operstate ${p.operstate}): nothing is plugged in, or the other end is down`,
+      fix: `check the cable or the switch port (for a veth: bring its peer up); ip link show ${p.name} says NO-CARRIER`,
+      detail,
+    });
+  } else {
+    out.push({ check: 'parent.carrier', severity: 'ok', summary: `${p.name} has carrier`, detail });
+  }
+  return out;
+}
+
+function users(p: Link, children: readonly Child[]): Finding[] {
+  const passthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
+  const ipvlan = children.filter((c) => c.port === 'ipvlan-port');
+  const macvlan = children.filter((c) => c.port === 'macvlan-port');
+  const detail = { parent: p.name, macvlanChildren: macvlan.length, ipvlanChildren: ipvlan.length };
+  return [
+    passthru.length
+      ? {
+          check: 'parent.passthru',
+          severity: 'blocking',
+          summary:
+            `${p.name} is taken by a passthru macvlan, ${names(passthru)}: passthru takes the parent alone, the ` +
+            'kernel refuses any further macvlan or ipvlan child',
+          fix:
+            'use another parent, or remove that network (docker network rm) or link ' +
+            `(ip link del ${passthru[0]!.name})`,
+          detail: { ...detail, passthru: names(passthru) },
+        }
+      : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
+    ipvlan.length
+      ? {
+          check: 'parent.ipvlan',
+          severity: 'blocking',
+          summary:
+            `${p.name} has ipvlan children, ${names(ipvlan)}: the kernel gives a parent to macvlan or to ipvlan, ` +
+            'never both, so a macvlan network on it fails (EBUSY); ipvlan networks (-o kind=ipvlan) work',
+          fix: `use -o kind=ipvlan on ${p.name}, or another parent for macvlan networks`,
+          detail: { ...detail, ipvlan: names(ipvlan) },
+        }
+      : { check: 'parent.ipvlan', severity: 'ok', summary: `no ipvlan children on ${p.name}`, detail },
+  ];
+}
+
+/**
+ * The check: parent.exists, parent.up, parent.carrier, parent.passthru, parent.ipvlan. Nothing without a parent
+ * (--parent or --network); only parent.exists when it is missing.
+ */
+export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
+  const parent = ctx.parent;
+  if (parent === undefined) return [];
+  return Kernel.with(undefined, async (k) => {
+    // A name the kernel cannot have (too long, a slash) is a missing parent too.
+    const p = await k.links.find(parent).catch(() => undefined);
+    if (!p) return [missing(parent, await k.links.list())];
+    const children = await childrenOf(k, p, ctx);
+    return [...state(p), ...users(p, children)];
+  });
+}
