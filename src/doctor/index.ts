@@ -3,8 +3,12 @@
 // that one broken check never hides the others' findings.
 import { checkEnvironment, detectEnvironment } from './environment';
 import type { Check, DoctorContext, Finding } from './finding';
+import { checkLinkKinds } from './link-kinds';
 import { checkNetworkd, checkNetworkManager } from './managers';
+import { checkNewMac } from './new-mac';
+import { checkParentLive } from './parent-live';
 import { checkParentSysfs } from './parent-sysfs';
+import { checkSysctls } from './sysctls';
 
 export type { Check, DoctorContext, DoctorNetwork, Environment, Finding, Severity } from './finding';
 export { worst } from './finding';
@@ -13,12 +17,16 @@ export { buildReport, exitStatus, renderJson, renderText, type Report } from './
 
 /** The checks, in the order they run and print. */
 export const CHECKS: readonly Check[] = [
-  // ---- LIVE CHECKS: the lead adds the kernel and netlink checks here at merge (src/doctor/link-kinds.ts,
-  // parent-live.ts, sysctls.ts, new-mac.ts), kernel first, then the parent's state before its kind. ----
+  // The kernel first (a missing macvlan blocks everything after it), then the environment (the new-MAC check's fix
+  // names its switch setting), the parent's state before its kind, the host's settings, and last the LAN itself.
+  checkLinkKinds,
   checkEnvironment,
+  checkParentLive,
   checkParentSysfs,
+  checkSysctls,
   checkNetworkManager,
   checkNetworkd,
+  checkNewMac,
 ];
 
 /** Runs each check in turn (the live ones make namespaces and links: one at a time keeps them apart). */

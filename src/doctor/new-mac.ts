@@ -94,6 +94,19 @@ function verdict(ctx: DoctorContext, q: Question, parent: Asker, child: Asker, d
 export async function checkNewMac(ctx: DoctorContext, opts: NewMacOptions = {}): Promise<Finding[]> {
   const parent = ctx.parent;
   if (parent === undefined) return [];
+  // A network whose containers send from the parent's MAC (ipvlan, passthru) shows the LAN no new MAC: nothing to
+  // ask, and no frame sent.
+  if (ctx.network && !ctx.network.ownMacs)
+    return [
+      {
+        check: CHECK,
+        severity: 'ok',
+        summary:
+          `${ctx.network.name}'s containers send from ${parent}'s own MAC (${ctx.network.kind}): ` +
+          'no new MAC on the LAN',
+        detail: { network: ctx.network.name, kind: ctx.network.kind },
+      },
+    ];
   return Kernel.with(undefined, async (k) => {
     const p = await k.links.find(parent).catch(() => undefined);
     if (!p) return [notChecked(`parent ${JSON.stringify(parent)} does not exist`, 'see parent.exists')];

@@ -72,7 +72,7 @@ function state(p: Link): Finding[] {
   return out;
 }
 
-function users(p: Link, children: readonly Child[]): Finding[] {
+function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[] {
   const passthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
   const ipvlan = children.filter((c) => c.port === 'ipvlan-port');
   const macvlan = children.filter((c) => c.port === 'macvlan-port');
@@ -91,7 +91,7 @@ function users(p: Link, children: readonly Child[]): Finding[] {
           detail: { ...detail, passthru: names(passthru) },
         }
       : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
-    ipvlan.length
+    ipvlan.length && ownMacs
       ? {
           check: 'parent.ipvlan',
           severity: 'blocking',
@@ -101,7 +101,14 @@ function users(p: Link, children: readonly Child[]): Finding[] {
           fix: `use -o kind=ipvlan on ${p.name}, or another parent for macvlan networks`,
           detail: { ...detail, ipvlan: names(ipvlan) },
         }
-      : { check: 'parent.ipvlan', severity: 'ok', summary: `no ipvlan children on ${p.name}`, detail },
+      : {
+          check: 'parent.ipvlan',
+          severity: 'ok',
+          summary: ipvlan.length
+            ? `${p.name} has ipvlan children, ${names(ipvlan)}: the network's containers use no macvlan child`
+            : `no ipvlan children on ${p.name}`,
+          detail,
+        },
   ];
 }
 
@@ -117,6 +124,7 @@ export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
     const p = await k.links.find(parent).catch(() => undefined);
     if (!p) return [missing(parent, await k.links.list())];
     const children = await childrenOf(k, p, ctx);
-    return [...state(p), ...users(p, children)];
+    // Without --network the question is whether a macvlan network (the default kind) can use the parent.
+    return [...state(p), ...users(p, children, ctx.network?.ownMacs ?? true)];
   });
 }

@@ -4,7 +4,7 @@
 // (docs/driver.md); the link is made later, so its values are what net.ipv4.conf.default holds now, combined
 // with net.ipv4.conf.all as the kernel combines them (include/linux/inetdevice.h: rp_filter, arp_ignore and
 // arp_announce take the larger of all and the link's own, arp_filter either). What each value does to host
-// access was measured in the lab (docs/doctor-live.md): a host link and a container on one veth parent.
+// access was measured in the lab (docs/doctor.md, "sysctl.*"): a host link and a container on one veth parent.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DoctorContext, Finding } from './finding';

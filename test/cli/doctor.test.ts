@@ -22,7 +22,7 @@ function schema(stdout: string): Report {
   assert.equal(typeof r.environment.name, 'string');
   assert.ok(Array.isArray(r.findings) && r.findings.length > 0);
   for (const f of r.findings) {
-    assert.match(f.check, /^[a-z]+(\.[a-z0-9-]+)+$/, f.check);
+    assert.match(f.check, /^[a-z]+(\.[a-z0-9_-]+)+$/, f.check);
     assert.ok(SEVERITIES.includes(f.severity), f.severity);
     assert.equal(typeof f.summary, 'string');
     if (f.fix !== undefined) assert.equal(typeof f.fix, 'string');

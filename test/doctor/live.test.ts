@@ -131,6 +131,11 @@ test('a LAN that drops frames from unknown MACs (nftables on the switch): blocki
   const bare = finding(await checksIn(h.ns.path, ['new-mac'], { parent: 'eth0' }), 'lan.new-mac');
   assert.equal(bare.severity, 'blocking');
   assert.match(String(bare.fix), /^use -o kind=ipvlan/);
+  // The fix taken: an ipvlan network (--network tells doctor its containers use the parent's MAC) is ok there.
+  const network = { name: 'lan', id: 'x', kind: 'ipvlan', ownMacs: false, ipv6: false };
+  const ipvlan = finding(await checksIn(h.ns.path, ['new-mac'], { parent: 'eth0', network }), 'lan.new-mac');
+  assert.equal(ipvlan.severity, 'ok', ipvlan.summary);
+  assert.match(ipvlan.summary, /send from eth0's own MAC \(ipvlan\)/);
   await run('nsenter', [`--net=${lab.lan.path}`, 'nft', 'delete', 'table', 'bridge', 'doctor']);
 });
 

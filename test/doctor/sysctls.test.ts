@@ -1,7 +1,7 @@
 // The sysctl checks on /proc/sys/net trees made by hand: which values of rp_filter, arp_ignore, arp_filter and
 // arp_announce (in all, default and the parent) give which finding. What each value does to host access was
-// measured in the lab (docs/doctor-live.md); these tests pin the reading and the combining (the larger of all and
-// the link's own for rp_filter, arp_ignore and arp_announce; either for arp_filter, as the kernel does).
+// measured in the lab (docs/doctor.md, "sysctl.*"); these tests pin the reading and the combining (the larger of all
+// and the link's own for rp_filter, arp_ignore and arp_announce; either for arp_filter, as the kernel does).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
