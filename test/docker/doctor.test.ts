@@ -9,6 +9,7 @@ import type { Report } from '../../src/doctor';
 import { Daemon } from '../lab/daemon';
 import { Lab, type LabHost } from '../lab/lab';
 import { run } from '../lab/sh';
+import { createMacnetNetwork } from '../lab/networks';
 
 const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 let lab: Lab;
@@ -50,22 +51,7 @@ function doctorOn(h: LabHost, ...args: string[]) {
 
 test('doctor --network: a macnet network gives parent, kind and gateway; unknown and foreign networks exit 1', async () => {
   const h = lab.hosts[0]!;
-  const net = await h.docker(
-    'network',
-    'create',
-    '-d',
-    'macnet',
-    '--ipam-driver',
-    'macnet',
-    '--subnet',
-    '198.18.15.0/24',
-    '--gateway',
-    '198.18.15.1',
-    '-o',
-    'parent=eth0',
-    'lan',
-  );
-  assert.equal(net.code, 0, net.stderr);
+  await createMacnetNetwork(h, 'lan');
   try {
     const r = await doctorOn(h, '--network', 'lan', '--json');
     const rep = JSON.parse(r.stdout) as Report;

@@ -11,6 +11,7 @@ import { hostLinkName } from '../../src/drivers/host-access';
 import { Daemon } from '../lab/daemon';
 import { Lab, LAN, dockerMissing, type LabHost } from '../lab/lab';
 import { ipJson, sh } from '../lab/sh';
+import { hostAccessAddresses } from '../lab/networks';
 
 const SKIP = dockerMissing();
 let lab: Lab | undefined;
@@ -52,18 +53,11 @@ async function hostState(h: LabHost): Promise<unknown> {
   };
 }
 
-async function readHostAddresses(h: LabHost): Promise<{ v4: string; v6: string }> {
-  const info = (
-    await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(
-      h.ns.name,
-      'addr',
-      'show',
-      'dev',
-      LINK,
-    )
-  )[0]!.addr_info.filter((a) => a.scope === 'global');
-  return { v4: info.find((a) => a.family === 'inet')!.local, v6: info.find((a) => a.family === 'inet6')!.local };
-}
+/** The host's own addresses on the (dual-stack) network, read from the kernel. */
+const readHostAddresses = async (h: LabHost) => {
+  const a = await hostAccessAddresses(h);
+  return { v4: a.v4, v6: a.v6! };
+};
 
 before(async () => {
   if (SKIP) return;

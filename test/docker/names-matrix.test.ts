@@ -9,15 +9,13 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
-import { clusterLab, createMacnetNetwork, dockerOk, hostLabel, type ClusterLab } from '../lab/cluster-lab';
+import { clusterLab, hostLabel, type ClusterLab } from '../lab/cluster-lab';
+import { createMacnetNetwork, dockerOk, hostAccessAddresses } from '../lab/networks';
 import { LAN, type LabHost } from '../lab/lab';
-import { ipJson } from '../lab/sh';
 import { until } from '../lab/until';
-import { hostLinkName } from '../../src/drivers/host-access';
 import { NAMES_GRACE_MS } from '../../src/cli/names';
 
 const NET = 'lan';
-const LINK = hostLinkName('eth0');
 
 let cl: ClusterLab;
 const hosts = (): LabHost[] => cl.lab.hosts;
@@ -31,7 +29,7 @@ interface Ctr {
 }
 const ctrs: Ctr[] = [];
 /** Each host's own addresses on the network (the host-side link's): its containers' DNS. */
-const access = new Map<LabHost, { v4: string; v6: string }>();
+const access = new Map<LabHost, { v4: string; v6: string | undefined }>();
 
 before(async () => {
   cl = await clusterLab({ hosts: 3, ipv6: true, etcd: 'hosts' });
@@ -128,16 +126,7 @@ describe('names across three hosts on a three-member etcd', () => {
     // One host after the other: each host's probe then sees the previous hosts' host-access addresses as taken.
     for (const [i, h] of hosts().entries()) {
       await createMacnetNetwork(h, NET, { ipv6: true, opts: i === 2 ? { dns: 'true' } : { host_access: 'true' } });
-      const info = (
-        await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(
-          h.ns.name,
-          'addr',
-          'show',
-          'dev',
-          LINK,
-        )
-      )[0]!.addr_info.filter((a) => a.scope === 'global');
-      const a = { v4: info.find((x) => x.family === 'inet')!.local, v6: info.find((x) => x.family === 'inet6')!.local };
+      const a = await hostAccessAddresses(h);
       access.set(h, a);
       for (const k of [1, 2]) {
         const name = `${hostLabel(i)}c${k}`;

@@ -6,7 +6,8 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
-import { clusterLab, createMacnetNetwork, dockerOk as ok, type ClusterLab } from '../lab/cluster-lab';
+import { clusterLab, type ClusterLab } from '../lab/cluster-lab';
+import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
 import { type LabHost } from '../lab/lab';
 
 const NET = 'lan';

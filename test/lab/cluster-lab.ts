@@ -3,7 +3,6 @@
 // issue 19's acceptance lab), and one macnet daemon per host on it, with the names' options (the Engine API of its
 // own dockerd, its DNS label h1, h2, ...). Torn down in the order that leaves nothing: dockerd first (it calls the
 // plugins while it removes containers), then the daemons, then etcd.
-import assert from 'node:assert/strict';
 import { Daemon } from './daemon';
 import { EtcdCluster } from './etcd';
 import { LAN, Lab, type LabHost } from './lab';
@@ -65,28 +64,4 @@ export async function clusterLab(o: ClusterLabOptions): Promise<ClusterLab> {
     await close();
     throw e;
   }
-}
-
-/** `docker …` on a host, asserted to succeed; its stdout, trimmed. */
-export async function dockerOk(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
-
-/** A macnet network (driver and IPAM) on the lab's LAN: `-o parent=eth0`, the lab's subnet and router as gateway. */
-export function createMacnetNetwork(
-  h: LabHost,
-  name: string,
-  o: { ipv6?: boolean; opts?: Record<string, string>; args?: string[] } = {},
-): Promise<string> {
-  return dockerOk(
-    h,
-    ...['network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet'],
-    ...['--subnet', LAN.subnet4, '--gateway', LAN.router4],
-    ...(o.ipv6 ? ['--ipv6', '--subnet', LAN.subnet6, '--gateway', LAN.router6] : []),
-    ...Object.entries({ parent: 'eth0', ...o.opts }).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
-    ...(o.args ?? []),
-    name,
-  );
 }

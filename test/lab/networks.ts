@@ -1,0 +1,46 @@
+// Docker networks on the lab's LAN for the Docker tests: a macnet network made the way most tests make it, and what
+// the host side of host access holds (read from the kernel, as users would with `ip addr`).
+import assert from 'node:assert/strict';
+import { hostLinkName } from '../../src/drivers/host-access';
+import { LAN, type LabHost } from './lab';
+import { ipJson } from './sh';
+
+/** `docker …` on a host, asserted to succeed; its stdout, trimmed. */
+export async function dockerOk(h: LabHost, ...args: string[]): Promise<string> {
+  const r = await h.docker(...args);
+  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/** A macnet network (driver and IPAM) on the lab's LAN: `-o parent=eth0`, the lab's subnet and router as gateway. */
+export function createMacnetNetwork(
+  h: LabHost,
+  name: string,
+  o: { ipv6?: boolean; opts?: Record<string, string>; args?: string[] } = {},
+): Promise<string> {
+  return dockerOk(
+    h,
+    ...['network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet'],
+    ...['--subnet', LAN.subnet4, '--gateway', LAN.router4],
+    ...(o.ipv6 ? ['--ipv6', '--subnet', LAN.subnet6, '--gateway', LAN.router6] : []),
+    ...Object.entries({ parent: 'eth0', ...o.opts }).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
+    ...(o.args ?? []),
+    name,
+  );
+}
+
+/** The global addresses of the host-access link of `parent` in a host's namespace (the host's own on the network). */
+export async function hostAccessAddresses(
+  h: LabHost,
+  parent = 'eth0',
+): Promise<{ v4: string; v6: string | undefined }> {
+  const links = await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(
+    h.ns.name,
+    'addr',
+    'show',
+    'dev',
+    hostLinkName(parent),
+  );
+  const info = links[0]!.addr_info.filter((a) => a.scope === 'global');
+  return { v4: info.find((a) => a.family === 'inet')!.local, v6: info.find((a) => a.family === 'inet6')?.local };
+}
