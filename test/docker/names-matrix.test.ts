@@ -5,7 +5,7 @@
 // (9 of 9: host access on, names across hosts), by name and alias, in IPv4 and IPv6 (AAAA). h3's network has
 // -o dns=true instead of host_access=true: the option that turns the link on for naming. A host whose daemon
 // stops: its names go from the other hosts once its presence is gone for the grace (docs/names.md); back, they
-// return.
+// return. A name on two hosts answers both addresses; `docker rm` ends a name; a killed daemon re-syncs a rename.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
@@ -229,5 +229,56 @@ describe('names across three hosts on a three-member etcd', () => {
     await cl.daemons[2]!.restart();
     assert.ok(await until(async () => (await lookup(h1, 'h1c1', gone.name)).join() === gone.v4, 15_000));
     t.diagnostic(`back ${Date.now() - t1} ms after h3's daemon was started again`);
+  });
+  test('a name on two hosts answers both, <name>.<host> picks one; docker rm ends a name; a killed daemon re-syncs a rename', async (t) => {
+    const [h1, h2, h3] = hosts() as [LabHost, LabHost, LabHost];
+    const dns2 = access.get(h2)!.v4;
+    const run = (h: LabHost, name: string) =>
+      dockerOk(
+        h,
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--net',
+        NET,
+        '--dns',
+        access.get(h)!.v4,
+        'busybox:local',
+        'sleep',
+        '600',
+      );
+    const ipOf = (h: LabHost, c: string) =>
+      dockerOk(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
+    await run(h1, 'dup');
+    await run(h3, 'dup');
+    const [d1, d3] = [await ipOf(h1, 'dup'), await ipOf(h3, 'dup')];
+    const t0 = Date.now();
+    // Asked of h2's DNS directly: Docker's embedded resolver answers a name of its own host itself.
+    const both = await until(
+      async () => (await lookup(h2, 'h2c1', 'dup', 'a', dns2)).join() === [d1, d3].sort().join(),
+      15_000,
+    );
+    assert.ok(both, `dup answers both addresses from h2's DNS: ${(await lookup(h2, 'h2c1', 'dup', 'a', dns2)).join()}`);
+    t.diagnostic(
+      `a new name resolved on another host ${Date.now() - t0} ms after docker run returned (nslookup polled)`,
+    );
+    assert.deepEqual(await lookup(h2, 'h2c1', 'dup.h1'), [d1]);
+    assert.deepEqual(await lookup(h2, 'h2c1', 'dup.h3'), [d3]);
+
+    const t1 = Date.now();
+    await dockerOk(h1, 'rm', '-f', 'dup');
+    assert.ok(await until(async () => (await lookup(h2, 'h2c1', 'dup.h1')).length === 0, 15_000), 'dup.h1 gone');
+    t.diagnostic(`a removed container stopped resolving on another host ${Date.now() - t1} ms after docker rm began`);
+    assert.deepEqual(await lookup(h2, 'h2c1', 'dup', 'a', dns2), [d3], "h3's dup stays");
+
+    // h1's daemon killed; a container renamed meanwhile (no plugin call needed); back, it re-syncs from the engine.
+    const renamed = ctrs.find((c) => c.name === 'h1c2')!;
+    await cl.daemons[0]!.stop('SIGKILL');
+    await dockerOk(h1, 'rename', 'h1c2', 'h1c2b');
+    await cl.daemons[0]!.restart();
+    const synced = await until(async () => (await lookup(h3, 'h3c1', 'h1c2b')).join() === renamed.v4, 15_000);
+    assert.ok(synced, 'the new name resolves on h3 after h1 re-synced');
+    assert.deepEqual(await lookup(h3, 'h3c1', 'h1c2'), [], 'the old name is gone');
   });
 });
