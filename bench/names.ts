@@ -138,6 +138,9 @@ interface Across {
   gone: number[];
   connect: number[];
   disconnect: number[];
+  /** How long the docker commands themselves took (CLI start to exit). */
+  runCli: number[];
+  rmCli: number[];
 }
 
 /** Part (b): containers run and removed on host 1, their names polled at host 2's macnet DNS from host 2. */
@@ -152,7 +155,7 @@ async function acrossHosts(lab: Lab, rounds: number, log: (m: string) => void): 
   await run('warm');
   if ((await warm).atMs === null) throw new Error("names: host 2's DNS never answered for a container of host 1");
   await docker(h1, 'rm', '-f', 'warm');
-  const out: Across = { resolve: [], gone: [], connect: [], disconnect: [] };
+  const out: Across = { resolve: [], gone: [], connect: [], disconnect: [], runCli: [], rmCli: [] };
   const wallOffset = Date.now() - nowMs();
   const eventAt = (e: EngineEventTime[], action: string, id: string) =>
     e.find((x) => x.action === action && x.container === id)?.atWallMs;
@@ -160,16 +163,20 @@ async function acrossHosts(lab: Lab, rounds: number, log: (m: string) => void): 
     const name = `nb${i}`;
     const present = asker.poll(dns, name, 'present', undefined, LIMIT_MS);
     await sleep(30); // the first query is out
+    const t0 = nowMs();
     const id = await run(name);
     const tRun = nowMs();
+    out.runCli.push(tRun - t0);
     const p = await present;
     if (p.atMs === null) throw new Error(`names: ${name} did not resolve on ${h2.name} within ${LIMIT_MS} ms`);
     out.resolve.push(p.atMs - tRun);
     const ip = await docker(h1, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, name);
     const absent = asker.poll(dns, name, 'absent', ip, LIMIT_MS);
     await sleep(30);
+    const t1 = nowMs();
     await docker(h1, 'rm', '-f', name);
     const tRm = nowMs();
+    out.rmCli.push(tRm - t1);
     const g = await absent;
     if (g.atMs === null) throw new Error(`names: ${name} still resolved on ${h2.name} ${LIMIT_MS} ms after rm`);
     out.gone.push(g.atMs - tRm);
@@ -278,9 +285,12 @@ async function namesFigure(rounds: number, log: (m: string) => void): Promise<Ri
       },
       {
         title:
-          "Where the time goes: host 1's dockerd network events (their timeNano) after the docker command returned",
+          "Where the time goes: the docker commands on host 1, and its dockerd's network events (their timeNano) " +
+          'after the command returned',
         header: ['event', 'n', 'p50 ms', 'p99 ms', 'max ms'],
         rows: [
+          ['`docker run -d` itself (the CLI, from its start to its exit)', ...stat(b.runCli)],
+          ['`docker rm -f` itself', ...stat(b.rmCli)],
           ['connect, after `docker run -d` returned', ...stat(b.connect)],
           ['disconnect, after `docker rm -f` returned', ...stat(b.disconnect)],
         ],
