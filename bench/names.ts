@@ -29,7 +29,9 @@ import {
   type RichFigureResult,
   type Series,
   fmtMs,
+  fmtRatio,
   median,
+  pairedRatios,
   p99,
   percentile,
   ratio,
@@ -92,17 +94,20 @@ async function dnsAnswers(lab: Lab, rounds: number, log: (m: string) => void) {
   }
   for (const s of SERVERS) await asker.time(SRV[s], queries(WARMUP_QUERIES));
   const samples: Record<Server, number[]> = { macnet: [], dnsmasq: [] };
+  /** Each round's median per server: the ratio of a round's two medians cancels drift between rounds. */
+  const roundMedians: Record<Server, number[]> = { macnet: [], dnsmasq: [] };
   let failed = 0;
   for (let i = 0; i < rounds; i++) {
     const qs = queries(QUERIES_PER_ROUND);
     for (const s of balancedOrder(SERVERS, i)) {
       const r = await asker.time(SRV[s], qs);
       samples[s].push(...r.samplesMs);
+      if (r.samplesMs.length) roundMedians[s].push(median(r.samplesMs));
       failed += r.failed;
     }
   }
   log(`names: DNS answers timed (${rounds} × ${QUERIES_PER_ROUND} queries per server), load ${loadavg()}`);
-  return { samples, failed, table };
+  return { samples, roundMedians, failed, table };
 }
 
 /** The two hosts of names.test.ts: etcd on the LAN's router, per host a daemon with DNS, one network. */
@@ -226,6 +231,7 @@ async function namesFigure(rounds: number, log: (m: string) => void): Promise<Ri
   const m = a.samples.macnet;
   const d = a.samples.dnsmasq;
   const resolveP99 = p99(b.resolve);
+  const rr = pairedRatios(a.roundMedians.macnet, a.roundMedians.dnsmasq);
   const panels: PlotPanel[] = [
     {
       title: `DNS answer over UDP, ${NAMES} names over ${TABLE_HOSTS} hosts (ms)`,
@@ -236,6 +242,13 @@ async function namesFigure(rounds: number, log: (m: string) => void): Promise<Ri
         { label: `${s} p99`, value: p99(a.samples[s]) },
       ]),
       lines: [],
+    },
+    {
+      title: "macnet's DNS answer time / dnsmasq's (median of the per-round ratios of medians, whisker: quartiles)",
+      unit: '×',
+      better: 'lower',
+      bars: [{ label: 'macnet / dnsmasq', value: median(rr), range: [percentile(rr, 25), percentile(rr, 75)] }],
+      lines: [{ value: 1, label: 'parity', kind: 'reference' }],
     },
     {
       title: 'across two hosts on etcd (ms after the docker command returned)',
@@ -302,7 +315,9 @@ async function namesFigure(rounds: number, log: (m: string) => void): Promise<Ri
     ],
     plot: panels,
     notes: [
-      `DNS answer: macnet's p50 is ${ratio(median(m), median(d)).toFixed(2)}× dnsmasq's and its p99 ` +
+      `DNS answer: the ratio of macnet's median to dnsmasq's within each round is ${fmtRatio(median(rr))} ` +
+        `(quartiles ${fmtRatio(percentile(rr, 25))} to ${fmtRatio(percentile(rr, 75))}, ${rr.length} rounds); ` +
+        `over all samples macnet's p50 is ${ratio(median(m), median(d)).toFixed(2)}× dnsmasq's and its p99 ` +
         `${ratio(p99(m), p99(d)).toFixed(2)}×; p90 of macnet ${fmtMs(percentile(m, 90))} ms. ${a.failed} queries ` +
         'got no answer within 1 s or an empty one (not counted).',
       'Why dnsmasq is the yardstick: it answers a hosts file from memory, the same work as macnet (a table lookup, ' +
