@@ -26,6 +26,7 @@ import { dockerRun } from './docker-run';
 import { datapath } from './datapath';
 import { footprint } from './footprint';
 import { networkCreate } from './network-create';
+import { names } from './names';
 import { panelsOf, renderSvg } from './plot';
 import { type Engine, ENGINE_IDS, type EngineId, ensureCurrentEngine, systemEngine } from '../test/lab/engines';
 import {
@@ -42,7 +43,17 @@ import {
 } from './stats';
 
 /** The suite, in running order. A new figure is one module exporting a Figure, added here. */
-const FIGURES: readonly Figure[] = [kernelLinks, ipam, cluster, lan, networkCreate, footprint, datapath, dockerRun];
+const FIGURES: readonly Figure[] = [
+  kernelLinks,
+  ipam,
+  cluster,
+  lan,
+  networkCreate,
+  footprint,
+  datapath,
+  dockerRun,
+  names,
+];
 
 // dist/bench/run.js → the project root
 const ROOT = path.join(__dirname, '..', '..');

@@ -1,8 +1,8 @@
 // Where the names come from (issue 20): the events follower (src/docker/names-follow.ts) against a real dockerd of
 // a lab host, writing name records into a store (src/names/records.ts) that a NameView (src/names/view.ts) follows,
 // as the daemon will: a container's name, network alias and address as `docker inspect` shows them; a second
-// network connected and disconnected; a rename; `docker rm`; and a follower started afresh after changes it did
-// not see (its full sync).
+// network connected and disconnected; a rename; `docker stop` and `docker start`; `docker rm`; and a follower
+// started afresh after changes it did not see (its full sync).
 import assert from 'node:assert/strict';
 import { EngineApi } from '../../src/docker/engine';
 import { NamesFollower } from '../../src/docker/names-follow';
@@ -26,7 +26,7 @@ async function until(what: string, done: () => boolean | Promise<boolean>): Prom
 }
 
 scenario(
-  'names follow the engine: name, alias and address; connect, disconnect, rename, rm; a fresh sync',
+  'names follow the engine: name, alias and address; connect, disconnect, rename, stop and start, rm; a fresh sync',
   async () => {
     await lanNic('nf0');
     await mknet('nf-a', '-o', 'parent=nf0', '--subnet', '198.18.171.0/24');
@@ -60,6 +60,14 @@ scenario(
       await ok('rename', 'web', 'site');
       await until('renamed', () => view.names.addresses('site') !== undefined);
       assert.equal(view.names.addresses('web'), undefined);
+
+      // Stopped: its records go (dockerd disconnects a stopped container's endpoints, the event the follower acts
+      // on); started again: its name is back, with the address it has now.
+      await ok('stop', '-t', '1', 'site');
+      await until('site gone while stopped', () => view.names.addresses('site') === undefined);
+      await ok('start', 'site');
+      const siteA = (await settings('site', 'nf-a')).IPAddress;
+      await until('site back once started', () => view.names.addresses('site')?.v4[0] === siteA);
 
       // Changes the follower does not see: its next start makes the records match the engine again.
       await follower.close();
