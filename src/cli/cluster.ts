@@ -17,6 +17,8 @@ export interface ClusterDeps {
   readonly log: Logger;
   /** --lost-host-grace. */
   readonly graceMs: number;
+  /** --dns-host-label, in the presence record: the other hosts' DNS answer this host's zone while it is present. */
+  readonly label: string;
 }
 
 /** Joins the cluster before the daemon serves; returns what leaves it (at the daemon's stop). */
@@ -34,7 +36,7 @@ export async function joinCluster(opened: OpenedStore, d: ClusterDeps): Promise<
   };
   // Present first: from now on the other hosts no longer count this host as gone, so nothing they reclaim
   // after the check below can be one of its addresses (a running container answers their probe anyway).
-  const presence = await Presence.start(leasing, host, d.log, () => check('presence regained'));
+  const presence = await Presence.start(leasing, host, d.log, () => check('presence regained'), undefined, d.label);
   try {
     await check('start');
   } catch (e) {

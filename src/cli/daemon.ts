@@ -259,6 +259,7 @@ async function serve(
       lan,
       log,
       graceMs: opts.store.kind === 'etcd' ? opts.store.lostHostGraceMs : 0,
+      label: opts.names.label,
     });
   } catch (e) {
     if (!isMacnetError(e)) throw e;

@@ -95,7 +95,12 @@ export interface NamesDeps {
 export async function startNames(d: NamesDeps, o: NamesOptions): Promise<() => Promise<void>> {
   if (!o.enabled) return async () => undefined;
   const log = d.log.child({ part: 'names' });
-  const view = new NameView(d.store, { presence: d.presence, self: d.hostId, graceMs: NAMES_GRACE_MS });
+  const view = new NameView(d.store, {
+    presence: d.presence,
+    self: d.hostId,
+    graceMs: NAMES_GRACE_MS,
+    selfLabel: o.label,
+  });
   try {
     await view.start();
   } catch (e) {

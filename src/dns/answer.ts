@@ -3,7 +3,8 @@
 // from a NameTable the caller keeps (the containers of every host, docs/names.md).
 //
 // Ours are: each container name and network alias, bare (`web`) and with its host (`web.<host>`), and the reverse
-// names (in-addr.arpa, ip6.arpa) of their addresses. For one of ours the reply is authoritative, with every address
+// names (in-addr.arpa, ip6.arpa) of their addresses; and every name under a host's label (its zone: a name there
+// that no container has is NXDOMAIN, never forwarded). For one of ours the reply is authoritative, with every address
 // the name has on any host (a name used on two hosts answers with both), TTL_S seconds, and NOERROR without
 // answers for a record type we do not hold (so a resolver asking AAAA for an IPv4-only container does not go on to
 // other servers and wait).
@@ -18,6 +19,8 @@ export interface NameTable {
   addresses(name: string): { readonly v4: readonly string[]; readonly v6: readonly string[] } | undefined;
   /** The names an address stands for (PTR), first the one to prefer; empty if the address is not ours. */
   names(address: string): readonly string[];
+  /** Whether `label` is a host label (`<name>.<label>`): a zone of ours, where a name no record has does not exist. */
+  isZone(label: string): boolean;
 }
 
 export type Outcome = { readonly reply: Buffer } | { readonly forward: true };
@@ -47,7 +50,14 @@ export function answer(query: Buffer, table: NameTable): Outcome {
     };
   }
   const found = table.addresses(name);
-  if (!found) return { forward: true };
+  if (!found) {
+    // `<name>.<host label>` is ours to deny: forwarded, it would cost a client the upstream's timeout (a removed
+    // container's host-qualified name, seen at 5 s when the upstream did not answer).
+    const dot = name.lastIndexOf('.');
+    return dot > 0 && table.isZone(name.slice(dot + 1))
+      ? { reply: reply(id, rd, RCODE.NXDOMAIN, q) }
+      : { forward: true };
+  }
   const wantA = question.type === 'A' || (question.type as string) === 'ANY';
   const wantAAAA = question.type === 'AAAA' || (question.type as string) === 'ANY';
   const answers: packet.Answer[] = [

@@ -22,6 +22,8 @@ export class Names implements NameTable {
   /** name → record keys, for bare and host-qualified names alike. */
   private readonly byName = new Map<string, Set<string>>();
   private readonly byAddress = new Map<string, Set<string>>();
+  /** The host labels answered for (NameTable.isZone), lower case: set by whoever knows the hosts (the view). */
+  private zones: ReadonlySet<string> = new Set();
 
   /** Sets (or with undefined removes) the record stored under `key`. */
   set(key: string, rec: NameRecord | undefined): void {
@@ -31,6 +33,14 @@ export class Names implements NameTable {
       this.records.set(key, rec);
       this.index(key, rec, true);
     } else this.records.delete(key);
+  }
+
+  setZones(labels: Iterable<string>): void {
+    this.zones = new Set([...labels].map((l) => l.toLowerCase()));
+  }
+
+  isZone(label: string): boolean {
+    return this.zones.has(label.toLowerCase());
   }
 
   clear(): void {

@@ -20,6 +20,8 @@ export interface NameViewOptions {
   readonly self: string;
   /** How long a host's names are still answered after its presence key went. */
   readonly graceMs: number;
+  /** This host's DNS label: a zone of ours always (src/dns/answer.ts). */
+  readonly selfLabel?: string;
 }
 
 const hostOfName = (key: string): string => key.slice(NAMES.length).split('/')[0]!;
@@ -29,6 +31,8 @@ export class NameView {
   /** Every record read, answered or not (a host's names come back with its presence). */
   private readonly records = new Map<string, NameEntry>();
   private readonly present = new Set<string>();
+  /** Each present host's DNS label, from its presence record: its zone, answered while its names are. */
+  private readonly labels = new Map<string, string>();
   /** Hosts whose key went, still answered until their timer fires. */
   private readonly leaving = new Map<string, NodeJS.Timeout>();
   private watches: StoreWatch[] = [];
@@ -73,7 +77,12 @@ export class NameView {
     // A host whose key is missing at a (re)load has been gone for an unknown time: not answered, no grace.
     for (const t of this.leaving.values()) clearTimeout(t);
     this.leaving.clear();
-    for (const h of hosts) this.present.add(h.key.slice(PRESENCE_PREFIX.length));
+    this.labels.clear();
+    for (const h of hosts) {
+      this.present.add(h.key.slice(PRESENCE_PREFIX.length));
+      this.learnLabel(h.key.slice(PRESENCE_PREFIX.length), h.value);
+    }
+    this.zonesChanged();
     for (const e of entries) this.setRecord(e.key, readNameEntry(e.key, e.value));
     const held = this.held;
     this.held = undefined;
@@ -82,7 +91,7 @@ export class NameView {
 
   private apply(changes: readonly Change[]): void {
     for (const c of changes) {
-      if (c.key.startsWith(PRESENCE_PREFIX)) this.presenceChanged(c.key.slice(PRESENCE_PREFIX.length), c.type);
+      if (c.key.startsWith(PRESENCE_PREFIX)) this.presenceChanged(c.key.slice(PRESENCE_PREFIX.length), c.type, c.value);
       else this.setRecord(c.key, c.type === 'put' ? readNameEntry(c.key, c.value) : undefined);
     }
   }
@@ -93,22 +102,40 @@ export class NameView {
     this.names.set(key, e && this.answered(hostOfName(key)) ? e : undefined);
   }
 
-  private presenceChanged(host: string, type: Change['type']): void {
+  private presenceChanged(host: string, type: Change['type'], value: string | undefined): void {
     if (type === 'put') {
+      this.learnLabel(host, value);
       const wasAnswered = this.answered(host);
       clearTimeout(this.leaving.get(host));
       this.leaving.delete(host);
       this.present.add(host);
       if (!wasAnswered) this.showHost(host, true);
+      this.zonesChanged();
       return;
     }
     if (!this.present.delete(host) || host === this.o.self) return;
     const timer = setTimeout(() => {
       this.leaving.delete(host);
       if (!this.answered(host)) this.showHost(host, false);
+      this.zonesChanged();
     }, this.o.graceMs);
     timer.unref();
     this.leaving.set(host, timer);
+  }
+
+  private learnLabel(host: string, value: string | undefined): void {
+    try {
+      const label = (JSON.parse(value ?? '{}') as { label?: unknown }).label;
+      if (typeof label === 'string' && label) this.labels.set(host, label);
+    } catch {
+      // A presence record this version cannot read: the host is present, without a zone.
+    }
+  }
+
+  /** The zones: this host's label, and those of the hosts whose names are answered. */
+  private zonesChanged(): void {
+    const zones = [...this.labels].filter(([h]) => this.answered(h)).map(([, l]) => l);
+    this.names.setZones(this.o.selfLabel ? [this.o.selfLabel, ...zones] : zones);
   }
 
   private showHost(host: string, show: boolean): void {

@@ -34,6 +34,8 @@ export interface PresenceRecord {
   readonly since: string;
   readonly hostname: string;
   readonly pid: number;
+  /** The host's DNS label (--dns-host-label): its zone in the other hosts' DNS while it is present. */
+  readonly label?: string;
 }
 
 export class Presence {
@@ -53,6 +55,7 @@ export class Presence {
     private readonly log: Logger,
     private readonly regained: () => Promise<void>,
     private readonly ttlS: number,
+    private readonly label: string | undefined,
   ) {
     this.verifier = setInterval(() => void this.verify(), (ttlS * 1000) / 3);
   }
@@ -71,8 +74,9 @@ export class Presence {
     log: Logger,
     regained: () => Promise<void>,
     ttlS = PRESENCE_TTL_S,
+    label?: string,
   ): Promise<Presence> {
-    const p = new Presence(store, host, log, regained, ttlS);
+    const p = new Presence(store, host, log, regained, ttlS, label);
     try {
       await p.acquire();
     } catch (e) {
@@ -89,7 +93,12 @@ export class Presence {
 
   private async acquire(): Promise<void> {
     const lease = await this.store.lease(this.ttlS);
-    const rec: PresenceRecord = { since: new Date().toISOString(), hostname: os.hostname(), pid: process.pid };
+    const rec: PresenceRecord = {
+      since: new Date().toISOString(),
+      hostname: os.hostname(),
+      pid: process.pid,
+      ...(this.label !== undefined && { label: this.label }),
+    };
     try {
       await this.store.putLeased(presenceKey(this.host), JSON.stringify(rec), lease);
     } catch (e) {

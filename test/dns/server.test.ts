@@ -77,6 +77,22 @@ test('answer: FORMERR for two questions, the id kept; a name not ours is forward
   assert.deepEqual(answer(packet.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'x.example' }] }), n), {
     forward: true,
   });
+  // A host's label is a zone of ours: a name under it that no container has is NXDOMAIN at once, not forwarded.
+  n.setZones(['H']);
+  const gone = answer(packet.encode({ type: 'query', id: 2, questions: [{ type: 'A', name: 'gone.h' }] }), n);
+  assert.ok('reply' in gone, 'answered, not forwarded');
+  const nx = packet.decode(gone.reply) as unknown as { rcode: string; flags: number };
+  assert.equal(nx.rcode, 'NXDOMAIN');
+  assert.ok(nx.flags & packet.AUTHORITATIVE_ANSWER, 'authoritative');
+  assert.ok('reply' in answer(packet.encode({ type: 'query', id: 3, questions: [{ type: 'A', name: 'web.h' }] }), n));
+  for (const name of ['h', 'gone.example', 'gone.h.example'])
+    assert.deepEqual(
+      answer(packet.encode({ type: 'query', id: 4, questions: [{ type: 'A', name }] }), n),
+      {
+        forward: true,
+      },
+      `${name}: not in a zone of ours`,
+    );
   assert.deepEqual(
     upstreamsOf('# c\nnameserver 198.18.19.21\nnameserver fe80::1%eth0\nsearch x\nnameserver 198.18.19.20\n', [
       '198.18.19.20',
@@ -163,6 +179,16 @@ if (inOwnNetns('DNS server tests', __filename, [SERVER, UPSTREAM])) {
       names.set('a/2', undefined);
       // Not ours any more: forwarded, and the upstream knows no such name.
       await assert.rejects(resolver.resolve4('dup'), (e: NodeJS.ErrnoException) => e.code !== undefined);
+      // Under a host's label: ours to deny, NXDOMAIN from us even with no upstream answering.
+      names.setZones(['host-a', 'host-b']);
+      const saved = upstreams;
+      upstreams = [{ address: '198.18.19.22', port: 53 }]; // nothing there
+      try {
+        await assert.rejects(resolver.resolve4('dup.host-a'), (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND');
+      } finally {
+        upstreams = saved;
+        names.setZones([]);
+      }
     });
 
     test('other names go to the upstream; without an upstream that answers, SERVFAIL', async () => {

@@ -35,8 +35,8 @@ test('memory store: names follow their host presence, with a grace; own names al
   await write(store, 'self', 'mine', '198.18.15.10');
   await write(store, 'a', 'web', '198.18.15.11');
   await write(store, 'b', 'gone', '198.18.15.12');
-  await store.put(presenceKey('a'), '{}');
-  const view = new NameView(store, { presence: true, self: 'self', graceMs: GRACE_MS });
+  await store.put(presenceKey('a'), JSON.stringify({ label: 'ha' }));
+  const view = new NameView(store, { presence: true, self: 'self', graceMs: GRACE_MS, selfLabel: 'me' });
   const plain = new NameView(store);
   try {
     await Promise.all([view.start(), plain.start()]);
@@ -44,6 +44,8 @@ test('memory store: names follow their host presence, with a grace; own names al
     assert.deepEqual(resolves(view, 'web'), ['198.18.15.11'], 'a present host');
     assert.deepEqual(resolves(view, 'gone'), [], 'a host without its key at start: not answered');
     assert.deepEqual(resolves(plain, 'gone'), ['198.18.15.12'], 'without presence (SQLite): every record');
+    assert.ok(view.names.isZone('me') && view.names.isZone('ha'), 'zones: this host and the present one');
+    assert.ok(!view.names.isZone('hb'), 'not a host without presence');
 
     // b comes back: its names with it; a new record of b's is answered at once.
     await store.put(presenceKey('b'), '{}');
@@ -56,6 +58,7 @@ test('memory store: names follow their host presence, with a grace; own names al
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(resolves(view, 'web'), ['198.18.15.11'], 'answered during the grace');
     assert.ok(await until(async () => resolves(view, 'web').length === 0, 3000), 'withdrawn after the grace');
+    assert.ok(!view.names.isZone('ha') && view.names.isZone('me'), "a's zone goes with its names; this host's stays");
     await write(store, 'a', 'web2', '198.18.15.14');
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(resolves(view, 'web2'), [], 'a gone host: its new record is kept, not answered');
