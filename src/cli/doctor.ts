@@ -21,10 +21,13 @@ import { dockerSocket } from './scan';
 
 export const DOCTOR_HELP = `Usage: macnet doctor [--parent IF | --network NET] [--json] [--docker-host unix:///path]
 
-Checks this host for what breaks macvlan and ipvlan networks before a container meets it: the hypervisor or
-cloud (from DMI) and the setting its virtual switch needs, the parent's kind (wireless, bridge, bond, vlan)
-and MTU, and a NetworkManager or systemd-networkd that would manage macnet's links. Each finding is ok, warn
-or blocking, with a fix. docs/doctor.md lists the checks and the --json schema.
+Checks this host for what breaks macvlan and ipvlan networks before a container meets it: the link kinds
+this kernel can make (each tried in a throwaway namespace), the hypervisor or cloud (from DMI) and the setting
+its virtual switch needs, the parent (exists, up, carrier, taken by passthru or ipvlan; its kind: wireless,
+bridge, bond, vlan; its MTU), the sysctls that break host access, a NetworkManager or systemd-networkd that
+would manage macnet's links, and whether the LAN takes frames from a new MAC (with a parent: a throwaway
+macvlan child and the parent ask the gateway by ARP and NDP, a few frames). Each finding is ok, warn or
+blocking, with a fix. docs/doctor.md lists the checks and the --json schema.
 
 Options:
   --parent IF              check this interface as a parent (name.vid: the vlan macnet would create on name)
