@@ -8,11 +8,11 @@
 // keys by their bytes, and UTF-8 byte order is code point order, which is the contract's order (memory.ts,
 // compareKeys), so no sorting is needed here.
 //
-// Failures: every operation has one deadline, requestTimeoutMs from its start (default 2000 ms). A member that
-// cannot be reached is skipped for a second (a circuit breaker per member) and the call goes to another one; a
-// cluster without quorum answers nothing (linearizable reads and writes both wait for a leader), so the deadline
-// ends the call. Then the operation fails with STORE_UNAVAILABLE naming the endpoints; there is no local
-// fallback. The next operation tries again: no reopening is needed when the members are back.
+// Failures: every operation has one deadline, requestTimeoutMs from its start (default 2000 ms), a read a third of
+// it per attempt. A member that cannot be reached is skipped for a second (a breaker per member) and the call goes
+// to another one; a cluster without quorum answers nothing (linearizable reads and writes wait for a leader), so the
+// deadline ends the call: STORE_UNAVAILABLE naming the endpoints, no local fallback. The next operation tries
+// again: no reopening is needed when the members are back.
 import * as fs from 'node:fs';
 import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
@@ -23,7 +23,7 @@ import { SCHEMA_KEY } from './schema';
 import { classify, describe } from './etcd-errors';
 import type { Entry, Store, StoreWatch, TxnOp, WatchHandlers } from './types';
 import { watchPrefix } from './etcd-watch';
-import { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
+import { ATTEMPT_PARTS, DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
 
 export { DEFAULT_PREFIX, DEFAULT_REQUEST_TIMEOUT_MS, type EtcdOptions } from './etcd-options';
 
@@ -45,7 +45,6 @@ const MEMBER_BACKOFF_MS = 1000;
 const RETRY_STEP_MS = 50;
 /** Keys per range page: keeps each response well under gRPC's 4 MiB default message limit. */
 const PAGE = 1000;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The first key after every key that starts with `prefix`, in byte order; empty means "to the end". */
@@ -308,12 +307,13 @@ export class EtcdStore implements Store {
     until?: number,
   ): Promise<T> {
     const deadline = until ?? Date.now() + this.timeoutMs;
-    // The error to report: a member's own, not "circuit open", which only says that a member failed before.
-    let cause: unknown;
+    let cause: unknown; // a member's own error, not "circuit open", which only says that a member failed before
     for (;;) {
       if (this.closed) throw this.closedError(op, what);
       try {
-        return await call({ deadline });
+        return await call({
+          deadline: idempotent ? Math.min(deadline, Date.now() + this.timeoutMs / ATTEMPT_PARTS) : deadline,
+        });
       } catch (e) {
         if (this.closed) throw this.closedError(op, what);
         if (cause === undefined || !isBrokenCircuitError(e)) cause = e;
