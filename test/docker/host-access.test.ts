@@ -67,7 +67,14 @@ before(async () => {
     for (let i = 0; i < 50 && /tentative/.test(await sh('ip', '-n', h.ns.name, 'addr')); i++)
       await new Promise((r) => setTimeout(r, 100));
     snapshots.set(h, await hostState(h));
-    daemons.push(await Daemon.start({ netns: h.ns.path, pluginDir: h.pluginDir }));
+    // The names' options too: on SQLite each daemon's DNS answers for its own host's containers (docs/names.md).
+    daemons.push(
+      await Daemon.start({
+        netns: h.ns.path,
+        pluginDir: h.pluginDir,
+        extraArgs: ['--docker-host', `unix://${h.dockerSocket}`, '--dns-host-label', h.name],
+      }),
+    );
   }
   // One host after the other: the second host's probe then sees the first one's host address as taken.
   for (const [i, h] of lab.hosts.entries()) {
@@ -230,6 +237,28 @@ test('IPv4: every cell of the matrix is reachable with host access', async (t) =
 test('IPv6: the same matrix on the dual-stack network', async (t) => {
   if (SKIP) return t.skip(SKIP);
   await matrix(t, 6);
+});
+
+test("names on SQLite: a LAN machine asks a host's DNS (its host-access address) for that host's containers", async (t) => {
+  if (SKIP) return t.skip(SKIP);
+  for (const h of lab!.hosts) {
+    const dns = hostAddr.get(h)!.v4;
+    for (const c of ctrs.filter((x) => x.host === h))
+      for (const name of [c.name, `${c.name}.${h.name}`]) {
+        let got: string[] = [];
+        // The follower writes a record within milliseconds of the container's start; polled for a loaded machine.
+        for (let i = 0; i < 50 && got.join() !== [c.ip4, c.ip6].sort().join(); i++) {
+          const r = await lab!.routerExec('busybox', 'nslookup', name, dns);
+          const answer = r.stdout
+            .split(/Name:\s/)
+            .slice(1)
+            .join('\n');
+          got = [...answer.matchAll(/Address:\s*([0-9a-f.:]+)/g)].map((m) => m[1]!).sort();
+          if (got.join() !== [c.ip4, c.ip6].sort().join()) await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.deepEqual(got, [c.ip4, c.ip6].sort(), `the router asks ${h.name}'s DNS (${dns}) for ${name}`);
+      }
+  }
 });
 
 test("the daemon log shows the link, its addresses and the containers' routes", async (t) => {
