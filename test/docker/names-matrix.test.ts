@@ -213,6 +213,21 @@ describe('names across three hosts on a three-member etcd', () => {
     }
   });
 
+  test("a LAN machine (the router) asks any host's DNS for every host's containers", async () => {
+    for (const h of hosts()) {
+      const dns = access.get(h)!.v4;
+      for (const c of ctrs) {
+        const r = await cl.lab.routerExec('busybox', 'nslookup', '-type=a', c.name, dns);
+        const answer = r.stdout
+          .split(/Name:\s/)
+          .slice(1)
+          .join('\n');
+        const got = [...answer.matchAll(/Address:\s*([0-9.]+)/g)].map((m) => m[1]!);
+        assert.deepEqual(got, [c.v4], `the router asks ${h.name}'s DNS (${dns}) for ${c.name}: ${r.stdout}`);
+      }
+    }
+  });
+
   test('a host whose daemon stops: its names go from the other hosts after the grace; its daemon back, they return', async (t) => {
     const [h1, , h3] = hosts() as [LabHost, LabHost, LabHost];
     const gone = ctrs.find((c) => c.host === h3)!;
