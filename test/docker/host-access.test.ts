@@ -11,7 +11,7 @@ import { hostLinkName } from '../../src/drivers/host-access';
 import { Daemon } from '../lab/daemon';
 import { Lab, LAN, dockerMissing, type LabHost } from '../lab/lab';
 import { ipJson, sh } from '../lab/sh';
-import { hostAccessAddresses } from '../lab/networks';
+import { hostAccessAddresses, nslookupAddresses } from '../lab/networks';
 
 const SKIP = dockerMissing();
 let lab: Lab | undefined;
@@ -249,11 +249,7 @@ test("names on SQLite: a LAN machine asks a host's DNS (its host-access address)
         // The follower writes a record within milliseconds of the container's start; polled for a loaded machine.
         for (let i = 0; i < 50 && got.join() !== [c.ip4, c.ip6].sort().join(); i++) {
           const r = await lab!.routerExec('busybox', 'nslookup', name, dns);
-          const answer = r.stdout
-            .split(/Name:\s/)
-            .slice(1)
-            .join('\n');
-          got = [...answer.matchAll(/Address:\s*([0-9a-f.:]+)/g)].map((m) => m[1]!).sort();
+          got = nslookupAddresses(r.stdout);
           if (got.join() !== [c.ip4, c.ip6].sort().join()) await new Promise((r) => setTimeout(r, 200));
         }
         assert.deepEqual(got, [c.ip4, c.ip6].sort(), `the router asks ${h.name}'s DNS (${dns}) for ${name}`);

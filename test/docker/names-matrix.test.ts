@@ -10,7 +10,7 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
 import { clusterLab, hostLabel, type ClusterLab } from '../lab/cluster-lab';
-import { createMacnetNetwork, dockerOk, hostAccessAddresses } from '../lab/networks';
+import { createMacnetNetwork, dockerOk, hostAccessAddresses, lookupIn, nslookupAddresses } from '../lab/networks';
 import { LAN, type LabHost } from '../lab/lab';
 import { until } from '../lab/until';
 import { NAMES_GRACE_MS } from '../../src/cli/names';
@@ -58,16 +58,7 @@ async function ping(
 const inCtr = (h: LabHost, c: string) => ({ exec: (...cmd: string[]) => h.docker('exec', c, ...cmd) });
 const onHost = (h: LabHost) => ({ exec: (cmd: string, ...args: string[]) => h.exec(cmd, ...args) });
 
-/** The addresses `name` resolves to in container `c` (busybox nslookup through Docker's resolver, or `server`). */
-async function lookup(h: LabHost, c: string, name: string, type: 'a' | 'aaaa' = 'a', server?: string) {
-  const r = await h.docker('exec', c, 'nslookup', `-type=${type}`, name, ...(server ? [server] : []));
-  if (r.code !== 0) return [];
-  const answer = r.stdout
-    .split(/Name:\s/)
-    .slice(1)
-    .join('\n');
-  return [...answer.matchAll(/Address:\s*([0-9a-f.:]+)/g)].map((m) => m[1]!).sort();
-}
+const lookup = lookupIn;
 
 describe('names across three hosts on a three-member etcd', () => {
   test("side by side, Docker's built-in macvlan: no container reaches another host's container by name", async (t) => {
@@ -218,12 +209,11 @@ describe('names across three hosts on a three-member etcd', () => {
       const dns = access.get(h)!.v4;
       for (const c of ctrs) {
         const r = await cl.lab.routerExec('busybox', 'nslookup', '-type=a', c.name, dns);
-        const answer = r.stdout
-          .split(/Name:\s/)
-          .slice(1)
-          .join('\n');
-        const got = [...answer.matchAll(/Address:\s*([0-9.]+)/g)].map((m) => m[1]!);
-        assert.deepEqual(got, [c.v4], `the router asks ${h.name}'s DNS (${dns}) for ${c.name}: ${r.stdout}`);
+        assert.deepEqual(
+          nslookupAddresses(r.stdout),
+          [c.v4],
+          `the router asks ${h.name}'s DNS (${dns}) for ${c.name}: ${r.stdout}`,
+        );
       }
     }
   });

@@ -7,7 +7,7 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
 import { clusterLab, type ClusterLab } from '../lab/cluster-lab';
-import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
+import { createMacnetNetwork, dockerOk as ok, lookupIn } from '../lab/networks';
 import { type LabHost } from '../lab/lab';
 
 const NET = 'lan';
@@ -24,16 +24,7 @@ after(() => cl?.close());
 const ipOf = (h: LabHost, c: string) =>
   ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
 
-/** The addresses `name` resolves to inside container `c` (busybox nslookup: the container's resolver, or `server`). */
-async function lookup(h: LabHost, c: string, name: string, server?: string): Promise<string[]> {
-  const r = await h.docker('exec', c, 'nslookup', '-type=a', name, ...(server ? [server] : []));
-  if (r.code !== 0) return [];
-  const after = r.stdout
-    .split(/Name:\s/)
-    .slice(1)
-    .join('\n');
-  return [...after.matchAll(/Address:\s*([0-9.]+)/g)].map((m) => m[1]!).sort();
-}
+const lookup = (h: LabHost, c: string, name: string, server?: string) => lookupIn(h, c, name, 'a', server);
 
 async function until<T>(what: string, get: () => Promise<T>, done: (v: T) => boolean, ms = 15_000): Promise<T> {
   const t0 = Date.now();

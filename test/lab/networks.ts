@@ -44,3 +44,24 @@ export async function hostAccessAddresses(
   const info = links[0]!.addr_info.filter((a) => a.scope === 'global');
   return { v4: info.find((a) => a.family === 'inet')!.local, v6: info.find((a) => a.family === 'inet6')?.local };
 }
+
+/** The addresses in busybox nslookup's output (those after "Name:", not the server's own), sorted. */
+export function nslookupAddresses(stdout: string): string[] {
+  const answer = stdout
+    .split(/Name:\s/)
+    .slice(1)
+    .join('\n');
+  return [...answer.matchAll(/Address:\s*([0-9a-f.:]+)/g)].map((m) => m[1]!).sort();
+}
+
+/** The addresses `name` resolves to in container `c` (busybox nslookup: the container's resolver, or `server`). */
+export async function lookupIn(
+  h: LabHost,
+  c: string,
+  name: string,
+  type: 'a' | 'aaaa' = 'a',
+  server?: string,
+): Promise<string[]> {
+  const r = await h.docker('exec', c, 'nslookup', `-type=${type}`, name, ...(server ? [server] : []));
+  return r.code === 0 ? nslookupAddresses(r.stdout) : [];
+}
