@@ -5,9 +5,9 @@
 // the name resolving at host 2's macnet DNS, and from `docker rm -f` returning to it no longer resolving there.
 import * as os from 'node:os';
 import { TTL_S } from '../src/dns/answer';
-import { Daemon } from '../test/lab/daemon';
-import { EtcdCluster } from '../test/lab/etcd';
-import { LAN, Lab, type LabHost } from '../test/lab/lab';
+import { clusterLab, type ClusterLab } from '../test/lab/cluster-lab';
+import { createMacnetNetwork } from '../test/lab/networks';
+import { type Lab, type LabHost } from '../test/lab/lab';
 import { sh } from '../test/lab/sh';
 import { balancedOrder, docker } from './docker-lab';
 import {
@@ -111,31 +111,16 @@ async function dnsAnswers(lab: Lab, rounds: number, log: (m: string) => void) {
 }
 
 /** The two hosts of names.test.ts: etcd on the LAN's router, per host a daemon with DNS, one network. */
-async function twoHosts(lab: Lab, daemons: Daemon[]): Promise<EtcdCluster> {
-  const etcd = await EtcdCluster.start({
-    members: 1,
-    placement: { members: [{ netns: lab.lan.path, ip: LAN.router4 }], ctlNetns: lab.lan.path },
-    parentDir: lab.dir,
-  });
-  for (const [i, h] of lab.hosts.entries()) {
-    daemons.push(
-      await Daemon.start({
-        netns: h.ns.path,
-        mountNs: h.mountNs,
-        pluginDir: h.pluginDir,
-        extraArgs: [
-          ...['--log-level', 'info', '--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(',')],
-          ...['--docker-host', `unix://${h.dockerSocket}`, '--dns-host-label', `h${i + 1}`],
-        ],
-      }),
-    );
-    await docker(
-      h,
-      ...['network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', LAN.subnet4],
-      ...['--gateway', LAN.router4, '-o', 'parent=eth0', '-o', `host_access_address=${HOST_ADDR[i]}`, NET],
-    );
+async function twoHosts(): Promise<ClusterLab> {
+  const cl = await clusterLab({ hosts: 2, etcd: 'router', daemonArgs: () => ['--log-level', 'info'] });
+  try {
+    for (const [i, h] of cl.lab.hosts.entries())
+      await createMacnetNetwork(h, NET, { opts: { host_access_address: HOST_ADDR[i]! } });
+  } catch (e) {
+    await cl.close();
+    throw e;
   }
-  return etcd;
+  return cl;
 }
 
 interface Across {
@@ -200,26 +185,19 @@ const stat = (xs: number[]) =>
 
 async function namesFigure(rounds: number, log: (m: string) => void): Promise<RichFigureResult> {
   const loadStart = loadavg();
-  const lab = await Lab.create({ hosts: 2, docker: true });
-  const daemons: Daemon[] = [];
-  let etcd: EtcdCluster | undefined;
+  const cl = await twoHosts();
+  const lab = cl.lab;
   let a: Awaited<ReturnType<typeof dnsAnswers>>;
   let b: Across;
   let loadA: string;
   try {
-    etcd = await twoHosts(lab, daemons);
     log(`names: lab up (${lab.engine.label}), load ${loadavg()}`);
     a = await dnsAnswers(lab, rounds, log);
     loadA = loadavg();
     b = await acrossHosts(lab, rounds, log);
   } finally {
     await stopAll();
-    try {
-      await lab.destroy();
-    } finally {
-      for (const d of daemons.splice(0)) await d.remove();
-      await etcd?.close();
-    }
+    await cl.close();
   }
   const loadEnd = loadavg();
   const DNS_OP = `DNS answer (UDP, ${NAMES.toLocaleString('en')} names)`;
