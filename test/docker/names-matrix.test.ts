@@ -10,7 +10,15 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
 import { clusterLab, hostLabel, type ClusterLab } from '../lab/cluster-lab';
-import { createMacnetNetwork, dockerOk, hostAccessAddresses, lookupIn, nslookupAddresses } from '../lab/networks';
+import {
+  addressOn,
+  createMacnetNetwork,
+  dockerOk,
+  hostAccessAddresses,
+  lookupIn,
+  nslookupAddresses,
+  runSleeper,
+} from '../lab/networks';
 import { LAN, type LabHost } from '../lab/lab';
 import { until } from '../lab/until';
 import { NAMES_GRACE_MS } from '../../src/cli/names';
@@ -122,14 +130,9 @@ describe('names across three hosts on a three-member etcd', () => {
       for (const k of [1, 2]) {
         const name = `${hostLabel(i)}c${k}`;
         const alias = `svc-${name}`;
-        await dockerOk(
-          h,
-          ...['run', '-d', '--name', name, '--net', NET, '--network-alias', alias, '--dns', a.v4],
-          ...['busybox:local', 'sleep', '600'],
-        );
-        const ip = (f: string) =>
-          dockerOk(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").${f}}}`, name);
-        ctrs.push({ name, alias, host: h, v4: await ip('IPAddress'), v6: await ip('GlobalIPv6Address') });
+        await runSleeper(h, name, NET, { dns: a.v4, args: ['--network-alias', alias] });
+        const [v4, v6] = [await addressOn(h, name, NET), await addressOn(h, name, NET, 'GlobalIPv6Address')];
+        ctrs.push({ name, alias, host: h, v4, v6 });
       }
     }
     t.diagnostic(`containers: ${ctrs.map((c) => `${c.name} ${c.v4} ${c.v6}`).join(', ')}`);
@@ -238,23 +241,8 @@ describe('names across three hosts on a three-member etcd', () => {
   test('a name on two hosts answers both, <name>.<host> picks one; docker rm ends a name; a killed daemon re-syncs a rename', async (t) => {
     const [h1, h2, h3] = hosts() as [LabHost, LabHost, LabHost];
     const dns2 = access.get(h2)!.v4;
-    const run = (h: LabHost, name: string) =>
-      dockerOk(
-        h,
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--net',
-        NET,
-        '--dns',
-        access.get(h)!.v4,
-        'busybox:local',
-        'sleep',
-        '600',
-      );
-    const ipOf = (h: LabHost, c: string) =>
-      dockerOk(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
+    const run = (h: LabHost, name: string) => runSleeper(h, name, NET, { dns: access.get(h)!.v4 });
+    const ipOf = (h: LabHost, c: string) => addressOn(h, c, NET);
     await run(h1, 'dup');
     await run(h3, 'dup');
     const [d1, d3] = [await ipOf(h1, 'dup'), await ipOf(h3, 'dup')];

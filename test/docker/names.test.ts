@@ -7,7 +7,7 @@ import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { describe, test } from '../lab/engine-test';
 import { clusterLab, type ClusterLab } from '../lab/cluster-lab';
-import { createMacnetNetwork, dockerOk as ok, lookupIn } from '../lab/networks';
+import { addressOn, createMacnetNetwork, dockerOk as ok, lookupIn, runSleeper } from '../lab/networks';
 import { type LabHost } from '../lab/lab';
 
 const NET = 'lan';
@@ -21,8 +21,7 @@ before(async () => {
 });
 after(() => cl?.close());
 
-const ipOf = (h: LabHost, c: string) =>
-  ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
+const ipOf = (h: LabHost, c: string) => addressOn(h, c, NET);
 
 const lookup = (h: LabHost, c: string, name: string, server?: string) => lookupIn(h, c, name, 'a', server);
 
@@ -43,22 +42,8 @@ describe('names across hosts on etcd', () => {
     // No aux address: macnet's IPAM never hands out an address a host has or the LAN answers for.
     for (const [i, h] of cl.lab.hosts.entries())
       await createMacnetNetwork(h, NET, { opts: { host_access_address: HOST_ADDR[i]! } });
-    const runOn = (h: LabHost, i: number, name: string, ...extra: string[]) =>
-      ok(
-        h,
-        'run',
-        '-d',
-        '--name',
-        name,
-        '--net',
-        NET,
-        '--dns',
-        HOST_ADDR[i]!,
-        ...extra,
-        'busybox:local',
-        'sleep',
-        '600',
-      );
+    const runOn = (h: LabHost, i: number, name: string, ...args: string[]) =>
+      runSleeper(h, name, NET, { dns: HOST_ADDR[i]!, args });
     await runOn(h1, 0, 'web', '--network-alias', 'www');
     await runOn(h2, 1, 'client');
     const web = await ipOf(h1, 'web');

@@ -65,3 +65,16 @@ export async function lookupIn(
   const r = await h.docker('exec', c, 'nslookup', `-type=${type}`, name, ...(server ? [server] : []));
   return r.code === 0 ? nslookupAddresses(r.stdout) : [];
 }
+
+/** A long-running busybox container on `net`, its DNS `dns` when given (the names tests: a host-access address). */
+export function runSleeper(h: LabHost, name: string, net: string, o: { dns?: string; args?: string[] } = {}) {
+  return dockerOk(
+    h,
+    ...['run', '-d', '--name', name, '--net', net, ...(o.dns ? ['--dns', o.dns] : []), ...(o.args ?? [])],
+    ...['busybox:local', 'sleep', '600'],
+  );
+}
+
+/** A container's address on `net` as `docker inspect` shows it (IPAddress, or GlobalIPv6Address). */
+export const addressOn = (h: LabHost, c: string, net: string, field = 'IPAddress'): Promise<string> =>
+  dockerOk(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").${field}}}`, c);
