@@ -8,6 +8,7 @@ import { Kernel } from '../kernel';
 import { IFNAME_MAX } from '../kernel/validate';
 import {
   buildReport,
+  defaultGateway,
   detectEnvironment,
   type DoctorContext,
   exitStatus,
@@ -86,15 +87,12 @@ function roots(): Pick<DoctorContext, 'sysRoot' | 'procRoot' | 'etcRoot' | 'runR
  * The gateway of the parent's default route (IPv4 first), for the LAN checks when no network names one; none
  * when the parent has no such route or netlink cannot be read (the checks then say they had no gateway).
  */
-async function defaultGateway(parent: string): Promise<string | undefined> {
+async function parentGateway(parent: string): Promise<string | undefined> {
   try {
     return await Kernel.with(undefined, async (k) => {
-      const link = (await k.links.list()).find((l) => l.name === parent);
+      const link = await k.links.find(parent).catch(() => undefined);
       if (!link) return undefined;
-      const routes = await k.routes.list();
-      const via = (family: 4 | 6) =>
-        routes.find((x) => x.family === family && x.dst === 'default' && x.oif === link.index && x.gateway)?.gateway;
-      return via(4) ?? via(6);
+      return (await defaultGateway(k, link, 4)) ?? (await defaultGateway(k, link, 6));
     });
   } catch {
     return undefined;
@@ -105,7 +103,7 @@ export async function doctor(o: DoctorOptions): Promise<number> {
   const r = roots();
   const net = o.network === undefined ? undefined : await resolveNetwork(o.network, o.dockerHost);
   const parent = net?.parent ?? o.parent;
-  const gateway = net ? net.gateway : parent !== undefined ? await defaultGateway(parent) : undefined;
+  const gateway = net ? net.gateway : parent !== undefined ? await parentGateway(parent) : undefined;
   const ctx: DoctorContext = {
     ...r,
     environment: detectEnvironment(r.sysRoot),

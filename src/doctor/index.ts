@@ -6,6 +6,7 @@ import type { Check, DoctorContext, Finding } from './finding';
 import { checkLinkKinds } from './link-kinds';
 import { checkNetworkd, checkNetworkManager } from './managers';
 import { checkNewMac } from './new-mac';
+export { defaultGateway } from './new-mac';
 import { checkParentLive } from './parent-live';
 import { checkParentSysfs } from './parent-sysfs';
 import { checkSysctls } from './sysctls';

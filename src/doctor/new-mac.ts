@@ -34,7 +34,7 @@ const notChecked = (summary: string, fix: string, detail: Finding['detail'] = {}
 });
 
 /** The default route's gateway of `family` through the parent, read over netlink. */
-async function defaultGateway(k: Kernel, p: Link, family: Family): Promise<string | undefined> {
+export async function defaultGateway(k: Kernel, p: Link, family: Family): Promise<string | undefined> {
   const routes = await k.routes.list({ family });
   return routes.find((r) => r.dst === 'default' && r.gateway && r.oif === p.index)?.gateway;
 }
