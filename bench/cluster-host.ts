@@ -23,6 +23,14 @@ export interface HostJob {
   warmSubnet: string;
   count: number;
   inFlight: number;
+  /**
+   * After the releases: one phase per rate (reservations/s of this host), each `count` reservations started on a
+   * fixed schedule whatever the answers (an open loop), on the pool requested anew. Their addresses stay (the
+   * store is thrown away after the run).
+   */
+  pacedPerSecond?: number[];
+  /** Before those: the store alone at this rate (creates of keys of its own, one per call; no Ipam). */
+  pacedRawPerSecond?: number;
 }
 
 /** What the store saw during one phase: writes (etcd transactions) and how long each took. */
@@ -53,8 +61,10 @@ export type ToParent =
   | { batched: Phase }
   | { reserved: Phase }
   | { released: Phase }
+  | { paced: Phase }
+  | { pacedRaw: Phase }
   | { error: string };
-export type ToHost = { go: 'raw' | 'batch' | 'reserve' | 'release' };
+export type ToHost = { go: 'raw' | 'batch' | 'reserve' | 'release' | 'pacedRaw' | 'paced' };
 
 const WARMUP = 200;
 const now = () => performance.timeOrigin + performance.now();
@@ -110,6 +120,41 @@ async function concurrently(n: number, inFlight: number, fn: (i: number) => Prom
       }
     }),
   );
+  const endMs = now();
+  h.disable();
+  const loop = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+  return { samplesMs, startMs, endMs, loop };
+}
+
+/**
+ * `n` calls started on a fixed schedule, `perSecond` of them a second, however long the answers take: requests
+ * arriving at a given rate, as at a target load. Each is timed from the moment it was due, not from when the timer
+ * got to it, so a late timer or a slow answer before it counts against the call (no coordinated omission).
+ */
+async function paced(n: number, perSecond: number, fn: (i: number) => Promise<void>) {
+  const samplesMs = new Array<number>(n);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const interval = 1000 / perSecond;
+  const calls: Promise<void>[] = [];
+  h.enable();
+  const startMs = now();
+  const t0 = performance.now();
+  let next = 0;
+  await new Promise<void>((resolve, reject) => {
+    const tick = () => {
+      const t = performance.now();
+      for (; next < n && t0 + next * interval <= t; next++) {
+        const [i, due] = [next, t0 + next * interval];
+        calls.push(fn(i).then(() => void (samplesMs[i] = performance.now() - due)));
+        // A failed call fails the phase at once, not after the schedule has run out.
+        calls[calls.length - 1]!.catch(reject);
+      }
+      if (next >= n) return resolve();
+      setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
+    };
+    tick();
+  });
+  await Promise.all(calls);
   const endMs = now();
   h.disable();
   const loop = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
@@ -196,6 +241,31 @@ async function host(job: HostJob): Promise<void> {
     const calls = counted.calls();
     await ipam.releasePool(poolId);
     await send({ released: { ...f, addresses: [], calls } });
+
+    // The store alone at a fixed rate, one create per call as a client without batching writes: the floor under
+    // any reservation at that load. The keys stay (the store is thrown away after the run).
+    if (job.pacedRawPerSecond !== undefined) {
+      await go('pacedRaw');
+      counted.reset();
+      const k = (i: number) => `paced-raw/${job.host ?? 'host'}/${i}`;
+      const p = await paced(job.count, job.pacedRawPerSecond, async (i) => {
+        if (!(await store.create(k(i), '{}'))) throw new Error(`cluster host: raw key ${k(i)} existed`);
+      });
+      await send({ pacedRaw: { ...p, addresses: [], calls: counted.calls() } });
+    }
+
+    // At fixed rates: what a caller waits at a given load, rather than at the most the host can do.
+    for (const [k, rate] of (job.pacedPerSecond ?? []).entries()) {
+      await go('paced');
+      const pool = await ipam.requestPool({ addressSpace: space, pool: job.subnet, v6: false });
+      counted.reset();
+      const got = new Array<string>(job.count);
+      const opts = (i: number) => ({ 'com.docker.network.endpoint.name': `p${k}-${job.host ?? 'host'}-${i}` });
+      const p = await paced(job.count, rate, async (i) => {
+        got[i] = (await ipam.requestAddress({ poolId: pool.poolId, options: opts(i) })).address.split('/')[0]!;
+      });
+      await send({ paced: { ...p, addresses: got, calls: counted.calls() } });
+    }
   } finally {
     await store.close();
   }

@@ -37,6 +37,10 @@ export interface EtcdRun {
   batch: Phase[];
   reserve: Phase[];
   release: Phase[];
+  /** Per rate of PACED_PER_SECOND (three hosts only): each host's reservations started on a fixed schedule. */
+  paced: Phase[][];
+  /** The store alone at the first of those rates: one create per call, no Ipam (three hosts only). */
+  pacedRaw?: Phase[];
   /** Per phase: the members' disk counters, and CPU seconds of the members and the hosts over its wall time. */
   disk: { phase: string; members: DiskCounters[]; cpu: { etcd: number; hosts: number; wall: number } }[];
 }
@@ -48,6 +52,8 @@ export interface Measured {
 }
 
 export const TARGET = { perSecond: 1_000, p99Ms: 20 };
+/** The open-loop rates of bench/cluster.ts (across the cluster); the first is the target's. */
+const PACED = [1_000, 4_000];
 const HOSTS = 3;
 const IN_FLIGHT = 16;
 
@@ -55,6 +61,7 @@ interface Agg {
   n: number;
   perSecond: number;
   p50: number;
+  p90: number;
   p99: number;
   max: number;
   /** Store writes (etcd transactions), lost creates and reads per operation; write latency as the client saw it. */
@@ -79,6 +86,7 @@ function aggregate(phases: readonly Phase[]): Agg {
     n,
     perSecond: n / ((end - start) / 1000),
     p50: percentile(samples, 50),
+    p90: percentile(samples, 90),
     p99: percentile(samples, 99),
     max: Math.max(...samples),
     writes: sum((p) => p.calls.txns) / n,
@@ -96,7 +104,7 @@ const batchOp = `txn of ${IN_FLIGHT} creates`;
 
 /** What etcd's members and disk did in each phase of one run, and the CPU they and the hosts used. */
 function diskRows(hosts: string, run: EtcdRun): string[][] {
-  return run.disk.map(({ phase, members, cpu }) => {
+  return run.disk.map(({ phase, members, cpu }, i) => {
     const sum = (f: (d: DiskCounters) => number) => members.reduce((x, d) => x + f(d), 0);
     const fsyncs = sum((d) => d.fsyncs) / members.length;
     const proposals = Math.max(...members.map((d) => d.proposals));
@@ -111,13 +119,18 @@ function diskRows(hosts: string, run: EtcdRun): string[][] {
       fmtMs((sum((d) => d.fsyncS) / sum((d) => d.fsyncs)) * 1000),
       fmtMs((sum((d) => d.commitS) / sum((d) => d.commits)) * 1000),
       (cpu.etcd / cpu.wall).toFixed(2),
-      phase === 'release' ? '-' : (cpu.hosts / cpu.wall).toFixed(2),
+      // The hosts have exited when the last phase's CPU is read.
+      i === run.disk.length - 1 ? '-' : (cpu.hosts / cpu.wall).toFixed(2),
     ];
   });
 }
 
 export function resultOf(m: Measured, count: number): { result: RichFigureResult } {
   const er = aggregate(m.etcd.reserve);
+  const paced = m.etcd.paced.map(aggregate);
+  const atTarget = paced[PACED.indexOf(TARGET.perSecond)];
+  if (!atTarget || !m.etcd.pacedRaw) throw new Error("bench cluster: no fixed-rate phase at the target's rate");
+  const rawAtTarget = aggregate(m.etcd.pacedRaw);
   const ef = aggregate(m.etcd.release);
   const ew = aggregate(m.etcd.raw);
   const eb = aggregate(m.etcd.batch);
@@ -190,6 +203,65 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
         row(batchOp, oneLabel, ob),
         row(batchOp, sqliteLabel, sb),
         row('store alone: create', sqliteLabel, sw),
+      ],
+    },
+    {
+      title:
+        'Reservations at a fixed rate across the cluster (an open loop: each host starts its share on a schedule, ' +
+        'whatever the answers; a time is from when the call was due)',
+      header: [
+        'offered /s',
+        'achieved /s',
+        'n',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'max ms',
+        'writes per op',
+        'reads per op',
+        'write p50 ms',
+        'write p99 ms',
+      ],
+      rows: [
+        ...paced.map((a, i) => [
+          perS(PACED[i]!),
+          perS(a.perSecond),
+          String(a.n),
+          fmtMs(a.p50),
+          fmtMs(a.p90),
+          fmtMs(a.p99),
+          fmtMs(a.max),
+          per(a.writes),
+          per(a.reads),
+          fmtMs(a.writeP50),
+          fmtMs(a.writeP99),
+        ]),
+        [
+          `store alone at ${perS(TARGET.perSecond)}: create, one per call`,
+          perS(rawAtTarget.perSecond),
+          String(rawAtTarget.n),
+          fmtMs(rawAtTarget.p50),
+          fmtMs(rawAtTarget.p90),
+          fmtMs(rawAtTarget.p99),
+          fmtMs(rawAtTarget.max),
+          per(rawAtTarget.writes),
+          per(rawAtTarget.reads),
+          fmtMs(rawAtTarget.writeP50),
+          fmtMs(rawAtTarget.writeP99),
+        ],
+        [
+          `flat out (${IN_FLIGHT} in flight per host)`,
+          perS(er.perSecond),
+          String(er.n),
+          fmtMs(er.p50),
+          fmtMs(er.p90),
+          fmtMs(er.p99),
+          fmtMs(er.max),
+          per(er.writes),
+          per(er.reads),
+          fmtMs(er.writeP50),
+          fmtMs(er.writeP99),
+        ],
       ],
     },
     {
@@ -266,12 +338,14 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
       lines: [{ value: TARGET.perSecond, label: 'target (etcd)', kind: 'target' }],
     },
     {
-      title: `p99 of one reservation (etcd: target under ${TARGET.p99Ms} ms)`,
+      title: `p99 of one reservation (etcd flat out: target under ${TARGET.p99Ms} ms)`,
       unit: 'ms',
       better: 'lower',
       bars: [
-        { label: etcdLabel, value: er.p99, pass: er.p99 < TARGET.p99Ms },
-        { label: sqliteLabel, value: sr.p99 },
+        { label: `${etcdLabel} (flat out)`, value: er.p99, pass: er.p99 < TARGET.p99Ms },
+        { label: `${sqliteLabel} (flat out)`, value: sr.p99 },
+        ...paced.map((a, i) => ({ label: `etcd, ${HOSTS} hosts at ${perS(PACED[i]!)}/s`, value: a.p99 })),
+        { label: `etcd alone at ${perS(TARGET.perSecond)}/s, a create per call`, value: rawAtTarget.p99 },
       ],
       lines: [{ value: TARGET.p99Ms, label: 'target (etcd)', kind: 'target' }],
     },
@@ -288,7 +362,10 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
       "queueing behind the host's per-subnet lock is in it, as a caller (dockerd) sees it. /s is the total over " +
       "the wall time from the first host's start to the last host's end. After the reservations the address " +
       'records in etcd are checked to be exactly the addresses handed out, all distinct (the run fails otherwise), ' +
-      'and none is left after the releases. Beside it, in the same run: SQLite (durable, group commit) with the ' +
+      'and none is left after the releases. Then, on the pool requested anew, the hosts reserve ' +
+      `${count} more each on a fixed schedule, at ${PACED.map(perS).join('/s and then ')}/s across the cluster ` +
+      '(an open loop: each call starts when it is due, whatever the answers, and is timed from then); the records ' +
+      'are checked again after each. Beside it, in the same run: SQLite (durable, group commit) with the ' +
       `same total, ${HOSTS * count} reservations by one host with ${HOSTS * IN_FLIGHT} in flight. Then the same on the ` +
       'same etcd by one host alone (a prefix of its own). Before the reservations, each host measures its store ' +
       `alone: ${count} creates of distinct keys with ${IN_FLIGHT} in flight (no Ipam, no lock), and the same keys in ` +
@@ -340,7 +417,13 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
         `writes in flight per host with no lock between them; "${batchOp}" puts ${IN_FLIGHT} reservations in one ` +
         'etcd transaction (its latency is per transaction).',
       "All three members and all hosts share this machine's CPUs and one disk (etcd cores, hosts cores: CPU seconds " +
-        "over the phase's wall time; the hosts' CPU of the release phase is not read, they have exited).",
+        "over the phase's wall time; the hosts' CPU of a run's last phase is not read, they have exited).",
+      'The targets are read on the hosts reserving at once, flat out (the issue\'s "three hosts reserving at ' +
+        'once"; dockerd starting many containers). The fixed-rate rows say what a caller waits at a steady load ' +
+        'instead: there a host has fewer callers to put in one transaction (writes per op near 1 at ' +
+        `${perS(PACED[0]!)}/s), so etcd commits more proposals than flat out. At that rate etcd alone, a ` +
+        `create per call and no macnet, answers with a p99 of ${fmtMs(rawAtTarget.p99)} ms on this machine; ` +
+        `macnet's reservation, ${fmtMs(atTarget.p99)} ms.`,
     ],
   };
   return { result };

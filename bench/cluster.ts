@@ -99,9 +99,21 @@ class HostProc {
 }
 
 const PHASES = ['raw', 'batch', 'reserve', 'release'] as const;
-type PhaseName = (typeof PHASES)[number];
-const REPLY = { raw: 'raw', batch: 'batched', reserve: 'reserved', release: 'released' } as const;
-export type Phases = Record<PhaseName, Phase[]>;
+type PhaseName = (typeof PHASES)[number] | 'pacedRaw' | 'paced';
+const REPLY = {
+  raw: 'raw',
+  batch: 'batched',
+  reserve: 'reserved',
+  release: 'released',
+  pacedRaw: 'pacedRaw',
+  paced: 'paced',
+} as const;
+export type Phases = Record<(typeof PHASES)[number], Phase[]> & { pacedRaw?: Phase[]; paced: Phase[][] };
+/**
+ * The open-loop phases' rates across the cluster (split evenly between the hosts): the target's rate, and four
+ * times it (about half of what the hosts do flat out here).
+ */
+export const PACED_PER_SECOND = [1_000, 4_000];
 
 interface Hooks {
   before?: (phase: PhaseName) => Promise<void>;
@@ -110,26 +122,30 @@ interface Hooks {
 }
 
 /**
- * Runs the hosts in step: all ready, then each phase begun by all hosts at once, the hooks around it. Any host
- * failing fails the run, and every host is killed.
+ * Runs the hosts in step: all ready, then each phase begun by all hosts at once, the hooks around it; then `paced`
+ * open-loop phases (the jobs' pacedPerSecond). Any host failing fails the run, and every host is killed.
  */
-async function runHosts(jobs: HostJob[], netns: string | undefined, log: (m: string) => void, hooks: Hooks) {
+async function runHosts(jobs: HostJob[], netns: string | undefined, log: (m: string) => void, hooks: Hooks, paced = 0) {
   const hosts = jobs.map((j, i) => new HostProc(j.host ?? `host ${i + 1}`, j, netns, log));
   const killAll = () => hosts.forEach((h) => h.kill());
   process.once('exit', killAll);
   try {
     await Promise.all(hosts.map((h) => h.next('ready')));
-    const out: Partial<Phases> = {};
-    for (const phase of PHASES) {
+    const out: Partial<Phases> = { paced: [] };
+    const open: PhaseName[] = paced ? ['pacedRaw', ...Array.from({ length: paced }, () => 'paced' as const)] : [];
+    const steps: PhaseName[] = [...PHASES, ...open];
+    for (const [i, phase] of steps.entries()) {
       await hooks.before?.(phase);
       hosts.forEach((h) => h.go(phase));
       const key = REPLY[phase];
       const results = (await Promise.all(hosts.map((h) => h.next(key)))).map(
         (m) => (m as Record<typeof key, Phase>)[key],
       );
-      if (phase === 'release') await Promise.all(hosts.map((h) => h.exit()));
+      if (i === steps.length - 1) await Promise.all(hosts.map((h) => h.exit()));
       await hooks.after?.(phase, results);
-      out[phase] = results;
+      if (phase === 'paced') out.paced!.push(results);
+      else if (phase === 'pacedRaw') out.pacedRaw = results;
+      else out[phase] = results;
     }
     return out as Phases;
   } finally {
@@ -213,7 +229,14 @@ async function etcdHosts(
     warmSubnet: `198.18.${30 + i}.0/24`,
     count,
     inFlight: IN_FLIGHT,
+    // Only the three hosts together: the target is a cluster's.
+    ...(hosts === HOSTS && {
+      pacedPerSecond: PACED_PER_SECOND.map((r) => r / HOSTS),
+      pacedRawPerSecond: PACED_PER_SECOND[0]! / HOSTS,
+    }),
   }));
+  const paced = hosts === HOSTS ? PACED_PER_SECOND.length : 0;
+  const pacedSoFar: Phase[] = [];
   const disk: EtcdRun['disk'] = [];
   let before: { disk: DiskCounters[]; cpu: { etcd: number; hosts: number }; t: number } | undefined;
   const read = async () => ({
@@ -221,22 +244,40 @@ async function etcdHosts(
     cpu: await cpuOf(netnsName),
     t: performance.now(),
   });
-  const phases = await runHosts(jobs, netns, log, {
-    before: async () => {
-      before = await read();
+  const phases = await runHosts(
+    jobs,
+    netns,
+    log,
+    {
+      before: async () => {
+        before = await read();
+      },
+      after: async (phase, results) => {
+        const after = await read();
+        const b = before!;
+        // The hosts' CPU of the release phase is partly lost: they have exited when it is read.
+        const cpu = { etcd: after.cpu.etcd - b.cpu.etcd, hosts: after.cpu.hosts - b.cpu.hosts, wall: 0 };
+        cpu.wall = (after.t - b.t) / 1000;
+        // A paced phase is named by its rate across the cluster.
+        const label =
+          phase === 'paced'
+            ? `reserve at ${PACED_PER_SECOND[pacedSoFar.length / hosts]}/s`
+            : phase === 'pacedRaw'
+              ? `store alone: create at ${PACED_PER_SECOND[0]}/s`
+              : phase;
+        disk.push({ phase: label, members: after.disk.map((a, i) => delta(a, b.disk[i]!)), cpu });
+        if (phase === 'reserve') await checkEtcd(cluster, prefix, results);
+        if (phase === 'release') await checkEtcd(cluster, prefix, []);
+        // The paced phases' addresses stay: the records are all of them so far.
+        if (phase === 'paced') {
+          pacedSoFar.push(...results);
+          await checkEtcd(cluster, prefix, pacedSoFar);
+        }
+        log(`cluster: etcd, ${hosts} host${hosts > 1 ? 's' : ''}: ${phase} done`);
+      },
     },
-    after: async (phase, results) => {
-      const after = await read();
-      const b = before!;
-      // The hosts' CPU of the release phase is partly lost: they have exited when it is read.
-      const cpu = { etcd: after.cpu.etcd - b.cpu.etcd, hosts: after.cpu.hosts - b.cpu.hosts, wall: 0 };
-      cpu.wall = (after.t - b.t) / 1000;
-      disk.push({ phase, members: after.disk.map((a, i) => delta(a, b.disk[i]!)), cpu });
-      if (phase === 'reserve') await checkEtcd(cluster, prefix, results);
-      if (phase === 'release') await checkEtcd(cluster, prefix, []);
-      log(`cluster: etcd, ${hosts} host${hosts > 1 ? 's' : ''}: ${phase} done`);
-    },
-  });
+    paced,
+  );
   return { ...phases, disk };
 }
 
