@@ -28,15 +28,26 @@ function missing(parent: string, links: readonly Link[]): Finding {
   };
 }
 
-function state(p: Link): Finding[] {
+/** `vlanOf`: the name.vid that is not there yet and will be made on p (its base), which is then judged. */
+function state(p: Link, vlanOf?: { name: string; id: string }): Finding[] {
   const detail = { parent: p.name, index: p.index, mtu: p.mtu, operstate: p.operstate, mac: p.mac ?? null };
+  const facts = `(${p.kind ?? 'device'}, MTU ${p.mtu}${p.mac ? `, MAC ${p.mac}` : ''})`;
   const out: Finding[] = [
-    {
-      check: 'parent.exists',
-      severity: 'ok',
-      summary: `parent ${p.name} exists (${p.kind ?? 'device'}, MTU ${p.mtu}${p.mac ? `, MAC ${p.mac}` : ''})`,
-      detail: { ...detail, kind: p.kind ?? null },
-    },
+    vlanOf
+      ? {
+          check: 'parent.exists',
+          severity: 'ok',
+          summary:
+            `parent ${vlanOf.name} is not there yet: macnet creates it as vlan ${vlanOf.id} on ${p.name}, ` +
+            `which exists ${facts}`,
+          detail: { ...detail, parent: vlanOf.name, base: p.name, vlan: Number(vlanOf.id), kind: p.kind ?? null },
+        }
+      : {
+          check: 'parent.exists',
+          severity: 'ok',
+          summary: `parent ${p.name} exists ${facts}`,
+          detail: { ...detail, kind: p.kind ?? null },
+        },
   ];
   out.push(
     p.up
@@ -114,7 +125,7 @@ function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[]
 
 /**
  * The check: parent.exists, parent.up, parent.carrier, parent.passthru, parent.ipvlan. Nothing without a parent
- * (--parent or --network); only parent.exists when it is missing.
+ * (--parent or --network); only parent.exists when it is missing (name.vid whose base exists is not missing).
  */
 export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
   const parent = ctx.parent;
@@ -122,7 +133,14 @@ export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
   return Kernel.with(undefined, async (k) => {
     // A name the kernel cannot have (too long, a slash) is a missing parent too.
     const p = await k.links.find(parent).catch(() => undefined);
-    if (!p) return [missing(parent, await k.links.list())];
+    if (!p) {
+      // name.vid that is not there yet is no missing parent when its base is: macnet creates the vlan on it
+      // (docs/driver.md), so the base's state decides, and the new vlan has no children yet.
+      const vlan = /^(.+)\.(\d{1,4})$/.exec(parent);
+      const base = vlan ? await k.links.find(vlan[1]!).catch(() => undefined) : undefined;
+      if (!base) return [missing(parent, await k.links.list())];
+      return [...state(base, { name: parent, id: vlan![2]! }), ...users({ ...base, name: parent }, [], true)];
+    }
     const children = await childrenOf(k, p, ctx);
     // Without --network the question is whether a macvlan network (the default kind) can use the parent.
     return [...state(p), ...users(p, children, ctx.network?.ownMacs ?? true)];
