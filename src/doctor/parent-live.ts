@@ -4,7 +4,7 @@
 // would make `docker network create -d macnet` fail, or worse its first `docker run`.
 import { Kernel, type Link } from '../kernel';
 import { childrenOf, type Child } from './children';
-import type { DoctorContext, Finding } from './finding';
+import type { DoctorContext, DoctorNetwork, Finding } from './finding';
 
 /** ARPHRD_LOOPBACK: not a candidate parent when we list the links a user may have meant. */
 const ARPHRD_LOOPBACK = 772;
@@ -83,8 +83,21 @@ function state(p: Link, vlanOf?: { name: string; id: string }): Finding[] {
   return out;
 }
 
-function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[] {
-  const passthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
+/** A child of --network's own: in one of its containers' namespaces, or its endpoint link not moved yet. */
+function ownChild(c: Child, network: DoctorNetwork | undefined): boolean {
+  if (!network?.own) return false;
+  return c.netns === 'host'
+    ? network.own.links.includes(c.name)
+    : c.netnsInode !== undefined && network.own.netns.includes(c.netnsInode);
+}
+
+function users(p: Link, children: readonly Child[], network: DoctorNetwork | undefined): Finding[] {
+  // Without --network the question is whether a macvlan network (the default kind) can use the parent.
+  const ownMacs = network?.ownMacs ?? true;
+  const allPassthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
+  // The network's own passthru child is the network working, not something in its way.
+  const passthru = allPassthru.filter((c) => !ownChild(c, network));
+  const own = allPassthru.filter((c) => ownChild(c, network));
   const ipvlan = children.filter((c) => c.port === 'ipvlan-port');
   const macvlan = children.filter((c) => c.port === 'macvlan-port');
   const detail = { parent: p.name, macvlanChildren: macvlan.length, ipvlanChildren: ipvlan.length };
@@ -101,7 +114,14 @@ function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[]
             `(ip link del ${passthru[0]!.name})`,
           detail: { ...detail, passthru: names(passthru) },
         }
-      : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
+      : own.length
+        ? {
+            check: 'parent.passthru',
+            severity: 'ok',
+            summary: `${p.name} is taken by network ${network!.name}'s own passthru child, ${names(own)}`,
+            detail: { ...detail, ownPassthru: names(own) },
+          }
+        : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
     ipvlan.length && ownMacs
       ? {
           check: 'parent.ipvlan',
@@ -139,10 +159,9 @@ export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
       const vlan = /^(.+)\.(\d{1,4})$/.exec(parent);
       const base = vlan ? await k.links.find(vlan[1]!).catch(() => undefined) : undefined;
       if (!base) return [missing(parent, await k.links.list())];
-      return [...state(base, { name: parent, id: vlan![2]! }), ...users({ ...base, name: parent }, [], true)];
+      return [...state(base, { name: parent, id: vlan![2]! }), ...users({ ...base, name: parent }, [], ctx.network)];
     }
     const children = await childrenOf(k, p, ctx);
-    // Without --network the question is whether a macvlan network (the default kind) can use the parent.
-    return [...state(p), ...users(p, children, ctx.network?.ownMacs ?? true)];
+    return [...state(p), ...users(p, children, ctx.network)];
   });
 }
