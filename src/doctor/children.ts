@@ -27,6 +27,8 @@ export interface Child {
   readonly mode: string;
   /** 'host' for the host's own namespace, else the path it was found at (/proc/PID/ns/net, /run/netns/NAME). */
   readonly netns: string;
+  /** The namespace's inode (another namespace's): what ties the child to a network's container (finding.ts). */
+  readonly netnsInode?: number;
 }
 
 function nsInode(p: string): number | undefined {
@@ -38,10 +40,10 @@ function nsInode(p: string): number | undefined {
 }
 
 /** One path per namespace other than ours, named ones first (their names mean more to a user than a pid). */
-export function otherNamespaces(procRoot: string, runRoot: string): string[] {
+export function otherNamespaces(procRoot: string, runRoot: string): { path: string; inode: number }[] {
   const own = nsInode(path.join(procRoot, 'self', 'ns', 'net'));
   const seen = new Set<number>(own === undefined ? [] : [own]);
-  const out: string[] = [];
+  const out: { path: string; inode: number }[] = [];
   const list = (dir: string) => {
     try {
       return fs.readdirSync(dir);
@@ -60,15 +62,15 @@ export function otherNamespaces(procRoot: string, runRoot: string): string[] {
     const ino = nsInode(p);
     if (ino === undefined || seen.has(ino)) continue;
     seen.add(ino);
-    out.push(p);
+    out.push({ path: p, inode: ino });
   }
   return out;
 }
 
-function asChild(l: Link, netns: string): Child | undefined {
+function asChild(l: Link, netns: string, netnsInode?: number): Child | undefined {
   const port = l.data && PORT_OF[l.data.kind];
   if (!port || !l.data || !('mode' in l.data)) return undefined;
-  return { name: l.name, kind: l.data.kind, port, mode: l.data.mode, netns };
+  return { name: l.name, kind: l.data.kind, port, mode: l.data.mode, netns, ...(netnsInode ? { netnsInode } : {}) };
 }
 
 /** The parent's macvlan, macvtap and ipvlan children in every namespace (other namespaces: passthru and ipvlan). */
@@ -84,7 +86,7 @@ export async function childrenOf(
     if (c) out.push(c);
   }
   if (!parent.mac) return out;
-  for (const p of otherNamespaces(roots.procRoot, roots.runRoot)) {
+  for (const { path: p, inode } of otherNamespaces(roots.procRoot, roots.runRoot)) {
     let links: Link[];
     try {
       links = await Kernel.with(p, (other) => other.links.list());
@@ -93,7 +95,7 @@ export async function childrenOf(
     }
     for (const l of links) {
       if (l.parentNetnsId === undefined || l.parentIndex !== parent.index || l.mac !== parent.mac) continue;
-      const c = asChild(l, p);
+      const c = asChild(l, p, inode);
       if (c && (c.port === 'ipvlan-port' || c.mode === 'passthru')) out.push(c);
     }
   }

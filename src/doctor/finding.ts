@@ -58,6 +58,12 @@ export interface DoctorNetwork {
   readonly ipv6: boolean;
   /** -o mtu, when given. */
   readonly mtu?: number;
+  /**
+   * What ties a link to this network, so that its own links do not count against it (parent.passthru): the
+   * network namespaces of its containers (inode numbers of their sandboxes, from the Docker Engine API) and the
+   * names of its endpoint links in the host's namespace (`mn` + 11 hex, before Docker moves them).
+   */
+  readonly own?: { readonly netns: readonly number[]; readonly links: readonly string[] };
 }
 
 export type Check = (ctx: DoctorContext) => Promise<Finding[]>;

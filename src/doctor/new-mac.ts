@@ -109,7 +109,18 @@ export async function checkNewMac(ctx: DoctorContext, opts: NewMacOptions = {}):
     ];
   return Kernel.with(undefined, async (k) => {
     const p = await k.links.find(parent).catch(() => undefined);
-    if (!p) return [notChecked(`parent ${JSON.stringify(parent)} does not exist`, 'see parent.exists')];
+    if (!p) {
+      // name.vid on an existing base is made at docker network create; its LAN (that vlan) cannot be asked before.
+      const vlan = /^(.+)\.(\d{1,4})$/.exec(parent);
+      if (vlan && (await k.links.find(vlan[1]!).catch(() => undefined)))
+        return [
+          notChecked(
+            `${parent} is not there yet (macnet creates it on ${vlan[1]}), so vlan ${vlan[2]} cannot be asked`,
+            'create the network, then run macnet doctor --network NET',
+          ),
+        ];
+      return [notChecked(`parent ${JSON.stringify(parent)} does not exist`, 'see parent.exists')];
+    }
     if (!p.up || !p.lowerUp)
       return [notChecked(`${p.name} is down or has no carrier`, 'see parent.up and parent.carrier; then run again')];
     const q = await question(k, p, ctx.gateway);

@@ -4,7 +4,7 @@
 // would make `docker network create -d macnet` fail, or worse its first `docker run`.
 import { Kernel, type Link } from '../kernel';
 import { childrenOf, type Child } from './children';
-import type { DoctorContext, Finding } from './finding';
+import type { DoctorContext, DoctorNetwork, Finding } from './finding';
 
 /** ARPHRD_LOOPBACK: not a candidate parent when we list the links a user may have meant. */
 const ARPHRD_LOOPBACK = 772;
@@ -28,15 +28,26 @@ function missing(parent: string, links: readonly Link[]): Finding {
   };
 }
 
-function state(p: Link): Finding[] {
+/** `vlanOf`: the name.vid that is not there yet and will be made on p (its base), which is then judged. */
+function state(p: Link, vlanOf?: { name: string; id: string }): Finding[] {
   const detail = { parent: p.name, index: p.index, mtu: p.mtu, operstate: p.operstate, mac: p.mac ?? null };
+  const facts = `(${p.kind ?? 'device'}, MTU ${p.mtu}${p.mac ? `, MAC ${p.mac}` : ''})`;
   const out: Finding[] = [
-    {
-      check: 'parent.exists',
-      severity: 'ok',
-      summary: `parent ${p.name} exists (${p.kind ?? 'device'}, MTU ${p.mtu}${p.mac ? `, MAC ${p.mac}` : ''})`,
-      detail: { ...detail, kind: p.kind ?? null },
-    },
+    vlanOf
+      ? {
+          check: 'parent.exists',
+          severity: 'ok',
+          summary:
+            `parent ${vlanOf.name} is not there yet: macnet creates it as vlan ${vlanOf.id} on ${p.name}, ` +
+            `which exists ${facts}`,
+          detail: { ...detail, parent: vlanOf.name, base: p.name, vlan: Number(vlanOf.id), kind: p.kind ?? null },
+        }
+      : {
+          check: 'parent.exists',
+          severity: 'ok',
+          summary: `parent ${p.name} exists ${facts}`,
+          detail: { ...detail, kind: p.kind ?? null },
+        },
   ];
   out.push(
     p.up
@@ -72,8 +83,21 @@ function state(p: Link): Finding[] {
   return out;
 }
 
-function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[] {
-  const passthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
+/** A child of --network's own: in one of its containers' namespaces, or its endpoint link not moved yet. */
+function ownChild(c: Child, network: DoctorNetwork | undefined): boolean {
+  if (!network?.own) return false;
+  return c.netns === 'host'
+    ? network.own.links.includes(c.name)
+    : c.netnsInode !== undefined && network.own.netns.includes(c.netnsInode);
+}
+
+function users(p: Link, children: readonly Child[], network: DoctorNetwork | undefined): Finding[] {
+  // Without --network the question is whether a macvlan network (the default kind) can use the parent.
+  const ownMacs = network?.ownMacs ?? true;
+  const allPassthru = children.filter((c) => c.port === 'macvlan-port' && c.mode === 'passthru');
+  // The network's own passthru child is the network working, not something in its way.
+  const passthru = allPassthru.filter((c) => !ownChild(c, network));
+  const own = allPassthru.filter((c) => ownChild(c, network));
   const ipvlan = children.filter((c) => c.port === 'ipvlan-port');
   const macvlan = children.filter((c) => c.port === 'macvlan-port');
   const detail = { parent: p.name, macvlanChildren: macvlan.length, ipvlanChildren: ipvlan.length };
@@ -90,7 +114,14 @@ function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[]
             `(ip link del ${passthru[0]!.name})`,
           detail: { ...detail, passthru: names(passthru) },
         }
-      : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
+      : own.length
+        ? {
+            check: 'parent.passthru',
+            severity: 'ok',
+            summary: `${p.name} is taken by network ${network!.name}'s own passthru child, ${names(own)}`,
+            detail: { ...detail, ownPassthru: names(own) },
+          }
+        : { check: 'parent.passthru', severity: 'ok', summary: `no passthru macvlan on ${p.name}`, detail },
     ipvlan.length && ownMacs
       ? {
           check: 'parent.ipvlan',
@@ -114,7 +145,7 @@ function users(p: Link, children: readonly Child[], ownMacs: boolean): Finding[]
 
 /**
  * The check: parent.exists, parent.up, parent.carrier, parent.passthru, parent.ipvlan. Nothing without a parent
- * (--parent or --network); only parent.exists when it is missing.
+ * (--parent or --network); only parent.exists when it is missing (name.vid whose base exists is not missing).
  */
 export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
   const parent = ctx.parent;
@@ -122,9 +153,15 @@ export async function checkParentLive(ctx: DoctorContext): Promise<Finding[]> {
   return Kernel.with(undefined, async (k) => {
     // A name the kernel cannot have (too long, a slash) is a missing parent too.
     const p = await k.links.find(parent).catch(() => undefined);
-    if (!p) return [missing(parent, await k.links.list())];
+    if (!p) {
+      // name.vid that is not there yet is no missing parent when its base is: macnet creates the vlan on it
+      // (docs/driver.md), so the base's state decides, and the new vlan has no children yet.
+      const vlan = /^(.+)\.(\d{1,4})$/.exec(parent);
+      const base = vlan ? await k.links.find(vlan[1]!).catch(() => undefined) : undefined;
+      if (!base) return [missing(parent, await k.links.list())];
+      return [...state(base, { name: parent, id: vlan![2]! }), ...users({ ...base, name: parent }, [], ctx.network)];
+    }
     const children = await childrenOf(k, p, ctx);
-    // Without --network the question is whether a macvlan network (the default kind) can use the parent.
-    return [...state(p), ...users(p, children, ctx.network?.ownMacs ?? true)];
+    return [...state(p), ...users(p, children, ctx.network)];
   });
 }

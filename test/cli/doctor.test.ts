@@ -163,7 +163,9 @@ test("the parent's kind from the kernel's own sysfs: a bridge, a veth, a macvlan
         f('parent.mtu')?.severity,
         r.code,
         rep.gateway,
-      ];
+        rep.findings.filter((x) => x.severity === 'blocking' && x.check.startsWith('parent.')).map((x) => x.check),
+        rep.findings,
+      ] as const;
     };
     assert.deepEqual((await kind('br0')).slice(0, 3), ['bridge', 'ok', 'ok']);
     // The parent's default route gives the gateway the LAN checks ask.
@@ -171,7 +173,33 @@ test("the parent's kind from the kernel's own sysfs: a bridge, a veth, a macvlan
     assert.deepEqual([...v0.slice(0, 3), v0[4]], ['veth', 'ok', 'ok', '198.18.16.1']);
     assert.deepEqual((await kind('v1')).slice(0, 3), ['veth', 'ok', 'warn']);
     assert.deepEqual((await kind('mv0')).slice(0, 3), ['stacked', 'ok', 'ok']);
-    assert.deepEqual(await kind('nope0'), [null, 'blocking', undefined, 1, undefined]);
+    // One cause, one blocking finding: parent.exists blocks for a missing link; kind and MTU stand down (ok,
+    // "not judged"), also for name.vid whose base is missing too.
+    for (const missing of ['nope0', 'nope0.50']) {
+      const m = await kind(missing);
+      assert.deepEqual(m.slice(0, 6), [null, 'ok', 'ok', 1, undefined, ['parent.exists']], missing);
+      for (const id of ['parent.kind', 'parent.mtu']) {
+        const f = m[6].find((x) => x.check === id)!;
+        assert.equal(
+          f.summary,
+          `not judged: ${missing} does not exist (no /sys/class/net/${missing}); parent.exists reports it`,
+        );
+        assert.equal(f.detail?.standsDownFor, 'parent.exists');
+      }
+    }
+    // v0.50 is not there yet, but v0 is: no missing parent; v0 is judged (exists, up, carrier, kind, MTU).
+    const vlan = await kind('v0.50');
+    assert.deepEqual(vlan.slice(0, 6), ['veth', 'ok', 'ok', 0, undefined, []]);
+    const exists = vlan[6].find((x) => x.check === 'parent.exists')!;
+    assert.equal(exists.severity, 'ok');
+    assert.match(
+      exists.summary,
+      /^parent v0\.50 is not there yet: macnet creates it as vlan 50 on v0, which exists \(veth, MTU 1500/,
+    );
+    assert.deepEqual(
+      vlan[6].filter((x) => /^parent\.(up|carrier|passthru|ipvlan)$/.test(x.check)).map((x) => x.severity),
+      ['ok', 'ok', 'ok', 'ok'],
+    );
   } finally {
     await ns.delete();
   }

@@ -1,6 +1,7 @@
 // `macnet doctor --network` against a real dockerd: a macnet network gives its parent, kind and gateway (the
 // parent's kind read from the lab host's own sysfs); a name Docker does not know is NETWORK_NOT_FOUND, a network
-// of another driver is refused naming the driver; both exit 1.
+// of another driver is refused naming the driver; both exit 1. A passthru network's own child (in its running
+// container) does not count against it; a foreign passthru child of its parent does.
 import { after, before } from 'node:test';
 import { test } from '../lab/engine-test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import type { Report } from '../../src/doctor';
 import { Daemon } from '../lab/daemon';
 import { Lab, type LabHost } from '../lab/lab';
 import { run } from '../lab/sh';
-import { createMacnetNetwork } from '../lab/networks';
+import { createMacnetNetwork, dockerOk, runSleeper } from '../lab/networks';
 
 const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 let lab: Lab;
@@ -86,5 +87,49 @@ test('doctor --network: a macnet network gives parent, kind and gateway; unknown
     );
   } finally {
     assert.equal((await h.docker('network', 'rm', 'lan')).code, 0);
+  }
+});
+
+test("doctor --network of a passthru network: its own container's child is ok, a foreign passthru child blocks", async () => {
+  const h = lab.hosts[0]!;
+  // A parent of its own (a veth pair inside the lab host, both ends up: carrier), so eth0 stays the lab's.
+  await run('ip', ['-n', h.ns.name, 'link', 'add', 'ptp0', 'type', 'veth', 'peer', 'name', 'ptp1']);
+  const findings = async () => {
+    const r = await doctorOn(h, '--network', 'pt', '--json');
+    const rep = JSON.parse(r.stdout) as Report;
+    assert.equal(r.code, rep.worst === 'blocking' ? 1 : 0, r.stderr);
+    return { code: r.code, rep, pt: rep.findings.find((f) => f.check === 'parent.passthru')! };
+  };
+  try {
+    for (const l of ['ptp0', 'ptp1'])
+      assert.equal((await run('ip', ['-n', h.ns.name, 'link', 'set', l, 'up'])).code, 0);
+    await dockerOk(
+      h,
+      ...['network', 'create', '-d', 'macnet', '--ipam-driver', 'macnet', '--subnet', '198.18.30.0/24'],
+      ...['-o', 'parent=ptp0', '-o', 'macvlan_mode=passthru', 'pt'],
+    );
+    await runSleeper(h, 'ptc', 'pt');
+    // The network's own child, in its container's namespace: the network working, nothing blocks.
+    const own = await findings();
+    assert.equal(own.pt.severity, 'ok', own.pt.summary);
+    assert.match(own.pt.summary, /^ptp0 is taken by network pt's own passthru child, eth0 \(in namespace \S+\)$/);
+    assert.deepEqual(
+      own.rep.findings.filter((f) => f.severity === 'blocking').map((f) => `${f.check}: ${f.summary}`),
+      [],
+    );
+    assert.equal(own.code, 0);
+    // A passthru child that is not the network's (made by hand on its parent): blocking, exit 1.
+    await dockerOk(h, 'rm', '-f', 'ptc');
+    const add = ['link', 'add', 'link', 'ptp0', 'name', 'fpt0', 'type', 'macvlan', 'mode', 'passthru'];
+    assert.equal((await run('ip', ['-n', h.ns.name, ...add])).code, 0);
+    const foreign = await findings();
+    assert.equal(foreign.pt.severity, 'blocking', foreign.pt.summary);
+    assert.match(foreign.pt.summary, /^ptp0 is taken by a passthru macvlan, fpt0 \(in the host namespace\)/);
+    assert.equal(foreign.code, 1);
+  } finally {
+    await h.docker('rm', '-f', 'ptc');
+    await h.docker('network', 'rm', 'pt');
+    await run('ip', ['-n', h.ns.name, 'link', 'del', 'fpt0']);
+    await run('ip', ['-n', h.ns.name, 'link', 'del', 'ptp0']);
   }
 });

@@ -66,6 +66,32 @@ test('parent missing: blocking, naming the links there are; the new-MAC check sa
   assert.equal(worst(fs), 'blocking');
 });
 
+test('name.vid not there yet on an existing base is no missing parent: the base is judged; a missing base is', async () => {
+  const fs = await checksIn(lab.hosts[0]!.ns.path, ['parent', 'new-mac'], { parent: 'eth0.50' });
+  assert.deepEqual(
+    fs.map((f) => [f.check, f.severity]),
+    [
+      ['parent.exists', 'ok'],
+      ['parent.up', 'ok'],
+      ['parent.carrier', 'ok'],
+      ['parent.passthru', 'ok'],
+      ['parent.ipvlan', 'ok'],
+      ['lan.new-mac', 'warn'],
+    ],
+  );
+  assert.match(
+    finding(fs, 'parent.exists').summary,
+    /^parent eth0\.50 is not there yet: macnet creates it as vlan 50 on eth0, which exists/,
+  );
+  assert.equal(finding(fs, 'parent.exists').detail?.base, 'eth0');
+  assert.match(finding(fs, 'lan.new-mac').summary, /^not checked: eth0\.50 is not there yet .*vlan 50 cannot be asked/);
+  const gone = await checksIn(lab.hosts[0]!.ns.path, ['parent'], { parent: 'nosuch0.50' });
+  assert.deepEqual(
+    gone.map((f) => [f.check, f.severity]),
+    [['parent.exists', 'blocking']],
+  );
+});
+
 test('parent down: blocking, with the command that brings it up', async () => {
   const ns = await lab.lanDevice('down', 'pdown'); // eth0 left down
   const fs = await checksIn(ns.path, ['parent', 'new-mac'], { parent: 'eth0', gateway: LAN.router4 });

@@ -127,16 +127,30 @@ test('parent.mtu: under 1280 warns, blocks with an IPv6 subnet; a network MTU ab
   }
 });
 
-test('a missing parent blocks; a missing base.vid on an existing base is judged by the base', async () => {
+test("a missing parent is parent.exists's to block: kind and MTU stand down; a missing base.vid on an existing base is judged by the base", async () => {
   const t = Tree.make(netDevice('wlan0', { extra: { 'wireless/': '' } }));
   t.write(netDevice('eth0', { extra: { device: PCI } }));
   try {
-    const none = await checkParentSysfs(t.ctx({ parent: 'eth9' }));
-    assert.deepEqual(
-      none.map((f) => [f.check, f.severity]),
-      [['parent.kind', 'blocking']],
-    );
-    assert.match(none[0]!.summary, /^eth9 does not exist \(no .*\/sys\/class\/net\/eth9\)$/);
+    // One cause, one blocking finding (parent.exists, over netlink): these say why they do not judge.
+    for (const parent of ['eth9', 'eth9.50']) {
+      const none = await checkParentSysfs(t.ctx({ parent }));
+      assert.deepEqual(
+        none.map((f) => [f.check, f.severity, f.detail?.standsDownFor]),
+        [
+          ['parent.kind', 'ok', 'parent.exists'],
+          ['parent.mtu', 'ok', 'parent.exists'],
+        ],
+      );
+      for (const f of none) {
+        assert.match(
+          f.summary,
+          new RegExp(
+            `^not judged: ${parent.replace('.', '\\.')} does not exist \\(no .*/sys/class/net/${parent.replace('.', '\\.')}\\); parent\\.exists reports it$`,
+          ),
+        );
+        assert.equal(f.fix, undefined);
+      }
+    }
     const vlan = await checkParentSysfs(t.ctx({ parent: 'eth0.50' }));
     assert.deepEqual(
       vlan.map((f) => [f.check, f.severity]),
