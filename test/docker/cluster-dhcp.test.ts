@@ -11,9 +11,11 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from '../lab/engine-test';
 import { arpSweep } from '../lab/arp';
-import { Daemon } from '../lab/daemon';
-import { EtcdCluster } from '../lab/etcd';
-import { LAN, Lab, type LabHost } from '../lab/lab';
+import { clusterLab, type ClusterLab } from '../lab/cluster-lab';
+import type { Daemon } from '../lab/daemon';
+import type { EtcdCluster } from '../lab/etcd';
+import { LAN, type Lab, type LabHost } from '../lab/lab';
+import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
 import { Dnsmasq, dnsmasqMissing } from '../dhcp/dnsmasq';
 
 /** Three addresses: the hosts' containers use all of them, so the server's next offer is the one released. */
@@ -23,47 +25,33 @@ const skip = dnsmasqMissing();
 /** --dhcp-keep: long enough for a `docker restart`, short enough to wait for a release. */
 const KEEP_S = 3;
 
+let cl: ClusterLab | undefined;
 let lab: Lab;
 let etcd: EtcdCluster | undefined;
 let dns: Dnsmasq | undefined;
-const daemons: Daemon[] = [];
+let daemons: Daemon[] = [];
 
 before(async () => {
   if (skip) return;
-  lab = await Lab.create({ hosts: 2, docker: true });
-  etcd = await EtcdCluster.start({
-    members: 1,
-    placement: { members: [{ netns: lab.lan.path, ip: LAN.router4 }], ctlNetns: lab.lan.path },
-    parentDir: lab.dir,
+  // No names' options: the daemons as DHCP mode needs them, nothing more.
+  cl = await clusterLab({
+    hosts: 2,
+    etcd: 'router',
+    names: false,
+    // A stopped container's lease is kept KEEP_S for its next start, then released to the server.
+    daemonArgs: () => ['--dhcp-keep', String(KEEP_S)],
   });
+  ({ lab, etcd, daemons } = cl);
   dns = await Dnsmasq.start(lab.lan, { range: RANGE, extra: [`--dhcp-option=option:router,${LAN.router4}`] });
-  for (const h of lab.hosts)
-    daemons.push(
-      await Daemon.start({
-        netns: h.ns.path,
-        mountNs: h.mountNs,
-        pluginDir: h.pluginDir,
-        // A stopped container's lease is kept KEEP_S for its next start, then released to the server.
-        extraArgs: ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(','), '--dhcp-keep', String(KEEP_S)],
-      }),
-    );
 });
 after(async () => {
-  // dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, dnsmasq, etcd.
+  // The lab (dockerd, then the plugins, then etcd: the plugins need etcd while dockerd stops), then dnsmasq.
   try {
-    await lab?.destroy();
+    await cl?.close();
   } finally {
-    for (const d of daemons.splice(0)) await d.remove();
     await dns?.stop();
-    await etcd?.close();
   }
 });
-
-async function ok(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
 
 const hostId = (i: number) => fs.readFileSync(path.join(daemons[i]!.opts.stateDir, 'host-id'), 'utf8').trim();
 
@@ -121,25 +109,7 @@ async function assertLeasedAndAnswered(t: { diagnostic(s: string): void }, all: 
 describe('DHCP mode on two hosts sharing etcd', { skip }, () => {
   test('leases on both hosts, records in etcd naming their host, kept across a daemon restart; docker rm releases both, and the other host gets the address', async (t) => {
     const [h1, h2] = lab.hosts as [LabHost, LabHost];
-    for (const h of lab.hosts)
-      await ok(
-        h,
-        'network',
-        'create',
-        '-d',
-        'macnet',
-        '--ipam-driver',
-        'macnet',
-        '--ipam-opt',
-        'mode=dhcp',
-        '--subnet',
-        LAN.subnet4,
-        '--gateway',
-        LAN.router4,
-        '-o',
-        'parent=eth0',
-        NET,
-      );
+    for (const h of lab.hosts) await createMacnetNetwork(h, NET, { args: ['--ipam-opt', 'mode=dhcp'] });
     const run = (h: LabHost, name: string) =>
       ok(h, 'run', '-d', '--name', name, '--net', NET, 'busybox:local', 'sleep', '600');
     await run(h1, 'a1');

@@ -13,50 +13,28 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from '../lab/engine-test';
-import { Daemon } from '../lab/daemon';
-import { EtcdCluster } from '../lab/etcd';
-import { LAN, Lab, type LabHost } from '../lab/lab';
+import { clusterLab, type ClusterLab } from '../lab/cluster-lab';
+import type { Daemon } from '../lab/daemon';
+import type { EtcdCluster } from '../lab/etcd';
+import { LAN, type Lab, type LabHost } from '../lab/lab';
+import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
 import { ipJson, run } from '../lab/sh';
 
 const NET = 'lan';
 const bin = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 
+let cl: ClusterLab | undefined;
 let lab: Lab;
 let etcd: EtcdCluster | undefined;
-const daemons: Daemon[] = [];
+let daemons: Daemon[] = [];
 
 before(async () => {
-  lab = await Lab.create({ hosts: 2, docker: true });
-  etcd = await EtcdCluster.start({
-    members: 1,
-    placement: { members: [{ netns: lab.lan.path, ip: LAN.router4 }], ctlNetns: lab.lan.path },
-    parentDir: lab.dir,
-  });
-  for (const h of lab.hosts)
-    daemons.push(
-      await Daemon.start({
-        netns: h.ns.path,
-        mountNs: h.mountNs,
-        pluginDir: h.pluginDir,
-        extraArgs: ['--store', 'etcd', '--etcd-endpoints', etcd.endpoints.join(',')],
-      }),
-    );
+  // No names' options: the test counts etcd's keys under macnet/, and names' records are no part of it.
+  cl = await clusterLab({ hosts: 2, etcd: 'router', names: false });
+  ({ lab, etcd, daemons } = cl);
 });
-after(async () => {
-  // dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, then etcd.
-  try {
-    await lab?.destroy();
-  } finally {
-    for (const d of daemons.splice(0)) await d.remove();
-    await etcd?.close();
-  }
-});
-
-async function ok(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
+// dockerd first (it calls the plugins while it stops, and they need etcd), then the plugins, then etcd.
+after(() => cl?.close());
 
 const ipOf = (h: LabHost, c: string) =>
   ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, c);
@@ -103,23 +81,7 @@ describe('macnet uninstall on a host of a cluster on etcd', () => {
     const runOn = (h: LabHost, name: string, ...extra: string[]) =>
       h.docker('run', '-d', '--name', name, '--net', NET, ...extra, 'busybox:local', 'sleep', '600');
     const [id1, id2] = [hostId(0), hostId(1)];
-    const netCreate = (h: LabHost) =>
-      ok(
-        h,
-        'network',
-        'create',
-        '-d',
-        'macnet',
-        '--ipam-driver',
-        'macnet',
-        '--subnet',
-        LAN.subnet4,
-        '--gateway',
-        LAN.router4,
-        '-o',
-        'parent=eth0',
-        NET,
-      );
+    const netCreate = (h: LabHost) => createMacnetNetwork(h, NET);
     /** h2's containers and network removed while etcd is stopped, and h2's daemon stopped before etcd is back. */
     const leaveDuringOutage = async () => {
       await etcd!.stopMember(0);

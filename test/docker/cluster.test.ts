@@ -15,6 +15,7 @@ import { startBurst } from '../lab/burst';
 import { Daemon } from '../lab/daemon';
 import { EtcdCluster, MACNET_USER, ROOT_PASSWORD } from '../lab/etcd';
 import { LAN, Lab, type LabHost } from '../lab/lab';
+import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
 import { ipJson } from '../lab/sh';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/store/etcd';
 import { ETCD_PASSWORD_ENV } from '../../src/cli/store-open';
@@ -38,12 +39,6 @@ let etcd: EtcdCluster | undefined;
 let daemons: Daemon[] = [];
 
 const hosts = (): LabHost[] => lab.hosts;
-
-async function ok(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
 
 async function startEtcd(tls: boolean): Promise<EtcdCluster> {
   return EtcdCluster.start({
@@ -83,26 +78,7 @@ async function stopDaemons(): Promise<void> {
 
 /** The same network on every host, created on all three at once (they race on the pool and gateway records). */
 async function createNetworks(): Promise<void> {
-  await Promise.all(
-    hosts().map((h) =>
-      ok(
-        h,
-        'network',
-        'create',
-        '-d',
-        'macnet',
-        '--ipam-driver',
-        'macnet',
-        '--subnet',
-        LAN.subnet4,
-        '--gateway',
-        LAN.router4,
-        '-o',
-        'parent=eth0',
-        NET,
-      ),
-    ),
-  );
+  await Promise.all(hosts().map((h) => createMacnetNetwork(h, NET)));
 }
 
 async function removeAll(): Promise<void> {

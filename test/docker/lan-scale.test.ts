@@ -10,6 +10,7 @@ import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { sh } from '../lab/sh';
+import { createMacnetNetwork } from '../lab/networks';
 
 const PER_HOST = 100;
 /** docker runs in flight per host: dockerd serialises much of a start anyway; more only queues in it. */
@@ -65,24 +66,7 @@ test(`${2 * PER_HOST} containers without --ip on two hosts at once: every addres
       await h.docker('network', 'rm', 'lan');
     }
   });
-  for (const h of [h1, h2]) {
-    const r = await h.docker(
-      'network',
-      'create',
-      '-d',
-      'macnet',
-      '--ipam-driver',
-      'macnet',
-      '--subnet',
-      LAN.subnet4,
-      '--gateway',
-      LAN.router4,
-      '-o',
-      'parent=eth0',
-      'lan',
-    );
-    assert.equal(r.code, 0, r.stderr);
-  }
+  for (const h of [h1, h2]) await createMacnetNetwork(h, 'lan');
   const started = Date.now();
   const failures = (await Promise.all([h1, h2].map((h) => startAll(h, names(h))))).flat();
   t.diagnostic(

@@ -11,6 +11,7 @@ import { parseNetworkRequest } from '../../src/drivers/config';
 import { SqliteStore } from '../../src/store/sqlite';
 import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost, dockerMissing } from '../lab/lab';
+import { createMacnetNetwork, dockerOk } from '../lab/networks';
 import { ipJson, sh } from '../lab/sh';
 
 const ENDPOINT_LINK = /^mn[0-9a-f]{11}$/;
@@ -38,12 +39,12 @@ after(async () => {
   }
 });
 
-/** The docker CLI; throws with its stderr unless it exits 0. */
-async function docker(...args: string[]): Promise<string> {
-  const r = await host.docker(...args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
+/** The docker CLI, asserted to exit 0 (its stderr in the message). */
+const docker = (...args: string[]): Promise<string> => dockerOk(host, ...args);
+
+/** A macnet network on the lab's LAN (parent eth0, its subnet and router), its dynamic addresses from `range`. */
+const lanNetwork = (name: string, range: string): Promise<string> =>
+  createMacnetNetwork(host, name, { args: ['--ip-range', range] });
 
 /** What the user sees on stderr, without dockerd 20.10's forwarding warning (this lab disables forwarding). */
 const userError = (stderr: string): string =>
@@ -121,20 +122,7 @@ async function ping(container: string, to: string): Promise<void> {
 test('kill -9 with containers running, restart: same allocations, no duplicate, no leaked link; rm -f and network rm succeed', async (t) => {
   const SUBNET = '198.18.15.0/24';
   // Dynamic addresses from .128/26: well away from the host (.11) and the router (.1) of the lab LAN.
-  const netId = await docker(
-    'network',
-    'create',
-    ...MACNET,
-    '--subnet',
-    SUBNET,
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.128/26',
-    '-o',
-    'parent=eth0',
-    'rn1',
-  );
+  const netId = await lanNetwork('rn1', '198.18.15.128/26');
   const names = ['dyn1', 'dyn2', 'dyn3', 'st1', 'st2'];
   const statics: Record<string, string> = { st1: '198.18.15.60', st2: '198.18.15.61' };
   for (const n of names) {
@@ -229,20 +217,7 @@ const midRun: { netId?: string; names: string[]; lost: string[]; seen: Seen[]; r
 
 test('kill -9 in the middle of concurrent docker runs: after restart every run finished or failed cleanly, no duplicate, no leaked link', async (t) => {
   const SUBNET = '198.18.15.0/24';
-  const netId = await docker(
-    'network',
-    'create',
-    ...MACNET,
-    '--subnet',
-    SUBNET,
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.128/26',
-    '-o',
-    'parent=eth0',
-    'rk1',
-  );
+  const netId = await lanNetwork('rk1', '198.18.15.128/26');
   midRun.netId = netId;
   // The state a kill inside RequestAddress leaves (the allocation stored, the answer never reaching dockerd),
   // made for certain: the call as dockerd sends it, whose answer dockerd never sees. The kill below hits such
@@ -350,20 +325,7 @@ test('after the kill in the middle: docker rm -f and docker network rm succeed a
 
 test('containers stopped and removed while the daemon is down: dockerd waits for it, nothing is lost after restart', async () => {
   const SUBNET = '198.18.15.0/24';
-  const netId = await docker(
-    'network',
-    'create',
-    ...MACNET,
-    '--subnet',
-    SUBNET,
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.224/28',
-    '-o',
-    'parent=eth0',
-    'rd1',
-  );
+  const netId = await lanNetwork('rd1', '198.18.15.224/28');
   for (const n of ['down-rm', 'down-stop'])
     await docker('run', '-d', '--name', n, '--net', 'rd1', IMAGE, 'sleep', '3600');
   const stopped = await inspect('down-stop', 'rd1');
@@ -387,20 +349,7 @@ test('containers stopped and removed while the daemon is down: dockerd waits for
 });
 
 test('SIGTERM: exits 0 with containers running; they keep working; after restart new containers join', async () => {
-  const netId = await docker(
-    'network',
-    'create',
-    ...MACNET,
-    '--subnet',
-    '198.18.15.0/24',
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.192/27',
-    '-o',
-    'parent=eth0',
-    'rn2',
-  );
+  const netId = await lanNetwork('rn2', '198.18.15.192/27');
   await docker('run', '-d', '--name', 'g1', '--net', 'rn2', IMAGE, 'sleep', '3600');
   const g1 = await inspect('g1', 'rn2');
   assert.equal(await d.stop('SIGTERM'), 0, 'graceful exit code');

@@ -12,6 +12,7 @@ import { LAN, Lab, type LabHost } from '../lab/lab';
 import type { TestNetns } from '../lab/netns';
 import { run, sh } from '../lab/sh';
 import { scanAsUser } from '../lab/readme';
+import { createMacnetNetwork } from '../lab/networks';
 
 const MAIN = path.join(__dirname, '..', '..', '..', 'bin', 'macnet');
 let lab: Lab;
@@ -71,25 +72,8 @@ test('scan lists containers of both hosts, the host, the gateway, LAN devices an
     for (const [h, n] of names) await h.docker('rm', '-f', n);
     for (const h of [h1, h2]) await h.docker('network', 'rm', 'lan');
   });
-  const create = (h: LabHost, ...extra: string[]) =>
-    h.docker(
-      'network',
-      'create',
-      '-d',
-      'macnet',
-      '--ipam-driver',
-      'macnet',
-      '--subnet',
-      LAN.subnet4,
-      '--gateway',
-      LAN.router4,
-      '-o',
-      'parent=eth0',
-      ...extra,
-      'lan',
-    );
-  assert.equal((await create(h1, '-o', 'host_access=true')).code, 0);
-  assert.equal((await create(h2)).code, 0);
+  await createMacnetNetwork(h1, 'lan', { opts: { host_access: 'true' } });
+  await createMacnetNetwork(h2, 'lan');
   for (const [h, n] of names) {
     const r = await h.docker(
       'run',
@@ -187,29 +171,7 @@ test('IPv6: the addresses macnet knows are asked with a DAD solicitation and ans
     await h2.docker('rm', '-f', 'w1');
     for (const h of [h1, h2]) await h.docker('network', 'rm', 'lan6');
   });
-  for (const h of [h1, h2]) {
-    const r = await h.docker(
-      'network',
-      'create',
-      '-d',
-      'macnet',
-      '--ipam-driver',
-      'macnet',
-      '--subnet',
-      LAN.subnet4,
-      '--gateway',
-      LAN.router4,
-      '--ipv6',
-      '--subnet',
-      LAN.subnet6,
-      '--gateway',
-      LAN.router6,
-      '-o',
-      'parent=eth0',
-      'lan6',
-    );
-    assert.equal(r.code, 0, r.stderr);
-  }
+  for (const h of [h1, h2]) await createMacnetNetwork(h, 'lan6', { ipv6: true });
   assert.equal(
     (await h1.docker('run', '-d', '--name', 'v1', '--net', 'lan6', 'busybox:local', 'sleep', '300')).code,
     0,

@@ -16,6 +16,7 @@ import { describe, test } from '../lab/engine-test';
 import { Daemon } from '../lab/daemon';
 import { EtcdCluster } from '../lab/etcd';
 import { LAN, Lab, type LabHost } from '../lab/lab';
+import { createMacnetNetwork, dockerOk as ok } from '../lab/networks';
 import { SCHEMA_VERSION } from '../../src/store/schema';
 import { SqliteStore } from '../../src/store/sqlite';
 import type { Entry } from '../../src/store/types';
@@ -35,12 +36,6 @@ const daemons: Daemon[] = [];
 let d1: Daemon | undefined;
 /** h1's containers and their addresses, as the SQLite daemon gave them. */
 const ips = new Map<string, string>();
-
-async function ok(h: LabHost, ...args: string[]): Promise<string> {
-  const r = await h.docker(...args);
-  assert.equal(r.code, 0, `${h.name}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
 
 const ipOf = (h: LabHost, name: string) =>
   ok(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, name);
@@ -113,22 +108,7 @@ async function inspect(h: LabHost): Promise<Record<string, unknown>> {
 
 /** The same network on each host: name, subnet, gateway (the LAN's router), parent. */
 async function createNetwork(h: LabHost): Promise<void> {
-  await ok(
-    h,
-    'network',
-    'create',
-    '-d',
-    'macnet',
-    '--ipam-driver',
-    'macnet',
-    '--subnet',
-    LAN.subnet4,
-    '--gateway',
-    LAN.router4,
-    '-o',
-    'parent=eth0',
-    NET,
-  );
+  await createMacnetNetwork(h, NET);
 }
 
 /** How the SQLite daemon's stop went, said by the first test. */

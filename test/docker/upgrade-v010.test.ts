@@ -12,6 +12,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { Daemon } from '../lab/daemon';
 import { LAN, Lab, type LabHost, dockerMissing } from '../lab/lab';
 import { ipJson, run } from '../lab/sh';
+import { createMacnetNetwork, dockerOk } from '../lab/networks';
 import { buildV010, type OldBuild } from '../lab/v010';
 
 const IMAGE = 'busybox:local';
@@ -37,11 +38,7 @@ after(async () => {
   }
 });
 
-async function docker(...args: string[]): Promise<string> {
-  const r = await host.docker(...args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
+const docker = (...args: string[]): Promise<string> => dockerOk(host, ...args);
 
 const addressOf = (c: string) => docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', c);
 
@@ -90,25 +87,7 @@ test('upgrade from v0.1.0 under running containers: state migrated, addresses, l
     main: old!.main,
   });
   daemons.push(first);
-  await docker(
-    'network',
-    'create',
-    '-d',
-    'macnet',
-    '--ipam-driver',
-    'macnet',
-    '--subnet',
-    LAN.subnet4,
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.64/27',
-    '-o',
-    'parent=eth0',
-    '-o',
-    'host_access=true',
-    'up',
-  );
+  await createMacnetNetwork(host, 'up', { opts: { host_access: 'true' }, args: ['--ip-range', '198.18.15.64/27'] });
   await docker('run', '-d', '--name', 'st', '--net', 'up', '--ip', '198.18.15.70', IMAGE, 'sleep', '3600');
   await docker('run', '-d', '--name', 'dyn', '--net', 'up', IMAGE, 'sleep', '3600');
   const before = await picture(['st', 'dyn']);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Daemon } from '../lab/daemon';
 import { type Engine, engine } from '../lab/engines';
 import { LAN, Lab, type LabHost } from '../lab/lab';
+import { createMacnetNetwork, dockerOk } from '../lab/networks';
 import { ipJson } from '../lab/sh';
 
 const IMAGE = 'busybox:local';
@@ -36,11 +37,7 @@ after(async () => {
   }
 });
 
-async function docker(...args: string[]): Promise<string> {
-  const r = await host.docker(...args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
-}
+const docker = (...args: string[]): Promise<string> => dockerOk(host, ...args);
 
 async function ping(ctr: string, to: string): Promise<void> {
   const r = await host.docker('exec', ctr, 'ping', '-c', '1', '-W', '2', to);
@@ -100,20 +97,7 @@ test(`${label}: macnet networks, addresses and --restart=always containers survi
     return t.skip(`two engines are needed: ${[from, to].filter((e) => typeof e === 'string').join('; ')}`);
   }
   assert.equal((await docker('version', '--format', '{{.Server.Version}}')).split('+')[0], from.version);
-  await docker(
-    'network',
-    'create',
-    ...MACNET,
-    '-o',
-    'parent=eth0',
-    '--subnet',
-    LAN.subnet4,
-    '--gateway',
-    LAN.router4,
-    '--ip-range',
-    '198.18.15.64/28',
-    'up-lan',
-  );
+  await createMacnetNetwork(host, 'up-lan', { args: ['--ip-range', '198.18.15.64/28'] });
   await docker('network', 'create', ...MACNET, '--subnet', '198.18.164.0/24', 'up-int'); // no parent: dm-<id>
   const run = (name: string, ...args: string[]) =>
     docker('run', '-d', '--restart=always', '--stop-timeout', '1', '--name', name, ...args, IMAGE, 'sleep', '3600');

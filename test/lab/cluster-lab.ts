@@ -1,8 +1,9 @@
 // A cluster lab for the Docker tests of cluster mode (docs/cluster.md, docs/names.md): lab hosts with dockerd, an
 // etcd on the LAN (one member on the lab's router, or one member in each host's namespace on its LAN address, as
 // issue 19's acceptance lab), and one macnet daemon per host on it, with the names' options (the Engine API of its
-// own dockerd, its DNS label h1, h2, ...). Torn down in the order that leaves nothing: dockerd first (it calls the
-// plugins while it removes containers), then the daemons, then etcd.
+// own dockerd, its DNS label h1, h2, ...; or none, names: false) and any more arguments a test gives. Torn down in
+// the order that leaves nothing: dockerd first (it calls the plugins while it removes containers), then the
+// daemons, then etcd.
 import { Daemon } from './daemon';
 import { EtcdCluster } from './etcd';
 import { LAN, Lab, type LabHost } from './lab';
@@ -12,6 +13,11 @@ export interface ClusterLabOptions {
   readonly ipv6?: boolean;
   /** 'router': one member on the lab's router; 'hosts': a member in each host's namespace on its LAN address. */
   readonly etcd: 'router' | 'hosts';
+  /**
+   * false: the daemons get no names' options (their Engine API and DNS label are left to the defaults), for the
+   * tests that count etcd's keys and want none of the names' records there. Default true.
+   */
+  readonly names?: boolean;
   /** More daemon arguments per host. */
   readonly daemonArgs?: (h: LabHost, i: number) => string[];
 }
@@ -54,7 +60,9 @@ export async function clusterLab(o: ClusterLabOptions): Promise<ClusterLab> {
           pluginDir: h.pluginDir,
           extraArgs: [
             ...['--store', 'etcd', '--etcd-endpoints', endpoints],
-            ...['--docker-host', `unix://${h.dockerSocket}`, '--dns-host-label', hostLabel(i)],
+            ...(o.names === false
+              ? []
+              : ['--docker-host', `unix://${h.dockerSocket}`, '--dns-host-label', hostLabel(i)]),
             ...(o.daemonArgs?.(h, i) ?? []),
           ],
         }),
