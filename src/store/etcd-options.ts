@@ -17,7 +17,8 @@ export const DEFAULT_PREFIX = 'macnet/';
 export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 
 /**
- * An attempt of an operation that may be sent again gets this part of the deadline. A member cut off from the
+ * An attempt of an operation that may be sent again (a read, or a write whose creates can be verified,
+ * etcd-verify.ts) gets this part of the deadline. A member cut off from the
  * network drops packets rather than refusing them: a call sent there (its connection still dialling, or a stream
  * not yet found dead by the keepalive) waits until its deadline. With the whole deadline for one attempt, every call
  * the member's breaker let through failed (seen in CI after a host with a member was cut off); with a third, it

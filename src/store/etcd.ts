@@ -8,14 +8,16 @@
 // keys by their bytes, and UTF-8 byte order is code point order, which is the contract's order (memory.ts,
 // compareKeys), so no sorting is needed here.
 //
-// Failures: every operation has one deadline, requestTimeoutMs from its start (default 2000 ms), a read a third of
-// it per attempt. A member that cannot be reached is skipped for a second (a breaker per member) and the call goes
-// to another one; a cluster without quorum answers nothing (linearizable reads and writes wait for a leader), so the
-// deadline ends the call: STORE_UNAVAILABLE naming the endpoints, no local fallback. The next operation tries
-// again: no reopening is needed when the members are back.
-import * as fs from 'node:fs';
-import { Etcd3, GRPCCancelledError, isRecoverableError, type IOptions } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
+// Failures: every operation has one deadline, requestTimeoutMs from its start (default 2000 ms), a read, and a write
+// that can be verified (etcd-verify.ts), a third of it per attempt. Key-value calls go to the leader when it answers
+// this host (etcd-leader.ts), else to all the members. A member that cannot be reached is skipped for a second (a
+// breaker per member) and the call goes to another one; a cluster without quorum answers nothing (linearizable
+// reads and writes wait for a leader), so the deadline ends the call: STORE_UNAVAILABLE naming the endpoints, no
+// local fallback. The next operation tries again: no reopening is needed when the members are back.
+import type { Etcd3 } from 'etcd3';
+import { isBrokenCircuitError } from 'cockatiel';
+import { connect } from './etcd-client';
+import { LeaderRoute } from './etcd-leader';
 import { type EtcdFacts, fail, MacnetError } from '../errors';
 import { planTxn } from './etcd-txn';
 import { createdValues, judge, unconfirmedError } from './etcd-verify';
@@ -40,8 +42,6 @@ export interface StoreLease {
   revoke(): Promise<void>;
 }
 
-/** How long a member that failed is skipped before one call may try it again. */
-const MEMBER_BACKOFF_MS = 1000;
 const RETRY_STEP_MS = 50;
 /** Keys per range page: keeps each response well under gRPC's 4 MiB default message limit. */
 const PAGE = 1000;
@@ -59,8 +59,6 @@ function rangeEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
-const memberFailed = (e: Error) => isRecoverableError(e) && !(e instanceof GRPCCancelledError);
-
 export class EtcdStore implements Store {
   private closed = false;
   private readonly watches = new Set<StoreWatch>();
@@ -70,6 +68,7 @@ export class EtcdStore implements Store {
 
   private constructor(
     private readonly client: Etcd3,
+    private readonly route: LeaderRoute,
     opts: EtcdOptions,
   ) {
     this.prefix = Buffer.from(opts.prefix ?? DEFAULT_PREFIX, 'utf8');
@@ -81,50 +80,15 @@ export class EtcdStore implements Store {
   static async open(opts: EtcdOptions): Promise<EtcdStore> {
     if (opts.endpoints.length === 0)
       throw new MacnetError('INVALID_ARGUMENT', 'etcd store: no endpoints given (--etcd-endpoints URL[,URL...])', {});
-    let credentials: IOptions['credentials'];
-    if (opts.tls) {
-      try {
-        credentials = {
-          rootCertificate: fs.readFileSync(opts.tls.ca),
-          ...(opts.tls.cert ? { certChain: fs.readFileSync(opts.tls.cert) } : {}),
-          ...(opts.tls.key ? { privateKey: fs.readFileSync(opts.tls.key) } : {}),
-        };
-      } catch (e) {
-        throw new MacnetError('INVALID_ARGUMENT', `etcd store: cannot read a TLS file: ${describe(e)}`, {}, e);
-      }
-    }
-    const client = new Etcd3({
-      hosts: [...opts.endpoints],
-      ...(credentials ? { credentials } : {}),
-      ...(opts.auth ? { auth: { username: opts.auth.user, password: opts.auth.password } } : {}),
-      faultHandling: {
-        // Retries are ours (run()), because only we know whether an operation may be sent twice.
-        global: noop,
-        host: () =>
-          // A stream we cancel ourselves (a watch closed) ends with CANCELLED, which etcd3 counts as recoverable:
-          // it is no sign of a failing member, and would block every call to the only member for a second.
-          circuitBreaker(handleWhen(memberFailed), {
-            halfOpenAfter: MEMBER_BACKOFF_MS,
-            breaker: new ConsecutiveBreaker(1),
-          }),
-      },
-      grpcOptions: {
-        // A member that comes back is dialled again within a second, not after gRPC's default of up to 2 min.
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': MEMBER_BACKOFF_MS,
-        // A member cut off from the network drops packets rather than closing the connection: without pings, a
-        // stream on it (the lease's keepalives) would wait for TCP to give up, and the lease would expire meanwhile
-        // (seen in the cluster test: a host that was not cut lost its presence). A ping every 5 s (etcd's minimum,
-        // --grpc-keepalive-min-time) unanswered for 2 s ends the connection; the keepalives go to another member.
-        'grpc.keepalive_time_ms': 5000,
-        'grpc.keepalive_timeout_ms': 2000,
-        'grpc.keepalive_permit_without_calls': 1,
-      },
-    });
-    const store = new EtcdStore(client, opts);
+    const client = connect(opts, opts.endpoints);
+    const timeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const route = new LeaderRoute(client, opts.endpoints, (e) => connect(opts, [e]), timeout);
+    const store = new EtcdStore(client, route, opts);
     try {
       await store.get(SCHEMA_KEY);
+      route.start();
     } catch (e) {
+      route.close();
       client.close();
       throw e;
     }
@@ -136,13 +100,13 @@ export class EtcdStore implements Store {
   }
 
   async get(key: string): Promise<Entry | undefined> {
-    const res = await this.run('get', key, true, (o) => this.client.kv.range({ key: this.key(key) }, o));
+    const res = await this.run('get', key, true, (o, c) => c.kv.range({ key: this.key(key) }, o));
     const kv = res.kvs[0];
     return kv && { key, value: kv.value.toString('utf8'), revision: Number(kv.mod_revision) };
   }
 
   async list(prefix: string): Promise<Entry[]> {
-    return this.run('list', prefix, true, async (o) => {
+    return this.run('list', prefix, true, async (o, c) => {
       const from = this.key(prefix);
       const end = rangeEnd(from);
       const out: Entry[] = [];
@@ -150,7 +114,7 @@ export class EtcdStore implements Store {
       let revision: string | undefined;
       // Pages of one snapshot: the revision of the first page pins the others.
       for (;;) {
-        const res = await this.client.kv.range({ key, range_end: end, limit: PAGE, revision }, o);
+        const res = await c.kv.range({ key, range_end: end, limit: PAGE, revision }, o);
         revision ??= res.header.revision;
         for (const kv of res.kvs)
           out.push({
@@ -209,7 +173,7 @@ export class EtcdStore implements Store {
   async putLeased(key: string, value: string, lease: StoreLease): Promise<void> {
     if (this.closed) throw this.closedError('put', key);
     const put = { key: this.key(key), value: Buffer.from(value, 'utf8'), lease: lease.id };
-    await this.run('put', key, false, (o) => this.client.kv.put(put, o));
+    await this.run('put', key, false, (o, c) => c.kv.put(put, o));
   }
 
   /** Writes are durable when they resolve: etcd answers after a quorum of members has the entry on disk. */
@@ -236,6 +200,7 @@ export class EtcdStore implements Store {
     // A watcher's stream would keep the client (and the process) alive.
     await Promise.all([...this.watches].map((w) => w.close()));
     this.watches.clear();
+    this.route.close();
     this.client.close();
   }
 
@@ -246,21 +211,31 @@ export class EtcdStore implements Store {
     if (plan.writes.size === 0 && plan.compares.length === 0) return true;
     // The whole write, verification and a second send included, within twice the request deadline (etcd-verify.ts).
     const until = Date.now() + 2 * this.timeoutMs;
+    const created = createdValues(plan);
+    // A write whose creates tell what became of it waits a part of the deadline per send, as a read: one sent to a
+    // member that drops packets (cut off from this host) is then verified and sent again in time.
+    const parted = created.size > 0;
     let error: unknown;
     try {
-      return (await this.send(op, what, plan)).succeeded;
+      return (await this.send(op, what, plan, undefined, parted)).succeeded;
     } catch (e) {
       error = e;
     }
-    const created = createdValues(plan);
-    while (unconfirmedError(error) && created.size > 0 && Date.now() < until) {
+    while (unconfirmedError(error) && parted && Date.now() < until) {
       const held = await this.readKeys([...created.keys()], until).catch(() => undefined);
       const verdict = held && judge(created, held);
       if (verdict === 'applied') return true;
       if (verdict === 'refused') return false;
       if (verdict !== 'not-applied') break;
       try {
-        return (await this.send(op, what, plan, until)).succeeded;
+        if ((await this.send(op, what, plan, until, true)).succeeded) return true;
+        // Refused: the first send may have been applied after the read all the same (a proposal still on its
+        // way to the leader), and then its creates hold our values. Neither ours nor another's: cannot tell.
+        const again = await this.readKeys([...created.keys()], until).catch(() => undefined);
+        const v = again && judge(created, again);
+        if (v === 'applied') return true;
+        if (v === 'refused' || v === 'not-applied') return false;
+        break;
       } catch (e) {
         error = e;
       }
@@ -272,7 +247,7 @@ export class EtcdStore implements Store {
   private async readKeys(keys: readonly string[], until: number): Promise<Map<string, string | undefined>> {
     const got = await Promise.all(
       keys.map((k) =>
-        this.run('get', k, true, (o) => this.client.kv.range({ key: this.key(k) }, o), until).then(
+        this.run('get', k, true, (o, c) => c.kv.range({ key: this.key(k) }, o), until).then(
           (r) => [k, r.kvs[0]?.value.toString('utf8')] as const,
         ),
       ),
@@ -280,7 +255,7 @@ export class EtcdStore implements Store {
     return new Map(got);
   }
 
-  private send(op: string, what: string, plan: ReturnType<typeof planTxn>, until?: number) {
+  private send(op: string, what: string, plan: ReturnType<typeof planTxn>, until?: number, parted = false) {
     const compare = plan.compares.map((c) =>
       c.target === 'create'
         ? { key: this.key(c.key), target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
@@ -291,7 +266,7 @@ export class EtcdStore implements Store {
         ? { request_delete_range: { key: this.key(k) } }
         : { request_put: { key: this.key(k), value: Buffer.from(v, 'utf8') } },
     );
-    return this.run(op, what, false, (o) => this.client.kv.txn({ compare, success }, o), until);
+    return this.run(op, what, false, (o, c) => c.kv.txn({ compare, success }, o), until, parted);
   }
 
   /**
@@ -302,22 +277,28 @@ export class EtcdStore implements Store {
     op: string,
     what: string,
     idempotent: boolean,
-    call: (o: { deadline: number }) => Promise<T>,
+    /** `c`: the client to use, the leader's or the pool (etcd-leader.ts). */
+    call: (o: { deadline: number }, c: Etcd3) => Promise<T>,
     /** Another end than the request deadline from now (a write's verification, etcd-verify.ts). */
     until?: number,
+    /** Each attempt gets a part of the deadline (ATTEMPT_PARTS): a read, or a write that can be verified. */
+    parted = idempotent,
   ): Promise<T> {
     const deadline = until ?? Date.now() + this.timeoutMs;
     let cause: unknown; // a member's own error, not "circuit open", which only says that a member failed before
     for (;;) {
       if (this.closed) throw this.closedError(op, what);
+      const c = this.route.kv();
       try {
-        return await call({
-          deadline: idempotent ? Math.min(deadline, Date.now() + this.timeoutMs / ATTEMPT_PARTS) : deadline,
-        });
+        return await call(
+          { deadline: parted ? Math.min(deadline, Date.now() + this.timeoutMs / ATTEMPT_PARTS) : deadline },
+          c,
+        );
       } catch (e) {
         if (this.closed) throw this.closedError(op, what);
         if (cause === undefined || !isBrokenCircuitError(e)) cause = e;
         const kind = classify(e);
+        if (kind !== 'auth' && kind !== 'other') this.route.failed(c);
         if (kind === 'auth')
           throw fail('STORE_AUTH_FAILED', this.facts(op, what, 'etcd refused the credentials', e), e);
         if (kind === 'other') throw fail('STORE_ERROR', this.facts(op, what, 'etcd refused the request', e), e);
