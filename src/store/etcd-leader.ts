@@ -1,8 +1,8 @@
 // Key-value calls go to the leader when it is known and answers this host (figure cluster, issue 19). Sent to a
 // follower, every write (a proposal) and every linearizable read (a ReadIndex) is forwarded to the leader and its
-// answer comes back the same way: a hop and the follower's CPU per call. Measured on the three-member bench, all
-// on one machine, alternating: p99 of a reservation flat out 16.7 and 20.5 ms to the leader, 23.9 and 27.3 ms
-// spread over the members. etcd's own Go client does not do this; a client that does must never be stuck on a
+// answer comes back the same way: a hop and the follower's CPU per call. On the three-member bench, all on one
+// machine, the reservations' p99 was lower in 3 of 4 pairs alternating with calls spread over the members
+// (docs/cluster.md, "Speed"). etcd's own Go client does not do this; a client that does must never be stuck on a
 // member it cannot reach, so:
 // - the leader is adopted only after it answered this host directly (a member cut off from this host is not);
 // - any failed call through it drops it at once: the call's retry, and every call after, go to all the members
