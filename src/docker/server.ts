@@ -59,6 +59,12 @@ export class PluginServer {
     private readonly log: Logger,
   ) {
     this.server = http.createServer((req, res) => this.serve(req, res));
+    // Idle connections stay open until the engine closes them. dockerd's plugin client keeps its own without an
+    // idle timeout and sends the next call on one; closing it here (Node's default after 5 s) races that call,
+    // which dockerd then sends again with an empty body (moby/moby#39331): likely why one `docker run` of 300 failed
+    // with an empty Join in CI.
+    // close() still ends them (closeIdleConnections).
+    this.server.keepAliveTimeout = 0;
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
