@@ -221,18 +221,21 @@ export class EtcdStore implements Store {
     } catch (e) {
       error = e;
     }
-    while (unconfirmedError(error) && parted && Date.now() < until) {
+    // What etcd holds for the created keys now; undefined when it cannot be read in time.
+    const verdict = async () => {
       const held = await this.readKeys([...created.keys()], until).catch(() => undefined);
-      const verdict = held && judge(created, held);
-      if (verdict === 'applied') return true;
-      if (verdict === 'refused') return false;
-      if (verdict !== 'not-applied') break;
+      return held && judge(created, held);
+    };
+    while (unconfirmedError(error) && parted && Date.now() < until) {
+      const v0 = await verdict();
+      if (v0 === 'applied') return true;
+      if (v0 === 'refused') return false;
+      if (v0 !== 'not-applied') break;
       try {
         if ((await this.send(op, what, plan, until, true)).succeeded) return true;
         // Refused: the first send may have been applied after the read all the same (a proposal still on its
         // way to the leader), and then its creates hold our values. Neither ours nor another's: cannot tell.
-        const again = await this.readKeys([...created.keys()], until).catch(() => undefined);
-        const v = again && judge(created, again);
+        const v = await verdict();
         if (v === 'applied') return true;
         if (v === 'refused' || v === 'not-applied') return false;
         break;
