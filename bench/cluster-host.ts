@@ -100,30 +100,37 @@ function instrument(store: Store): { calls: () => StoreCalls; reset: () => void 
   };
 }
 
+/** Runs `body` with the event loop's delay watched: its wall-clock span (epoch ms) and the loop's delays. */
+async function watched(body: () => Promise<void>) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const startMs = now();
+  await body();
+  const endMs = now();
+  h.disable();
+  return { startMs, endMs, loop: { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 } };
+}
+
 /**
  * `inFlight` callers, each with one request outstanding and yielding to the event loop before the next, as
  * requests arriving on the plugin socket do; each call timed on its own.
  */
 async function concurrently(n: number, inFlight: number, fn: (i: number) => Promise<void>) {
   const samplesMs = new Array<number>(n);
-  const h = monitorEventLoopDelay({ resolution: 1 });
   let next = 0;
-  h.enable();
-  const startMs = now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      for (let i = next++; i < n; i = next++) {
-        await new Promise((r) => setImmediate(r));
-        const s = performance.now();
-        await fn(i);
-        samplesMs[i] = performance.now() - s;
-      }
-    }),
-  );
-  const endMs = now();
-  h.disable();
-  const loop = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
-  return { samplesMs, startMs, endMs, loop };
+  const run = await watched(async () => {
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        for (let i = next++; i < n; i = next++) {
+          await new Promise((r) => setImmediate(r));
+          const s = performance.now();
+          await fn(i);
+          samplesMs[i] = performance.now() - s;
+        }
+      }),
+    );
+  });
+  return { samplesMs, ...run };
 }
 
 /**
@@ -133,32 +140,28 @@ async function concurrently(n: number, inFlight: number, fn: (i: number) => Prom
  */
 async function paced(n: number, perSecond: number, fn: (i: number) => Promise<void>) {
   const samplesMs = new Array<number>(n);
-  const h = monitorEventLoopDelay({ resolution: 1 });
   const interval = 1000 / perSecond;
   const calls: Promise<void>[] = [];
-  h.enable();
-  const startMs = now();
-  const t0 = performance.now();
-  let next = 0;
-  await new Promise<void>((resolve, reject) => {
-    const tick = () => {
-      const t = performance.now();
-      for (; next < n && t0 + next * interval <= t; next++) {
-        const [i, due] = [next, t0 + next * interval];
-        calls.push(fn(i).then(() => void (samplesMs[i] = performance.now() - due)));
-        // A failed call fails the phase at once, not after the schedule has run out.
-        calls[calls.length - 1]!.catch(reject);
-      }
-      if (next >= n) return resolve();
-      setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
-    };
-    tick();
+  const run = await watched(async () => {
+    const t0 = performance.now();
+    let next = 0;
+    await new Promise<void>((resolve, reject) => {
+      const tick = () => {
+        const t = performance.now();
+        for (; next < n && t0 + next * interval <= t; next++) {
+          const [i, due] = [next, t0 + next * interval];
+          calls.push(fn(i).then(() => void (samplesMs[i] = performance.now() - due)));
+          // A failed call fails the phase at once, not after the schedule has run out.
+          calls[calls.length - 1]!.catch(reject);
+        }
+        if (next >= n) return resolve();
+        setTimeout(tick, Math.max(0, t0 + next * interval - performance.now()));
+      };
+      tick();
+    });
+    await Promise.all(calls);
   });
-  await Promise.all(calls);
-  const endMs = now();
-  h.disable();
-  const loop = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
-  return { samplesMs, startMs, endMs, loop };
+  return { samplesMs, ...run };
 }
 
 async function openStore(job: HostJob): Promise<Store> {
