@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdStore } from '../../src/store/etcd';
 import { LEADER_RECHECK_MS } from '../../src/store/etcd-leader';
-import { EtcdCluster } from '../lab/etcd';
+import { EtcdCluster, MACNET_USER } from '../lab/etcd';
 import { inOwnNetns } from '../lab/etcd-netns';
 import { which } from '../lab/lab';
 import { run } from '../lab/sh';
@@ -125,6 +125,46 @@ function inner(): void {
       t.diagnostic(`after the move (m${old + 1} to m${next + 1}): calls answered per member: ${calls.join(', ')}`);
       assert.ok(calls[next]! >= 40, `the new leader answered ${calls[next]} of 40 calls`);
       assert.equal(calls[old], 0, 'the old leader answered calls after the recheck');
+    });
+  });
+
+  // With auth, the route asks Maintenance.Status and Cluster.MemberList as the macnet user (a role on its prefix
+  // alone, no root): etcd must answer those to it, or every call would go on through the pool.
+  describe('with auth, as a user with a role on its prefix alone: still the leader', () => {
+    let cluster: EtcdCluster;
+    let s: EtcdStore;
+    before(async () => {
+      cluster = await EtcdCluster.start({ members: 3, auth: true });
+      s = await EtcdStore.open({
+        endpoints: cluster.endpoints,
+        prefix: 'macnet/leader/',
+        auth: MACNET_USER,
+        requestTimeoutMs: TIMEOUT_MS,
+      });
+    });
+    after(async () => {
+      await s?.close();
+      await cluster?.close();
+    });
+
+    test('creates and reads go to the leader alone', async (t) => {
+      const leader = await cluster.leader();
+      // The route is looked for in the background when the store opens: a recheck's time at most.
+      const deadline = Date.now() + LEADER_RECHECK_MS + 2000;
+      let calls: number[] = [];
+      for (let round = 0; Date.now() < deadline; round++) {
+        calls = await callsDuring(cluster, async () => {
+          for (let i = 0; i < 20; i++) {
+            assert.equal(await s.create(`auth/${round}/${i}`, 'x'), true);
+            assert.equal((await s.get(`auth/${round}/${i}`))?.value, 'x');
+          }
+        });
+        if (calls.every((c, i) => i === leader || c === 0)) break;
+        await sleep(500);
+      }
+      t.diagnostic(`calls answered per member (leader m${leader + 1}): ${calls.join(', ')}`);
+      assert.ok(calls[leader]! >= 40, `the leader answered ${calls[leader]} of 40 calls`);
+      calls.forEach((c, i) => i !== leader && assert.equal(c, 0, `follower m${i + 1} answered ${c} calls`));
     });
   });
 }
