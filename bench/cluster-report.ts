@@ -2,7 +2,7 @@
 // what the store did per reservation (the why of a slow figure), the targets, and the result bench/run.ts prints.
 // No I/O here.
 import type { Phase } from './cluster-host';
-import { type PlotPanel, type RichFigureResult, type Target, fmtMs } from './stats';
+import { type PlotPanel, type RichFigureResult, type Target, fmtMs, percentile } from './stats';
 import { HOSTS, IN_FLIGHT, PACED, batchOp, clusterTables, perS } from './cluster-tables';
 
 /** One member's disk counters from its /metrics (cumulative), or their change over a phase. */
@@ -49,6 +49,13 @@ export const TARGET = { perSecond: 1_000, p99Ms: 20 };
 export function resultOf(m: Measured, count: number): { result: RichFigureResult } {
   const { tables, er, ef, sr, paced, rawAtTarget, etcdLabel, sqliteLabel } = clusterTables(m);
   const atTarget = paced[PACED.indexOf(TARGET.perSecond)]!;
+  // The store's own floor under a batching design on this machine in this run: one host alone, one transaction of
+  // IN_FLIGHT creates at a time, no macnet. A reservation waits for at least one such transaction, so a p99 target
+  // below this one cannot be met by anything that answers after the store has the record.
+  const floorP99 = percentile(
+    m.etcd.one.batch.flatMap((p) => p.samplesMs),
+    99,
+  );
   const targets: Target[] = [
     {
       what: `durable reservations/s across the cluster (${HOSTS} hosts, ${IN_FLIGHT} in flight each, three-member etcd)`,
@@ -58,7 +65,9 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
     {
       what: 'p99 of one reservation on etcd, as a caller sees it (queueing behind its host included)',
       pass: er.p99 < TARGET.p99Ms,
-      detail: `${fmtMs(er.p99)} ms, target under ${TARGET.p99Ms} ms`,
+      detail:
+        `${fmtMs(er.p99)} ms, target under ${TARGET.p99Ms} ms (the store's own p99 in this run, one host alone, ` +
+        `a transaction of ${IN_FLIGHT} creates at a time, no macnet: ${fmtMs(floorP99)} ms)`,
     },
   ];
   const plot: PlotPanel[] = [
