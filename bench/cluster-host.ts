@@ -231,7 +231,8 @@ async function host(job: HostJob): Promise<void> {
     await go('reserve');
     counted.reset();
     const addresses = new Array<string>(job.count);
-    // A name per container, as dockerd sends: each reservation also writes the name's sticky record (sticky.ts).
+    // A name per container, as Docker 29 sends it (20.10 to 28 send none): each reservation also writes the name's
+    // sticky record (sticky.ts), two keys in etcd instead of one. The harder case of the two.
     const name = (i: number) => ({ 'com.docker.network.endpoint.name': `c-${job.host ?? 'host'}-${i}` });
     const r = await concurrently(job.count, job.inFlight, async (i) => {
       addresses[i] = (await ipam.requestAddress({ poolId, options: name(i) })).address.split('/')[0]!;

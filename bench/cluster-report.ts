@@ -101,7 +101,9 @@ export function resultOf(m: Measured, count: number): { result: RichFigureResult
       `endpoints) and Ipam with its own host id and no LAN (no probing), as ${HOSTS} daemons. Each host warms up ` +
       'on a /24 of its own (200 untimed reservations), requests the same pool (198.19.0.0/16), waits for the others, ' +
       `and then all reserve ${count} addresses each at once (RequestAddress without an address, with an endpoint ` +
-      `name of its own per container; each host from its own start point, docs/ipam.md) with ${IN_FLIGHT} callers in flight per host, each yielding to the event loop ` +
+      `name of its own per container, as Docker 29 sends it (20.10 to 28 send none; with a name a reservation also ` +
+      `writes the name's sticky record); each host from its own start point, docs/ipam.md) with ${IN_FLIGHT} callers ` +
+      'in flight per host, each yielding to the event loop ' +
       'before its next request; then all release theirs the same way. Each call is timed on its own, so the ' +
       "queueing behind the host's per-subnet lock is in it, as a caller (dockerd) sees it. /s is the total over " +
       "the wall time from the first host's start to the last host's end. After the reservations the address " +
